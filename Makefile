@@ -1,0 +1,34 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.installed
+DATA ?= $(if $(NATURAL_BM_DATA),$(NATURAL_BM_DATA),$(wildcard ../shared/data/mnist))
+
+.PHONY: venv demo test lint bench clean
+
+venv: $(STAMP)
+
+$(STAMP): setup.py constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -c constraints.txt -e ".[dev,bench]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	NATURAL_BM_DATA=$(DATA) $(PY) -m natural_bm.demo
+
+test: $(STAMP)
+	$(PY) -m ruff check natural_bm tests scripts experiments
+	NATURAL_BM_DATA=$(DATA) $(PY) -m pytest -q tests
+
+lint: $(STAMP)
+	$(PY) -m ruff check natural_bm tests scripts experiments
+
+bench: $(STAMP)
+	NATURAL_BM_DATA=$(DATA) $(PY) scripts/bench_rbm.py
+	NATURAL_BM_DATA=$(DATA) $(PY) scripts/bench_ais.py
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -1,0 +1,108 @@
+"""``CallbackList``: calls every callback's hook, and times them."""
+
+from __future__ import annotations
+
+import collections
+import statistics
+import time
+import warnings
+
+from natural_bm.callbacks.callback import Callback
+
+_BATCH_HOOKS = {
+    "on_train_batch_begin", "on_train_batch_end",
+    "on_test_batch_begin", "on_test_batch_end",
+    "on_predict_batch_begin", "on_predict_batch_end",
+}
+
+
+class CallbackList:
+    """A container that forwards each hook to every callback, in order.
+
+    It keeps, for each batch hook, the last ``queue_length`` durations of each
+    callback and of the batch itself (time between the end of
+    ``on_*_batch_begin`` and the start of ``on_*_batch_end``). When the median
+    duration of a callback's hook exceeds ``slow_ratio`` times the median batch
+    time and ``min_slow_seconds``, it warns once per callback and hook, naming
+    both.
+
+    Attributes:
+        timings: {(callback class name, hook): deque of seconds}.
+        batch_times: deque of batch durations in seconds.
+    """
+
+    def __init__(
+        self,
+        callbacks: list[Callback] | None = None,
+        queue_length: int = 10,
+        slow_ratio: float = 0.95,
+        min_slow_seconds: float = 0.1,
+    ) -> None:
+        self.callbacks = list(callbacks or [])
+        self.queue_length = int(queue_length)
+        self.slow_ratio = slow_ratio
+        self.min_slow_seconds = min_slow_seconds
+        self.timings: dict[tuple[str, str], collections.deque] = {}
+        self.batch_times: collections.deque = collections.deque(maxlen=self.queue_length)
+        self._batch_start: float | None = None
+        self._warned: set[tuple[str, str]] = set()
+        self.params: dict = {}
+        self.model = None
+
+    def append(self, callback: Callback) -> None:
+        self.callbacks.append(callback)
+
+    def __iter__(self):
+        return iter(self.callbacks)
+
+    def __len__(self) -> int:
+        return len(self.callbacks)
+
+    def set_params(self, params: dict) -> None:
+        self.params = params
+        for cb in self.callbacks:
+            cb.set_params(params)
+
+    def set_model(self, model) -> None:
+        self.model = model
+        for cb in self.callbacks:
+            cb.set_model(model)
+
+    def _call(self, hook: str, *args) -> None:
+        timed = hook in _BATCH_HOOKS
+        if timed and hook.endswith("_end") and self._batch_start is not None:
+            self.batch_times.append(time.perf_counter() - self._batch_start)
+        for cb in self.callbacks:
+            if not timed:
+                getattr(cb, hook)(*args)
+                continue
+            t0 = time.perf_counter()
+            getattr(cb, hook)(*args)
+            self._record(cb, hook, time.perf_counter() - t0)
+        if timed and hook.endswith("_begin"):
+            self._batch_start = time.perf_counter()
+
+    def _record(self, cb: Callback, hook: str, seconds: float) -> None:
+        key = (type(cb).__name__, hook)
+        q = self.timings.get(key)
+        if q is None:
+            q = self.timings[key] = collections.deque(maxlen=self.queue_length)
+        q.append(seconds)
+        if key in self._warned or not self.batch_times:
+            return
+        hook_median = statistics.median(q)
+        batch_median = statistics.median(self.batch_times)
+        if hook_median > self.min_slow_seconds and hook_median > self.slow_ratio * batch_median:
+            self._warned.add(key)
+            warnings.warn(
+                f"{key[0]}.{hook}() is slow compared to the batch update "
+                f"(median {hook_median:.4f} s vs {batch_median:.4f} s per batch). "
+                "Check your callbacks.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+
+    def __getattr__(self, hook: str):
+        if hook.startswith("on_") and hasattr(Callback, hook):
+            return lambda *args: self._call(hook, *args)
+        raise AttributeError(hook)

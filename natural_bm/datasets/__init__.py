@@ -1,0 +1,16 @@
+"""Data sets: MNIST (file search, checksums, binarisations) and bars and stripes."""
+
+from natural_bm.datasets.mnist import Dataset, load_mnist
+from natural_bm.datasets.synthetic import (
+    bars_and_stripes,
+    bars_and_stripes_log_likelihood,
+    bars_and_stripes_patterns,
+)
+
+__all__ = [
+    "Dataset",
+    "bars_and_stripes",
+    "bars_and_stripes_log_likelihood",
+    "bars_and_stripes_patterns",
+    "load_mnist",
+]

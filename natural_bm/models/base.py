@@ -1,0 +1,299 @@
+"""``BoltzmannMachine``: what every model shares (compile, fit, evaluate,
+transform, save, load). Subclasses hold the parameters and the maths."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from natural_bm.io import atomic_path
+from natural_bm.validation import as_data_tensor, check_positive_int
+
+FILE_FORMAT = "natural_bm"
+FILE_VERSION = 1
+_REGISTRY: dict[str, type] = {}
+
+
+def _dtype_from_name(name: str) -> torch.dtype:
+    dt = getattr(torch, str(name).replace("torch.", ""), None)
+    if not isinstance(dt, torch.dtype):
+        raise ValueError(f"unknown dtype {name!r} in model file.")
+    return dt
+
+
+class BoltzmannMachine(torch.nn.Module):
+    """Base class of natural_bm models.
+
+    Subclasses define ``param_names``, ``weight_names`` (decayed by L1/L2),
+    ``n_input``, ``get_config``, and the maths used by training and metrics:
+    ``free_energy``, ``reconstruction_loss``, ``pseudo_log_likelihood``,
+    ``features``. Parameters are ``torch.nn.Parameter`` with
+    ``requires_grad=False``: gradients are computed in closed form.
+    """
+
+    param_names: tuple[str, ...] = ()
+    weight_names: tuple[str, ...] = ("W",)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        _REGISTRY[cls.__name__] = cls
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.optimizer = None
+        self.algorithm = None
+        self.l1 = 0.0
+        self.l2 = 0.0
+        self.history = None
+        self.stop_training = False
+        self.seed: int | None = None
+
+    # ------------------------------------------------------------ properties
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.parameters()).dtype
+
+    @property
+    def compiled(self) -> bool:
+        return self.optimizer is not None and self.algorithm is not None
+
+    def parameter_dict(self) -> dict[str, torch.Tensor]:
+        """{name: tensor} of the trainable parameters (the tensors themselves, not copies)."""
+        return {name: getattr(self, name) for name in self.param_names}
+
+    # ------------------------------------------------------------ training
+    def compile(
+        self,
+        optimizer="sgd",
+        algorithm="cd",
+        l1: float = 0.0,
+        l2: float = 0.0,
+        **algorithm_kwargs,
+    ) -> "BoltzmannMachine":
+        """Choose how ``fit`` trains.
+
+        Args:
+            optimizer: ``"sgd"`` (lr 0.01), ``"adam"`` or an ``Optimizer`` instance
+                (``natural_bm.training.SGD(lr, momentum, nesterov, decay)``, ``Adam``).
+            algorithm: ``"cd"``, ``"pcd"``, ``"exact"`` or an ``Algorithm`` instance.
+            l1, l2: weight-decay coefficients on the weights (not biases).
+            **algorithm_kwargs: passed to the algorithm, e.g. ``k=5``, ``n_chains=100``.
+
+        Returns ``self``.
+        """
+        from natural_bm.training import get_algorithm, get_optimizer
+
+        if l1 < 0 or l2 < 0:
+            raise ValueError(f"`l1` and `l2` must be >= 0, got l1={l1}, l2={l2}.")
+        self.optimizer = get_optimizer(optimizer)
+        self.algorithm = get_algorithm(algorithm, **algorithm_kwargs)
+        self.l1, self.l2 = float(l1), float(l2)
+        return self
+
+    def fit(
+        self,
+        x,
+        batch_size: int = 100,
+        epochs: int = 1,
+        validation_data=None,
+        callbacks=None,
+        shuffle: bool = True,
+        verbose: int = 1,
+        initial_epoch: int = 0,
+        seed: int | None = None,
+    ):
+        """Train for ``epochs - initial_epoch`` epochs and return a ``History``.
+
+        Args:
+            x: (n_samples, n_input) array or tensor with values in [0, 1].
+            batch_size: rows per gradient step.
+            epochs: index of the last epoch + 1 (Keras convention).
+            validation_data: (n_val, n_input) data, or a tuple whose first item is it.
+            callbacks: list of ``Callback``; ``BaseLogger`` and ``History`` are added.
+            shuffle: reshuffle the rows every epoch.
+            verbose: 0 silent, 1 progress bar, 2 one line per epoch.
+            initial_epoch: epoch to start at (to resume a run).
+            seed: seed of all random numbers of the run (shuffling, sampling).
+                Two CPU runs with the same seed give bit-identical weights; a run
+                resumed at ``initial_epoch`` from a checkpoint saved at the end of
+                the previous epoch continues exactly as the uninterrupted run.
+
+        The log keys are documented in ``natural_bm.training.fit``.
+        """
+        from natural_bm.training.fit import fit
+
+        return fit(self, x, batch_size, epochs, validation_data, callbacks, shuffle, verbose, initial_epoch, seed)
+
+    def _evaluate(self, x: torch.Tensor, batch_size: int, cb, generator) -> dict[str, float]:
+        """Batched metrics over validated ``x``, firing the test hooks of ``cb``."""
+        n = x.shape[0]
+        totals = {"loss": 0.0, "pll": 0.0, "free_energy": 0.0}
+        cb.on_test_begin({})
+        with torch.no_grad():
+            for b, lo in enumerate(range(0, n, batch_size)):
+                v = x[lo : lo + batch_size]
+                logs = {"batch": b, "size": v.shape[0]}
+                cb.on_test_batch_begin(b, logs)
+                batch = {
+                    "loss": self.reconstruction_loss(v, generator).sum().item(),
+                    "pll": self.pseudo_log_likelihood(v, generator).sum().item(),
+                    "free_energy": self.free_energy(v).sum().item(),
+                }
+                for k in totals:
+                    totals[k] += batch[k]
+                logs.update({k: val / v.shape[0] for k, val in batch.items()})
+                cb.on_test_batch_end(b, logs)
+        result = {k: v / n for k, v in totals.items()}
+        cb.on_test_end(dict(result))
+        return result
+
+    def evaluate(self, x, batch_size: int = 100, callbacks=None, seed: int | None = None) -> dict[str, float]:
+        """Mean metrics of ``x`` (nats per image), firing the test hooks.
+
+        Returns ``{"loss": reconstruction cross-entropy, "pll": pseudo-log-likelihood,
+        "free_energy": mean free energy}``.
+        """
+        from natural_bm.callbacks import CallbackList
+        from natural_bm.rng import RandomSource
+
+        batch_size = check_positive_int(batch_size, "batch_size")
+        x = as_data_tensor(x, "x", self.n_input, device=self.device, dtype=self.dtype)
+        cb = CallbackList(callbacks)
+        cb.set_model(self)
+        cb.set_params({"batch_size": batch_size, "samples": x.shape[0], "verbose": 0,
+                       "steps": (x.shape[0] + batch_size - 1) // batch_size})
+        return self._evaluate(x, batch_size, cb, RandomSource(seed, self.device))
+
+    def transform(self, x, batch_size: int = 1000, callbacks=None):
+        """Hidden features p(h = 1 | v) of ``x``, firing the predict hooks.
+
+        Returns a numpy array if ``x`` is one, else a tensor: (n_samples, n_features).
+        """
+        from natural_bm.callbacks import CallbackList
+
+        batch_size = check_positive_int(batch_size, "batch_size")
+        as_numpy = isinstance(x, np.ndarray)
+        x = as_data_tensor(x, "x", self.n_input, device=self.device, dtype=self.dtype)
+        cb = CallbackList(callbacks)
+        cb.set_model(self)
+        cb.set_params({"batch_size": batch_size, "samples": x.shape[0], "verbose": 0,
+                       "steps": (x.shape[0] + batch_size - 1) // batch_size})
+        out = []
+        cb.on_predict_begin({})
+        with torch.no_grad():
+            for b, lo in enumerate(range(0, x.shape[0], batch_size)):
+                logs = {"batch": b, "size": min(batch_size, x.shape[0] - lo)}
+                cb.on_predict_batch_begin(b, logs)
+                out.append(self.features(x[lo : lo + batch_size]))
+                cb.on_predict_batch_end(b, logs)
+        cb.on_predict_end({})
+        result = torch.cat(out)
+        return result.cpu().numpy() if as_numpy else result
+
+    # ------------------------------------------------------------ saving
+    def training_state(self) -> dict | None:
+        """Optimizer, algorithm (persistent chains) and decay settings, or None if not compiled."""
+        if not self.compiled:
+            return None
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "algorithm": self.algorithm.state_dict(),
+            "l1": self.l1,
+            "l2": self.l2,
+            "seed": self.seed,
+        }
+
+    def save(self, path: str | os.PathLike, include_optimizer: bool = True) -> Path:
+        """Write weights and config (and the training state) to ``path`` atomically.
+
+        The file is a ``torch.save`` archive of plain dicts and tensors, so it
+        loads with ``torch.load(path, weights_only=True)``.
+        """
+        payload = {
+            "format": FILE_FORMAT,
+            "version": FILE_VERSION,
+            "class": type(self).__name__,
+            "config": self.get_config(),
+            "dtype": str(self.dtype).replace("torch.", ""),
+            "state_dict": {k: v.detach().cpu().clone() for k, v in self.parameter_dict().items()},
+            "training": self.training_state() if include_optimizer else None,
+        }
+        with atomic_path(path) as tmp:
+            torch.save(payload, tmp)
+        return Path(path)
+
+    @staticmethod
+    def _read(path: str | os.PathLike) -> dict:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"model file not found: {path} (check the `path` argument).")
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+        except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as err:
+            raise ValueError(f"{path} is not a readable natural_bm model file (corrupt or truncated): {err}") from err
+        if not isinstance(payload, dict) or payload.get("format") != FILE_FORMAT:
+            raise ValueError(f"{path} is not a natural_bm model file (no '{FILE_FORMAT}' header).")
+        return payload
+
+    def _load_payload(self, payload: dict, path) -> None:
+        state = payload["state_dict"]
+        own = self.parameter_dict()
+        missing = sorted(set(own) - set(state))
+        if missing:
+            raise ValueError(f"{path} lacks parameters {missing}.")
+        for name, tensor in own.items():
+            if tuple(state[name].shape) != tuple(tensor.shape):
+                raise ValueError(
+                    f"{path}: parameter {name!r} has shape {tuple(state[name].shape)} but the model "
+                    f"expects {tuple(tensor.shape)}; build the model with the saved config "
+                    f"({payload.get('config')}) or load with {payload.get('class')}.load(path)."
+                )
+        with torch.no_grad():
+            for name, tensor in own.items():
+                tensor.copy_(state[name].to(device=tensor.device, dtype=tensor.dtype))
+        training = payload.get("training")
+        if training:
+            from natural_bm.training import get_algorithm, get_optimizer
+            from natural_bm.training import optimizers as opt_mod
+
+            opt_cls = getattr(opt_mod, training["optimizer"]["class"])
+            self.optimizer = get_optimizer(opt_cls())
+            self.optimizer.load_state_dict(training["optimizer"])
+            alg_config = dict(training["algorithm"]["config"])
+            self.algorithm = get_algorithm(alg_config.pop("name"), **alg_config)
+            self.algorithm.load_state_dict(training["algorithm"])
+            self.l1, self.l2, self.seed = training["l1"], training["l2"], training.get("seed")
+
+    def load_weights(self, path: str | os.PathLike) -> "BoltzmannMachine":
+        """Load parameters (and training state, if saved) from ``path`` into this model."""
+        self._load_payload(self._read(path), path)
+        return self
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, device=None, dtype: torch.dtype | None = None) -> "BoltzmannMachine":
+        """Build the model saved at ``path`` (on ``device``; saved dtype unless ``dtype``)."""
+        payload = cls._read(path)
+        name = payload.get("class")
+        model_cls = _REGISTRY.get(name)
+        if model_cls is None:
+            raise ValueError(f"{path} holds an unknown model class {name!r}.")
+        if cls is not BoltzmannMachine and not issubclass(model_cls, cls):
+            raise ValueError(f"{path} holds a {name}, not a {cls.__name__}; use {name}.load.")
+        dt = dtype or _dtype_from_name(payload["dtype"])
+        model = model_cls(**payload["config"], device=device, dtype=dt)
+        model._load_payload(payload, path)
+        return model
+
+
+def load_model(path: str | os.PathLike, device=None, dtype: torch.dtype | None = None) -> BoltzmannMachine:
+    """Load any natural_bm model saved with ``model.save(path)``."""
+    return BoltzmannMachine.load(path, device=device, dtype=dtype)

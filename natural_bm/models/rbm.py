@@ -1,0 +1,236 @@
+"""Bernoulli restricted Boltzmann machine.
+
+Energy of a joint state (v, h), v in {0,1}^n_visible, h in {0,1}^n_hidden::
+
+    E(v, h) = -v^T W h - vbias^T v - hbias^T h
+
+At inverse temperature ``beta`` the model is p_beta(v, h) = exp(-beta E(v, h)) / Z(beta).
+Summing out h gives the free energy (nats)::
+
+    F_beta(v) = -beta vbias^T v - sum_j softplus(beta (hbias_j + v^T W[:, j]))
+
+so that p_beta(v) = exp(-F_beta(v)) / Z(beta). All log quantities are natural
+logarithms (nats).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from natural_bm.models.base import BoltzmannMachine
+from natural_bm.rng import RandomSource, bernoulli, randint
+from natural_bm.validation import as_data_tensor, check_beta, check_positive_int
+
+Generator = RandomSource | torch.Generator | None
+
+
+def _scale(x: torch.Tensor, beta) -> torch.Tensor:
+    """``beta * x``, skipping the multiplication at beta = 1."""
+    beta = check_beta(beta)
+    if isinstance(beta, float) and beta == 1.0:
+        return x
+    return beta * x
+
+__all__ = ["RBM", "bernoulli"]
+
+
+class RBM(BoltzmannMachine):
+    """Bernoulli-Bernoulli RBM with parameters ``W``, ``vbias`` and ``hbias``.
+
+    Args:
+        n_visible: number of visible units (784 for MNIST).
+        n_hidden: number of hidden units.
+        init: weight initialisation, ``"gaussian"`` (N(0, weight_scale^2)) or
+            ``"orthogonal"`` (a random orthogonal matrix times ``weight_scale``).
+        weight_scale: scale of the initial weights.
+        seed: seed of the initialisation (None: a fresh one).
+        device, dtype: where the parameters live; CPU float32 by default.
+
+    Attributes:
+        W: (n_visible, n_hidden) weights.
+        vbias: (n_visible,) visible biases.
+        hbias: (n_hidden,) hidden biases.
+    """
+
+    param_names = ("W", "vbias", "hbias")
+
+    def __init__(
+        self,
+        n_visible: int,
+        n_hidden: int,
+        init: str = "gaussian",
+        weight_scale: float = 0.01,
+        seed: int | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
+        super().__init__()
+        self.n_visible = check_positive_int(n_visible, "n_visible")
+        self.n_hidden = check_positive_int(n_hidden, "n_hidden")
+        if init not in ("gaussian", "orthogonal"):
+            raise ValueError(f"`init` must be 'gaussian' or 'orthogonal', got {init!r}.")
+        self.init = init
+        self.weight_scale = float(weight_scale)
+        device = torch.device("cpu") if device is None else torch.device(device)
+        g = torch.Generator().manual_seed(seed) if seed is not None else None
+        W = torch.randn(self.n_visible, self.n_hidden, generator=g, dtype=torch.float64)
+        if init == "orthogonal":
+            q, r = torch.linalg.qr(W if self.n_visible >= self.n_hidden else W.T)
+            q = q * torch.sign(torch.diagonal(r))
+            W = q if self.n_visible >= self.n_hidden else q.T
+        W = W * self.weight_scale
+        self.W = torch.nn.Parameter(W.to(device=device, dtype=dtype), requires_grad=False)
+        self.vbias = torch.nn.Parameter(
+            torch.zeros(self.n_visible, device=device, dtype=dtype), requires_grad=False
+        )
+        self.hbias = torch.nn.Parameter(
+            torch.zeros(self.n_hidden, device=device, dtype=dtype), requires_grad=False
+        )
+
+    # ------------------------------------------------------------------ config
+    @property
+    def n_input(self) -> int:
+        return self.n_visible
+
+    def get_config(self) -> dict:
+        return {
+            "n_visible": self.n_visible,
+            "n_hidden": self.n_hidden,
+            "init": self.init,
+            "weight_scale": self.weight_scale,
+        }
+
+    def init_from_data(self, x, eps: float = 1e-3) -> "RBM":
+        """Set ``vbias`` to logit(clip(mean(x), eps, 1 - eps)) (natural_bm's ``init_standard``).
+
+        With zero weights this makes the model's visible marginals equal the
+        data's pixel means. Returns ``self``.
+        """
+        x = as_data_tensor(x, "x", self.n_visible, device=self.W.device, dtype=torch.float64)
+        p = x.mean(0).clamp(eps, 1 - eps)
+        self.vbias.copy_(torch.log(p) - torch.log1p(-p))
+        return self
+
+    # ------------------------------------------------------------------ maths
+    def hidden_input(self, v: torch.Tensor) -> torch.Tensor:
+        """Total input to the hidden units, v W + hbias: (n, n_hidden)."""
+        return torch.addmm(self.hbias, v, self.W)
+
+    def visible_input(self, h: torch.Tensor) -> torch.Tensor:
+        """Total input to the visible units, h W^T + vbias: (n, n_visible)."""
+        return torch.addmm(self.vbias, h, self.W.T)
+
+    def energy(self, v: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """E(v, h) for each row: (n,) in nats (at beta = 1)."""
+        return -((v @ self.W) * h).sum(1) - v @ self.vbias - h @ self.hbias
+
+    def free_energy(self, v: torch.Tensor, beta: float | torch.Tensor = 1.0) -> torch.Tensor:
+        """F_beta(v) = -log sum_h exp(-beta E(v, h)) for each row: (n,) nats."""
+        beta = check_beta(beta)
+        if isinstance(beta, float) and beta == 1.0:
+            return -(v @ self.vbias) - F.softplus(self.hidden_input(v)).sum(1)
+        return -beta * (v @ self.vbias) - F.softplus(beta * self.hidden_input(v)).sum(1)
+
+    def prob_h_given_v(self, v: torch.Tensor, beta: float | torch.Tensor = 1.0) -> torch.Tensor:
+        """p(h_j = 1 | v) = sigmoid(beta (v W + hbias)_j): (n, n_hidden)."""
+        return torch.sigmoid(_scale(self.hidden_input(v), beta))
+
+    def prob_v_given_h(self, h: torch.Tensor, beta: float | torch.Tensor = 1.0) -> torch.Tensor:
+        """p(v_i = 1 | h) = sigmoid(beta (h W^T + vbias)_i): (n, n_visible)."""
+        return torch.sigmoid(_scale(self.visible_input(h), beta))
+
+    def sample_h(
+        self, v: torch.Tensor, beta: float | torch.Tensor = 1.0, generator: Generator = None
+    ) -> torch.Tensor:
+        """A binary sample of h ~ p(h | v): (n, n_hidden)."""
+        return bernoulli(self.prob_h_given_v(v, beta), generator)
+
+    def sample_v(
+        self, h: torch.Tensor, beta: float | torch.Tensor = 1.0, generator: Generator = None
+    ) -> torch.Tensor:
+        """A binary sample of v ~ p(v | h): (n, n_visible)."""
+        return bernoulli(self.prob_v_given_h(h, beta), generator)
+
+    def gibbs(
+        self,
+        v: torch.Tensor,
+        k: int = 1,
+        beta: float | torch.Tensor = 1.0,
+        generator: Generator = None,
+    ) -> torch.Tensor:
+        """Run ``k`` steps of block Gibbs sampling v -> h -> v; returns the binary v: (n, n_visible)."""
+        k = check_positive_int(k, "k")
+        for _ in range(k):
+            v = self.sample_v(self.sample_h(v, beta, generator), beta, generator)
+        return v
+
+    def statistics(self, v: torch.Tensor, h: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Batch means of the sufficient statistics: <v h^T>, <v>, <h>.
+
+        These are minus the derivatives of the energy with respect to
+        ``W``, ``vbias`` and ``hbias``, so the log-likelihood gradient is the
+        positive-phase statistics minus the negative-phase ones.
+        """
+        n = v.shape[0]
+        return {"W": v.T @ h / n, "vbias": v.mean(0), "hbias": h.mean(0)}
+
+    def statistics_difference(
+        self, v_pos: torch.Tensor, h_pos: torch.Tensor, v_neg: torch.Tensor, h_neg: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """``statistics(v_pos, h_pos) - statistics(v_neg, h_neg)`` (the ascent direction).
+
+        Rows of the two phases may differ in number (PCD: batch vs. chains).
+        The weight term is one matrix product when the phases have equal size.
+        """
+        n_pos, n_neg = v_pos.shape[0], v_neg.shape[0]
+        # scale the (n, n_hidden) factors, not the (n_visible, n_hidden) product
+        h_scaled = torch.cat([h_pos * (1.0 / n_pos), h_neg * (-1.0 / n_neg)])
+        dW = torch.cat([v_pos, v_neg]).T @ h_scaled
+        return {
+            "W": dW,
+            "vbias": v_pos.mean(0) - v_neg.mean(0),
+            "hbias": h_pos.mean(0) - h_neg.mean(0),
+        }
+
+    # ------------------------------------------------------------------ metrics
+    def reconstruction_loss(
+        self, v: torch.Tensor, generator: Generator = None
+    ) -> torch.Tensor:
+        """Cross-entropy of v and its reconstruction p(v | h), h ~ p(h | v): (n,) nats per image."""
+        logits = self.visible_input(self.sample_h(v, generator=generator))
+        return F.binary_cross_entropy_with_logits(logits, v, reduction="none").sum(1)
+
+    def pseudo_log_likelihood(
+        self, v: torch.Tensor, generator: Generator = None
+    ) -> torch.Tensor:
+        """Stochastic pseudo-log-likelihood of each row: (n,) nats.
+
+        The pseudo-likelihood sum_i log p(v_i | v_-i) is estimated, as in
+        scikit-learn's ``BernoulliRBM.score_samples``, from one visible unit i
+        drawn uniformly per row: n_visible * log sigmoid(F(v~) - F(v)), where
+        v~ is v with unit i flipped (v_i -> 1 - v_i). It is unbiased for the
+        pseudo-likelihood; its noise averages out over many rows.
+        """
+        idx = randint(v.shape[1], (v.shape[0],), generator, v.device)
+        rows = torch.arange(v.shape[0], device=v.device)
+        v_flip = v.clone()
+        v_flip[rows, idx] = 1 - v_flip[rows, idx]
+        return v.shape[1] * F.logsigmoid(self.free_energy(v_flip) - self.free_energy(v))
+
+    def features(self, v: torch.Tensor) -> torch.Tensor:
+        """Hidden features for ``transform``: p(h = 1 | v), (n, n_hidden)."""
+        return self.prob_h_given_v(v)
+
+    def log_partition_base(self) -> float:
+        """log Z of the model with W = 0 (independent units), in nats."""
+        return float(
+            F.softplus(self.vbias.double()).sum() + F.softplus(self.hbias.double()).sum()
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"RBM(n_visible={self.n_visible}, n_hidden={self.n_hidden}, "
+            f"dtype={self.W.dtype}, device={self.W.device})"
+        )
+

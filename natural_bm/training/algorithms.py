@@ -1,0 +1,184 @@
+"""Training algorithms: how a batch becomes a log-likelihood gradient.
+
+The gradient of the mean log-likelihood of an RBM is, for every parameter,
+the data (positive-phase) statistics minus the model (negative-phase)
+statistics (see ``RBM.statistics``). The algorithms differ only in where the
+negative-phase samples come from:
+
+* :class:`ContrastiveDivergence` (CD-k): k Gibbs steps started at the batch.
+* :class:`PersistentContrastiveDivergence` (PCD-k, Tieleman 2008): k Gibbs
+  steps of ``n_chains`` persistent chains, kept across batches and epochs.
+* :class:`ExactGradient`: exact model statistics by enumerating every state
+  (tiny models only; used to test the others).
+
+Each algorithm's ``step(model, v, generator)`` returns ``(grads, loss)``:
+the ascent direction per parameter and the per-row reconstruction
+cross-entropy (nats) that the fit loop logs as ``loss``.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import torch
+import torch.nn.functional as F
+
+from natural_bm.rng import bernoulli, randint
+from natural_bm.validation import check_positive_int
+
+__all__ = [
+    "Algorithm",
+    "ContrastiveDivergence",
+    "PersistentContrastiveDivergence",
+    "ExactGradient",
+    "get_algorithm",
+]
+
+
+class Algorithm:
+    """Base class: ``step`` computes the gradient; state is saved with the model."""
+
+    name = "algorithm"
+
+    def on_fit_begin(self, model, x: torch.Tensor, generator) -> None:
+        """Called once by ``fit`` before the first batch (PCD initialises chains here)."""
+
+    def positive_phase(self, model, v: torch.Tensor, generator):
+        """Hidden probabilities and a hidden sample given the data, plus the loss.
+
+        Returns ``(h_prob, h_sample, recon_logits, loss)`` where ``loss`` is the
+        cross-entropy between ``v`` and sigmoid(recon_logits), the
+        reconstruction through the sampled hidden layer.
+        """
+        h_prob = model.prob_h_given_v(v)
+        h_sample = bernoulli(h_prob, generator)
+        recon_logits = model.visible_input(h_sample)
+        loss = F.binary_cross_entropy_with_logits(recon_logits, v, reduction="none").sum(1)
+        return h_prob, h_sample, recon_logits, loss
+
+    def step(self, model, v: torch.Tensor, generator):
+        raise NotImplementedError
+
+    def get_config(self) -> dict:
+        return {"name": self.name}
+
+    def state_dict(self) -> dict:
+        return {"config": self.get_config()}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+
+class ContrastiveDivergence(Algorithm):
+    """CD-k: negative samples from k Gibbs steps started at the data.
+
+    The chain starts from the hidden sample of the positive phase, samples
+    binary visible units, and the negative statistics use the hidden
+    *probabilities* of the last visible state (Hinton 2010, "A practical guide").
+    """
+
+    name = "cd"
+
+    def __init__(self, k: int = 1) -> None:
+        self.k = check_positive_int(k, "k")
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "k": self.k}
+
+    def step(self, model, v, generator):
+        h_prob, h_sample, logits, loss = self.positive_phase(model, v, generator)
+        v_neg = bernoulli(torch.sigmoid(logits), generator)
+        for _ in range(self.k - 1):
+            v_neg = model.sample_v(model.sample_h(v_neg, generator=generator), generator=generator)
+        h_neg = model.prob_h_given_v(v_neg)
+        return model.statistics_difference(v, h_prob, v_neg, h_neg), loss
+
+
+class PersistentContrastiveDivergence(Algorithm):
+    """PCD-k: ``n_chains`` persistent Gibbs chains advanced k steps per batch.
+
+    The number of chains is independent of the batch size. Chains are
+    initialised at ``fit`` start from randomly chosen training rows
+    (binarised by sampling) unless they already exist (resumed training),
+    and are saved with the model's training state.
+    """
+
+    name = "pcd"
+
+    def __init__(self, k: int = 1, n_chains: int = 100) -> None:
+        self.k = check_positive_int(k, "k")
+        self.n_chains = check_positive_int(n_chains, "n_chains")
+        self.chains: torch.Tensor | None = None
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "k": self.k, "n_chains": self.n_chains}
+
+    def on_fit_begin(self, model, x, generator):
+        if self.chains is not None and self.chains.shape == (self.n_chains, model.n_input):
+            self.chains = self.chains.to(device=x.device, dtype=x.dtype)
+            return
+        idx = randint(x.shape[0], (self.n_chains,), generator, x.device)
+        self.chains = bernoulli(x[idx], generator)
+
+    def step(self, model, v, generator):
+        if self.chains is None:
+            self.on_fit_begin(model, v, generator)
+        h_prob, _, _, loss = self.positive_phase(model, v, generator)
+        self.chains = model.gibbs(self.chains, self.k, generator=generator)
+        h_neg = model.prob_h_given_v(self.chains)
+        return model.statistics_difference(v, h_prob, self.chains, h_neg), loss
+
+    def state_dict(self) -> dict:
+        return {"config": self.get_config(), "chains": None if self.chains is None else self.chains.clone()}
+
+    def load_state_dict(self, state: dict) -> None:
+        chains = state.get("chains")
+        self.chains = None if chains is None else chains.clone()
+
+
+class ExactGradient(Algorithm):
+    """Exact log-likelihood gradient by enumerating all 2^n_hidden hidden states.
+
+    Only for tiny models (n_hidden <= 20); the negative statistics are exact
+    expectations under the model. Used to test CD and PCD.
+    """
+
+    name = "exact"
+
+    def step(self, model, v, generator):
+        h_prob, _, _, loss = self.positive_phase(model, v, generator)
+        stats_neg = exact_model_statistics(model)
+        stats_pos = model.statistics(v, h_prob)
+        return {k: stats_pos[k] - stats_neg[k] for k in stats_pos}, loss
+
+
+def exact_model_statistics(model) -> dict[str, torch.Tensor]:
+    """<v h^T>, <v>, <h> under an RBM's distribution, by enumerating the hidden layer."""
+    if model.n_hidden > 20:
+        raise ValueError(f"exact statistics enumerate 2^n_hidden states; n_hidden={model.n_hidden} > 20.")
+    dev = model.W.device
+    h = torch.tensor(list(itertools.product([0.0, 1.0], repeat=model.n_hidden)), dtype=torch.float64, device=dev)
+    W, b, c = model.W.double(), model.vbias.double(), model.hbias.double()
+    act = h @ W.T + b  # (2^nh, nv)
+    log_p_h = h @ c + F.softplus(act).sum(1)  # unnormalised log p(h)
+    p_h = torch.softmax(log_p_h, 0)
+    v_given_h = torch.sigmoid(act)  # E[v | h]
+    ev = p_h @ v_given_h
+    eh = p_h @ h
+    evh = (v_given_h * p_h[:, None]).T @ h
+    dt = model.W.dtype
+    return {"W": evh.to(dt), "vbias": ev.to(dt), "hbias": eh.to(dt)}
+
+
+_ALGORITHMS = {"cd": ContrastiveDivergence, "pcd": PersistentContrastiveDivergence, "exact": ExactGradient}
+
+
+def get_algorithm(algorithm: str | Algorithm, **kwargs) -> Algorithm:
+    """An algorithm instance from a name ('cd', 'pcd', 'exact') or pass one through."""
+    if isinstance(algorithm, Algorithm):
+        return algorithm
+    try:
+        cls = _ALGORITHMS[str(algorithm).lower()]
+    except KeyError:
+        raise ValueError(f"unknown algorithm {algorithm!r}; choose one of {sorted(_ALGORITHMS)}.") from None
+    return cls(**kwargs)

@@ -1,0 +1,129 @@
+"""The fit loop: epochs, batches and callbacks.
+
+Logs passed to callbacks (all values are Python floats, nats where a unit applies):
+
+Per training batch (``on_train_batch_end``):
+    ``batch``  index of the batch in the epoch.
+    ``size``   number of rows in the batch.
+    ``loss``   mean reconstruction cross-entropy of the batch, nats per image:
+               -sum_i [v_i log r_i + (1 - v_i) log(1 - r_i)] with
+               r = p(v = 1 | h), h ~ p(h | v). A training signal, not a likelihood.
+
+Per epoch (``on_epoch_end``):
+    ``loss``             size-weighted mean of the batch losses (``BaseLogger``).
+    ``pll``              mean stochastic pseudo-log-likelihood (nats per image,
+                         see ``RBM.pseudo_log_likelihood``) of a fixed monitoring
+                         subset: the first ``min(10000, n)`` training rows.
+    ``val_loss``         reconstruction cross-entropy of the validation data.
+    ``val_pll``          pseudo-log-likelihood of the validation data.
+    ``free_energy_gap``  mean free energy of the validation data minus that of
+                         the training monitoring subset, nats. It grows when the
+                         model overfits (Hinton 2010, "A practical guide", 6.1).
+The ``val_*`` keys and ``free_energy_gap`` appear only with ``validation_data``.
+Callbacks such as ``AISCallback`` add their own keys.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from natural_bm.callbacks import BaseLogger, CallbackList, History, ProgbarLogger
+from natural_bm.rng import RandomSource
+from natural_bm.seeding import epoch_seed, new_seed
+from natural_bm.training.regularizers import apply_weight_decay
+from natural_bm.validation import as_data_tensor, check_positive_int
+
+MONITOR_ROWS = 10_000
+
+
+def _order(callbacks) -> list:
+    """Callbacks that add keys to the epoch logs (``produces_logs = True``) run first."""
+    callbacks = list(callbacks or [])
+    return [c for c in callbacks if getattr(c, "produces_logs", False)] + [
+        c for c in callbacks if not getattr(c, "produces_logs", False)
+    ]
+
+
+def fit(
+    model,
+    x,
+    batch_size: int = 100,
+    epochs: int = 1,
+    validation_data=None,
+    callbacks=None,
+    shuffle: bool = True,
+    verbose: int = 1,
+    initial_epoch: int = 0,
+    seed: int | None = None,
+) -> History:
+    """Train ``model`` on ``x``; see ``BoltzmannMachine.fit``."""
+    batch_size = check_positive_int(batch_size, "batch_size")
+    epochs = check_positive_int(epochs, "epochs", minimum=0)
+    initial_epoch = check_positive_int(initial_epoch, "initial_epoch", minimum=0)
+    if verbose not in (0, 1, 2):
+        raise ValueError(f"`verbose` must be 0, 1 or 2, got {verbose!r}.")
+    device, dtype = model.device, model.dtype
+    x = as_data_tensor(x, "x", model.n_input, device=device, dtype=dtype)
+    x_val = None
+    if validation_data is not None:
+        if isinstance(validation_data, (tuple, list)):
+            validation_data = validation_data[0]
+        x_val = as_data_tensor(validation_data, "validation_data", model.n_input, device=device, dtype=dtype)
+    if not model.compiled:
+        model.compile()
+    seed = new_seed() if seed is None else int(seed)
+    model.seed = seed
+    n = x.shape[0]
+    steps = (n + batch_size - 1) // batch_size
+    gen = RandomSource(0, device)
+
+    history = History()
+    cbs = [BaseLogger(), *_order(callbacks), history]
+    if verbose:
+        cbs.append(ProgbarLogger())
+    cb = CallbackList(cbs)
+    cb.set_model(model)
+    metrics = ["loss", "pll"] + (["val_loss", "val_pll", "free_energy_gap"] if x_val is not None else [])
+    cb.set_params({
+        "batch_size": batch_size, "epochs": epochs, "steps": steps, "samples": n,
+        "verbose": verbose, "do_validation": x_val is not None, "metrics": metrics,
+        "seed": seed, "initial_epoch": initial_epoch,
+    })
+    model.history = history
+    model.stop_training = False
+    gen.manual_seed(epoch_seed(seed, -1))
+    model.algorithm.on_fit_begin(model, x, gen)
+    x_monitor = x[:MONITOR_ROWS]
+    params = model.parameter_dict()
+
+    cb.on_train_begin({})
+    for epoch in range(initial_epoch, epochs):
+        gen.manual_seed(epoch_seed(seed, epoch))
+        epoch_logs: dict = {}
+        cb.on_epoch_begin(epoch, epoch_logs)
+        order = gen.randperm(n).to(device) if shuffle else None
+        for b in range(steps):
+            lo, hi = b * batch_size, min(n, (b + 1) * batch_size)
+            v = x[order[lo:hi]] if order is not None else x[lo:hi]
+            batch_logs = {"batch": b, "size": hi - lo}
+            cb.on_train_batch_begin(b, batch_logs)
+            with torch.no_grad():
+                grads, loss = model.algorithm.step(model, v, gen)
+                apply_weight_decay(grads, params, model.l1, model.l2, model.weight_names)
+                model.optimizer.step(params, grads)
+            batch_logs["loss"] = float(loss.mean())
+            cb.on_train_batch_end(b, batch_logs)
+            if model.stop_training:
+                break
+        with torch.no_grad():
+            epoch_logs["pll"] = float(model.pseudo_log_likelihood(x_monitor, gen).mean())
+            if x_val is not None:
+                val = model._evaluate(x_val, batch_size, cb, gen)
+                epoch_logs["val_loss"] = val["loss"]
+                epoch_logs["val_pll"] = val["pll"]
+                epoch_logs["free_energy_gap"] = val["free_energy"] - float(model.free_energy(x_monitor).mean())
+        cb.on_epoch_end(epoch, epoch_logs)
+        if model.stop_training:
+            break
+    cb.on_train_end({})
+    return history

@@ -1,0 +1,145 @@
+"""Optimisers that *ascend* the log-likelihood with a given gradient.
+
+The gradient of a Boltzmann machine is computed directly (positive minus
+negative statistics, see ``natural_bm.training.algorithms``), not by autograd,
+so these optimisers take ``params`` and ``grads`` dicts and update the
+parameters in place. Hyper-parameters are plain attributes (``opt.lr``,
+``opt.momentum``...) so schedulers and ``OptimizerSpy`` can read and set them;
+``state_dict``/``load_state_dict`` save and restore everything, slots included.
+
+Learning-rate decay follows Keras: at iteration t the step uses
+``lr / (1 + decay * t)``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["Optimizer", "SGD", "Adam", "get_optimizer"]
+
+
+class Optimizer:
+    """Base class. Subclasses list their hyper-parameters in ``hyperparameter_names``."""
+
+    hyperparameter_names: tuple[str, ...] = ()
+
+    def __init__(self) -> None:
+        self.iterations = 0
+        self.state: dict[str, dict[str, torch.Tensor]] = {}
+
+    def current_lr(self) -> float:
+        """Learning rate used by the next step (after Keras-style decay)."""
+        return self.lr / (1.0 + self.decay * self.iterations)
+
+    def hyperparameters(self) -> dict[str, float]:
+        """Current hyper-parameter values, e.g. {'lr': 0.01, 'momentum': 0.9, ...}."""
+        return {name: getattr(self, name) for name in self.hyperparameter_names}
+
+    def step(self, params: dict[str, torch.Tensor], grads: dict[str, torch.Tensor]) -> None:
+        """Move each ``params[name]`` along ``grads[name]`` (in place)."""
+        lr = self.current_lr()
+        with torch.no_grad():
+            for name, g in grads.items():
+                self._update(name, params[name], g, lr)
+        self.iterations += 1
+
+    def _update(self, name: str, p: torch.Tensor, g: torch.Tensor, lr: float) -> None:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict:
+        """Hyper-parameters, iteration count and per-parameter slots (tensors cloned)."""
+        return {
+            "class": type(self).__name__,
+            "hyperparameters": self.hyperparameters(),
+            "iterations": self.iterations,
+            "state": {k: {s: t.clone() for s, t in v.items()} for k, v in self.state.items()},
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what ``state_dict`` returned; the class must match."""
+        if state.get("class") != type(self).__name__:
+            raise ValueError(
+                f"optimizer state is for {state.get('class')!r}, not {type(self).__name__!r}; "
+                "create the matching optimizer before loading."
+            )
+        for name, value in state["hyperparameters"].items():
+            setattr(self, name, value)
+        self.iterations = int(state["iterations"])
+        self.state = {k: {s: t.clone() for s, t in v.items()} for k, v in state["state"].items()}
+
+    def __repr__(self) -> str:
+        hp = ", ".join(f"{k}={v!r}" for k, v in self.hyperparameters().items())
+        return f"{type(self).__name__}({hp})"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient ascent with (Nesterov) momentum and learning-rate decay.
+
+    velocity <- momentum * velocity + lr_t * grad;
+    param <- param + velocity (or + momentum * velocity + lr_t * grad with Nesterov).
+    """
+
+    hyperparameter_names = ("lr", "momentum", "nesterov", "decay")
+
+    def __init__(self, lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False, decay: float = 0.0):
+        super().__init__()
+        if lr < 0 or not 0 <= momentum < 1 or decay < 0:
+            raise ValueError(
+                f"SGD needs lr >= 0, 0 <= momentum < 1 and decay >= 0; got lr={lr}, "
+                f"momentum={momentum}, decay={decay}."
+            )
+        self.lr, self.momentum, self.nesterov, self.decay = float(lr), float(momentum), bool(nesterov), float(decay)
+
+    def _update(self, name, p, g, lr):
+        if self.momentum == 0.0 and "velocity" not in self.state.get(name, {}):
+            p.add_(g, alpha=lr)
+            return
+        slots = self.state.setdefault(name, {})
+        v = slots.get("velocity")
+        if v is None:
+            v = slots["velocity"] = torch.zeros_like(p)
+        v.mul_(self.momentum).add_(g, alpha=lr)
+        if self.nesterov:
+            p.add_(v, alpha=self.momentum).add_(g, alpha=lr)
+        else:
+            p.add_(v)
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba 2015), ascending the gradient, in Keras's form:
+    step = lr_t * sqrt(1 - beta_2^t) / (1 - beta_1^t), param += step * m / (sqrt(v) + epsilon)."""
+
+    hyperparameter_names = ("lr", "beta_1", "beta_2", "epsilon", "decay")
+
+    def __init__(
+        self, lr: float = 0.001, beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8, decay: float = 0.0
+    ):
+        super().__init__()
+        if lr < 0 or not 0 <= beta_1 < 1 or not 0 <= beta_2 < 1 or epsilon <= 0 or decay < 0:
+            raise ValueError("Adam needs lr >= 0, 0 <= beta_1, beta_2 < 1, epsilon > 0, decay >= 0.")
+        self.lr, self.beta_1, self.beta_2 = float(lr), float(beta_1), float(beta_2)
+        self.epsilon, self.decay = float(epsilon), float(decay)
+
+    def _update(self, name, p, g, lr):
+        slots = self.state.setdefault(name, {})
+        if "m" not in slots:
+            slots["m"], slots["v"] = torch.zeros_like(p), torch.zeros_like(p)
+        m, v = slots["m"], slots["v"]
+        t = self.iterations + 1
+        m.mul_(self.beta_1).add_(g, alpha=1 - self.beta_1)
+        v.mul_(self.beta_2).addcmul_(g, g, value=1 - self.beta_2)
+        step = lr * (1 - self.beta_2**t) ** 0.5 / (1 - self.beta_1**t)
+        p.addcdiv_(m, v.sqrt().add_(self.epsilon), value=step)
+
+
+_OPTIMIZERS = {"sgd": SGD, "adam": Adam}
+
+
+def get_optimizer(optimizer: str | Optimizer, **kwargs) -> Optimizer:
+    """An optimizer instance from a name ('sgd', 'adam') or pass one through."""
+    if isinstance(optimizer, Optimizer):
+        return optimizer
+    try:
+        return _OPTIMIZERS[str(optimizer).lower()](**kwargs)
+    except KeyError:
+        raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {sorted(_OPTIMIZERS)}.") from None

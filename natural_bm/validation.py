@@ -1,0 +1,93 @@
+"""Checks on user input, with errors that name the argument and the fix."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import torch
+
+ArrayLike = "np.ndarray | torch.Tensor"
+
+
+def as_data_tensor(
+    x,
+    name: str,
+    n_features: int | None,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """Validate a data matrix and return it as a 2-D tensor on ``device``.
+
+    Args:
+        x: numpy array or torch tensor of shape (n_samples, n_features) with
+            values in [0, 1] (binary or grey-level probabilities).
+        name: the argument's name, used in error messages.
+        n_features: expected number of columns (None to skip the check).
+        device, dtype: where and how the returned tensor lives.
+
+    Raises:
+        TypeError: ``x`` is not an array or tensor of numbers.
+        ValueError: wrong number of dimensions or columns, empty, NaN/inf, or
+            values outside [0, 1].
+    """
+    if isinstance(x, torch.Tensor):
+        t = x.detach()
+    elif isinstance(x, np.ndarray):
+        if x.dtype == object or not (
+            np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.bool_)
+        ):
+            raise TypeError(
+                f"`{name}` must hold numbers, got a numpy array of dtype {x.dtype}; "
+                "convert it with np.asarray(x, dtype=np.float32)."
+            )
+        t = torch.from_numpy(np.ascontiguousarray(x))
+    else:
+        raise TypeError(
+            f"`{name}` must be a numpy array or a torch tensor of shape "
+            f"(n_samples, n_features), got {type(x).__name__}."
+        )
+    if t.is_complex():
+        raise TypeError(f"`{name}` must be real-valued, got dtype {t.dtype}.")
+    if t.dim() != 2:
+        raise ValueError(
+            f"`{name}` must be 2-D (n_samples, n_features), got shape {tuple(t.shape)}; "
+            "flatten images first, e.g. x.reshape(len(x), -1)."
+        )
+    if t.shape[0] == 0:
+        raise ValueError(f"`{name}` is empty (0 rows); pass at least one sample.")
+    if n_features is not None and t.shape[1] != n_features:
+        raise ValueError(
+            f"`{name}` has {t.shape[1]} columns but the model has {n_features} "
+            "visible units; pass data with one column per visible unit."
+        )
+    t = t.to(device=device, dtype=dtype)
+    lo, hi = (float(a) for a in torch.aminmax(t))  # one pass; NaN propagates
+    if lo != lo or hi != hi:
+        raise ValueError(f"`{name}` contains NaN; clean or drop those rows.")
+    if lo == float("-inf") or hi == float("inf"):
+        raise ValueError(f"`{name}` contains inf; clean or drop those rows.")
+    if lo < 0.0 or hi > 1.0:
+        raise ValueError(
+            f"`{name}` must lie in [0, 1] (binary or probabilities), got values in "
+            f"[{lo:g}, {hi:g}]; rescale it, e.g. x / 255 for 8-bit images."
+        )
+    return t
+
+
+def check_positive_int(value, name: str, minimum: int = 1) -> int:
+    """Return ``value`` as int if it is an integer >= ``minimum``, else raise ValueError."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"`{name}` must be an integer >= {minimum}, got {value!r}.")
+    if value < minimum:
+        raise ValueError(f"`{name}` must be an integer >= {minimum}, got {value}.")
+    return int(value)
+
+
+def check_beta(beta, name: str = "beta"):
+    """Inverse temperature: a float or tensor >= 0."""
+    if isinstance(beta, torch.Tensor):
+        return beta
+    if not isinstance(beta, numbers.Real) or not np.isfinite(beta) or beta < 0:
+        raise ValueError(f"`{name}` (inverse temperature) must be a finite number >= 0, got {beta!r}.")
+    return float(beta)

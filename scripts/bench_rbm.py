@@ -1,0 +1,133 @@
+"""Seconds per RBM training epoch: natural_bm vs a bare torch loop vs scikit-learn.
+
+One epoch = 60,000 MNIST images (grey levels), 784 visible x 500 hidden units,
+batch 100, CD-1, float32, 2 threads. The three contestants run interleaved
+(A, B, C, A, B, C, ...) and the table reports medians, because the project
+machines are shared and noisy.
+
+* natural_bm: ``RBM.fit(epochs=1, verbose=0)``, including its end-of-epoch
+  pseudo-likelihood on 10,000 rows.
+* bare torch: the same products (v W, h W^T, v' W and the weight gradient as
+  one [v; v']^T [h; -h'] product), ``torch.bernoulli`` sampling, plain SGD.
+* the products alone: only the matrix products of the bare loop, the
+  floor for any implementation on this CPU.
+* scikit-learn: ``BernoulliRBM(n_components=500, learning_rate=0.01,
+  batch_size=100, n_iter=1)`` on float32 data (it runs PCD with one chain per
+  batch row: the same five products per batch).
+
+Usage: python scripts/bench_rbm.py [--repeats 5] [--out table.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import torch
+
+from natural_bm import RBM, SGD
+from natural_bm.datasets import load_mnist
+
+
+def bench_natural_bm(x: np.ndarray, seed: int) -> float:
+    rbm = RBM(784, 500, seed=seed).init_from_data(x).compile(SGD(0.01), "cd", k=1)
+    t0 = time.perf_counter()
+    rbm.fit(x, batch_size=100, epochs=1, verbose=0, seed=seed)
+    return time.perf_counter() - t0
+
+
+def bench_bare_torch(x: np.ndarray, seed: int) -> float:
+    xt = torch.from_numpy(x)
+    g = torch.Generator().manual_seed(seed)
+    W = torch.randn(784, 500, generator=g) * 0.01
+    b, c = torch.zeros(784), torch.zeros(500)
+    lr, n = 0.01, 100
+    t0 = time.perf_counter()
+    perm = torch.randperm(len(xt), generator=g)
+    for i in range(0, len(xt), n):
+        v0 = xt[perm[i : i + n]]
+        h0 = torch.sigmoid(torch.addmm(c, v0, W))
+        v1 = torch.bernoulli(torch.sigmoid(torch.addmm(b, torch.bernoulli(h0, generator=g), W.T)), generator=g)
+        h1 = torch.sigmoid(torch.addmm(c, v1, W))
+        W.add_(torch.cat([v0, v1]).T @ torch.cat([h0, -h1]), alpha=lr / n)
+        b.add_(v0.mean(0) - v1.mean(0), alpha=lr)
+        c.add_(h0.mean(0) - h1.mean(0), alpha=lr)
+    return time.perf_counter() - t0
+
+
+def bench_products_only(x: np.ndarray, seed: int) -> float:
+    """The floor: the five 100x784x500 products of CD-1 per batch, nothing else."""
+    g = torch.Generator().manual_seed(seed)
+    W = torch.randn(784, 500, generator=g) * 0.01
+    v = torch.from_numpy(x[:100])
+    h = torch.rand(100, 500, generator=g)
+    vv, hh = torch.cat([v, v]), torch.cat([h, h])
+    t0 = time.perf_counter()
+    for _ in range(0, len(x), 100):
+        v @ W
+        h @ W.T
+        v @ W
+        vv.T @ hh
+    return time.perf_counter() - t0
+
+
+def bench_sklearn(x: np.ndarray, seed: int) -> float:
+    from sklearn.neural_network import BernoulliRBM
+
+    rbm = BernoulliRBM(n_components=500, learning_rate=0.01, batch_size=100, n_iter=1, random_state=seed)
+    t0 = time.perf_counter()
+    rbm.fit(x)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", help="also write the markdown table to this file")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(args.threads)
+    except ImportError:
+        pass
+    d = load_mnist("probability", n_train=60_000, n_valid=0)
+    x = np.ascontiguousarray(d.train)
+    contestants = {
+        "natural_bm": bench_natural_bm,
+        "bare torch loop": bench_bare_torch,
+        "the products alone (floor)": bench_products_only,
+    }
+    try:
+        import sklearn  # noqa: F401
+
+        contestants["scikit-learn BernoulliRBM"] = bench_sklearn
+    except ImportError:
+        print("scikit-learn not installed: skipping BernoulliRBM (pip install scikit-learn)")
+    times: dict[str, list[float]] = {k: [] for k in contestants}
+    for r in range(args.repeats):
+        for name, fn in contestants.items():
+            times[name].append(fn(x, seed=r))
+        print(f"round {r + 1}/{args.repeats}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in times.items()), flush=True)
+    ours = statistics.median(times["natural_bm"])
+    lines = [
+        f"| implementation | median s/epoch ({args.repeats} interleaved runs) | min | natural_bm speed-up |",
+        "|---|---|---|---|",
+    ]
+    for name, ts in times.items():
+        med = statistics.median(ts)
+        lines.append(f"| {name} | {med:.2f} | {min(ts):.2f} | {med / ours:.2f}x |")
+    table = "\n".join(lines)
+    print(table)
+    if args.out:
+        from natural_bm.io import atomic_write_text
+
+        atomic_write_text(args.out, table + "\n")
+
+
+if __name__ == "__main__":
+    main()

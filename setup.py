@@ -1,0 +1,33 @@
+"""Installation script for natural_bm."""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+
+setup(
+    name="natural_bm",
+    version="0.1.0",
+    description="Restricted and deep Boltzmann machines in PyTorch: training, "
+    "exact and AIS partition functions, callbacks and experiments.",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["natural_bm", "natural_bm.*"]),
+    install_requires=[
+        "torch>=2.2",
+        "numpy",
+        "scipy",
+        "pandas",
+        "matplotlib",
+        "tqdm",
+    ],
+    extras_require={
+        "dev": ["pytest", "ruff"],
+        # only for scripts/bench_rbm.py's comparison with BernoulliRBM
+        "bench": ["scikit-learn"],
+    },
+    entry_points={"console_scripts": ["natural-bm=natural_bm.cli:main"]},
+    license="MIT",
+)
