@@ -22,6 +22,7 @@ setup(
         "pandas",
         "matplotlib",
         "tqdm",
+        "pillow",  # PNG grids written pixel-exact (already a matplotlib dependency)
     ],
     extras_require={
         "dev": ["pytest", "ruff"],

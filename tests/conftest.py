@@ -16,6 +16,7 @@ MNIST_DIR = os.environ.get("NATURAL_BM_DATA") or str(Path(__file__).parents[2] /
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: long-running; covered by a faster test in the default run")
     config.addinivalue_line("markers", "mnist: needs the MNIST files ($NATURAL_BM_DATA)")
+    config.addinivalue_line("filterwarnings", "ignore::DeprecationWarning:torch.*")
     torch.set_num_threads(min(2, torch.get_num_threads()))
 
 

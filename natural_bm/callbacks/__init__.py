@@ -3,24 +3,46 @@
 Core (this issue): :class:`Callback`, :class:`CallbackList`, :class:`BaseLogger`,
 :class:`History`, :class:`CSVLogger`, :class:`ProgbarLogger`,
 :class:`TerminateOnNaN`, :class:`LambdaCallback`.
+Estimation: :class:`AISCallback`. Monitoring and pictures: :class:`SampleCallback`,
+:class:`PlotCallback`, :class:`SummaryCallback`, :class:`OptimizerSpy`,
+:class:`PeriodicSave`, :class:`LearningRateScheduler`, :class:`MomentumRateScheduler`.
+
+Order inside ``fit``: callbacks that add log keys (``produces_logs``) run
+first, then loggers, then callbacks that read the written CSV (``order = 2``).
 """
 
+from natural_bm.callbacks.ais_callback import AISCallback
 from natural_bm.callbacks.base_logger import BaseLogger
 from natural_bm.callbacks.callback import Callback
 from natural_bm.callbacks.callback_list import CallbackList
 from natural_bm.callbacks.csv_logger import CSVLogger
 from natural_bm.callbacks.history import History
 from natural_bm.callbacks.lambda_callback import LambdaCallback
+from natural_bm.callbacks.optimizer_spy import OptimizerSpy
+from natural_bm.callbacks.periodic_save import PeriodicSave, load_training_state
+from natural_bm.callbacks.plot_callback import PlotCallback
 from natural_bm.callbacks.progbar_logger import ProgbarLogger
+from natural_bm.callbacks.sample_callback import SampleCallback
+from natural_bm.callbacks.schedulers import LearningRateScheduler, MomentumRateScheduler
+from natural_bm.callbacks.summary_callback import SummaryCallback
 from natural_bm.callbacks.terminate_on_nan import TerminateOnNaN
 
 __all__ = [
+    "AISCallback",
     "BaseLogger",
     "Callback",
     "CallbackList",
     "CSVLogger",
     "History",
     "LambdaCallback",
+    "LearningRateScheduler",
+    "MomentumRateScheduler",
+    "OptimizerSpy",
+    "PeriodicSave",
+    "PlotCallback",
     "ProgbarLogger",
+    "SampleCallback",
+    "SummaryCallback",
     "TerminateOnNaN",
+    "load_training_state",
 ]

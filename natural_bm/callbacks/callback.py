@@ -9,7 +9,10 @@ class Callback:
     Attributes:
         params: dict set by ``fit``/``evaluate``/``transform``: ``batch_size``,
             ``epochs``, ``steps`` (batches per epoch), ``samples``, ``verbose``,
-            ``do_validation``, ``metrics`` (the log keys).
+            ``do_validation``, ``metrics`` (the log keys), ``seed``,
+            ``train_data`` (the training monitoring subset: first 10,000 rows)
+            and ``validation_data`` (tensor or None), for callbacks that
+            measure the model (``AISCallback``).
         model: the Boltzmann machine being trained (``set_model``).
 
     ``logs`` dicts passed to the hooks carry floats; see ``natural_bm.training.fit``

@@ -260,18 +260,21 @@ class BoltzmannMachine(torch.nn.Module):
         with torch.no_grad():
             for name, tensor in own.items():
                 tensor.copy_(state[name].to(device=tensor.device, dtype=tensor.dtype))
-        training = payload.get("training")
-        if training:
-            from natural_bm.training import get_algorithm, get_optimizer
-            from natural_bm.training import optimizers as opt_mod
+        if payload.get("training"):
+            self.load_training_state(payload["training"])
 
-            opt_cls = getattr(opt_mod, training["optimizer"]["class"])
-            self.optimizer = get_optimizer(opt_cls())
-            self.optimizer.load_state_dict(training["optimizer"])
-            alg_config = dict(training["algorithm"]["config"])
-            self.algorithm = get_algorithm(alg_config.pop("name"), **alg_config)
-            self.algorithm.load_state_dict(training["algorithm"])
-            self.l1, self.l2, self.seed = training["l1"], training["l2"], training.get("seed")
+    def load_training_state(self, training: dict) -> None:
+        """Restore optimiser, algorithm (persistent chains) and decay from ``training_state()``."""
+        from natural_bm.training import get_algorithm, get_optimizer
+        from natural_bm.training import optimizers as opt_mod
+
+        opt_cls = getattr(opt_mod, training["optimizer"]["class"])
+        self.optimizer = get_optimizer(opt_cls())
+        self.optimizer.load_state_dict(training["optimizer"])
+        alg_config = dict(training["algorithm"]["config"])
+        self.algorithm = get_algorithm(alg_config.pop("name"), **alg_config)
+        self.algorithm.load_state_dict(training["algorithm"])
+        self.l1, self.l2, self.seed = training["l1"], training["l2"], training.get("seed")
 
     def load_weights(self, path: str | os.PathLike) -> "BoltzmannMachine":
         """Load parameters (and training state, if saved) from ``path`` into this model."""

@@ -37,11 +37,14 @@ MONITOR_ROWS = 10_000
 
 
 def _order(callbacks) -> list:
-    """Callbacks that add keys to the epoch logs (``produces_logs = True``) run first."""
-    callbacks = list(callbacks or [])
-    return [c for c in callbacks if getattr(c, "produces_logs", False)] + [
-        c for c in callbacks if not getattr(c, "produces_logs", False)
-    ]
+    """Stable order by role: callbacks that add keys to the epoch logs
+    (``produces_logs = True``, e.g. ``AISCallback``) first, then the rest
+    (loggers such as ``CSVLogger``), then those that read the written logs
+    (``order = 2``: ``PlotCallback``, ``SummaryCallback``)."""
+    def rank(c) -> int:
+        return 0 if getattr(c, "produces_logs", False) else getattr(c, "order", 1)
+
+    return sorted(callbacks or [], key=rank)
 
 
 def fit(
@@ -88,12 +91,13 @@ def fit(
         "batch_size": batch_size, "epochs": epochs, "steps": steps, "samples": n,
         "verbose": verbose, "do_validation": x_val is not None, "metrics": metrics,
         "seed": seed, "initial_epoch": initial_epoch,
+        "train_data": x[:MONITOR_ROWS], "validation_data": x_val,
     })
     model.history = history
     model.stop_training = False
     gen.manual_seed(epoch_seed(seed, -1))
     model.algorithm.on_fit_begin(model, x, gen)
-    x_monitor = x[:MONITOR_ROWS]
+    x_monitor = cb.params["train_data"]
     params = model.parameter_dict()
 
     cb.on_train_begin({})

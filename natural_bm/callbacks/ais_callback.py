@@ -1,0 +1,107 @@
+"""``AISCallback``: log Z and log-likelihoods in the epoch logs."""
+
+from __future__ import annotations
+
+import math
+
+from natural_bm.callbacks.callback import Callback
+
+AIS_KEYS = ("logZ", "logZ_lo", "logZ_hi", "train_ll", "val_ll")
+EXACT_KEYS = ("logZ_exact", "train_ll_exact", "val_ll_exact")
+
+
+class AISCallback(Callback):
+    """Estimates log Z by AIS at chosen epochs and logs it with the log-likelihoods.
+
+    Adds to the epoch logs: ``logZ`` (AIS estimate, nats), ``logZ_lo`` and
+    ``logZ_hi`` (the -3 and +3 sigma band of the importance weights),
+    ``train_ll`` and ``val_ll`` (mean log-likelihood, nats per image, of the
+    training monitoring subset and of the validation data, using ``logZ``),
+    and with ``exact=True`` ``logZ_exact``, ``train_ll_exact``, ``val_ll_exact``
+    by enumeration. Epochs where it does not run carry NaN in these columns,
+    so ``CSVLogger`` and ``History`` always have them. Keys get ``name`` as
+    a prefix (``name="rbm_"`` gives ``rbm_logZ``...).
+
+    Args:
+        model: the model being trained (the fitted model is used when None).
+        n_runs, n_betas: AIS runs and number of betas (None: 14,501-beta schedule).
+        epoch_ls: epochs (0-based) at which to run; every epoch if empty.
+        name: prefix of the log keys.
+        exact: also compute the exact values (skipped, NaN, when infeasible:
+            more than ``max_exact_states`` states).
+        train_data, valid_data: data for the log-likelihoods; default: the
+            fit's training monitoring subset (first 10,000 rows) and validation
+            data. The AIS base model uses the training data.
+        seed: AIS seed (epoch e uses seed + e).
+        compile: compile the AIS step (see ``natural_bm.estimators.AIS``).
+    """
+
+    produces_logs = True
+
+    def __init__(
+        self,
+        model=None,
+        n_runs: int = 100,
+        n_betas: int | None = None,
+        epoch_ls=(),
+        name: str = "",
+        exact: bool = False,
+        train_data=None,
+        valid_data=None,
+        seed: int = 0,
+        compile: bool = True,
+        max_exact_states: int = 2**22,
+    ) -> None:
+        super().__init__()
+        self.ais_model = model
+        self.n_runs = n_runs
+        self.n_betas = n_betas
+        self.epoch_ls = set(epoch_ls)
+        self.name = name
+        self.exact = exact
+        self.train_data = train_data
+        self.valid_data = valid_data
+        self.seed = seed
+        self.compile = compile
+        self.max_exact_states = max_exact_states
+        self.results: dict[int, dict[str, float]] = {}
+
+    def keys(self) -> list[str]:
+        keys = list(AIS_KEYS) + (list(EXACT_KEYS) if self.exact else [])
+        return [self.name + k for k in keys]
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        for k in self.keys():
+            logs.setdefault(k, math.nan)
+        if self.epoch_ls and epoch not in self.epoch_ls:
+            return
+        logs.update({self.name + k: v for k, v in self.evaluate(epoch).items()})
+
+    def evaluate(self, epoch: int = 0) -> dict[str, float]:
+        """Run the estimators now; returns the un-prefixed values."""
+        from natural_bm.estimators import AIS, log_likelihood, log_partition_exact
+
+        model = self.ais_model or self.model
+        train = self.train_data if self.train_data is not None else self.params.get("train_data")
+        valid = self.valid_data if self.valid_data is not None else self.params.get("validation_data")
+        ais = AIS(model, data=train, n_runs=self.n_runs, n_betas=self.n_betas,
+                  base="data" if train is not None else "uniform", seed=self.seed + epoch,
+                  compile=self.compile, progress=self.params.get("verbose", 0) == 1)
+        out = dict(zip(("logZ", "logZ_lo", "logZ_hi"), ais.estimate_log_error_Z(), strict=True))
+        out["train_ll"] = log_likelihood(model, train, out["logZ"])[0] if train is not None else math.nan
+        out["val_ll"] = log_likelihood(model, valid, out["logZ"])[0] if valid is not None else math.nan
+        if self.exact:
+            n_states = 2 ** min(getattr(model, "n_visible", 64), getattr(model, "n_hidden", 64))
+            if hasattr(model, "n_exact_states"):
+                n_states = model.n_exact_states()
+            if n_states <= self.max_exact_states:
+                z = log_partition_exact(model, progress=False)
+                out["logZ_exact"] = z
+                out["train_ll_exact"] = log_likelihood(model, train, z)[0] if train is not None else math.nan
+                out["val_ll_exact"] = log_likelihood(model, valid, z)[0] if valid is not None else math.nan
+            else:
+                out.update({k: math.nan for k in EXACT_KEYS})
+        self.results[epoch] = out
+        return out

@@ -1,0 +1,97 @@
+"""``SampleCallback``: grids of samples from persistent Gibbs chains."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from natural_bm.callbacks.callback import Callback
+from natural_bm.rng import RandomSource
+
+
+def epoch_path(template: str | os.PathLike, epoch: int, suffix: str = ".png") -> Path:
+    """``template`` formatted with ``epoch`` if it holds ``{epoch...}``, else ``<stem>_epoch<NNNN><suffix>``."""
+    t = str(template)
+    if "{epoch" in t:
+        return Path(t.format(epoch=epoch))
+    p = Path(t)
+    stem = p.name[: -len(p.suffix)] if p.suffix == suffix else p.name
+    return p.with_name(f"{stem}_epoch{epoch:04d}{suffix}")
+
+
+class SampleCallback(Callback):
+    """Saves a PNG grid of model samples at chosen epochs.
+
+    ``n_chains`` persistent Gibbs chains (kept across epochs; started from
+    random training rows when the fit provides them, else from uniform noise)
+    are advanced ``plot_every`` steps ``n_samples`` times per chosen epoch; the
+    grid has one row per chain and one column per snapshot, each tile the
+    visible means p(v = 1 | h) reshaped to ``image_shape``.
+
+    Args:
+        model: the model to sample (the fitted model when None).
+        savename: file path; ``{epoch}`` in it is formatted (``"s_{epoch:03d}.png"``),
+            otherwise ``_epoch0007.png`` is appended to the stem.
+        n_chains, n_samples, plot_every: rows, columns, Gibbs steps between columns.
+        epoch_ls: epochs (0-based) at which to sample; every epoch if empty.
+        image_shape: (height, width) of one tile; 28x28 for MNIST.
+        seed: seed of the chains' random numbers.
+
+    After each grid, ``last_samples`` holds the (n_chains * n_samples, n_visible)
+    tiles in grid order and ``saved`` the written paths.
+    """
+
+    def __init__(self, model=None, savename="samples.png", n_chains: int = 20, n_samples: int = 10,
+                 plot_every: int = 2000, epoch_ls=(), image_shape=(28, 28), seed: int = 0) -> None:
+        super().__init__()
+        self.sample_model = model
+        self.savename = savename
+        self.n_chains, self.n_samples, self.plot_every = int(n_chains), int(n_samples), int(plot_every)
+        if min(self.n_chains, self.n_samples, self.plot_every) < 1:
+            raise ValueError("n_chains, n_samples and plot_every must be >= 1.")
+        self.epoch_ls = set(epoch_ls)
+        self.image_shape = tuple(image_shape)
+        self.seed = seed
+        self.chains: torch.Tensor | None = None
+        self.saved: list[Path] = []
+
+    def _init_chains(self, model, gen: RandomSource) -> torch.Tensor:
+        data = self.params.get("train_data")
+        if data is not None:
+            idx = gen.randint(data.shape[0], (self.n_chains,)).to(data.device)
+            return gen.bernoulli(data[idx].to(model.dtype))
+        p = torch.full((self.n_chains, model.n_visible), 0.5, dtype=model.dtype, device=model.device)
+        return gen.bernoulli(p)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.epoch_ls and epoch not in self.epoch_ls:
+            return
+        self.sample(epoch)
+
+    def sample(self, epoch: int = 0) -> Path:
+        """Advance the chains, save the grid for ``epoch`` and return its path."""
+        from natural_bm.viz import image_grid
+
+        model = self.sample_model or self.model
+        gen = RandomSource(self.seed * 1_000_003 + epoch, model.device)
+        if self.chains is None:
+            self.chains = self._init_chains(model, gen)
+        snapshots = []
+        with torch.no_grad():
+            v = self.chains
+            for _ in range(self.n_samples):
+                for _ in range(self.plot_every - 1):
+                    v = model.sample_v(model.sample_h(v, generator=gen), generator=gen)
+                h = model.sample_h(v, generator=gen)
+                means = model.prob_v_given_h(h)
+                v = gen.bernoulli(means)
+                snapshots.append(means)
+            self.chains = v
+        tiles = torch.stack(snapshots, 1).reshape(-1, model.n_visible)  # row = chain, column = snapshot
+        self.last_samples = tiles.cpu().double().numpy()
+        path = epoch_path(self.savename, epoch)
+        image_grid(self.last_samples, self.image_shape, n_cols=self.n_samples, path=path)
+        self.saved.append(path)
+        return path

@@ -1,0 +1,35 @@
+"""Log-likelihoods from a log partition function."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from natural_bm.validation import as_data_tensor
+
+
+def log_likelihood(model, x, log_z: float, batch_size: int = 10_000) -> tuple[float, float]:
+    """Mean and standard error over rows of log p(v) = -F(v) - log Z (nats per image).
+
+    Args:
+        model: an RBM (``free_energy``) or a DBM (its ``log_prob_bound`` is used:
+            the variational lower bound on -F, see ``natural_bm.models.dbm``).
+        x: (n, n_visible) data in [0, 1].
+        log_z: log partition function (exact, or an AIS estimate).
+
+    The standard error is std(log p(v)) / sqrt(n); it covers the spread over
+    test images, not the uncertainty of ``log_z`` (report AIS's band separately).
+    """
+    x = as_data_tensor(x, "x", model.n_input, device=model.device, dtype=model.dtype)
+    scores = []
+    with torch.no_grad():
+        for lo in range(0, x.shape[0], batch_size):
+            v = x[lo : lo + batch_size]
+            if hasattr(model, "unnormalized_log_prob"):
+                scores.append(model.unnormalized_log_prob(v).double())
+            else:
+                scores.append(-model.free_energy(v).double())
+    s = torch.cat(scores) - log_z
+    se = float(s.std(unbiased=True)) / math.sqrt(len(s)) if len(s) > 1 else 0.0
+    return float(s.mean()), se

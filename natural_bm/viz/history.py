@@ -1,0 +1,99 @@
+"""Training curves from a ``CSVLogger`` file or a ``History``."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from natural_bm.io import atomic_path
+
+LOGZ_KEYS = ("logZ", "logZ_lo", "logZ_hi", "logZ_exact")
+
+
+def history_frame(source) -> pd.DataFrame:
+    """A DataFrame indexed by epoch from a CSV path, a ``History`` or a dict of lists."""
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.is_file():
+            raise FileNotFoundError(f"log file not found: {path}")
+        df = pd.read_csv(path)
+        return df.set_index("epoch") if "epoch" in df.columns else df
+    if hasattr(source, "history"):
+        return pd.DataFrame(source.history, index=pd.Index(source.epoch, name="epoch"))
+    if isinstance(source, pd.DataFrame):
+        return source
+    return pd.DataFrame(source)
+
+
+def panels(df: pd.DataFrame) -> dict[str, list[str]]:
+    """Which columns go on which panel: each metric with its ``val_`` twin, log Z, log-likelihoods.
+
+    Columns that are entirely NaN are left out.
+    """
+    cols = [c for c in df.columns if df[c].notna().any() and np.issubdtype(df[c].dtype, np.number)]
+    out: dict[str, list[str]] = {}
+    z = [c for c in LOGZ_KEYS if c in cols]
+    if z:
+        out["log Z"] = z
+    ll = [c for c in cols if c.endswith("_ll") or c.endswith("_ll_exact")]
+    if ll:
+        out["log-likelihood"] = ll
+    for c in cols:
+        if c in z or c in ll or c.startswith("val_"):
+            continue
+        out[c] = [c] + ([f"val_{c}"] if f"val_{c}" in cols else [])
+    for c in cols:  # validation metrics without a training twin
+        if c.startswith("val_") and c not in ll and c[4:] not in out:
+            out[c] = [c]
+    return out
+
+
+def plot_history(source, path: str | os.PathLike | None = None, title: str | None = None):
+    """Plot every metric (training and validation on shared axes), log Z with its
+    +-3 sigma band and exact value, and log-likelihoods. NaN cells and missing
+    columns are skipped. Saves a PNG atomically when ``path`` is given; returns
+    the matplotlib figure and the panel layout."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    df = history_frame(source)
+    layout = panels(df)
+    n = max(1, len(layout))
+    n_cols = min(3, n)
+    n_rows = math.ceil(n / n_cols)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(4.5 * n_cols, 3.2 * n_rows), squeeze=False)
+    x = df.index.to_numpy()
+    for ax, (name, cols) in zip(axes.flat, layout.items(), strict=False):
+        if name == "log Z":
+            if "logZ" in cols:
+                s = df["logZ"].notna()
+                ax.plot(x[s], df["logZ"][s], "o-", label="AIS log Z")
+                if "logZ_lo" in cols and "logZ_hi" in cols:
+                    lo = df["logZ_lo"].replace(-np.inf, np.nan)
+                    ax.fill_between(x[s], lo[s], df["logZ_hi"][s], alpha=0.3, label="±3σ")
+            if "logZ_exact" in cols:
+                s = df["logZ_exact"].notna()
+                ax.plot(x[s], df["logZ_exact"][s], "k--", label="exact")
+        else:
+            for c in cols:
+                s = df[c].notna()
+                ax.plot(x[s], df[c][s], "o-" if s.sum() < 30 else "-", label=c)
+        ax.set_title(name)
+        ax.set_xlabel("epoch")
+        ax.legend(fontsize="small")
+    for ax in list(axes.flat)[len(layout):]:
+        ax.axis("off")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    if path is not None:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=80)
+        plt.close(fig)
+    return fig, layout

@@ -1,0 +1,160 @@
+"""AIS speed: natural_bm against a numpy loop, an eager torch loop and the bare products.
+
+AIS of an RBM with 784 visible and 500 hidden units, 100 runs x 14,500 steps
+(Salakhutdinov & Murray's schedule), float32 states, float64 log weights,
+2 threads; runs interleaved (A, B, C, D, A, ...) and medians reported.
+
+* natural_bm: ``AIS(...).run_logZ()`` (compiled step, counter-based RNG).
+* numpy loop: the same algorithm in numpy (PCG64 uniforms, float64 log weights).
+* eager torch loop: the same maths, uncompiled, ``torch.rand_like`` uniforms.
+* products alone: only the two 100x784x500 products of each step (v W and
+  h W^T), the floor on a CPU.
+
+Also times the exact log Z of 784x20 and 784x25 RBMs.
+
+Usage: python scripts/bench_ais.py [--repeats 3] [--betas 14501] [--out table.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from natural_bm import RBM
+from natural_bm.estimators import AIS, default_betas, log_partition_exact
+
+
+def make_rbm(nh: int = 500, seed: int = 0) -> RBM:
+    g = torch.Generator().manual_seed(seed)
+    m = RBM(784, nh)
+    with torch.no_grad():
+        m.W.copy_(0.02 * torch.randn(784, nh, generator=g))
+        m.vbias.copy_(-1.0 + 0.5 * torch.randn(784, generator=g))
+        m.hbias.copy_(-0.5 * torch.ones(nh))
+    return m
+
+
+def run_natural_bm(m, betas, runs):
+    t0 = time.perf_counter()
+    AIS(m, n_runs=runs, betas=betas, base="uniform", seed=0, progress=False).run_logZ()
+    return time.perf_counter() - t0
+
+
+def run_numpy(m, betas, runs):
+    rng = np.random.default_rng(0)
+    W, b, c = (t.detach().numpy() for t in (m.W, m.vbias, m.hbias))
+    bA = np.zeros_like(b)
+    db = (b - bA).astype(np.float64)
+    be = betas.numpy()
+    t0 = time.perf_counter()
+    v = (rng.random((runs, 784), dtype=np.float32) < 0.5).astype(np.float32)
+    logw = np.zeros(runs)
+    for k in range(1, len(be)):
+        x = v @ W + c
+        x64 = x.astype(np.float64)
+        sp = np.logaddexp(0, be[k] * x64) - np.logaddexp(0, be[k - 1] * x64)
+        logw += (be[k] - be[k - 1]) * (v @ db) + sp.sum(1)
+        h = (rng.random(x.shape, dtype=np.float32) < 1 / (1 + np.exp(-be[k] * x))).astype(np.float32)
+        act = (1 - be[k]) * bA + be[k] * (h @ W.T + b)
+        v = (rng.random(act.shape, dtype=np.float32) < 1 / (1 + np.exp(-act))).astype(np.float32)
+    return time.perf_counter() - t0
+
+
+def run_eager_torch(m, betas, runs):
+    W, b, c = m.W.detach(), m.vbias.detach(), m.hbias.detach()
+    bA = torch.zeros_like(b)
+    db = (b - bA).double()
+    be = betas
+    torch.manual_seed(0)
+    t0 = time.perf_counter()
+    v = torch.bernoulli(torch.full((runs, 784), 0.5))
+    logw = torch.zeros(runs, dtype=torch.float64)
+    for k in range(1, len(be)):
+        x = torch.addmm(c, v, W)
+        x64 = x.double()
+        logw += (be[k] - be[k - 1]) * (v.double() @ db) + (F.softplus(be[k] * x64) - F.softplus(be[k - 1] * x64)).sum(1)
+        bk = float(be[k])
+        h = (torch.rand_like(x) < torch.sigmoid(bk * x)).float()
+        act = (1 - bk) * bA + bk * torch.addmm(b, h, W.T)
+        v = (torch.rand_like(act) < torch.sigmoid(act)).float()
+    return time.perf_counter() - t0
+
+
+def run_products(m, betas, runs):
+    W = m.W.detach()
+    v = torch.bernoulli(torch.full((runs, 784), 0.5))
+    h = torch.bernoulli(torch.full((runs, m.n_hidden), 0.5))
+    t0 = time.perf_counter()
+    for _ in range(1, len(betas)):
+        v @ W
+        h @ W.T
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--betas", type=int, default=None, help="number of betas (default 14,501)")
+    parser.add_argument("--runs", type=int, default=100)
+    parser.add_argument("--no-exact", action="store_true", help="skip the exact log Z timings")
+    parser.add_argument("--out")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(2)
+    except ImportError:
+        pass
+    m = make_rbm()
+    betas = default_betas(args.betas)
+    run_natural_bm(m, default_betas(50), args.runs)  # compile once, outside the timings
+    contestants = {
+        "natural_bm AIS (compiled)": run_natural_bm,
+        "numpy loop": run_numpy,
+        "eager torch loop": run_eager_torch,
+        "the products alone (floor)": run_products,
+    }
+    times: dict[str, list[float]] = {k: [] for k in contestants}
+    for r in range(args.repeats):
+        for name, fn in contestants.items():
+            times[name].append(fn(m, betas, args.runs))
+        print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in times.items()), flush=True)
+    ours = statistics.median(times["natural_bm AIS (compiled)"])
+    floor = statistics.median(times["the products alone (floor)"])
+    lines = [
+        f"AIS, 784x500 RBM, {args.runs} runs x {len(betas) - 1} steps, 2 threads "
+        f"(medians of {args.repeats} interleaved runs)",
+        "",
+        "| implementation | median s | min s | vs natural_bm | vs floor |",
+        "|---|---|---|---|---|",
+    ]
+    for name, ts in times.items():
+        med = statistics.median(ts)
+        lines.append(f"| {name} | {med:.1f} | {min(ts):.1f} | {med / ours:.2f}x | {med / floor:.2f}x |")
+    if not args.no_exact:
+        lines += ["", "| exact log Z | seconds (first call, with compilation) | seconds (second call) |",
+                  "|---|---|---|"]
+        for nh in (20, 25):
+            rbm = make_rbm(nh, seed=1)
+            t = []
+            for _ in range(2 if nh == 20 else 1):
+                t0 = time.perf_counter()
+                log_partition_exact(rbm, progress=False)
+                t.append(time.perf_counter() - t0)
+            lines.append(f"| 784x{nh} | {t[0]:.1f} | {t[1]:.1f} |" if len(t) > 1 else f"| 784x{nh} | {t[0]:.1f} | - |")
+    table = "\n".join(lines)
+    print(table)
+    if args.out:
+        from natural_bm.io import atomic_write_text
+
+        atomic_write_text(args.out, table + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,159 @@
+"""Exact log Z, AIS (forward, reverse, band) and log-likelihoods against exact values."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from conftest import random_rbm
+from reference import free_energy, log_z, params
+
+from natural_bm import RBM, SGD
+from natural_bm.callbacks import AISCallback, CSVLogger
+from natural_bm.estimators import AIS, default_betas, log_likelihood, log_mean_exp_band, log_partition_exact
+
+
+@pytest.mark.parametrize("nv,nh,beta,chunk", [(7, 5, 1.0, 4), (5, 8, 1.0, 8), (6, 6, 0.4, 1000), (9, 4, 2.0, 3)])
+def test_exact_log_z_equals_brute_force(nv, nh, beta, chunk):
+    m = random_rbm(nv, nh, scale=1.3, seed=nv * nh)
+    assert log_partition_exact(m, beta=beta, chunk_size=chunk) == pytest.approx(log_z(*params(m), beta), abs=1e-9)
+
+
+def test_exact_log_z_compiled_path_equals_brute_force():
+    m = random_rbm(8, 17, scale=0.5, seed=1)  # 2^8 visible states enumerated, compiled chunks
+    ref = log_z(*params(m))
+    assert log_partition_exact(m, compile=True, chunk_size=64) == pytest.approx(ref, abs=1e-9)
+
+
+def test_exact_refuses_more_than_2_to_32_states():
+    with pytest.raises(ValueError, match="AIS"):
+        log_partition_exact(RBM(40, 33))
+
+
+def test_log_likelihood_mean_and_standard_error():
+    m = random_rbm(6, 4, seed=2)
+    W, b, c = params(m)
+    x = (np.random.default_rng(0).random((50, 6)) < 0.5).astype(np.float64)
+    lz = log_z(W, b, c)
+    ll = -free_energy(W, b, c, x) - lz
+    mean, se = log_likelihood(m, x, lz)
+    assert mean == pytest.approx(ll.mean(), abs=1e-10)
+    assert se == pytest.approx(ll.std(ddof=1) / math.sqrt(50), abs=1e-10)
+    # probabilities of all states sum to one
+    from reference import all_states
+
+    V = all_states(6)
+    assert np.exp(-free_energy(W, b, c, V) - log_partition_exact(m)).sum() == pytest.approx(1.0, abs=1e-12)
+
+
+def test_default_schedule_is_salakhutdinov_murray():
+    b = default_betas()
+    assert len(b) == 14501 and b[0] == 0 and b[-1] == 1 and bool((b[1:] > b[:-1]).all())
+    d = torch.diff(b)
+    np.testing.assert_allclose(d[b[:-1] < 0.5 - 1e-12].numpy(), 1e-3, rtol=1e-9)
+    np.testing.assert_allclose(d[(b[:-1] >= 0.5) & (b[:-1] < 0.9 - 1e-12)].numpy(), 1e-4, rtol=1e-6)
+    np.testing.assert_allclose(d[b[:-1] >= 0.9].numpy(), 1e-5, rtol=1e-5)
+    small = default_betas(1000)
+    assert len(small) == 1000 and small[0] == 0 and small[-1] == 1
+
+
+def test_band_uses_standard_error_of_the_weights():
+    rng = np.random.default_rng(0)
+    lw = rng.normal(5.0, 1.0, 200)
+    w = np.exp(lw)
+    se = w.std(ddof=1) / np.sqrt(200)
+    mean, lo, hi = log_mean_exp_band(torch.from_numpy(lw))
+    assert mean == pytest.approx(np.log(w.mean()))
+    assert lo == pytest.approx(np.log(w.mean() - 3 * se)) and hi == pytest.approx(np.log(w.mean() + 3 * se))
+    assert log_mean_exp_band(torch.tensor([0.0, 50.0]))[1] == -math.inf
+
+
+def _mnist_rbm(mnist_dir, nh=15):
+    from natural_bm.datasets import load_mnist
+
+    d = load_mnist("sampled", path=mnist_dir, n_train=10000, n_valid=0, download=False)
+    m = RBM(784, nh, seed=0).init_from_data(d.train).compile(SGD(0.05, momentum=0.5), "cd")
+    m.fit(d.train, batch_size=100, epochs=3, verbose=0, seed=0)
+    return m, d.train
+
+
+def _check_ais(m, data, tol=0.1):
+    exact = log_partition_exact(m, progress=False)
+    ais = AIS(m, data=data, n_runs=100, seed=0, progress=False)
+    mean, lo, hi = ais.estimate_log_error_Z()
+    rev = ais.run_reverse(data=data, n_gibbs=1000)
+    rev_mean, rev_lo, rev_hi = ais.estimate_log_error_Z_reverse()
+    assert abs(mean - exact) < tol, (mean, exact)
+    assert lo <= exact <= hi, (lo, exact, hi)
+    # reverse AIS errs high, forward low: not below forward by more than the noise, and they bracket exact
+    assert rev >= mean - (hi - lo), (rev, mean)
+    assert min(lo, rev_lo) <= exact <= max(hi, rev_hi)
+    assert abs(rev - exact) < tol
+    return mean - exact, rev - exact
+
+
+@pytest.mark.parametrize("nh,scale", [(10, 0.01), (20, 0.05), (20, 0.1)])
+def test_ais_matches_exact_log_z_random_weights(nh, scale):
+    m = random_rbm(784, nh, scale=scale, seed=nh, dtype=torch.float32)
+    with torch.no_grad():
+        m.vbias.mul_(0.5)
+    data = (np.random.default_rng(0).random((500, 784)) < torch.sigmoid(m.vbias).numpy()).astype(np.float32)
+    _check_ais(m, data)
+
+
+@pytest.mark.mnist
+def test_ais_matches_exact_log_z_after_mnist_training(mnist_dir):
+    m, data = _mnist_rbm(mnist_dir)
+    _check_ais(m, data)
+
+
+def test_eager_and_compiled_ais_agree_with_exact():
+    m = random_rbm(784, 10, scale=0.05, seed=4, dtype=torch.float32)
+    exact = log_partition_exact(m, progress=False)
+    eager = AIS(m, n_runs=100, n_betas=3000, base="uniform", seed=1, compile=False, progress=False)
+    compiled = AIS(m, n_runs=100, n_betas=3000, base="uniform", seed=1, compile=True, progress=False)
+    for a in (eager, compiled):
+        z, lo, hi = a.estimate_log_error_Z()
+        assert abs(z - exact) < 0.1 and lo <= exact <= hi
+    # same seed, same path: reproducible
+    again = AIS(m, n_runs=100, n_betas=3000, base="uniform", seed=1, compile=True, progress=False)
+    assert again.run_logZ() == compiled.logZ
+
+
+def test_ais_rejects_bad_schedules():
+    m = random_rbm(6, 3, dtype=torch.float32)
+    with pytest.raises(ValueError, match="betas"):
+        AIS(m, betas=[0.0, 0.7, 0.5, 1.0])
+    with pytest.raises(ValueError, match="base"):
+        AIS(m, base="bogus")
+    with pytest.warns(RuntimeWarning, match="uniform"):
+        AIS(m, base="data")
+
+
+def test_bracket_reports_log_likelihoods():
+    m = random_rbm(784, 10, scale=0.05, seed=5, dtype=torch.float32)
+    x = (np.random.default_rng(1).random((200, 784)) < 0.3).astype(np.float32)
+    ais = AIS(m, data=x, n_runs=50, n_betas=2000, seed=0, progress=False)
+    out = ais.estimate_bracket(x, data=x, n_gibbs=200)
+    mean_ll, se = log_likelihood(m, x, out["logZ_forward"])
+    assert out["ll_forward"] == pytest.approx(mean_ll) and out["ll_stderr"] == pytest.approx(se)
+    assert out["ll_reverse"] == pytest.approx(mean_ll - out["gap"])
+    assert out["gap"] == pytest.approx(out["logZ_reverse"] - out["logZ_forward"])
+
+
+def test_ais_callback_logs_and_nan_epochs(tmp_path):
+    x = (np.random.default_rng(0).random((300, 12)) < 0.3).astype(np.float32)
+    m = RBM(12, 6, seed=0).compile(SGD(0.1), "cd")
+    cb = AISCallback(m, n_runs=50, n_betas=500, epoch_ls=[1], exact=True, compile=False)
+    hist = m.fit(x, batch_size=50, epochs=3, validation_data=x[:100],
+                 callbacks=[CSVLogger(tmp_path / "log.csv"), cb], verbose=0, seed=0)
+    df = pd.read_csv(tmp_path / "log.csv")
+    for key in ("logZ", "logZ_lo", "logZ_hi", "train_ll", "val_ll", "logZ_exact", "train_ll_exact", "val_ll_exact"):
+        assert key in df.columns
+        assert df[key].isna().tolist() == [True, False, True]
+        np.testing.assert_allclose(df[key].to_numpy(), hist.history[key], equal_nan=True)
+    r = cb.results[1]
+    assert r["logZ_lo"] <= r["logZ"] <= r["logZ_hi"]
+    assert abs(r["logZ"] - r["logZ_exact"]) < 0.05
+    assert r["train_ll_exact"] - r["train_ll"] == pytest.approx(r["logZ"] - r["logZ_exact"], abs=1e-9)
