@@ -10,8 +10,8 @@ Quick start::
     history = rbm.fit(data.train, batch_size=100, epochs=5, validation_data=data.valid)
 """
 
-from natural_bm.models import RBM, BoltzmannMachine, load_model
+from natural_bm.models import DBM, RBM, BoltzmannMachine, load_model
 from natural_bm.training import SGD, Adam
 
 __version__ = "0.1.0"
-__all__ = ["RBM", "BoltzmannMachine", "load_model", "SGD", "Adam", "__version__"]
+__all__ = ["DBM", "RBM", "BoltzmannMachine", "load_model", "SGD", "Adam", "__version__"]

@@ -38,6 +38,7 @@ import warnings
 import torch
 import torch.nn.functional as F
 
+from natural_bm.estimators import ais_dbm
 from natural_bm.rng import RandomSource, counter_uniform, stream_key
 from natural_bm.seeding import new_seed
 from natural_bm.validation import as_data_tensor, check_positive_int
@@ -140,7 +141,8 @@ class AIS:
     """AIS estimate of an RBM's log partition function, with error bars.
 
     Args:
-        model: an ``RBM`` (DBMs provide their own annealer, see ``natural_bm.models``).
+        model: an ``RBM`` or a ``DBM`` (annealed on its smaller parity with the
+            other summed out; see ``natural_bm.estimators.ais_dbm``; eager).
         data: training data for the ``"data"`` base model (its smoothed pixel means).
         n_runs: number of independent annealing runs (importance weights).
         n_betas: number of inverse temperatures of the default schedule
@@ -182,7 +184,8 @@ class AIS:
             self.betas = default_betas(n_betas)
         if base not in ("data", "uniform"):
             raise ValueError(f"`base` must be 'data' or 'uniform', got {base!r}.")
-        device, dtype = model.W.device, model.W.dtype
+        device, dtype = model.device, model.dtype
+        self.is_dbm = hasattr(model, "layer_sizes")
         if base == "data" and data is None:
             warnings.warn("AIS base='data' needs `data`; using the uniform base model.", RuntimeWarning, stacklevel=2)
             base = "uniform"
@@ -204,16 +207,23 @@ class AIS:
     @property
     def log_z_base(self) -> float:
         """log Z of the base model (with the hidden units of the target): nats."""
+        if self.is_dbm:
+            return ais_dbm.log_z_base(ais_dbm.base_biases(self.model, self.base_vbias))
         return float(F.softplus(self.base_vbias.double()).sum()) + self.model.n_hidden * math.log(2.0)
 
     # ------------------------------------------------------------------ annealing
-    def _anneal(self, v: torch.Tensor, schedule: torch.Tensor, stream: int) -> torch.Tensor:
+    def _anneal(self, v, schedule: torch.Tensor, stream: int) -> torch.Tensor:
         """Run the chains ``v`` along ``schedule`` (forward or reversed); returns log weights.
 
         Compiled: uniforms from SplitMix64 counters (key from ``seed`` and
-        ``stream``). Eager: uniforms from a PCG64 ``RandomSource``.
+        ``stream``). Eager: uniforms from a PCG64 ``RandomSource``. DBMs: ``v``
+        is a list of layer states (the kept parity filled), run eagerly.
         """
         m = self.model
+        if self.is_dbm:
+            gen = RandomSource(stream_key(self.seed, stream) & (2**62 - 1), m.device)
+            b_A = ais_dbm.base_biases(m, self.base_vbias)
+            return ais_dbm.anneal(m, v, schedule, b_A, gen, self.log_weight_dtype, self.progress)
         dev = m.W.device
         step = _compiled_step(dev) if self.compile else None
         W, c, b_B = m.W.detach(), m.hbias.detach(), m.vbias.detach()
@@ -245,7 +255,7 @@ class AIS:
         return log_w
 
     def _seeded(self, offset: int):
-        devices = [self.model.W.device] if self.model.W.device.type == "cuda" else []
+        devices = [self.model.device] if self.model.device.type == "cuda" else []
         ctx = torch.random.fork_rng(devices=devices)
         ctx.__enter__()
         torch.manual_seed((self.seed + offset) % 2**63)
@@ -256,8 +266,12 @@ class AIS:
         m = self.model
         ctx = self._seeded(0)
         try:
-            p = torch.sigmoid(self.base_vbias).expand(self.n_runs, m.n_visible)
-            v = torch.bernoulli(p).to(m.W.dtype)
+            if self.is_dbm:
+                gen = RandomSource(stream_key(self.seed, 0) & (2**62 - 1), m.device)
+                v = ais_dbm.initial_states(m, ais_dbm.base_biases(m, self.base_vbias), self.n_runs, gen)
+            else:
+                p = torch.sigmoid(self.base_vbias).expand(self.n_runs, m.n_visible)
+                v = torch.bernoulli(p).to(m.dtype)
             self.log_w = self._anneal(v, self.betas, stream=1)
         finally:
             ctx.__exit__(None, None, None)
@@ -278,16 +292,22 @@ class AIS:
         random rows of ``data`` (binarised by sampling), else from the base model.
         """
         m = self.model
+        if v_init is not None and self.is_dbm and isinstance(v_init, (list, tuple)):
+            states = [s[: self.n_runs].clone() if s is not None else None for s in v_init]
+            return m.gibbs(states, n_gibbs) if n_gibbs > 0 else states
         if v_init is not None:
-            v = as_data_tensor(v_init, "v_init", m.n_visible, device=m.W.device, dtype=m.W.dtype)
+            v = as_data_tensor(v_init, "v_init", m.n_visible, device=m.device, dtype=m.dtype)
             if v.shape[0] != self.n_runs:
                 v = v[torch.randint(0, v.shape[0], (self.n_runs,), device=v.device)]
             v = torch.bernoulli(v)
         elif data is not None:
-            x = as_data_tensor(data, "data", m.n_visible, device=m.W.device, dtype=m.W.dtype)
+            x = as_data_tensor(data, "data", m.n_visible, device=m.device, dtype=m.dtype)
             v = torch.bernoulli(x[torch.randint(0, x.shape[0], (self.n_runs,), device=x.device)])
         else:
-            v = torch.bernoulli(torch.sigmoid(self.base_vbias).expand(self.n_runs, m.n_visible)).to(m.W.dtype)
+            v = torch.bernoulli(torch.sigmoid(self.base_vbias).expand(self.n_runs, m.n_visible)).to(m.dtype)
+        if self.is_dbm:
+            states = m.init_states(v)
+            return m.gibbs(states, n_gibbs) if n_gibbs > 0 else states
         return m.gibbs(v, n_gibbs) if n_gibbs > 0 else v
 
     def run_reverse(self, v_init=None, n_gibbs: int = 1000, data=None) -> float:

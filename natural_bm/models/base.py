@@ -70,6 +70,10 @@ class BoltzmannMachine(torch.nn.Module):
         """{name: tensor} of the trainable parameters (the tensors themselves, not copies)."""
         return {name: getattr(self, name) for name in self.param_names}
 
+    def monitor_free_energy(self, v: torch.Tensor) -> torch.Tensor:
+        """Free energy used by the fit loop's monitoring (``free_energy_gap``, ``evaluate``)."""
+        return self.free_energy(v)
+
     # ------------------------------------------------------------ training
     def compile(
         self,
@@ -146,7 +150,7 @@ class BoltzmannMachine(torch.nn.Module):
                 batch = {
                     "loss": self.reconstruction_loss(v, generator).sum().item(),
                     "pll": self.pseudo_log_likelihood(v, generator).sum().item(),
-                    "free_energy": self.free_energy(v).sum().item(),
+                    "free_energy": self.monitor_free_energy(v).sum().item(),
                 }
                 for k in totals:
                     totals[k] += batch[k]

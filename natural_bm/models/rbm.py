@@ -45,6 +45,9 @@ class RBM(BoltzmannMachine):
             ``"orthogonal"`` (a random orthogonal matrix times ``weight_scale``).
         weight_scale: scale of the initial weights.
         seed: seed of the initialisation (None: a fresh one).
+        up_factor, down_factor: multipliers of the weights in the hidden and
+            visible inputs (1 for a plain RBM). Greedy DBM pre-training uses 2
+            (Salakhutdinov & Hinton 2009's doubled bottom-up or top-down input).
         device, dtype: where the parameters live; CPU float32 by default.
 
     Attributes:
@@ -64,8 +67,11 @@ class RBM(BoltzmannMachine):
         seed: int | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype = torch.float32,
+        up_factor: float = 1.0,
+        down_factor: float = 1.0,
     ) -> None:
         super().__init__()
+        self.up_factor, self.down_factor = float(up_factor), float(down_factor)
         self.n_visible = check_positive_int(n_visible, "n_visible")
         self.n_hidden = check_positive_int(n_hidden, "n_hidden")
         if init not in ("gaussian", "orthogonal"):
@@ -99,6 +105,8 @@ class RBM(BoltzmannMachine):
             "n_hidden": self.n_hidden,
             "init": self.init,
             "weight_scale": self.weight_scale,
+            "up_factor": self.up_factor,
+            "down_factor": self.down_factor,
         }
 
     def init_from_data(self, x, eps: float = 1e-3) -> "RBM":
@@ -114,12 +122,12 @@ class RBM(BoltzmannMachine):
 
     # ------------------------------------------------------------------ maths
     def hidden_input(self, v: torch.Tensor) -> torch.Tensor:
-        """Total input to the hidden units, v W + hbias: (n, n_hidden)."""
-        return torch.addmm(self.hbias, v, self.W)
+        """Total input to the hidden units, up_factor * v W + hbias: (n, n_hidden)."""
+        return torch.addmm(self.hbias, v, self.W, alpha=self.up_factor)
 
     def visible_input(self, h: torch.Tensor) -> torch.Tensor:
-        """Total input to the visible units, h W^T + vbias: (n, n_visible)."""
-        return torch.addmm(self.vbias, h, self.W.T)
+        """Total input to the visible units, down_factor * h W^T + vbias: (n, n_visible)."""
+        return torch.addmm(self.vbias, h, self.W.T, alpha=self.down_factor)
 
     def energy(self, v: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         """E(v, h) for each row: (n,) in nats (at beta = 1)."""

@@ -31,6 +31,7 @@ __all__ = [
     "ContrastiveDivergence",
     "PersistentContrastiveDivergence",
     "ExactGradient",
+    "MeanFieldPersistent",
     "get_algorithm",
 ]
 
@@ -170,7 +171,64 @@ def exact_model_statistics(model) -> dict[str, torch.Tensor]:
     return {"W": evh.to(dt), "vbias": ev.to(dt), "hbias": eh.to(dt)}
 
 
-_ALGORITHMS = {"cd": ContrastiveDivergence, "pcd": PersistentContrastiveDivergence, "exact": ExactGradient}
+class MeanFieldPersistent(Algorithm):
+    """DBM training (Salakhutdinov & Hinton 2009): mean-field positive phase,
+    persistent-chain negative phase.
+
+    Positive statistics use the mean-field posterior of the hidden layers given
+    the batch (``mf_steps`` updates at most, tolerance ``mf_atol``); negative
+    statistics use ``n_chains`` persistent chains over all layers, advanced
+    ``k`` block-Gibbs sweeps per batch. ``last_mf_steps`` records the
+    mean-field steps of the last batch.
+    """
+
+    name = "mfpcd"
+
+    def __init__(self, k: int = 5, n_chains: int = 100, mf_steps: int = 10, mf_atol: float = 1e-7) -> None:
+        self.k = check_positive_int(k, "k")
+        self.n_chains = check_positive_int(n_chains, "n_chains")
+        self.mf_steps = check_positive_int(mf_steps, "mf_steps")
+        self.mf_atol = float(mf_atol)
+        self.chains: list | None = None
+        self.last_mf_steps = 0
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "k": self.k, "n_chains": self.n_chains, "mf_steps": self.mf_steps,
+                "mf_atol": self.mf_atol}
+
+    def on_fit_begin(self, model, x, generator):
+        if self.chains is not None and self.chains[0].shape == (self.n_chains, model.n_input):
+            return
+        idx = randint(x.shape[0], (self.n_chains,), generator, x.device)
+        self.chains = model.init_states(bernoulli(x[idx], generator), generator)
+
+    def step(self, model, v, generator):
+        if self.chains is None:
+            self.on_fit_begin(model, v, generator)
+        mu, self.last_mf_steps = model.mean_field(v, max_steps=self.mf_steps, atol=self.mf_atol)
+        sampled = [v] + [bernoulli(m, generator) for m in mu[1:]]
+        logits = model.layer_input(0, sampled)
+        loss = F.binary_cross_entropy_with_logits(logits, v, reduction="none").sum(1)
+        pos = model.statistics(mu)
+        self.chains = model.gibbs(self.chains, self.k, generator=generator)
+        neg = model.statistics(self.chains)
+        return {name: pos[name] - neg[name] for name in pos}, loss
+
+    def state_dict(self) -> dict:
+        chains = None if self.chains is None else [c.clone() for c in self.chains]
+        return {"config": self.get_config(), "chains": chains}
+
+    def load_state_dict(self, state: dict) -> None:
+        chains = state.get("chains")
+        self.chains = None if chains is None else [c.clone() for c in chains]
+
+
+_ALGORITHMS = {
+    "cd": ContrastiveDivergence,
+    "pcd": PersistentContrastiveDivergence,
+    "exact": ExactGradient,
+    "mfpcd": MeanFieldPersistent,
+}
 
 
 def get_algorithm(algorithm: str | Algorithm, **kwargs) -> Algorithm:

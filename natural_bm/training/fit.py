@@ -125,7 +125,8 @@ def fit(
                 val = model._evaluate(x_val, batch_size, cb, gen)
                 epoch_logs["val_loss"] = val["loss"]
                 epoch_logs["val_pll"] = val["pll"]
-                epoch_logs["free_energy_gap"] = val["free_energy"] - float(model.free_energy(x_monitor).mean())
+                train_fe = float(model.monitor_free_energy(x_monitor).mean())
+                epoch_logs["free_energy_gap"] = val["free_energy"] - train_fe
         cb.on_epoch_end(epoch, epoch_logs)
         if model.stop_training:
             break

@@ -1,0 +1,78 @@
+"""Greedy layer-wise pre-training of a chain DBM from RBMs (Salakhutdinov & Hinton 2009).
+
+Each pair of adjacent layers is trained as an RBM on the layer below's
+hidden probabilities, with the RBM trainer of ``fit``. So that every layer's
+input counts once when the RBMs are stacked into a DBM (where a hidden layer
+hears both its neighbours):
+
+* the bottom RBM doubles its bottom-up input (``up_factor=2``);
+* the top RBM doubles its top-down input (``down_factor=2``);
+* middle RBMs are trained with both inputs doubled and their weights are
+  halved when composed.
+
+The DBM gets the visible bias of the bottom RBM, each hidden layer the hidden
+bias of the RBM below it, and every weight matrix from its RBM.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from natural_bm.models.rbm import RBM
+from natural_bm.validation import as_data_tensor
+
+
+def pretrain_dbm(
+    dbm,
+    x,
+    epochs: int = 10,
+    batch_size: int = 100,
+    optimizer_factory=None,
+    algorithm: str = "cd",
+    seed: int = 0,
+    verbose: int = 0,
+    callbacks_factory=None,
+    **algorithm_kwargs,
+) -> list[RBM]:
+    """Pre-train ``dbm`` (chain topology) in place from RBMs; returns the RBMs.
+
+    Args:
+        dbm: the ``DBM`` to initialise.
+        x: training data (n, n_visible).
+        epochs, batch_size, algorithm, **algorithm_kwargs: passed to each RBM's compile/fit.
+        optimizer_factory: ``lambda layer: Optimizer`` (default: SGD lr 0.05, momentum 0.5).
+        seed: RBM k uses seed + k.
+        callbacks_factory: ``lambda layer: list of callbacks`` for each RBM's fit.
+    """
+    from natural_bm.training import SGD
+
+    if dbm.edges != [(i, i + 1) for i in range(dbm.n_layers - 1)]:
+        raise ValueError(f"greedy pre-training needs a chain topology, got edges {dbm.edges}.")
+    data = as_data_tensor(x, "x", dbm.n_input, device=dbm.device, dtype=dbm.dtype)
+    rbms = []
+    n_pairs = dbm.n_layers - 1
+    for i in range(n_pairs):
+        bottom, top = i == 0, i == n_pairs - 1
+        up = 1.0 if (top and not bottom) else 2.0
+        down = 2.0 if (top and not bottom) or not (bottom or top) else 1.0
+        if n_pairs == 1:
+            up = down = 1.0  # a single RBM is the whole model
+        rbm = RBM(dbm.layer_sizes[i], dbm.layer_sizes[i + 1], seed=seed + i, device=dbm.device, dtype=dbm.dtype,
+                  up_factor=up, down_factor=down)
+        if i == 0:
+            rbm.init_from_data(data)
+        opt = optimizer_factory(i) if optimizer_factory else SGD(0.05, momentum=0.5)
+        rbm.compile(opt, algorithm, **algorithm_kwargs)
+        cbs = callbacks_factory(i) if callbacks_factory else None
+        rbm.fit(data, batch_size=batch_size, epochs=epochs, callbacks=cbs, verbose=verbose, seed=seed + i)
+        rbms.append(rbm)
+        with torch.no_grad():
+            data = rbm.prob_h_given_v(data)
+    with torch.no_grad():
+        for i, rbm in enumerate(rbms):
+            middle = 0 < i < n_pairs - 1
+            getattr(dbm, f"W_{i}_{i + 1}").copy_(rbm.W * (0.5 if middle else 1.0))
+            if i == 0:
+                dbm.b_0.copy_(rbm.vbias)
+            getattr(dbm, f"b_{i + 1}").copy_(rbm.hbias)
+    return rbms

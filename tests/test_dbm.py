@@ -1,0 +1,224 @@
+"""DBMs against brute force over all states."""
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+from conftest import random_rbm
+from scipy.special import logsumexp
+
+from natural_bm import DBM, SGD
+from natural_bm.estimators import AIS, log_likelihood, log_partition_exact
+from natural_bm.training import pretrain_dbm
+
+
+def all_states(n):
+    return np.array(list(itertools.product([0.0, 1.0], repeat=n)))
+
+
+def random_dbm(sizes, topology=None, scale=1.0, seed=0):
+    d = DBM(sizes, topology, dtype=torch.float64)
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in d.parameters():
+            p.copy_(scale * torch.randn(p.shape, generator=g, dtype=torch.float64))
+    return d
+
+
+def np_params(d):
+    W = {e: w.detach().numpy() for e, w in d.weights.items()}
+    b = [x.detach().numpy() for x in d.biases]
+    return W, b
+
+
+def brute_log_joint(d):
+    """log p*(x) for every joint state (numpy), with the per-layer state lists."""
+    W, b = np_params(d)
+    grids = [all_states(n) for n in d.layer_sizes]
+    idx = np.array(list(itertools.product(*[range(len(g)) for g in grids])))
+    states = [grids[k][idx[:, k]] for k in range(d.n_layers)]
+    logp = sum(np.einsum("ni,ij,nj->n", states[i], w, states[j]) for (i, j), w in W.items())
+    logp = logp + sum(states[k] @ b[k] for k in range(d.n_layers))
+    return logp, states, idx
+
+
+CASES = [([8, 4, 3], None), ([4, 3, 3, 2], {0: {1, 3}, 1: {2}, 2: {3}})]
+
+
+@pytest.mark.parametrize("sizes,topology", CASES)
+def test_log_z_free_energy_and_conditionals_against_brute_force(sizes, topology):
+    d = random_dbm(sizes, topology, seed=len(sizes))
+    logp, states, idx = brute_log_joint(d)
+    assert log_partition_exact(d) == pytest.approx(logsumexp(logp), abs=1e-9)
+    # free energy of v: marginalise all hidden layers
+    nv = 2 ** sizes[0]
+    log_pv = np.array([logsumexp(logp[idx[:, 0] == i]) for i in range(nv)])
+    V = all_states(sizes[0])
+    np.testing.assert_allclose(-d.free_energy(torch.from_numpy(V)).numpy(), log_pv, atol=1e-9)
+    # free energy of the even layers with the odd layers summed out
+    even = d.parity_layers(0)
+    keys = np.stack([idx[:, k] for k in even], 1)
+    uniq, inv = np.unique(keys, axis=0, return_inverse=True)
+    ref = np.array([logsumexp(logp[inv.ravel() == u]) for u in range(len(uniq))])
+    st = [None] * d.n_layers
+    for c, k in enumerate(even):
+        st[k] = torch.from_numpy(all_states(sizes[k])[uniq[:, c]])
+    np.testing.assert_allclose(-d.free_energy_parity(st, sum_out=1).numpy(), ref, atol=1e-9)
+    # conditionals of every layer: Bayes' rule on a few random full states
+    p = np.exp(logp - logsumexp(logp))
+    rng = np.random.default_rng(0)
+    for row in rng.choice(len(p), 5, replace=False):
+        full = [torch.from_numpy(states[k][row : row + 1]) for k in range(d.n_layers)]
+        for k in range(d.n_layers):
+            others = np.all([idx[:, j] == idx[row, j] for j in range(d.n_layers) if j != k], axis=0)
+            cond = p[others] / p[others].sum()
+            expected = cond @ states[k][others]
+            np.testing.assert_allclose(d.prob_layer(k, full).numpy()[0], expected, atol=1e-10)
+
+
+def test_middle_layer_conditional_includes_top_down_input():
+    """natural_bm (2017) dropped the top-down input of middle layers."""
+    d = random_dbm([3, 2, 2], seed=1)
+    s = [torch.ones(1, 3, dtype=torch.float64), torch.zeros(1, 2, dtype=torch.float64),
+         torch.ones(1, 2, dtype=torch.float64)]
+    expected = torch.sigmoid(d.b_1 + s[0] @ d.W_0_1 + s[2] @ d.W_1_2.T)
+    torch.testing.assert_close(d.prob_layer(1, s), expected)
+
+
+def test_topology_errors_name_the_edge():
+    with pytest.raises(ValueError, match=r"edge \(0, 2\)"):
+        DBM([4, 3, 2], {0: {1, 2}, 1: {2}})
+    with pytest.raises(ValueError, match="outside"):
+        DBM([4, 3], {0: {5}})
+    with pytest.raises(ValueError, match=r"layer\(s\) \[2\]"):
+        DBM([4, 3, 2], {0: {1}})
+    with pytest.raises(ValueError, match="at least 2"):
+        DBM([4])
+
+
+def test_two_layer_dbm_equals_rbm():
+    r = random_rbm(6, 4, seed=3)
+    d = DBM.from_rbm(r)
+    V = torch.from_numpy(all_states(6))
+    torch.testing.assert_close(d.free_energy(V), r.free_energy(V))
+    torch.testing.assert_close(d.free_energy(V, beta=0.3), r.free_energy(V, beta=0.3))
+    torch.testing.assert_close(d.prob_layer(1, [V, None]), r.prob_h_given_v(V))
+    H = torch.from_numpy(all_states(4))
+    torch.testing.assert_close(d.prob_layer(0, [None, H], beta=0.5), r.prob_v_given_h(H, beta=0.5))
+    assert d.log_partition_exact() == pytest.approx(log_partition_exact(r), abs=1e-10)
+    torch.testing.assert_close(d.log_prob_bound(V), -r.free_energy(V))
+
+
+@pytest.mark.parametrize("sizes,topology", CASES)
+def test_mean_field_bound_is_below_exact_log_likelihood(sizes, topology):
+    d = random_dbm(sizes, topology, scale=0.7, seed=4)
+    V = torch.from_numpy(all_states(sizes[0]))
+    mu, steps = d.mean_field(V, max_steps=100, atol=1e-10)
+    assert steps < 100  # converged
+    exact = -d.free_energy(V)
+    bound = d.log_prob_bound(V, mu=mu)
+    assert bool((bound <= exact + 1e-10).all())
+    assert float((exact - bound).mean()) < 0.5  # and not vacuous
+    # fixed point: mu_k = sigmoid(input_k(mu))
+    for k in range(1, d.n_layers):
+        torch.testing.assert_close(mu[k], d.prob_layer(k, mu), atol=1e-8, rtol=0)
+
+
+def test_mean_field_stops_early_and_reports_steps():
+    d = random_dbm([8, 4, 3], scale=0.1, seed=5)
+    V = torch.from_numpy(all_states(8))
+    _, steps_loose = d.mean_field(V, max_steps=50, atol=1e-2)
+    _, steps_tight = d.mean_field(V, max_steps=50, atol=1e-12)
+    assert 1 <= steps_loose < steps_tight <= 50
+
+
+def test_block_gibbs_samples_the_joint_distribution():
+    d = random_dbm([3, 2, 2], scale=0.8, seed=6)
+    logp, states, idx = brute_log_joint(d)
+    p = np.exp(logp - logsumexp(logp))
+    g = torch.Generator().manual_seed(0)
+    v0 = torch.zeros(20000, 3, dtype=torch.float64)
+    s = d.gibbs(d.init_states(v0, g), k=30, generator=g)
+    code = sum(s[k].numpy() @ (2 ** np.arange(n - 1, -1, -1)) * (2 ** sum(d.layer_sizes[k + 1:]))
+               for k, n in enumerate(d.layer_sizes)).astype(int)
+    ref_code = sum(idx[:, k] * 2 ** sum(d.layer_sizes[k + 1:]) for k in range(3))
+    freq = np.bincount(code, minlength=len(p)) / len(code)
+    np.testing.assert_allclose(freq[ref_code], p, atol=0.015)
+
+
+@pytest.mark.parametrize("sizes,topology", CASES)
+def test_dbm_ais_matches_exact(sizes, topology):
+    d = random_dbm(sizes, topology, scale=0.8, seed=7)
+    exact = log_partition_exact(d)
+    ais = AIS(d, n_runs=200, n_betas=4000, base="uniform", seed=0, progress=False)
+    z, lo, hi = ais.estimate_log_error_Z()
+    assert abs(z - exact) < 0.1 and lo <= exact <= hi
+    rev = ais.run_reverse(n_gibbs=300)
+    assert abs(rev - exact) < 0.1
+
+
+def test_dbm_ais_on_a_trained_model_with_data_base():
+    x = (np.random.default_rng(0).random((400, 10)) < np.linspace(0.1, 0.9, 10)).astype(np.float64)
+    d = DBM([10, 6, 4], dtype=torch.float64, seed=0).compile(SGD(0.05, momentum=0.5), "mfpcd", n_chains=50, k=3)
+    d.fit(x, batch_size=50, epochs=5, verbose=0, seed=0)
+    exact = log_partition_exact(d)
+    z, lo, hi = AIS(d, data=x, n_runs=100, n_betas=3000, seed=1, progress=False).estimate_log_error_Z()
+    assert abs(z - exact) < 0.1 and lo <= exact <= hi
+    ll_bound, _ = log_likelihood(d, x, exact)
+    ll_exact = float((-d.free_energy(torch.from_numpy(x)) - exact).mean())
+    assert ll_bound <= ll_exact + 1e-9
+
+
+def test_mfpcd_gradient_matches_exact_with_many_chains():
+    d = random_dbm([5, 3, 2], scale=0.5, seed=8)
+    logp, states, idx = brute_log_joint(d)
+    p = np.exp(logp - logsumexp(logp))
+    x = torch.from_numpy((np.random.default_rng(1).random((30, 5)) < 0.5).astype(np.float64))
+    from natural_bm.training import MeanFieldPersistent
+
+    alg = MeanFieldPersistent(k=50, n_chains=30000, mf_steps=100, mf_atol=1e-12)
+    alg.on_fit_begin(d, x, torch.Generator().manual_seed(0))
+    grads, _ = alg.step(d, x, torch.Generator().manual_seed(1))
+    mu, _ = d.mean_field(x, max_steps=100, atol=1e-12)
+    for (i, j) in d.edges:
+        model_stat = np.einsum("n,ni,nj->ij", p, states[i], states[j])
+        data_stat = (mu[i].T @ mu[j] / 30).numpy()
+        np.testing.assert_allclose(grads[f"W_{i}_{j}"].numpy(), data_stat - model_stat, atol=0.02)
+
+
+def test_greedy_pretraining_composes_the_rbms():
+    x = (np.random.default_rng(0).random((300, 12)) < 0.3).astype(np.float32)
+    d = DBM([12, 8, 6, 4], seed=0)
+    rbms = pretrain_dbm(d, x, epochs=2, batch_size=50, seed=0)
+    assert [(r.up_factor, r.down_factor) for r in rbms] == [(2.0, 1.0), (2.0, 2.0), (1.0, 2.0)]
+    torch.testing.assert_close(d.W_0_1, rbms[0].W)
+    torch.testing.assert_close(d.W_1_2, 0.5 * rbms[1].W)
+    torch.testing.assert_close(d.W_2_3, rbms[2].W)
+    torch.testing.assert_close(d.b_0, rbms[0].vbias)
+    torch.testing.assert_close(d.b_3, rbms[2].hbias)
+    # the second RBM was trained on the first's doubled-input hidden probabilities
+    h = torch.sigmoid(2 * torch.from_numpy(x) @ rbms[0].W + rbms[0].hbias)
+    torch.testing.assert_close(rbms[0].prob_h_given_v(torch.from_numpy(x)), h)
+    with pytest.raises(ValueError, match="chain"):
+        pretrain_dbm(DBM([4, 3, 3, 2], {0: {1, 3}, 1: {2}, 2: {3}}), x[:, :4])
+
+
+def test_dbm_fit_save_load_resume(tmp_path):
+    x = (np.random.default_rng(0).random((200, 12)) < 0.3).astype(np.float32)
+
+    def make():
+        return DBM([12, 6, 4], {0: {1}, 1: {2}}, seed=0).compile(SGD(0.05, momentum=0.5), "mfpcd", n_chains=20,
+                                                                  k=2, mf_steps=5)
+
+    full = make()
+    hist = full.fit(x, batch_size=50, epochs=3, validation_data=x[:50], verbose=0, seed=2)
+    assert set(hist.history) >= {"loss", "pll", "val_loss", "free_energy_gap"}
+    half = make()
+    half.fit(x, batch_size=50, epochs=2, verbose=0, seed=2)
+    half.save(tmp_path / "dbm.pt")
+    resumed = DBM.load(tmp_path / "dbm.pt")
+    assert resumed.edges == full.edges
+    resumed.fit(x, batch_size=50, epochs=3, initial_epoch=2, verbose=0, seed=2)
+    for name in full.param_names:
+        assert torch.equal(getattr(full, name), getattr(resumed, name))
