@@ -23,9 +23,12 @@ setup(
         "matplotlib",
         "tqdm",
         "pillow",  # PNG grids written pixel-exact (already a matplotlib dependency)
+        "pyyaml",  # YAML configs for `natural-bm train`
     ],
     extras_require={
-        "dev": ["pytest", "ruff"],
+        "dev": ["pytest", "ruff", "tensorboard"],
+        # the TensorBoard callback writes through torch.utils.tensorboard, which needs it
+        "tensorboard": ["tensorboard"],
         # only for scripts/bench_rbm.py's comparison with BernoulliRBM
         "bench": ["scikit-learn"],
     },

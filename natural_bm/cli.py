@@ -1,25 +1,221 @@
-"""The ``natural-bm`` command."""
+"""The ``natural-bm`` command: train, logz, sample, summary, demo.
+
+Errors (missing file, bad config key, unavailable device...) print one line
+``natural-bm: error: ...`` on stderr and exit with status 2. Every file is
+written atomically, so an error or Ctrl-C never leaves half a file; an
+interrupted ``train`` resumes with ``--resume``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import sys
+from pathlib import Path
+
+
+class CLIError(Exception):
+    pass
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="natural-bm", description="Boltzmann machines: train, estimate log Z, sample.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train from a JSON/YAML config into a results folder",
+                       description="Train from a config (see natural_bm.runner for the keys).")
+    t.add_argument("config", help="JSON or YAML config file")
+    t.add_argument("--out", help="results folder (default results/<config name>)")
+    t.add_argument("--resume", metavar="RESULTS_DIR", help="continue an interrupted run from its last checkpoint")
+    t.add_argument("--verbose", type=int, default=2, choices=[0, 1, 2], help="0 silent, 1 bars, 2 one line/epoch")
+
+    z = sub.add_parser("logz", help="estimate log Z and log-likelihoods of a saved model",
+                       description="AIS (and exact, where feasible) log Z of a saved model, with the "
+                                   "train/valid/test log-likelihoods (nats per image) they imply.")
+    z.add_argument("model", help="model file written by model.save / natural-bm train")
+    z.add_argument("--exact", action="store_true", help="also compute the exact log Z by enumeration")
+    z.add_argument("--runs", type=int, default=100, help="AIS runs (default 100)")
+    z.add_argument("--betas", type=int, default=None, help="number of betas (default: the 14,501 schedule)")
+    z.add_argument("--reverse", action="store_true", help="also run reverse AIS (conservative bracket)")
+    z.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
+    z.add_argument("--data", choices=["mnist", "none"], default=None,
+                   help="data for the base model and log-likelihoods (default: from config.json beside the model, "
+                        "else mnist for 784 visible units)")
+    z.add_argument("--kind", default="sampled", help="MNIST kind for the log-likelihoods (default sampled)")
+    z.add_argument("--seed", type=int, default=0)
+    z.add_argument("--json", action="store_true", help="print one JSON object")
+
+    s = sub.add_parser("sample", help="write a grid of samples from a saved model",
+                       description="Persistent Gibbs chains from a saved model, one row per chain, one "
+                                   "column per snapshot.")
+    s.add_argument("model", help="model file")
+    s.add_argument("--out", required=True, help="PNG file to write")
+    s.add_argument("--chains", type=int, default=20, help="rows (chains)")
+    s.add_argument("--snapshots", type=int, default=10, help="columns (snapshots)")
+    s.add_argument("--every", type=int, default=2000, help="Gibbs steps between snapshots")
+    s.add_argument("--shape", default=None, help="tile shape HxW (default: square)")
+    s.add_argument("--seed", type=int, default=0)
+
+    m = sub.add_parser("summary", help="print the summary of a results folder",
+                       description="Print summary.txt of a results folder (rebuilt from log.csv if missing).")
+    m.add_argument("results_dir")
+
+    d = sub.add_parser("demo", help="train the MNIST demo RBM (make demo)")
+    d.add_argument("--out")
+    d.add_argument("--epochs", type=int, default=None)
+    return p
+
+
+def _cmd_train(args) -> int:
+    from natural_bm import runner
+
+    if args.resume:
+        folder = Path(args.resume)
+        if not (folder / "config.json").is_file():
+            raise FileNotFoundError(f"{folder / 'config.json'} not found: --resume needs a results folder.")
+        cfg = runner.read_config(folder / "config.json")
+        results = runner.train(cfg, folder, resume=True, verbose=args.verbose)
+        out = folder
+    else:
+        cfg = runner.read_config(args.config)
+        out = Path(args.out or Path("results") / Path(args.config).stem)
+        results = runner.train(cfg, out, verbose=args.verbose)
+    print(json.dumps(results))
+    print(f"results in {out.resolve()}")
+    return 0
+
+
+def _fmt(x: float) -> str:
+    return "nan" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.4f}"
+
+
+def logz_report(model_path, exact=False, runs=100, betas=None, reverse=False, device="cpu", data=None,
+                kind="sampled", seed=0) -> dict:
+    """What ``natural-bm logz`` prints, as a dict (nats)."""
+    from natural_bm import load_model
+    from natural_bm.estimators import AIS, log_likelihood, log_partition_exact
+    from natural_bm.runner import check_device
+
+    check_device(device)
+    model = load_model(model_path, device=device)
+    cfg_path = Path(model_path).parent / "config.json"
+    splits = {}
+    if data is None:
+        data = "mnist" if model.n_input == 784 else "none"
+        if cfg_path.is_file():
+            cfg = json.loads(cfg_path.read_text())
+            data = cfg.get("data", {}).get("name", data)
+            if data == "bars_and_stripes":
+                from natural_bm.runner import load_data, resolve_config
+
+                x, valid, test, _ = load_data(resolve_config(cfg))
+                splits = {"train": x, "valid": valid, "test": test}
+    if data == "mnist":
+        from natural_bm.datasets import load_mnist
+
+        d = load_mnist(kind)
+        splits = {"train": d.train, "valid": d.valid, "test": d.test}
+    train = splits.get("train")
+    ais = AIS(model, data=train, n_runs=runs, n_betas=betas, base="data" if train is not None else "uniform",
+              seed=seed, progress=sys.stderr.isatty())
+    z, lo, hi = ais.estimate_log_error_Z()
+    out = {"model": str(model_path), "logZ": z, "logZ_lo": lo, "logZ_hi": hi, "runs": runs,
+           "betas": len(ais.betas)}
+    if reverse:
+        out["logZ_reverse"] = ais.run_reverse(data=train)
+    if exact:
+        try:
+            out["logZ_exact"] = log_partition_exact(model, progress=False)
+        except ValueError as err:
+            out["logZ_exact"] = None
+            out["exact_error"] = str(err)
+    for name, x in splits.items():
+        if x is None:
+            continue
+        ll, se = log_likelihood(model, x, z)
+        out[f"{name}_ll"], out[f"{name}_ll_stderr"] = ll, se
+        if out.get("logZ_exact") is not None:
+            out[f"{name}_ll_exact"] = log_likelihood(model, x, out["logZ_exact"])[0]
+    return out
+
+
+def _cmd_logz(args) -> int:
+    r = logz_report(args.model, args.exact, args.runs, args.betas, args.reverse, args.device, args.data,
+                    args.kind, args.seed)
+    if args.json:
+        print(json.dumps(r))
+        return 0
+    print(f"log Z (AIS, {r['runs']} runs x {r['betas']} betas): {_fmt(r['logZ'])} "
+          f"[-3 sigma {_fmt(r['logZ_lo'])}, +3 sigma {_fmt(r['logZ_hi'])}] nats")
+    if "logZ_reverse" in r:
+        print(f"log Z (reverse AIS, conservative): {_fmt(r['logZ_reverse'])} nats")
+    if "logZ_exact" in r:
+        print(f"log Z (exact): {_fmt(r['logZ_exact']) if r['logZ_exact'] is not None else r['exact_error']}")
+    for name in ("train", "valid", "test"):
+        if f"{name}_ll" in r:
+            extra = f" (exact log Z: {_fmt(r[name + '_ll_exact'])})" if f"{name}_ll_exact" in r else ""
+            print(f"{name} log-likelihood: {_fmt(r[name + '_ll'])} ± {_fmt(r[name + '_ll_stderr'])} nats{extra}")
+    return 0
+
+
+def _cmd_sample(args) -> int:
+    from natural_bm import load_model
+    from natural_bm.callbacks import SampleCallback
+
+    model = load_model(args.model)
+    if args.shape:
+        try:
+            shape = tuple(int(v) for v in args.shape.lower().split("x"))
+        except ValueError:
+            raise CLIError(f"--shape must look like 28x28, got {args.shape!r}.") from None
+    else:
+        side = math.isqrt(model.n_input)
+        if side * side != model.n_input:
+            raise CLIError(f"the model has {model.n_input} visible units, not a square: pass --shape HxW.")
+        shape = (side, side)
+    if len(shape) != 2 or shape[0] * shape[1] != model.n_input:
+        raise CLIError(f"--shape {args.shape} does not cover the model's {model.n_input} visible units.")
+    cb = SampleCallback(model, args.out, n_chains=args.chains, n_samples=args.snapshots, plot_every=args.every,
+                        image_shape=shape, seed=args.seed)
+    cb.params = {}
+    cb.savename = args.out  # exact file name, no epoch suffix
+    path = cb.sample(0)
+    final = Path(args.out)
+    if path != final:
+        path.replace(final)
+    print(f"wrote {final}")
+    return 0
+
+
+def _cmd_summary(args) -> int:
+    folder = Path(args.results_dir)
+    if (folder / "summary.txt").is_file():
+        print((folder / "summary.txt").read_text(), end="")
+        return 0
+    if not (folder / "log.csv").is_file():
+        raise FileNotFoundError(f"{folder} has neither summary.txt nor log.csv.")
+    from natural_bm.callbacks.summary_callback import summarize
+    from natural_bm.viz import history_frame
+
+    cfg = json.loads((folder / "config.json").read_text()) if (folder / "config.json").is_file() else None
+    print(summarize(history_frame(folder / "log.csv"), cfg)[0], end="")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(
-        prog="natural-bm",
-        description="Boltzmann machines: train, estimate log Z, sample.",
-    )
-    parser.add_argument("command", choices=["demo"], help="demo: train the MNIST demo RBM")
-    parser.add_argument("args", nargs=argparse.REMAINDER, help="arguments of the command (see COMMAND --help)")
-    ns = parser.parse_args(argv)
-    if ns.command == "demo":
-        from natural_bm import demo
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "demo":
+            from natural_bm import demo
 
-        demo.main(ns.args)
-    return 0
+            demo.run(args.out, **({"epochs": args.epochs} if args.epochs else {}))
+            return 0
+        return {"train": _cmd_train, "logz": _cmd_logz, "sample": _cmd_sample, "summary": _cmd_summary}[
+            args.command](args)
+    except (CLIError, FileNotFoundError, FileExistsError, ValueError, ImportError) as err:
+        print(f"natural-bm: error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -52,6 +52,8 @@ class BoltzmannMachine(torch.nn.Module):
         self.history = None
         self.stop_training = False
         self.seed: int | None = None
+        self.frozen: set[str] = set()  # parameter names fit leaves untouched (layer-wise schedules)
+        self.grad_scale: dict[str, float] = {}  # per-parameter gradient factors (per-layer learning rates)
 
     # ------------------------------------------------------------ properties
     @property
@@ -69,6 +71,16 @@ class BoltzmannMachine(torch.nn.Module):
     def parameter_dict(self) -> dict[str, torch.Tensor]:
         """{name: tensor} of the trainable parameters (the tensors themselves, not copies)."""
         return {name: getattr(self, name) for name in self.param_names}
+
+    def num_trainable_layers(self) -> int:
+        """Number of layers a layer-wise schedule steps through (hidden layers)."""
+        return 1
+
+    def layer_parameter_names(self, layer: int) -> list[str]:
+        """Parameters of schedulable layer ``layer`` (0-based); all of them for a one-layer model."""
+        if layer != 0:
+            raise ValueError(f"{type(self).__name__} has one schedulable layer, got layer={layer}.")
+        return list(self.param_names)
 
     def monitor_free_energy(self, v: torch.Tensor) -> torch.Tensor:
         """Free energy used by the fit loop's monitoring (``free_energy_gap``, ``evaluate``)."""

@@ -301,9 +301,9 @@ class DBM(BoltzmannMachine):
         if mu is None:
             mu, _ = self.mean_field(v, **mf_kwargs)
         bound = -self.energy(mu)  # energy is multilinear: E_q[E] = E(mu) for factorised q
-        for k in range(1, self.n_layers):
-            p = mu[k].clamp(1e-12, 1 - 1e-12)
-            bound = bound - (p * torch.log(p) + (1 - p) * torch.log1p(-p)).sum(1)
+        for k in range(1, self.n_layers):  # entropy of q; xlogy gives 0 log 0 = 0 (no NaN at saturation)
+            p = mu[k]
+            bound = bound - (torch.special.xlogy(p, p) + torch.special.xlogy(1 - p, 1 - p)).sum(1)
         return bound
 
     def unnormalized_log_prob(self, v: torch.Tensor) -> torch.Tensor:
@@ -311,6 +311,18 @@ class DBM(BoltzmannMachine):
         return self.log_prob_bound(v)
 
     # ------------------------------------------------------------------ training support
+    def num_trainable_layers(self) -> int:
+        return self.n_layers - 1
+
+    def layer_parameter_names(self, layer: int) -> list[str]:
+        """Layer ``layer`` = hidden layer ``layer + 1``: weights of edges from lower layers, its bias
+        (and the visible bias for layer 0)."""
+        if not 0 <= layer < self.n_layers - 1:
+            raise ValueError(f"layer must be in 0..{self.n_layers - 2}, got {layer}.")
+        k = layer + 1
+        names = [f"W_{i}_{k}" for i, j in self.edges if j == k] + [f"b_{k}"]
+        return (["b_0"] if layer == 0 else []) + names
+
     def statistics(self, states: States) -> dict[str, torch.Tensor]:
         """Batch means of the sufficient statistics of every parameter."""
         n = states[0].shape[0]

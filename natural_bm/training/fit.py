@@ -113,7 +113,12 @@ def fit(
             cb.on_train_batch_begin(b, batch_logs)
             with torch.no_grad():
                 grads, loss = model.algorithm.step(model, v, gen)
+                if model.frozen:
+                    grads = {k: g for k, g in grads.items() if k not in model.frozen}
                 apply_weight_decay(grads, params, model.l1, model.l2, model.weight_names)
+                for name, factor in model.grad_scale.items():
+                    if name in grads:
+                        grads[name].mul_(factor)
                 model.optimizer.step(params, grads)
             batch_logs["loss"] = float(loss.mean())
             cb.on_train_batch_end(b, batch_logs)

@@ -1,0 +1,150 @@
+"""End-to-end tests of the natural-bm command on bars and stripes."""
+
+import json
+import shutil
+
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from natural_bm import RBM
+from natural_bm.cli import main
+from natural_bm.estimators import AIS, log_likelihood, log_partition_exact
+from natural_bm.runner import load_data, resolve_config
+
+CONFIG = {
+    "model": {"type": "rbm", "n_hidden": 6},
+    "data": {"name": "bars_and_stripes", "size": 3, "n_samples": 200},
+    "training": {"algorithm": "pcd", "k": 1, "n_chains": 20, "epochs": 4, "batch_size": 20},
+    "optimizer": {"name": "sgd", "lr": 0.05, "momentum": 0.5},
+    "ais": {"n_runs": 30, "n_betas": 300, "exact": True},
+    "samples": {"n_chains": 3, "n_samples": 4, "plot_every": 5},
+    "seed": 3,
+}
+
+
+def _write(tmp_path, cfg, name="cfg.json"):
+    path = tmp_path / name
+    if name.endswith(".yaml"):
+        import yaml
+
+        path.write_text(yaml.safe_dump(cfg))
+    else:
+        path.write_text(json.dumps(cfg))
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("run")
+    cfg_path = _write(tmp, CONFIG, "cfg.yaml")
+    assert main(["train", str(cfg_path), "--out", str(tmp / "res"), "--verbose", "0"]) == 0
+    return tmp / "res"
+
+
+def test_train_writes_a_complete_results_folder(trained):
+    names = {p.name for p in trained.iterdir()}
+    assert {"config.json", "log.csv", "summary.txt", "history.png", "samples_epoch0003.png", "model.pt",
+            "results.json", "checkpoints"} <= names
+    df = pd.read_csv(trained / "log.csv")
+    assert list(df["epoch"]) == [0, 1, 2, 3]
+    assert df["logZ"].isna().tolist() == [True, True, True, False]
+    cfg = json.loads((trained / "config.json").read_text())
+    assert cfg["training"]["epochs"] == 4 and cfg["optimizer"]["momentum"] == 0.5 and cfg["data"]["size"] == 3
+    results = json.loads((trained / "results.json").read_text())
+    model = RBM.load(trained / "model.pt")
+    _, _, test, _ = load_data(resolve_config(CONFIG))
+    assert results["test_ll"] == pytest.approx(log_likelihood(model, test, results["logZ"])[0])
+    assert abs(results["logZ"] - log_partition_exact(model)) < 0.1
+    assert Image.open(trained / "samples_epoch0003.png").size == (4 * 4 + 1, 3 * 4 + 1)
+    assert len(list((trained / "checkpoints").glob("weights_epoch*.pt"))) == 4
+
+
+def test_logz_matches_the_python_api(trained, capsys):
+    assert main(["logz", str(trained / "model.pt"), "--exact", "--runs", "40", "--betas", "400", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    model = RBM.load(trained / "model.pt")
+    x, valid, test, _ = load_data(resolve_config(CONFIG))
+    ais = AIS(model, data=x, n_runs=40, n_betas=400, seed=0, progress=False)
+    z, lo, hi = ais.estimate_log_error_Z()
+    assert (out["logZ"], out["logZ_lo"], out["logZ_hi"]) == pytest.approx((z, lo, hi), abs=1e-9)
+    assert out["logZ_exact"] == pytest.approx(log_partition_exact(model), abs=1e-9)
+    assert out["test_ll"] == pytest.approx(log_likelihood(model, test, z)[0])
+    assert main(["logz", str(trained / "model.pt"), "--runs", "20", "--betas", "200", "--reverse"]) == 0
+    text = capsys.readouterr().out
+    assert "log Z (AIS, 20 runs x 200 betas)" in text and "reverse AIS" in text and "test log-likelihood" in text
+
+
+def test_resume_equals_uninterrupted(trained, tmp_path):
+    crashed = tmp_path / "crashed"
+    shutil.copytree(trained, crashed)
+    # the state on disk after a crash during epoch 2: checkpoints 0-1, a log row 2 written before the crash
+    for p in ["model.pt", "results.json", "checkpoints/weights_epoch0002.pt", "checkpoints/state_epoch0002.pt",
+              "checkpoints/weights_epoch0003.pt", "checkpoints/state_epoch0003.pt"]:
+        (crashed / p).unlink()
+    df = pd.read_csv(crashed / "log.csv")
+    df[df["epoch"] <= 2].to_csv(crashed / "log.csv", index=False)
+    assert main(["train", "unused", "--resume", str(crashed), "--verbose", "0"]) == 0
+    a, b = RBM.load(trained / "model.pt"), RBM.load(crashed / "model.pt")
+    for name in a.param_names:
+        assert torch.equal(getattr(a, name), getattr(b, name))
+    assert list(pd.read_csv(crashed / "log.csv")["epoch"]) == [0, 1, 2, 3]
+
+
+def test_sample_and_summary(trained, tmp_path, capsys):
+    out = tmp_path / "grid.png"
+    assert main(["sample", str(trained / "model.pt"), "--out", str(out), "--chains", "2", "--snapshots", "3",
+                 "--every", "5"]) == 0
+    assert Image.open(out).size == (3 * 4 + 1, 2 * 4 + 1)
+    assert [p.name for p in tmp_path.iterdir()] == ["grid.png"]
+    capsys.readouterr()
+    assert main(["summary", str(trained)]) == 0
+    assert capsys.readouterr().out == (trained / "summary.txt").read_text()
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["train", "missing.json"], "config file not found"),
+    (["logz", "missing.pt"], "model file not found"),
+    (["sample", "missing.pt", "--out", "x.png"], "model file not found"),
+    (["summary", "missing_dir"], "neither summary.txt nor log.csv"),
+    (["train", "x", "--resume", "missing_dir"], "config.json not found"),
+])
+def test_errors_are_one_line_with_exit_code_2(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("natural-bm: error:") and message in err and err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_config_errors(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    bad = _write(tmp_path, {**CONFIG, "trainnig": {}}, "bad.json")
+    assert main(["train", str(bad)]) == 2
+    assert "unknown config key 'trainnig'; valid keys: ['ais', 'data', 'device'" in capsys.readouterr().err
+    bad2 = _write(tmp_path, {**CONFIG, "optimizer": {"name": "sgd", "learning_rate": 1}}, "bad2.json")
+    assert main(["train", str(bad2)]) == 2
+    assert "unknown key optimizer.learning_rate; valid keys:" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        cuda = _write(tmp_path, {**CONFIG, "device": "cuda"}, "cuda.json")
+        assert main(["train", str(cuda)]) == 2
+        assert "CUDA is not available" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.json", "bad2.json"] + (
+        ["cuda.json"] if not torch.cuda.is_available() else [])
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "f").write_text("x")
+    good = _write(tmp_path, CONFIG, "good.json")
+    assert main(["train", str(good), "--out", str(tmp_path / "busy")]) == 2
+    assert "not empty" in capsys.readouterr().err
+
+
+def test_help_explains_every_flag(capsys):
+    for cmd in ("train", "logz", "sample", "summary"):
+        with pytest.raises(SystemExit) as info:
+            main([cmd, "--help"])
+        assert info.value.code == 0
+    text = capsys.readouterr().out
+    for flag in ("--resume", "--exact", "--runs", "--betas", "--reverse", "--device", "--json", "--chains",
+                 "--snapshots", "--every"):
+        assert flag in text
