@@ -27,6 +27,7 @@ import torch.nn.functional as F
 
 from natural_bm import RBM
 from natural_bm.estimators import AIS, default_betas, log_partition_exact
+from natural_bm.io import print_and_save
 
 
 def make_rbm(nh: int = 500, seed: int = 0) -> RBM:
@@ -148,12 +149,7 @@ def main() -> None:
                 log_partition_exact(rbm, progress=False)
                 t.append(time.perf_counter() - t0)
             lines.append(f"| 784x{nh} | {t[0]:.1f} | {t[1]:.1f} |" if len(t) > 1 else f"| 784x{nh} | {t[0]:.1f} | - |")
-    table = "\n".join(lines)
-    print(table)
-    if args.out:
-        from natural_bm.io import atomic_write_text
-
-        atomic_write_text(args.out, table + "\n")
+    print_and_save("\n".join(lines), args.out)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ import torch
 
 from natural_bm import RBM, SGD
 from natural_bm.datasets import load_mnist
+from natural_bm.io import print_and_save
 
 
 def bench_natural_bm(x: np.ndarray, seed: int) -> float:
@@ -121,12 +122,7 @@ def main() -> None:
     for name, ts in times.items():
         med = statistics.median(ts)
         lines.append(f"| {name} | {med:.2f} | {min(ts):.2f} | {med / ours:.2f}x |")
-    table = "\n".join(lines)
-    print(table)
-    if args.out:
-        from natural_bm.io import atomic_write_text
-
-        atomic_write_text(args.out, table + "\n")
+    print_and_save("\n".join(lines), args.out)
 
 
 if __name__ == "__main__":

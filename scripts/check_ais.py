@@ -18,6 +18,7 @@ import torch
 from natural_bm import RBM, SGD
 from natural_bm.datasets import load_mnist
 from natural_bm.estimators import AIS, log_partition_exact
+from natural_bm.io import print_and_save
 
 
 def random_rbm(nh: int, scale: float, seed: int) -> RBM:
@@ -62,12 +63,7 @@ def main() -> None:
                    f"| {z - exact:+.3f} | {rev:.3f} | {rev - exact:+.3f} |")
             lines.append(row)
             print(row, flush=True)
-    table = "\n".join(lines)
-    print(table)
-    if args.out:
-        from natural_bm.io import atomic_write_text
-
-        atomic_write_text(args.out, table + "\n")
+    print_and_save("\n".join(lines), args.out)
 
 
 if __name__ == "__main__":

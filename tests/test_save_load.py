@@ -107,3 +107,15 @@ def test_training_raises_the_exact_likelihood_on_bars_and_stripes(algorithm, lr,
     after = ll(m)
     # the optimum is -2.56 nats (minus the entropy of 3x3 bars and stripes); uniform is -6.24
     assert before < -6.0 and after > target, (before, after)
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    import os
+    import stat
+
+    from natural_bm.io import _UMASK, atomic_write_text
+
+    path = RBM(3, 2).save(tmp_path / "m.pt")
+    atomic_write_text(tmp_path / "t.txt", "x")
+    for p in (path, tmp_path / "t.txt"):
+        assert stat.S_IMODE(os.stat(p).st_mode) == 0o666 & ~_UMASK
