@@ -216,6 +216,10 @@ def main(argv: list[str] | None = None) -> int:
     except (CLIError, FileNotFoundError, FileExistsError, ValueError, ImportError) as err:
         print(f"natural-bm: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        hint = " (continue with: natural-bm train CONFIG --resume RESULTS_DIR)" if args.command == "train" else ""
+        print(f"natural-bm: interrupted{hint}", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

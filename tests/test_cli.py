@@ -139,6 +139,17 @@ def test_config_errors(tmp_path, capsys, monkeypatch):
     assert "not empty" in capsys.readouterr().err
 
 
+def test_ctrl_c_is_one_line_and_resumable(monkeypatch, capsys, tmp_path):
+    from natural_bm import runner
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "train", interrupted)
+    assert main(["train", str(_write(tmp_path, CONFIG))]) == 130
+    assert "--resume" in capsys.readouterr().err
+
+
 def test_help_explains_every_flag(capsys):
     for cmd in ("train", "logz", "sample", "summary"):
         with pytest.raises(SystemExit) as info:
