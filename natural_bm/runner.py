@@ -11,6 +11,8 @@ A config (JSON or YAML) has these sections; every key is optional except
     optimizer: {name: sgd, lr: 0.01, momentum: 0.0, nesterov: false, decay: 0.0}   # or adam: lr, beta_1, ...
     ais:       {n_runs: 100, n_betas: null, epochs: [], exact: false}              # at the last epoch by default
     samples:   {n_chains: 10, n_samples: 10, plot_every: 1000, image_shape: [28, 28]}
+    schedule:  {lr: [[0, 0.01], [50, 0.001]], momentum: [[0, 0.5], [5, 0.9]]}  # [first epoch, value] steps
+    callbacks: [{name: EarlyStopping, args: {monitor: val_pll, patience: 5}}, {name: OptimizerSpy}]
     seed: 0
     device: cpu
 
@@ -43,6 +45,8 @@ DEFAULTS: dict = {
                   "beta_2": 0.999, "epsilon": 1e-8},
     "ais": {"n_runs": 100, "n_betas": None, "epochs": None, "exact": False},
     "samples": {"n_chains": 10, "n_samples": 10, "plot_every": 1000, "image_shape": None},
+    "schedule": {"lr": None, "momentum": None},
+    "callbacks": [],
     "seed": 0,
     "device": "cpu",
 }
@@ -86,6 +90,12 @@ def resolve_config(raw: dict) -> dict:
                 cfg[key][sub] = v
         else:
             cfg[key] = value
+    if not isinstance(cfg["callbacks"], list):
+        raise ConfigError("config key 'callbacks' must be a list of {name: ..., args: {...}}.")
+    for entry in cfg["callbacks"]:
+        make_callback(entry)  # validates names and arguments before anything is written
+    for key in ("lr", "momentum"):
+        steps_of(cfg["schedule"][key], f"schedule.{key}")
     if cfg["model"]["type"] not in ("rbm", "dbm"):
         raise ConfigError(f"model.type must be 'rbm' or 'dbm', got {cfg['model']['type']!r}.")
     if cfg["data"]["name"] not in ("mnist", "bars_and_stripes"):
@@ -94,6 +104,41 @@ def resolve_config(raw: dict) -> dict:
         raise ConfigError(f"optimizer.name must be 'sgd' or 'adam', got {cfg['optimizer']['name']!r}.")
     check_device(cfg["device"])
     return cfg
+
+
+CONFIG_CALLBACKS = ("EarlyStopping", "ReduceLROnPlateau", "CyclicLR", "ModelCheckpoint", "OptimizerSpy",
+                    "TensorBoard", "RemoteMonitor", "TerminateOnNaN")
+
+
+def make_callback(entry):
+    """A callback from ``{name: <class in CONFIG_CALLBACKS>, args: {...}}``."""
+    import natural_bm.callbacks as cbs
+
+    if not isinstance(entry, dict) or "name" not in entry or set(entry) - {"name", "args"}:
+        raise ConfigError(f"each entry of 'callbacks' must be {{name: ..., args: {{...}}}}, got {entry!r}.")
+    if entry["name"] not in CONFIG_CALLBACKS:
+        raise ConfigError(f"callbacks: unknown name {entry['name']!r}; valid names: {list(CONFIG_CALLBACKS)}.")
+    try:
+        return getattr(cbs, entry["name"])(**(entry.get("args") or {}))
+    except TypeError as err:
+        raise ConfigError(f"callbacks: {entry['name']}: {err}.") from err
+
+
+def steps_of(spec, where: str):
+    """A piecewise-constant schedule [[first epoch, value], ...] as a function of the epoch (or None)."""
+    if spec is None:
+        return None
+    try:
+        steps = sorted((int(e), float(v)) for e, v in spec)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where} must be a list of [first epoch, value] pairs, got {spec!r}.") from None
+    if not steps or steps[0][0] != 0:
+        raise ConfigError(f"{where} must start at epoch 0, got {spec!r}.")
+
+    def schedule(epoch: int) -> float:
+        return [v for e, v in steps if e <= epoch][-1]
+
+    return schedule
 
 
 def check_device(device: str) -> None:
@@ -169,6 +214,8 @@ def train(cfg: dict, out: str | os.PathLike, resume: bool = False, verbose: int 
     from natural_bm.callbacks import (
         AISCallback,
         CSVLogger,
+        LearningRateScheduler,
+        MomentumRateScheduler,
         PeriodicSave,
         PlotCallback,
         SampleCallback,
@@ -215,7 +262,12 @@ def train(cfg: dict, out: str | os.PathLike, resume: bool = False, verbose: int 
         PlotCallback(out, csv),
         SummaryCallback(out, csv),
         PeriodicSave(out / "checkpoints" / "weights.pt", opt_path=out / "checkpoints" / "state.pt"),
+        *(make_callback(entry) for entry in cfg["callbacks"]),
     ]
+    for key, cls in (("lr", LearningRateScheduler), ("momentum", MomentumRateScheduler)):
+        schedule = steps_of(cfg["schedule"][key], f"schedule.{key}")
+        if schedule is not None:
+            callbacks.append(cls(schedule))
     model.fit(x, batch_size=t["batch_size"], epochs=t["epochs"], validation_data=valid, callbacks=callbacks,
               verbose=verbose, initial_epoch=initial_epoch, seed=cfg["seed"])
     model.save(out / "model.pt")

@@ -122,7 +122,7 @@ def test_config_errors(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     bad = _write(tmp_path, {**CONFIG, "trainnig": {}}, "bad.json")
     assert main(["train", str(bad)]) == 2
-    assert "unknown config key 'trainnig'; valid keys: ['ais', 'data', 'device'" in capsys.readouterr().err
+    assert "unknown config key 'trainnig'; valid keys: ['ais', 'callbacks', 'data', 'device'" in capsys.readouterr().err
     bad2 = _write(tmp_path, {**CONFIG, "optimizer": {"name": "sgd", "learning_rate": 1}}, "bad2.json")
     assert main(["train", str(bad2)]) == 2
     assert "unknown key optimizer.learning_rate; valid keys:" in capsys.readouterr().err
@@ -159,3 +159,28 @@ def test_help_explains_every_flag(capsys):
     for flag in ("--resume", "--exact", "--runs", "--betas", "--reverse", "--device", "--json", "--chains",
                  "--snapshots", "--every"):
         assert flag in text
+
+
+def test_config_schedule_and_callbacks(tmp_path, capsys):
+    cfg = {**CONFIG, "training": {**CONFIG["training"], "epochs": 6},
+           "ais": {"n_runs": 10, "n_betas": 100, "exact": False},
+           "schedule": {"lr": [[0, 0.05], [2, 0.01]], "momentum": [[0, 0.5], [3, 0.9]]},
+           "callbacks": [{"name": "OptimizerSpy"},
+                         {"name": "EarlyStopping", "args": {"monitor": "val_loss", "patience": 0, "baseline": -1.0}}]}
+    assert main(["train", str(_write(tmp_path, cfg)), "--out", str(tmp_path / "r"), "--verbose", "0"]) == 0
+    df = pd.read_csv(tmp_path / "r" / "log.csv")
+    # val_loss (a cross-entropy) is never below the baseline -1: EarlyStopping stops after epoch 0
+    assert list(df["epoch"]) == [0]
+    cfg["callbacks"] = [{"name": "OptimizerSpy"}]
+    assert main(["train", str(_write(tmp_path, cfg, "c2.json")), "--out", str(tmp_path / "r2"), "--verbose",
+                 "0"]) == 0
+    df = pd.read_csv(tmp_path / "r2" / "log.csv")
+    assert df["lr"].tolist() == [0.05, 0.05, 0.01, 0.01, 0.01, 0.01]
+    assert df["momentum"].tolist() == [0.5, 0.5, 0.5, 0.9, 0.9, 0.9]
+    capsys.readouterr()
+    bad = {**CONFIG, "callbacks": [{"name": "Sneaky"}]}
+    assert main(["train", str(_write(tmp_path, bad, "bad.json"))]) == 2
+    assert "valid names: ['EarlyStopping'" in capsys.readouterr().err
+    bad = {**CONFIG, "schedule": {"lr": [[1, 0.1]]}}
+    assert main(["train", str(_write(tmp_path, bad, "bad2.json"))]) == 2
+    assert "schedule.lr must start at epoch 0" in capsys.readouterr().err
