@@ -27,7 +27,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import shutil
 from pathlib import Path
 
 import torch
@@ -279,7 +278,3 @@ def train(cfg: dict, out: str | os.PathLike, resume: bool = False, verbose: int 
     atomic_write_text(out / "results.json", json.dumps(results, indent=2) + "\n")
     return results
 
-
-def remove_partial(out: Path) -> None:
-    """Remove a results folder a failed fresh run left behind (never used on --resume)."""
-    shutil.rmtree(out, ignore_errors=True)

@@ -39,6 +39,7 @@ import torch
 import torch.nn.functional as F
 
 from natural_bm.estimators import ais_dbm
+from natural_bm.estimators.tempering import softplus_increment
 from natural_bm.rng import RandomSource, counter_uniform_pair, stream_key
 from natural_bm.seeding import new_seed
 from natural_bm.validation import as_data_tensor, check_positive_int
@@ -90,6 +91,11 @@ def log_mean_exp_band(log_w: torch.Tensor, n_sigma: float = 3.0) -> tuple[float,
     )
 
 
+def _split_uniforms(u_big, u_small, nv: int, nh: int):
+    """(u_h, u_v) from the two uniform arrays of one SplitMix64 draw of width max(nv, nh)."""
+    return (u_small[:, :nh], u_big) if nv >= nh else (u_big, u_small[:, :nv])
+
+
 def _rbm_ais_math(v, log_w, W, c, b_A, b_B, d_b, b_new, b_old, u_h, u_v):
     """One AIS step for an RBM: weight update at (b_new vs b_old), then a Gibbs step at b_new.
 
@@ -97,17 +103,14 @@ def _rbm_ais_math(v, log_w, W, c, b_A, b_B, d_b, b_new, b_old, u_h, u_v):
     (nv,), b_new and b_old 0-d tensors, u_h (R, nh) and u_v (R, nv) uniforms.
 
     The increment log p*_new(v) - log p*_old(v) is computed without
-    cancellation: per hidden unit,
-    softplus(b_new x) - softplus(b_old x) = -log1p(sigmoid(b_new x) expm1(-(b_new - b_old) x)),
-    which is small and has full relative precision in the model's dtype; the
-    sigmoid is the one needed for the hidden sample. Increments are summed
-    into ``log_w`` in its own dtype (float64).
+    cancellation (``softplus_increment``, reusing the sigmoid needed for the
+    hidden sample) and summed into ``log_w`` in its own dtype (float64).
     """
     x = torch.addmm(c, v, W)  # (R, nh), shared by the weight update and the hidden sample
     bn = b_new.to(x.dtype)
     db = (b_new - b_old).to(x.dtype)
     p_h = torch.sigmoid(bn * x)
-    inc = (db * (v @ d_b)).to(log_w.dtype) - torch.log1p(p_h * torch.expm1(-db * x)).sum(1).to(log_w.dtype)
+    inc = (db * (v @ d_b)).to(log_w.dtype) + softplus_increment(p_h, db * x).sum(1).to(log_w.dtype)
     log_w = log_w + inc
     h = (u_h < p_h).to(v.dtype)
     act = (1 - bn) * b_A + bn * torch.addmm(b_B, h, W.T)
@@ -127,11 +130,7 @@ def _rbm_ais_steps_counter(v, log_w, W, c, b_A, b_B, d_b, betas, idx, key, offse
     nh = W.shape[1]
     M = idx.shape[1]
     for s in range(2):
-        u_big, u_small = counter_uniform_pair(idx + (offset + s * R * M), key, v.dtype)
-        if nv >= nh:
-            u_v, u_h = u_big, u_small[:, :nh]
-        else:
-            u_h, u_v = u_big, u_small[:, :nv]
+        u_h, u_v = _split_uniforms(*counter_uniform_pair(idx + (offset + s * R * M), key, v.dtype), nv, nh)
         v, log_w = _rbm_ais_math(v, log_w, W, c, b_A, b_B, d_b, betas[s + 1], betas[s], u_h, u_v)
     return v, log_w
 
@@ -235,9 +234,8 @@ class AIS:
         """
         m = self.model
         if self.is_dbm:
-            gen = RandomSource(stream_key(self.seed, stream) & (2**62 - 1), m.device)
             b_A = ais_dbm.base_biases(m, self.base_vbias)
-            return ais_dbm.anneal(m, v, schedule, b_A, gen, self.log_weight_dtype, self.progress)
+            return ais_dbm.anneal(m, v, schedule, b_A, self._source(stream), self.log_weight_dtype, self.progress)
         dev = m.W.device
         step = _compiled_step(dev) if self.compile else None
         W, c, b_B = m.W.detach(), m.hbias.detach(), m.vbias.detach()
@@ -266,17 +264,20 @@ class AIS:
                     if self.progress:
                         iterator.update(2)
                 if k == n_steps:  # an odd number of steps: the last one eagerly, same counters
-                    u_big, u_small = counter_uniform_pair(idx + offsets[k], key, v.dtype)
-                    u_v, u_h = (u_big, u_small[:, :nh]) if nv >= nh else (u_small[:, :nv], u_big)
+                    u_h, u_v = _split_uniforms(*counter_uniform_pair(idx + offsets[k], key, v.dtype), nv, nh)
                     v, log_w = _rbm_ais_math(v, log_w, W, c, b_A, b_B, d_b, sched[k], sched[k - 1], u_h, u_v)
             else:
-                gen = RandomSource(stream_key(self.seed, stream) & (2**62 - 1), dev)
+                gen = self._source(stream)
                 for k in iterator:
                     u_h, u_v = gen.uniform((R, nh), v.dtype), gen.uniform((R, nv), v.dtype)
                     v, log_w = _rbm_ais_math(v, log_w, W, c, b_A, b_B, d_b, sched[k], sched[k - 1], u_h, u_v)
         if self.progress:
             iterator.close()
         return log_w
+
+    def _source(self, stream: int) -> RandomSource:
+        """The eager random source of ``stream`` of this AIS's seed."""
+        return RandomSource(stream_key(self.seed, stream) & (2**62 - 1), self.model.device)
 
     def _seeded(self, offset: int):
         devices = [self.model.device] if self.model.device.type == "cuda" else []
@@ -291,8 +292,7 @@ class AIS:
         ctx = self._seeded(0)
         try:
             if self.is_dbm:
-                gen = RandomSource(stream_key(self.seed, 0) & (2**62 - 1), m.device)
-                v = ais_dbm.initial_states(m, ais_dbm.base_biases(m, self.base_vbias), self.n_runs, gen)
+                v = ais_dbm.initial_states(m, ais_dbm.base_biases(m, self.base_vbias), self.n_runs, self._source(0))
             else:
                 p = torch.sigmoid(self.base_vbias).expand(self.n_runs, m.n_visible)
                 v = torch.bernoulli(p).to(m.dtype)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from natural_bm.estimators.tempering import softplus_increment
 from natural_bm.rng import RandomSource
 
 
@@ -68,8 +69,7 @@ def anneal(model, states: list, schedule: torch.Tensor, b_A, gen: RandomSource, 
             for s in S:
                 rel = model.layer_input(s, states) - b_A[s]  # d a_s / d beta
                 p = torch.sigmoid(b_A[s] + b_new * rel)
-                # softplus(a_new) - softplus(a_old) = -log1p(sigmoid(a_new) expm1(-(a_new - a_old)))
-                inc -= torch.log1p(p * torch.expm1(-db * rel)).sum(1).to(log_w_dtype)
+                inc += softplus_increment(p, db * rel).sum(1).to(log_w_dtype)
                 probs[s] = p
             log_w += inc
             for s in S:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from natural_bm.io import atomic_path
 from natural_bm.validation import as_data_tensor, check_positive_int
@@ -85,6 +86,26 @@ class BoltzmannMachine(torch.nn.Module):
     def monitor_free_energy(self, v: torch.Tensor) -> torch.Tensor:
         """Free energy used by the fit loop's monitoring (``free_energy_gap``, ``evaluate``)."""
         return self.free_energy(v)
+
+    def pseudo_log_likelihood(self, v: torch.Tensor, generator=None) -> torch.Tensor:
+        """Stochastic pseudo-log-likelihood of each row: (n,) nats.
+
+        The pseudo-likelihood sum_i log p(v_i | v_-i) is estimated, as in
+        scikit-learn's ``BernoulliRBM.score_samples``, from one visible unit i
+        drawn uniformly per row: n_visible * log sigmoid(F(v~) - F(v)), where
+        v~ is v with unit i flipped (v_i -> 1 - v_i) and F is
+        ``monitor_free_energy`` (exact for RBMs; the variational free energy
+        for DBMs of more than two layers, which makes it approximate). It is
+        unbiased for the pseudo-likelihood; its noise averages out over many rows.
+        """
+        from natural_bm.rng import randint
+
+        idx = randint(v.shape[1], (v.shape[0],), generator, v.device)
+        rows = torch.arange(v.shape[0], device=v.device)
+        v_flip = v.clone()
+        v_flip[rows, idx] = 1 - v_flip[rows, idx]
+        f = self.monitor_free_energy
+        return v.shape[1] * F.logsigmoid(f(v_flip) - f(v))
 
     # ------------------------------------------------------------ training
     def compile(

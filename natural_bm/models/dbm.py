@@ -16,13 +16,12 @@ as :class:`natural_bm.models.RBM`.
 from __future__ import annotations
 
 import copy
-import math
 
 import torch
 import torch.nn.functional as F
 
 from natural_bm.models.base import BoltzmannMachine
-from natural_bm.rng import RandomSource, bernoulli, randint
+from natural_bm.rng import RandomSource, bernoulli
 from natural_bm.validation import check_beta, check_positive_int
 
 Generator = RandomSource | torch.Generator | None
@@ -149,6 +148,15 @@ class DBM(BoltzmannMachine):
             dbm.b_1.copy_(rbm.hbias)
         return dbm
 
+    def split_codes(self, codes: torch.Tensor, layers: list[int]) -> States:
+        """States with the columns of ``codes`` (n, sum of the sizes of ``layers``) spread over ``layers``."""
+        states: States = [None] * self.n_layers
+        offset = 0
+        for k in layers:
+            states[k] = codes[:, offset : offset + self.layer_sizes[k]]
+            offset += self.layer_sizes[k]
+        return states
+
     # ------------------------------------------------------------------ maths
     def layer_input(self, k: int, states: States) -> torch.Tensor:
         """Total input b_k + sum over neighbours j of x_j W (oriented): (n, n_k)."""
@@ -190,7 +198,7 @@ class DBM(BoltzmannMachine):
         """F(v) = -log sum_h exp(-beta E(v, h)), (n,) nats.
 
         Exact: in closed form for two layers; for deeper models by enumerating
-        the even hidden layers (only for tiny models; refused above 2^20 states).
+        the even hidden layers (only for tiny models; refused above 2^16 states).
         For large models use ``log_prob_bound`` (the mean-field lower bound).
         """
         if self.n_layers == 2:
@@ -204,13 +212,9 @@ class DBM(BoltzmannMachine):
         from natural_bm.estimators.exact import _bits
 
         n, S = v.shape[0], 2**n_enum
-        codes = _bits(0, S, n_enum, v.device, v.dtype)  # (S, n_enum)
-        states: States = [None] * self.n_layers
-        states[0] = v.repeat_interleave(S, 0)  # row r * S + s: image r, code s
-        offset = 0
-        for k in even_hidden:
-            states[k] = codes[:, offset : offset + self.layer_sizes[k]].repeat(n, 1)
-            offset += self.layer_sizes[k]
+        codes = _bits(0, S, n_enum, v.device, v.dtype).repeat(n, 1)  # row r * S + s: image r, code s
+        states = self.split_codes(codes, even_hidden)
+        states[0] = v.repeat_interleave(S, 0)
         log_p = -self.free_energy_parity(states, sum_out=1, beta=beta)
         return -torch.logsumexp(log_p.view(n, S), 1)
 
@@ -246,14 +250,17 @@ class DBM(BoltzmannMachine):
         of layers that also receive top-down input (a cheap approximation of the posterior)."""
         states: States = [v] + [None] * (self.n_layers - 1)
         for k in range(1, self.n_layers):
-            a = getattr(self, f"b_{k}").expand(v.shape[0], -1)
-            below = [j for j in self.neighbors[k] if j < k]
-            above = [j for j in self.neighbors[k] if j > k]
-            factor = 2.0 if above else 1.0
-            for j in below:
-                a = a + factor * (states[j] @ getattr(self, f"W_{j}_{k}"))
-            states[k] = bernoulli(torch.sigmoid(a), generator)
+            states[k] = bernoulli(self.bottom_up_prob(k, states), generator)
         return states
+
+    def bottom_up_prob(self, k: int, states: States) -> torch.Tensor:
+        """sigmoid(b_k + factor * input from lower layers), factor 2 when layer k also has
+        layers above (standing in for their missing top-down input), else 1."""
+        a = getattr(self, f"b_{k}").expand(states[0].shape[0], -1)
+        factor = 2.0 if any(j > k for j in self.neighbors[k]) else 1.0
+        for j in (j for j in self.neighbors[k] if j < k):
+            a = a + factor * (states[j] @ getattr(self, f"W_{j}_{k}"))
+        return torch.sigmoid(a)
 
     # ------------------------------------------------------------------ inference
     def mean_field(self, v: torch.Tensor, max_steps: int = 30, rtol: float = 0.0, atol: float = 1e-6,
@@ -271,11 +278,7 @@ class DBM(BoltzmannMachine):
         else:
             mu = [v] + [None] * (self.n_layers - 1)
             for k in range(1, self.n_layers):
-                a = getattr(self, f"b_{k}").expand(v.shape[0], -1)
-                above = any(j > k for j in self.neighbors[k])
-                for j in (j for j in self.neighbors[k] if j < k):
-                    a = a + (2.0 if above else 1.0) * (mu[j] @ getattr(self, f"W_{j}_{k}"))
-                mu[k] = torch.sigmoid(a)
+                mu[k] = self.bottom_up_prob(k, mu)
         for step in range(1, max_steps + 1):
             old = list(mu)
             for parity in (1, 0):
@@ -341,16 +344,6 @@ class DBM(BoltzmannMachine):
         logits = self.layer_input(0, states)
         return F.binary_cross_entropy_with_logits(logits, v, reduction="none").sum(1)
 
-    def pseudo_log_likelihood(self, v: torch.Tensor, generator: Generator = None) -> torch.Tensor:
-        """Stochastic pseudo-log-likelihood as for the RBM, with the variational
-        free energy -log_prob_bound for more than two layers (then approximate)."""
-        idx = randint(v.shape[1], (v.shape[0],), generator, v.device)
-        rows = torch.arange(v.shape[0], device=v.device)
-        v_flip = v.clone()
-        v_flip[rows, idx] = 1 - v_flip[rows, idx]
-        f = self.monitor_free_energy
-        return v.shape[1] * F.logsigmoid(f(v_flip) - f(v))
-
     def features(self, v: torch.Tensor) -> torch.Tensor:
         """Mean-field posterior means of all hidden layers, concatenated: (n, sum of hidden sizes)."""
         mu, _ = self.mean_field(v)
@@ -363,25 +356,22 @@ class DBM(BoltzmannMachine):
 
     def log_partition_exact(self, beta: float = 1.0, chunk_size: int = 2**12, device=None, progress: bool = True):
         """Exact log Z(beta) by enumerating the parity with fewer units (float64)."""
-        from natural_bm.estimators.exact import MAX_STATES, _bits
+        from natural_bm.estimators.exact import MAX_STATES, _logsumexp_enumerated
 
         enum_parity = min((0, 1), key=lambda p: sum(self.layer_sizes[k] for k in self.parity_layers(p)))
         layers = self.parity_layers(enum_parity)
         n_enum = sum(self.layer_sizes[k] for k in layers)
         if 2**n_enum > MAX_STATES:
             raise ValueError(f"exact log Z would enumerate 2^{n_enum} states; use natural_bm.estimators.AIS.")
-        model = self if self.dtype == torch.float64 else copy.deepcopy(self).double()
-        acc = torch.tensor(-math.inf, dtype=torch.float64)
-        for start in range(0, 2**n_enum, chunk_size):
-            codes = _bits(start, min(2**n_enum, start + chunk_size), n_enum, self.device, torch.float64)
-            states: States = [None] * self.n_layers
-            offset = 0
-            for k in layers:
-                states[k] = codes[:, offset : offset + self.layer_sizes[k]]
-                offset += self.layer_sizes[k]
-            lp = -model.free_energy_parity(states, sum_out=1 - enum_parity, beta=beta)
-            acc = torch.logaddexp(acc, torch.logsumexp(lp, 0).cpu())
-        return float(acc)
+        if chunk_size < 1:
+            raise ValueError(f"`chunk_size` must be >= 1, got {chunk_size}.")
+        device = torch.device(device) if device is not None else self.device
+        model = copy.deepcopy(self).to(device=device, dtype=torch.float64)
+
+        def log_p(codes: torch.Tensor) -> torch.Tensor:
+            return -model.free_energy_parity(model.split_codes(codes, layers), sum_out=1 - enum_parity, beta=beta)
+
+        return _logsumexp_enumerated(n_enum, log_p, chunk_size, device, progress)
 
     def __repr__(self) -> str:
         return f"DBM(layer_sizes={self.layer_sizes}, edges={self.edges}, dtype={self.dtype})"

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from natural_bm.models.base import BoltzmannMachine
-from natural_bm.rng import RandomSource, bernoulli, randint
+from natural_bm.rng import RandomSource, bernoulli
 from natural_bm.validation import as_data_tensor, check_beta, check_positive_int
 
 Generator = RandomSource | torch.Generator | None
@@ -208,23 +208,6 @@ class RBM(BoltzmannMachine):
         """Cross-entropy of v and its reconstruction p(v | h), h ~ p(h | v): (n,) nats per image."""
         logits = self.visible_input(self.sample_h(v, generator=generator))
         return F.binary_cross_entropy_with_logits(logits, v, reduction="none").sum(1)
-
-    def pseudo_log_likelihood(
-        self, v: torch.Tensor, generator: Generator = None
-    ) -> torch.Tensor:
-        """Stochastic pseudo-log-likelihood of each row: (n,) nats.
-
-        The pseudo-likelihood sum_i log p(v_i | v_-i) is estimated, as in
-        scikit-learn's ``BernoulliRBM.score_samples``, from one visible unit i
-        drawn uniformly per row: n_visible * log sigmoid(F(v~) - F(v)), where
-        v~ is v with unit i flipped (v_i -> 1 - v_i). It is unbiased for the
-        pseudo-likelihood; its noise averages out over many rows.
-        """
-        idx = randint(v.shape[1], (v.shape[0],), generator, v.device)
-        rows = torch.arange(v.shape[0], device=v.device)
-        v_flip = v.clone()
-        v_flip[rows, idx] = 1 - v_flip[rows, idx]
-        return v.shape[1] * F.logsigmoid(self.free_energy(v_flip) - self.free_energy(v))
 
     def features(self, v: torch.Tensor) -> torch.Tensor:
         """Hidden features for ``transform``: p(h = 1 | v), (n, n_hidden)."""
