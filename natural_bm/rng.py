@@ -56,6 +56,12 @@ class RandomSource:
             u = u.to(p.device)
         return u.lt_(p)
 
+    def key(self) -> torch.Tensor:
+        """A fresh 62-bit stream key for counter-based uniforms: 0-d int64 on the source's device."""
+        if self._np is not None:
+            return torch.tensor(int(self._np.integers(0, 2**62)), dtype=torch.int64)
+        return torch.randint(0, 2**62, (), generator=self._torch, device=self.device)
+
     def randperm(self, n: int) -> torch.Tensor:
         """A random permutation of range(n) (int64) on the source's device."""
         if self._np is not None:
@@ -126,6 +132,16 @@ def counter_uniform_pair(index: torch.Tensor, key: torch.Tensor, dtype: torch.dt
     z = splitmix64(index, key)
     scale = 1.0 / 16777216.0
     return _srl(z, 40).to(dtype) * scale, ((z >> 8) & 0xFFFFFF).to(dtype) * scale
+
+
+def gibbs_uniforms(index: torch.Tensor, key: torch.Tensor, n_visible: int, n_hidden: int, dtype: torch.dtype):
+    """Uniforms for one Gibbs step v -> h -> v: ``(u_h (rows, n_hidden), u_v (rows, n_visible))``.
+
+    ``index`` holds (rows, max(n_visible, n_hidden)) counters; each SplitMix64
+    output gives one number of each array (``counter_uniform_pair``).
+    """
+    u_big, u_small = counter_uniform_pair(index, key, dtype)
+    return (u_small[:, :n_hidden], u_big) if n_visible >= n_hidden else (u_big, u_small[:, :n_visible])
 
 
 def stream_key(seed: int, stream: int = 0) -> int:

@@ -12,7 +12,10 @@ AIS of an RBM with 784 visible and 500 hidden units, 100 runs x 14,500 steps
 
 Also times the exact log Z of 784x20 and 784x25 RBMs.
 
-Usage: python scripts/bench_ais.py [--repeats 3] [--betas 14501] [--out table.md]
+With ``--device cuda`` everything runs on the GPU (the numpy loop is left out)
+and natural_bm is timed with and without its CUDA-graph replay.
+
+Usage: python scripts/bench_ais.py [--repeats 3] [--betas 14501] [--device cpu] [--out table.md]
 """
 
 from __future__ import annotations
@@ -30,20 +33,29 @@ from natural_bm.estimators import AIS, default_betas, log_partition_exact
 from natural_bm.io import print_and_save
 
 
-def make_rbm(nh: int = 500, seed: int = 0) -> RBM:
+def make_rbm(nh: int = 500, seed: int = 0, device: str = "cpu") -> RBM:
     g = torch.Generator().manual_seed(seed)
     m = RBM(784, nh)
     with torch.no_grad():
         m.W.copy_(0.02 * torch.randn(784, nh, generator=g))
         m.vbias.copy_(-1.0 + 0.5 * torch.randn(784, generator=g))
         m.hbias.copy_(-0.5 * torch.ones(nh))
-    return m
+    return m.to(device)
 
 
-def run_natural_bm(m, betas, runs):
+def _sync(device) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def run_natural_bm(m, betas, runs, cuda_graph=True):
     t0 = time.perf_counter()
-    AIS(m, n_runs=runs, betas=betas, base="uniform", seed=0, progress=False).run_logZ()
+    AIS(m, n_runs=runs, betas=betas, base="uniform", seed=0, progress=False, cuda_graph=cuda_graph).run_logZ()
     return time.perf_counter() - t0
+
+
+def run_natural_bm_no_graph(m, betas, runs):
+    return run_natural_bm(m, betas, runs, cuda_graph=False)
 
 
 def run_numpy(m, betas, runs):
@@ -68,13 +80,15 @@ def run_numpy(m, betas, runs):
 
 def run_eager_torch(m, betas, runs):
     W, b, c = m.W.detach(), m.vbias.detach(), m.hbias.detach()
+    dev = W.device
     bA = torch.zeros_like(b)
     db = (b - bA).double()
-    be = betas
+    be = betas.tolist()
     torch.manual_seed(0)
+    _sync(dev)
     t0 = time.perf_counter()
-    v = torch.bernoulli(torch.full((runs, 784), 0.5))
-    logw = torch.zeros(runs, dtype=torch.float64)
+    v = torch.bernoulli(torch.full((runs, 784), 0.5, device=dev))
+    logw = torch.zeros(runs, dtype=torch.float64, device=dev)
     for k in range(1, len(be)):
         x = torch.addmm(c, v, W)
         x64 = x.double()
@@ -83,17 +97,20 @@ def run_eager_torch(m, betas, runs):
         h = (torch.rand_like(x) < torch.sigmoid(bk * x)).float()
         act = (1 - bk) * bA + bk * torch.addmm(b, h, W.T)
         v = (torch.rand_like(act) < torch.sigmoid(act)).float()
+    float(logw.sum())
     return time.perf_counter() - t0
 
 
 def run_products(m, betas, runs):
     W = m.W.detach()
-    v = torch.bernoulli(torch.full((runs, 784), 0.5))
-    h = torch.bernoulli(torch.full((runs, m.n_hidden), 0.5))
+    v = torch.bernoulli(torch.full((runs, 784), 0.5, device=W.device))
+    h = torch.bernoulli(torch.full((runs, m.n_hidden), 0.5, device=W.device))
+    _sync(W.device)
     t0 = time.perf_counter()
     for _ in range(1, len(betas)):
         v @ W
         h @ W.T
+    _sync(W.device)
     return time.perf_counter() - t0
 
 
@@ -103,6 +120,7 @@ def main() -> None:
     parser.add_argument("--betas", type=int, default=None, help="number of betas (default 14,501)")
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--no-exact", action="store_true", help="skip the exact log Z timings")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--out")
     args = parser.parse_args()
     torch.set_num_threads(2)
@@ -112,15 +130,17 @@ def main() -> None:
         threadpool_limits(2)
     except ImportError:
         pass
-    m = make_rbm()
+    cuda = torch.device(args.device).type == "cuda"
+    m = make_rbm(device=args.device)
     betas = default_betas(args.betas)
-    run_natural_bm(m, default_betas(50), args.runs)  # compile once, outside the timings
-    contestants = {
-        "natural_bm AIS (compiled)": run_natural_bm,
-        "numpy loop": run_numpy,
-        "eager torch loop": run_eager_torch,
-        "the products alone (floor)": run_products,
-    }
+    run_natural_bm(m, default_betas(1000 if cuda else 50), args.runs)  # compile (and capture) outside the timings
+    contestants = {"natural_bm AIS (compiled)": run_natural_bm}
+    if cuda:
+        contestants["natural_bm AIS, no CUDA graph"] = run_natural_bm_no_graph
+    else:
+        contestants["numpy loop"] = run_numpy
+    contestants["eager torch loop"] = run_eager_torch
+    contestants["the products alone (floor)"] = run_products
     times: dict[str, list[float]] = {k: [] for k in contestants}
     for r in range(args.repeats):
         for name, fn in contestants.items():
@@ -129,8 +149,9 @@ def main() -> None:
     ours = statistics.median(times["natural_bm AIS (compiled)"])
     floor = statistics.median(times["the products alone (floor)"])
     lines = [
-        f"AIS, 784x500 RBM, {args.runs} runs x {len(betas) - 1} steps, 2 threads "
-        f"(medians of {args.repeats} interleaved runs)",
+        f"AIS, 784x500 RBM, {args.runs} runs x {len(betas) - 1} steps, "
+        + (torch.cuda.get_device_name() if cuda else "2 threads")
+        + f" (medians of {args.repeats} interleaved runs)",
         "",
         "| implementation | median s | min s | vs natural_bm | vs floor |",
         "|---|---|---|---|---|",
@@ -142,7 +163,7 @@ def main() -> None:
         lines += ["", "| exact log Z | seconds (first call, with compilation) | seconds (second call) |",
                   "|---|---|---|"]
         for nh in (20, 25):
-            rbm = make_rbm(nh, seed=1)
+            rbm = make_rbm(nh, seed=1, device=args.device)
             t = []
             for _ in range(2 if nh == 20 else 1):
                 t0 = time.perf_counter()

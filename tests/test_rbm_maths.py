@@ -101,3 +101,17 @@ def test_pseudo_log_likelihood_is_unbiased_for_the_exact_pseudo_likelihood():
     g = torch.Generator().manual_seed(0)
     est = m.pseudo_log_likelihood(torch.from_numpy(np.repeat(v, 40000, 0)), generator=g).mean().item()
     assert abs(est - exact) < 0.05 * abs(exact)
+
+
+@pytest.mark.parametrize("up_factor", [1.0, 2.0])
+def test_rbm_pseudo_log_likelihood_equals_the_two_free_energy_definition(up_factor):
+    from natural_bm import RBM
+    from natural_bm.models.base import BoltzmannMachine
+
+    m = random_rbm(9, 4, seed=3)
+    m2 = RBM(9, 4, dtype=torch.float64, up_factor=up_factor)
+    m2.load_state_dict(m.state_dict())
+    v = torch.from_numpy(np.random.default_rng(1).random((300, 9)))  # grey levels, not only 0/1
+    ours = m2.pseudo_log_likelihood(v, generator=torch.Generator().manual_seed(5))
+    generic = BoltzmannMachine.pseudo_log_likelihood(m2, v, generator=torch.Generator().manual_seed(5))
+    np.testing.assert_allclose(ours.numpy(), generic.numpy(), rtol=1e-10, atol=1e-10)

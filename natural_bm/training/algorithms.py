@@ -14,6 +14,11 @@ negative-phase samples come from:
 Each algorithm's ``step(model, v, generator)`` returns ``(grads, loss)``:
 the ascent direction per parameter and the per-row reconstruction
 cross-entropy (nats) that the fit loop logs as ``loss``.
+
+CD and PCD on an ``RBM`` run a compiled, fused step
+(``natural_bm.training.rbm_steps``) when the model's ``jit_compile`` says so
+(see ``BoltzmannMachine.compile``); batches of another size than the first
+(the last, partial batch of an epoch) run eagerly, so nothing is recompiled.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import itertools
 import torch
 import torch.nn.functional as F
 
-from natural_bm.rng import bernoulli, randint
+from natural_bm.rng import RandomSource, bernoulli, randint
 from natural_bm.validation import check_positive_int
 
 __all__ = [
@@ -43,6 +48,7 @@ class Algorithm:
 
     def on_fit_begin(self, model, x: torch.Tensor, generator) -> None:
         """Called once by ``fit`` before the first batch (PCD initialises chains here)."""
+        self._jit_rows = None
 
     def positive_phase(self, model, v: torch.Tensor, generator):
         """Hidden probabilities and a hidden sample given the data, plus the loss.
@@ -59,6 +65,33 @@ class Algorithm:
 
     def step(self, model, v: torch.Tensor, generator):
         raise NotImplementedError
+
+    # ------------------------------------------------------------ compiled steps
+    _jit_rows: int | None = None
+
+    def _use_compiled(self, model, rows: int) -> bool:
+        """Whether a batch of ``rows`` rows runs the compiled RBM step."""
+        if not getattr(model, "supports_compiled_steps", False) or not model.use_jit_compile():
+            return False
+        if self._jit_rows is None:
+            self._jit_rows = rows
+        return rows == self._jit_rows
+
+    def _counters(self, rows: int, model) -> torch.Tensor:
+        """(rows, max(n_visible, n_hidden)) int64 counters 0, 1, ... on the model's device (cached)."""
+        m = max(model.n_visible, model.n_hidden)
+        idx = getattr(self, "_idx", None)
+        if idx is None or idx.shape != (rows, m) or idx.device != model.W.device:
+            idx = torch.arange(rows * m, device=model.W.device, dtype=torch.int64).view(rows, m)
+            self._idx = idx
+        return idx
+
+    @staticmethod
+    def _key(generator, device) -> torch.Tensor:
+        """A stream key for this batch's counter-based uniforms, drawn from ``generator``."""
+        if isinstance(generator, RandomSource):
+            return generator.key().to(device)
+        return torch.randint(0, 2**62, (), generator=generator, device=device)
 
     def get_config(self) -> dict:
         return {"name": self.name}
@@ -87,6 +120,13 @@ class ContrastiveDivergence(Algorithm):
         return {"name": self.name, "k": self.k}
 
     def step(self, model, v, generator):
+        if self._use_compiled(model, v.shape[0]):
+            from natural_bm.training.rbm_steps import compiled_cd_step
+
+            dW, db, dc, loss = compiled_cd_step(
+                v, model.W, model.vbias, model.hbias, self._key(generator, v.device),
+                self._counters(v.shape[0], model), self.k, model.up_factor, model.down_factor)
+            return {"W": dW, "vbias": db, "hbias": dc}, loss
         h_prob, h_sample, logits, loss = self.positive_phase(model, v, generator)
         v_neg = bernoulli(torch.sigmoid(logits), generator)
         for _ in range(self.k - 1):
@@ -115,6 +155,7 @@ class PersistentContrastiveDivergence(Algorithm):
         return {"name": self.name, "k": self.k, "n_chains": self.n_chains}
 
     def on_fit_begin(self, model, x, generator):
+        super().on_fit_begin(model, x, generator)
         if self.chains is not None and self.chains.shape == (self.n_chains, model.n_input):
             self.chains = self.chains.to(device=x.device, dtype=x.dtype)
             return
@@ -124,6 +165,14 @@ class PersistentContrastiveDivergence(Algorithm):
     def step(self, model, v, generator):
         if self.chains is None:
             self.on_fit_begin(model, v, generator)
+        if self._use_compiled(model, v.shape[0]):
+            from natural_bm.training.rbm_steps import compiled_pcd_step
+
+            rows = v.shape[0] + self.chains.shape[0]
+            dW, db, dc, loss, self.chains = compiled_pcd_step(
+                v, self.chains, model.W, model.vbias, model.hbias, self._key(generator, v.device),
+                self._counters(rows, model), self.k, model.up_factor, model.down_factor)
+            return {"W": dW, "vbias": db, "hbias": dc}, loss
         h_prob, _, _, loss = self.positive_phase(model, v, generator)
         self.chains = model.gibbs(self.chains, self.k, generator=generator)
         h_neg = model.prob_h_given_v(self.chains)
@@ -197,6 +246,7 @@ class MeanFieldPersistent(Algorithm):
                 "mf_atol": self.mf_atol}
 
     def on_fit_begin(self, model, x, generator):
+        super().on_fit_begin(model, x, generator)
         if self.chains is not None and self.chains[0].shape == (self.n_chains, model.n_input):
             return
         idx = randint(x.shape[0], (self.n_chains,), generator, x.device)

@@ -108,7 +108,7 @@ def fit(
         order = gen.randperm(n).to(device) if shuffle else None
         for b in range(steps):
             lo, hi = b * batch_size, min(n, (b + 1) * batch_size)
-            v = x[order[lo:hi]] if order is not None else x[lo:hi]
+            v = torch.index_select(x, 0, order[lo:hi]) if order is not None else x[lo:hi]
             batch_logs = {"batch": b, "size": hi - lo}
             cb.on_train_batch_begin(b, batch_logs)
             with torch.no_grad():

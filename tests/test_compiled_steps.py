@@ -1,0 +1,160 @@
+"""Compiled CD/PCD steps against a numpy reference fed the same uniforms, and through fit."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from natural_bm import RBM, SGD
+from natural_bm.compiling import CompiledFunction
+from natural_bm.datasets import bars_and_stripes
+from natural_bm.rng import gibbs_uniforms
+from natural_bm.training import rbm_steps
+
+
+def _sig(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def _uniforms(idx, key, step, nv, nh):
+    u_h, u_v = gibbs_uniforms(idx + step * idx.numel(), key, nv, nh, torch.float64)
+    return u_h.numpy(), u_v.numpy()
+
+
+def reference_cd(v0, W, b, c, idx, key, k, up, down):
+    """CD-k in numpy with the uniforms of the compiled step."""
+    nv, nh = W.shape
+    u_h, u_v = _uniforms(idx, key, 0, nv, nh)
+    p0 = _sig(up * v0 @ W + c)
+    h = (u_h < p0).astype(float)
+    a = down * h @ W.T + b
+    loss = (np.logaddexp(0, a) - v0 * a).sum(1)
+    v = (u_v < _sig(a)).astype(float)
+    for s in range(1, k):
+        u_h, u_v = _uniforms(idx, key, s, nv, nh)
+        h = (u_h < _sig(up * v @ W + c)).astype(float)
+        v = (u_v < _sig(down * h @ W.T + b)).astype(float)
+    p1 = _sig(up * v @ W + c)
+    n = len(v0)
+    return (v0.T @ p0 - v.T @ p1) / n, (v0 - v).mean(0), (p0 - p1).mean(0), loss
+
+
+def reference_pcd(v0, chains, W, b, c, idx, key, k, up, down):
+    nv, nh = W.shape
+    B = len(v0)
+    u_h, u_v = _uniforms(idx, key, 0, nv, nh)
+    x = np.concatenate([v0, chains])
+    p = _sig(up * x @ W + c)
+    h = (u_h < p).astype(float)
+    a = down * h @ W.T + b
+    loss = (np.logaddexp(0, a[:B]) - v0 * a[:B]).sum(1)
+    v = (u_v[B:] < _sig(a[B:])).astype(float)
+    for s in range(1, k):
+        u_h, u_v = _uniforms(idx[B:], key, s, nv, nh)
+        h = (u_h < _sig(up * v @ W + c)).astype(float)
+        v = (u_v < _sig(down * h @ W.T + b)).astype(float)
+    p_neg = _sig(up * v @ W + c)
+    return (v0.T @ p[:B] / B - v.T @ p_neg / len(v)), v0.mean(0) - v.mean(0), \
+        p[:B].mean(0) - p_neg.mean(0), loss, v
+
+
+def _problem(nv=30, nh=20, rows=16, seed=0):
+    rng = np.random.default_rng(seed)
+    W = rng.normal(0, 0.8, (nv, nh))
+    b, c = rng.normal(0, 1, nv), rng.normal(0, 1, nh)
+    v0 = rng.random((rows, nv))  # grey levels
+    return v0, W, b, c
+
+
+@pytest.mark.parametrize("k,up,down", [(1, 1.0, 1.0), (3, 2.0, 1.0)])
+@pytest.mark.parametrize("compiled", [False, True])
+def test_cd_step_equals_numpy_reference(k, up, down, compiled):
+    v0, W, b, c = _problem(nv=30, nh=20)
+    idx = torch.arange(16 * 30).view(16, 30)
+    key = torch.tensor(123456789)
+    fn = rbm_steps.compiled_cd_step if compiled else rbm_steps.rbm_cd_step
+    t = [torch.from_numpy(a) for a in (v0, W, b, c)]
+    out = fn(*t, key, idx, k, up, down)
+    ref = reference_cd(v0, W, b, c, idx, key, k, up, down)
+    for got, want in zip(out, ref, strict=True):
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-9, atol=1e-11)
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_pcd_step_equals_numpy_reference(compiled):
+    v0, W, b, c = _problem(nv=12, nh=25, rows=10, seed=1)  # more hidden than visible units
+    chains = (np.random.default_rng(2).random((7, 12)) < 0.5).astype(float)
+    idx = torch.arange(17 * 25).view(17, 25)
+    key = torch.tensor(-987654321)
+    fn = rbm_steps.compiled_pcd_step if compiled else rbm_steps.rbm_pcd_step
+    t = [torch.from_numpy(a) for a in (v0, chains, W, b, c)]
+    out = fn(*t, key, idx, 2, 1.0, 1.0)
+    ref = reference_pcd(v0, chains, W, b, c, idx, key, 2, 1.0, 1.0)
+    for got, want in zip(out, ref, strict=True):
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-9, atol=1e-11)
+
+
+def test_cd_with_many_steps_approaches_the_exact_gradient():
+    """The compiled step's estimator (eager form) is unbiased for CD-k; with large k it nears the exact gradient."""
+    from conftest import random_rbm
+    from reference import exact_gradient, params
+
+    m = random_rbm(6, 4, scale=0.7, seed=4)
+    W, b, c = params(m)
+    data = (np.random.default_rng(0).random((4000, 6)) < 0.3).astype(np.float64)
+    exact = exact_gradient(W, b, c, data)
+    idx = torch.arange(4000 * 6).view(4000, 6)
+    dW, db, dc, _ = rbm_steps.rbm_cd_step(torch.from_numpy(data), *(torch.from_numpy(a) for a in (W, b, c)),
+                                         torch.tensor(7), idx, 60, 1.0, 1.0)
+    assert np.abs(dW.numpy() - exact["W"]).max() < 0.02
+    assert np.abs(db.numpy() - exact["vbias"]).max() < 0.03
+
+
+def _fit(jit, n=210, epochs=3, seed=0, algorithm="pcd", initial_epoch=0, model=None):
+    x = bars_and_stripes(n, 3, seed=0)
+    if model is None:
+        model = RBM(9, 16, seed=1).compile(SGD(0.1, momentum=0.5), algorithm, jit_compile=jit,
+                                             **({"n_chains": 30} if algorithm == "pcd" else {}))
+    model.fit(x, batch_size=50, epochs=epochs, verbose=0, seed=seed, initial_epoch=initial_epoch)
+    return model
+
+
+@pytest.mark.parametrize("algorithm", ["cd", "pcd"])
+def test_compiled_fit_is_reproducible_and_resumable(tmp_path, algorithm):
+    a, b = _fit(True, algorithm=algorithm), _fit(True, algorithm=algorithm)  # 210 rows: a partial last batch
+    for name in a.param_names:
+        assert torch.equal(getattr(a, name), getattr(b, name))
+    assert not torch.equal(a.W, _fit(False, algorithm=algorithm).W)  # the compiled path really ran
+    half = _fit(True, epochs=2, algorithm=algorithm)
+    half.save(tmp_path / "half.pt")
+    resumed = _fit(True, epochs=3, initial_epoch=2, algorithm=algorithm, model=RBM.load(tmp_path / "half.pt"))
+    assert resumed.jit_compile is True
+    for name in a.param_names:
+        assert torch.equal(getattr(a, name), getattr(resumed, name))
+
+
+def test_jit_compile_auto_depends_on_model_size():
+    assert RBM(9, 16).compile().use_jit_compile() is False
+    assert RBM(784, 100).compile().use_jit_compile() is True
+    assert RBM(784, 100).compile(jit_compile=False).use_jit_compile() is False
+    with pytest.raises(ValueError, match="jit_compile"):
+        RBM(9, 4).compile(jit_compile="yes")
+
+
+def test_compile_failure_falls_back_to_eager_with_one_warning(monkeypatch):
+    def broken_compile(fn, **kwargs):
+        def run(*args):
+            raise RuntimeError("no C++ compiler")
+        return run
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    f = CompiledFunction(lambda a, b: a + b, "adder")
+    with pytest.warns(RuntimeWarning, match="adder"):
+        assert f(torch.tensor(1), torch.tensor(2)) == 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert f(torch.tensor(2), torch.tensor(2)) == 4
+    g = CompiledFunction(lambda a: a.reshape(5), "reshaper")
+    with pytest.raises(RuntimeError, match="shape"):  # an error of the function itself propagates
+        g(torch.zeros(4))
