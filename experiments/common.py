@@ -17,10 +17,18 @@ def run_configs(folder: Path, full: dict[str, str], quick: dict[str, str], overr
     parser.add_argument("--quick", action="store_true", help="short settings (minutes on 2 CPU cores)")
     parser.add_argument("--out", help="results folder (default results/<experiment>-<time>)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--only", help="comma-separated run names to run (default: all of the set)")
     args = parser.parse_args()
+    runs = quick if args.quick else full
+    if args.only:
+        names = args.only.split(",")
+        unknown = sorted(set(names) - set(runs))
+        if unknown:
+            parser.error(f"--only: unknown run(s) {unknown}; choose from {sorted(runs)}")
+        runs = {k: v for k, v in runs.items() if k in names}
     out = Path(args.out or Path("results") / f"{folder.name}-{time.strftime('%Y%m%d-%H%M%S')}")
     rows = []
-    for name, cfg_file in (quick if args.quick else full).items():
+    for name, cfg_file in runs.items():
         cfg = runner.read_config(folder / cfg_file)
         cfg["device"] = args.device
         for section, values in (overrides or {}).get(name, {}).items():
@@ -31,10 +39,12 @@ def run_configs(folder: Path, full: dict[str, str], quick: dict[str, str], overr
         res["name"] = name
         rows.append(res)
     atomic_write_text(out / "results.json", json.dumps(rows, indent=2) + "\n")
-    print("| run | epochs | log Z | test log-likelihood (nats) | seconds |")
-    print("|---|---|---|---|---|")
+    nan = float("nan")
+    print("| run | epochs | log Z (forward AIS) | test log-likelihood (nats) | log Z (reverse AIS) | "
+          "test log-likelihood, reverse (conservative) | seconds |")
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['name']} | {r['epochs_run']} | {r.get('logZ', float('nan')):.2f} | "
-              f"{r.get('test_ll', float('nan')):.2f} ± {r.get('test_ll_stderr', float('nan')):.2f} | "
-              f"{r['seconds']:.0f} |")
+        print(f"| {r['name']} | {r['epochs_run']} | {r.get('logZ', nan):.2f} | "
+              f"{r.get('test_ll', nan):.2f} ± {r.get('test_ll_stderr', nan):.2f} | "
+              f"{r.get('logZ_reverse', nan):.2f} | {r.get('test_ll_reverse', nan):.2f} | {r['seconds']:.0f} |")
     print(f"results in {out.resolve()}")

@@ -9,7 +9,8 @@ A config (JSON or YAML) has these sections; every key is optional except
     training:  {algorithm: pcd, k: 1, n_chains: 100, epochs: 10, batch_size: 100, l1: 0.0, l2: 0.0,
                 pretrain_epochs: 0, mf_steps: 10}
     optimizer: {name: sgd, lr: 0.01, momentum: 0.0, nesterov: false, decay: 0.0}   # or adam: lr, beta_1, ...
-    ais:       {n_runs: 100, n_betas: null, epochs: [], exact: false}              # at the last epoch by default
+    ais:       {n_runs: 100, n_betas: null, epochs: [], exact: false,              # at the last epoch by default
+                reverse: false, reverse_gibbs: 1000}  # reverse AIS after training: a conservative bracket
     samples:   {n_chains: 10, n_samples: 10, plot_every: 1000, image_shape: [28, 28]}
     schedule:  {lr: [[0, 0.01], [50, 0.001]], momentum: [[0, 0.5], [5, 0.9]]}  # [first epoch, value] steps
     callbacks: [{name: EarlyStopping, args: {monitor: val_pll, patience: 5}}, {name: OptimizerSpy}]
@@ -42,7 +43,8 @@ DEFAULTS: dict = {
                  "l2": 0.0, "pretrain_epochs": 0, "mf_steps": 10},
     "optimizer": {"name": "sgd", "lr": 0.01, "momentum": 0.0, "nesterov": False, "decay": 0.0, "beta_1": 0.9,
                   "beta_2": 0.999, "epsilon": 1e-8},
-    "ais": {"n_runs": 100, "n_betas": None, "epochs": None, "exact": False},
+    "ais": {"n_runs": 100, "n_betas": None, "epochs": None, "exact": False, "reverse": False,
+            "reverse_gibbs": 1000},
     "samples": {"n_chains": 10, "n_samples": 10, "plot_every": 1000, "image_shape": None},
     "schedule": {"lr": None, "momentum": None},
     "callbacks": [],
@@ -208,6 +210,18 @@ def _truncate_csv(csv: Path, last_epoch: int) -> None:
         atomic_write_text(csv, df[df["epoch"] <= last_epoch].to_csv(index=False))
 
 
+def _reverse_ais(model, x, log_z_forward: float, test_ll: float, a: dict, seed: int) -> dict:
+    """Reverse AIS from the model's samples (PCD chains if any, else Gibbs chains from the data)
+    with the forward run's base model; returns ``logZ_reverse`` and the conservative ``test_ll_reverse``."""
+    from natural_bm.estimators import AIS
+    from natural_bm.training.fit import MONITOR_ROWS
+
+    ais = AIS(model, data=x[:MONITOR_ROWS], n_runs=a["n_runs"], n_betas=a["n_betas"], seed=seed, progress=False)
+    chains = getattr(model.algorithm, "chains", None)
+    log_z_rev = ais.run_reverse(v_init=chains, n_gibbs=a["reverse_gibbs"], data=x)
+    return {"logZ_reverse": log_z_rev, "test_ll_reverse": test_ll - (log_z_rev - log_z_forward)}
+
+
 def train(cfg: dict, out: str | os.PathLike, resume: bool = False, verbose: int = 2) -> dict:
     """Run (or resume) a config; returns the results dict (also in ``results.json``)."""
     from natural_bm.callbacks import (
@@ -275,6 +289,8 @@ def train(cfg: dict, out: str | os.PathLike, resume: bool = False, verbose: int 
         z = ais.results[last_epoch]
         ll, se = log_likelihood(model, test, z["logZ"])
         results.update(logZ=z["logZ"], logZ_lo=z["logZ_lo"], logZ_hi=z["logZ_hi"], test_ll=ll, test_ll_stderr=se)
+        if a["reverse"]:
+            results.update(_reverse_ais(model, x, z["logZ"], ll, a, cfg["seed"] + last_epoch))
     atomic_write_text(out / "results.json", json.dumps(results, indent=2) + "\n")
     return results
 

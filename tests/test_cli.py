@@ -18,7 +18,7 @@ CONFIG = {
     "data": {"name": "bars_and_stripes", "size": 3, "n_samples": 200},
     "training": {"algorithm": "pcd", "k": 1, "n_chains": 20, "epochs": 4, "batch_size": 20},
     "optimizer": {"name": "sgd", "lr": 0.05, "momentum": 0.5},
-    "ais": {"n_runs": 30, "n_betas": 300, "exact": True},
+    "ais": {"n_runs": 30, "n_betas": 300, "exact": True, "reverse": True, "reverse_gibbs": 50},
     "samples": {"n_chains": 3, "n_samples": 4, "plot_every": 5},
     "seed": 3,
 }
@@ -57,6 +57,8 @@ def test_train_writes_a_complete_results_folder(trained):
     _, _, test, _ = load_data(resolve_config(CONFIG))
     assert results["test_ll"] == pytest.approx(log_likelihood(model, test, results["logZ"])[0])
     assert abs(results["logZ"] - log_partition_exact(model)) < 0.1
+    assert abs(results["logZ_reverse"] - log_partition_exact(model)) < 0.2  # reverse AIS from the PCD chains
+    assert results["test_ll_reverse"] == pytest.approx(results["test_ll"] - (results["logZ_reverse"] - results["logZ"]))
     assert Image.open(trained / "samples_epoch0003.png").size == (4 * 4 + 1, 3 * 4 + 1)
     assert len(list((trained / "checkpoints").glob("weights_epoch*.pt"))) == 4
 

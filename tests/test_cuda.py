@@ -79,12 +79,13 @@ def test_ais_on_cuda_matches_exact_log_z(compile):
     assert ais.log_w.device.type == "cuda"
 
 
-def test_fit_on_cuda_is_reproducible_and_learns_as_on_the_cpu():
+@pytest.mark.parametrize("jit", [False, True])
+def test_fit_on_cuda_is_reproducible_and_learns_as_on_the_cpu(jit):
     x = bars_and_stripes(500, 3, seed=0)
 
     def train(device):
         m = RBM(9, 16, seed=0, device=device, dtype=torch.float64).compile(SGD(0.1, momentum=0.5), "pcd",
-                                                                           n_chains=50)
+                                                                           n_chains=50, jit_compile=jit)
         m.fit(x, batch_size=50, epochs=60, verbose=0, seed=0)
         return m
 
@@ -116,3 +117,24 @@ def test_dbm_on_cuda_exact_and_ais_equal_cpu(tmp_path):
     back = load_model(path)
     assert back.device.type == "cpu"
     assert log_partition_exact(back) == pytest.approx(exact_cpu, abs=1e-12)
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_compiled_cd_and_pcd_steps_on_cuda_equal_the_numpy_reference(k):
+    from test_compiled_steps import _problem, reference_cd, reference_pcd
+
+    from natural_bm.training import rbm_steps
+
+    v0, W, b, c = _problem(nv=30, nh=20)
+    key = torch.tensor(123456789)
+    idx = torch.arange(16 * 30).view(16, 30)
+    t = [torch.from_numpy(a).to(CUDA) for a in (v0, W, b, c)]
+    out = rbm_steps.compiled_cd_step(*t, key.to(CUDA), idx.to(CUDA), k, 1.0, 1.0)
+    for got, want in zip(out, reference_cd(v0, W, b, c, idx, key, k, 1.0, 1.0), strict=True):
+        np.testing.assert_allclose(got.cpu().numpy(), want, rtol=1e-9, atol=1e-11)
+    chains = (np.random.default_rng(2).random((7, 30)) < 0.5).astype(float)
+    idx = torch.arange(23 * 30).view(23, 30)
+    out = rbm_steps.compiled_pcd_step(t[0], torch.from_numpy(chains).to(CUDA), *t[1:], key.to(CUDA),
+                                      idx.to(CUDA), k, 1.0, 1.0)
+    for got, want in zip(out, reference_pcd(v0, chains, W, b, c, idx, key, k, 1.0, 1.0), strict=True):
+        np.testing.assert_allclose(got.cpu().numpy(), want, rtol=1e-9, atol=1e-11)

@@ -38,6 +38,7 @@ import warnings
 import torch
 import torch.nn.functional as F
 
+from natural_bm.compiling import CompiledFunction
 from natural_bm.estimators import ais_dbm
 from natural_bm.estimators.tempering import softplus_increment
 from natural_bm.rng import RandomSource, gibbs_uniforms, stream_key
@@ -113,31 +114,33 @@ def _rbm_ais_math(v, log_w, W, c, b_A, b_B, d_b, b_new, b_old, u_h, u_v):
     return v, log_w
 
 
+#: AIS steps per compiled call (the per-call cost of the compiled function is shared by them)
+STEPS_PER_CALL = 8
+
+
 def _rbm_ais_steps_counter(v, log_w, W, c, b_A, b_B, d_b, betas, idx, key, offset):
-    """Two consecutive ``_rbm_ais_math`` steps along ``betas`` (3 values: b0 -> b1 -> b2), with
-    uniforms from SplitMix64 counters ``idx + offset`` (the compiled path).
+    """``len(betas) - 1`` consecutive ``_rbm_ais_math`` steps along ``betas`` (b0 -> b1 -> ...),
+    with uniforms from SplitMix64 counters ``idx + offset`` (the compiled path).
 
     Each 64-bit output gives two 24-bit uniforms, so a step hashes max(nh, nv)
-    counters per run instead of nh + nv. Two steps per call halve the
+    counters per run instead of nh + nv. Several steps per call share the
     per-call overhead of the compiled function.
     """
     R, nv = v.shape
     nh = W.shape[1]
     M = idx.shape[1]
-    for s in range(2):
+    for s in range(betas.shape[0] - 1):
         u_h, u_v = gibbs_uniforms(idx + (offset + s * R * M), key, nv, nh, v.dtype)
         v, log_w = _rbm_ais_math(v, log_w, W, c, b_A, b_B, d_b, betas[s + 1], betas[s], u_h, u_v)
     return v, log_w
 
 
-_COMPILED: dict = {}
-
-#: compiled two-step calls captured in one CUDA graph (128 AIS steps per replay)
-GRAPH_CALLS = 64
+#: AIS steps captured in one CUDA graph (one replay)
+GRAPH_STEPS = 128
 
 
-def _anneal_graphed(step, v, log_w, consts, sched, idx, key, offsets, progress_bar, calls: int = GRAPH_CALLS):
-    """Run the leading whole chunks of ``2 * calls`` steps as replays of one CUDA graph.
+def _anneal_graphed(step, v, log_w, consts, sched, idx, key, offsets, progress_bar, per_call: int):
+    """Run the leading whole chunks of ``GRAPH_STEPS`` steps as replays of one CUDA graph.
 
     On a GPU each compiled call still launches its kernels one by one from
     Python (tens of microseconds per step, far more than the arithmetic of a
@@ -149,19 +152,20 @@ def _anneal_graphed(step, v, log_w, consts, sched, idx, key, offsets, progress_b
     Returns ``(v, log_w, k)`` with ``k`` the next step to run (1 if the run is
     too short to be worth a capture).
     """
-    span = 2 * calls
+    calls = GRAPH_STEPS // per_call
+    span = calls * per_call
     n_steps = len(sched) - 1
     n_chunks = n_steps // span
     if n_chunks < 2:
         return v, log_w, 1
     s_v, s_lw = v.clone(), log_w.clone()
     s_beta = sched[: span + 1].clone()
-    s_off = offsets[1 : span + 1 : 2].clone()
+    s_off = offsets[1 : span + 1 : per_call].clone()
 
     def body():
         vv, lw = s_v, s_lw
         for j in range(calls):
-            vv, lw = step(vv, lw, *consts, s_beta[2 * j : 2 * j + 3], idx, key, s_off[j])
+            vv, lw = step(vv, lw, *consts, s_beta[j * per_call : (j + 1) * per_call + 1], idx, key, s_off[j])
         s_v.copy_(vv)
         s_lw.copy_(lw)
 
@@ -178,7 +182,7 @@ def _anneal_graphed(step, v, log_w, consts, sched, idx, key, offsets, progress_b
     k = 1
     for _ in range(n_chunks):
         s_beta.copy_(sched[k - 1 : k + span])
-        s_off.copy_(offsets[k : k + span : 2])
+        s_off.copy_(offsets[k : k + span : per_call])
         graph.replay()
         k += span
         if progress_bar is not None:
@@ -186,16 +190,8 @@ def _anneal_graphed(step, v, log_w, consts, sched, idx, key, offsets, progress_b
     return s_v.clone(), s_lw.clone(), k
 
 
-def _compiled_step(device: torch.device):
-    """The counter-RNG step compiled for ``device`` (cached), or None where torch.compile fails."""
-    key = device.type
-    if key not in _COMPILED:
-        try:
-            _COMPILED[key] = torch.compile(_rbm_ais_steps_counter, dynamic=False, fullgraph=True)
-        except Exception as err:  # pragma: no cover - depends on the installation
-            warnings.warn(f"torch.compile unavailable ({err}); AIS runs eagerly.", RuntimeWarning, stacklevel=3)
-            _COMPILED[key] = None
-    return _COMPILED[key]
+#: the compiled step (one ``torch.compile`` object serves every device, shape and dtype)
+_COMPILED_STEP = CompiledFunction(_rbm_ais_steps_counter, "AIS step")
 
 
 class AIS:
@@ -289,7 +285,7 @@ class AIS:
             b_A = ais_dbm.base_biases(m, self.base_vbias)
             return ais_dbm.anneal(m, v, schedule, b_A, self._source(stream), self.log_weight_dtype, self.progress)
         dev = m.W.device
-        step = _compiled_step(dev) if self.compile else None
+        step = _COMPILED_STEP if self.compile else None
         W, c, b_B = m.W.detach(), m.hbias.detach(), m.vbias.detach()
         b_A = self.base_vbias
         d_b = b_B - b_A
@@ -309,18 +305,20 @@ class AIS:
                 idx = torch.arange(R * M, device=dev, dtype=torch.int64).view(R, M)
                 key = torch.tensor(stream_key(self.seed, stream), device=dev, dtype=torch.int64)
                 offsets = torch.arange(n_steps + 1, device=dev, dtype=torch.int64) * (R * M)
-                k = 1
+                k, per = 1, STEPS_PER_CALL
                 if dev.type == "cuda" and self.cuda_graph:
                     v, log_w, k = _anneal_graphed(step, v, log_w, (W, c, b_A, b_B, d_b), sched, idx, key,
-                                                  offsets, iterator if self.progress else None)
-                while k + 1 <= n_steps:  # two steps per compiled call
-                    v, log_w = step(v, log_w, W, c, b_A, b_B, d_b, sched[k - 1 : k + 2], idx, key, offsets[k])
-                    k += 2
+                                                  offsets, iterator if self.progress else None, per)
+                while k + per - 1 <= n_steps:  # STEPS_PER_CALL steps per compiled call
+                    v, log_w = step(v, log_w, W, c, b_A, b_B, d_b, sched[k - 1 : k + per], idx, key, offsets[k])
+                    k += per
                     if self.progress:
-                        iterator.update(2)
-                if k == n_steps:  # an odd number of steps: the last one eagerly, same counters
-                    u_h, u_v = gibbs_uniforms(idx + offsets[k], key, nv, nh, v.dtype)
-                    v, log_w = _rbm_ais_math(v, log_w, W, c, b_A, b_B, d_b, sched[k], sched[k - 1], u_h, u_v)
+                        iterator.update(per)
+                for j in range(k, n_steps + 1):  # the remaining steps eagerly, same counters
+                    u_h, u_v = gibbs_uniforms(idx + offsets[j], key, nv, nh, v.dtype)
+                    v, log_w = _rbm_ais_math(v, log_w, W, c, b_A, b_B, d_b, sched[j], sched[j - 1], u_h, u_v)
+                    if self.progress:
+                        iterator.update(1)
             else:
                 gen = self._source(stream)
                 for k in iterator:

@@ -17,6 +17,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from natural_bm.compiling import CompiledFunction
+
 MAX_STATES = 2**32
 
 
@@ -32,18 +34,11 @@ def _chunk_log_p(states, W_T, b_other, b_enum, beta):
     return beta * (states @ b_enum) + F.softplus(beta * torch.addmm(b_other, states, W_T)).sum(1)
 
 
-_COMPILED: dict = {}
+_COMPILED_CHUNK = CompiledFunction(_chunk_log_p, "exact log Z chunk")
 
 
-def _chunk_fn(device: torch.device, compile: bool):
-    if not compile:
-        return _chunk_log_p
-    if device.type not in _COMPILED:
-        try:
-            _COMPILED[device.type] = torch.compile(_chunk_log_p, dynamic=False)
-        except Exception:  # pragma: no cover - depends on the installation
-            _COMPILED[device.type] = _chunk_log_p
-    return _COMPILED[device.type]
+def _chunk_fn(compile: bool):
+    return _COMPILED_CHUNK if compile else _chunk_log_p
 
 
 def _logsumexp_enumerated(n_enum: int, log_p_fn, chunk_size: int, device, progress: bool) -> float:
@@ -98,7 +93,7 @@ def log_partition_exact(
     c = model.hbias.detach().to(device=device, dtype=torch.float64)
     if compile is None:
         compile = 2**n_enum > 2**16
-    fn = _chunk_fn(device, compile)
+    fn = _chunk_fn(compile)
     beta_t = torch.tensor(float(beta), dtype=torch.float64, device=device)
     if model.n_hidden <= model.n_visible:  # enumerate h, sum out v
         W_T, b_other, b_enum = W.T.contiguous(), b, c

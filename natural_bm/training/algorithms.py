@@ -17,7 +17,7 @@ cross-entropy (nats) that the fit loop logs as ``loss``.
 
 CD and PCD on an ``RBM`` run a compiled, fused step
 (``natural_bm.training.rbm_steps``) when the model's ``jit_compile`` says so
-(see ``BoltzmannMachine.compile``); batches of another size than the first
+(see ``BoltzmannMachine.compile``: by default on CUDA devices); batches of another size than the first
 (the last, partial batch of an epoch) run eagerly, so nothing is recompiled.
 """
 
