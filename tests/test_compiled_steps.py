@@ -79,6 +79,7 @@ def test_cd_step_equals_numpy_reference(k, up, down, compiled):
     ref = reference_cd(v0, W, b, c, idx, key, k, up, down)
     for got, want in zip(out, ref, strict=True):
         np.testing.assert_allclose(got.numpy(), want, rtol=1e-9, atol=1e-11)
+    assert not rbm_steps.compiled_cd_step.failed  # really compiled, not the eager fall-back
 
 
 @pytest.mark.parametrize("compiled", [False, True])
@@ -93,6 +94,7 @@ def test_pcd_step_equals_numpy_reference(compiled):
     ref = reference_pcd(v0, chains, W, b, c, idx, key, 2, 1.0, 1.0)
     for got, want in zip(out, ref, strict=True):
         np.testing.assert_allclose(got.numpy(), want, rtol=1e-9, atol=1e-11)
+    assert not rbm_steps.compiled_pcd_step.failed
 
 
 def test_cd_with_many_steps_approaches_the_exact_gradient():

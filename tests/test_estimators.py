@@ -181,3 +181,4 @@ def test_compiled_ais_chunks_and_tail_follow_the_counter_stream():
         v, log_w = ais_mod._rbm_ais_math(v, log_w, W, c, a.base_vbias, b, b - a.base_vbias, betas[k], betas[k - 1],
                                          u_h, u_v)
     np.testing.assert_allclose(a.log_w.numpy(), log_w.numpy(), rtol=1e-10, atol=1e-10)
+    assert not ais_mod._COMPILED_STEP.failed  # the compiled path ran, not the eager fall-back

@@ -129,6 +129,9 @@ def _rbm_ais_steps_counter(v, log_w, W, c, b_A, b_B, d_b, betas, idx, key, offse
     R, nv = v.shape
     nh = W.shape[1]
     M = idx.shape[1]
+    # ``idx`` is arange(R * M); rebuilt here, the compiled kernels compute the
+    # counters from their loop indices instead of reading 627 KB twice a step
+    idx = torch.arange(R * M, device=v.device, dtype=torch.int64).view(R, M)
     for s in range(betas.shape[0] - 1):
         u_h, u_v = gibbs_uniforms(idx + (offset + s * R * M), key, nv, nh, v.dtype)
         v, log_w = _rbm_ais_math(v, log_w, W, c, b_A, b_B, d_b, betas[s + 1], betas[s], u_h, u_v)
