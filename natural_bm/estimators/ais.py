@@ -122,9 +122,10 @@ def _rbm_ais_steps_counter(v, log_w, W, c, b_A, b_B, d_b, betas, idx, key, offse
     """``len(betas) - 1`` consecutive ``_rbm_ais_math`` steps along ``betas`` (b0 -> b1 -> ...),
     with uniforms from SplitMix64 counters ``idx + offset`` (the compiled path).
 
-    Each 64-bit output gives two 24-bit uniforms, so a step hashes max(nh, nv)
-    counters per run instead of nh + nv. Several steps per call share the
-    per-call overhead of the compiled function.
+    Each 64-bit output gives two 24-bit uniforms (max(nh, nv) counters per run
+    and step, although inductor recomputes the hash in the step's hidden and
+    visible kernels rather than storing it). Several steps per call share
+    the per-call overhead of the compiled function.
     """
     R, nv = v.shape
     nh = W.shape[1]
