@@ -7,7 +7,7 @@ A config (JSON or YAML) has these sections; every key is optional except
     data:      {name: mnist, kind: probability, n_train: 50000, n_valid: 10000, eval_kind: sampled}
                # or {name: bars_and_stripes, size: 3, n_samples: 1000}
     training:  {algorithm: pcd, k: 1, n_chains: 100, epochs: 10, batch_size: 100, l1: 0.0, l2: 0.0,
-                pretrain_epochs: 0, mf_steps: 10}
+                pretrain_epochs: 0, mf_steps: 10, jit_compile: auto}   # see BoltzmannMachine.compile
     optimizer: {name: sgd, lr: 0.01, momentum: 0.0, nesterov: false, decay: 0.0}   # or adam: lr, beta_1, ...
     ais:       {n_runs: 100, n_betas: null, epochs: [], exact: false,              # at the last epoch by default
                 reverse: false, reverse_gibbs: 1000}  # reverse AIS after training: a conservative bracket
@@ -40,7 +40,7 @@ DEFAULTS: dict = {
     "data": {"name": "mnist", "kind": "probability", "n_train": 50000, "n_valid": 10000, "eval_kind": "sampled",
              "size": 3, "n_samples": 1000, "path": None},
     "training": {"algorithm": "pcd", "k": 1, "n_chains": 100, "epochs": 10, "batch_size": 100, "l1": 0.0,
-                 "l2": 0.0, "pretrain_epochs": 0, "mf_steps": 10},
+                 "l2": 0.0, "pretrain_epochs": 0, "mf_steps": 10, "jit_compile": "auto"},
     "optimizer": {"name": "sgd", "lr": 0.01, "momentum": 0.0, "nesterov": False, "decay": 0.0, "beta_1": 0.9,
                   "beta_2": 0.999, "epsilon": 1e-8},
     "ais": {"n_runs": 100, "n_betas": None, "epochs": None, "exact": False, "reverse": False,
@@ -191,7 +191,9 @@ def build_model(cfg: dict, n_visible: int):
     else:
         opt = Adam(o["lr"], o["beta_1"], o["beta_2"], o["epsilon"], o["decay"])
     algorithm = t["algorithm"] if m["type"] == "rbm" else "mfpcd"
-    model.compile(opt, algorithm, l1=t["l1"], l2=t["l2"], **alg_kwargs)
+    if t["jit_compile"] not in (True, False, "auto"):
+        raise ConfigError(f"training.jit_compile must be true, false or 'auto', got {t['jit_compile']!r}.")
+    model.compile(opt, algorithm, l1=t["l1"], l2=t["l2"], jit_compile=t["jit_compile"], **alg_kwargs)
     return model
 
 

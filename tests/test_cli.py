@@ -132,7 +132,10 @@ def test_config_errors(tmp_path, capsys, monkeypatch):
         cuda = _write(tmp_path, {**CONFIG, "device": "cuda"}, "cuda.json")
         assert main(["train", str(cuda)]) == 2
         assert "CUDA is not available" in capsys.readouterr().err
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.json", "bad2.json"] + (
+    bad3 = _write(tmp_path, {**CONFIG, "training": {**CONFIG["training"], "jit_compile": "yes"}}, "bad3.json")
+    assert main(["train", str(bad3)]) == 2
+    assert "training.jit_compile must be true, false or 'auto'" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.json", "bad2.json", "bad3.json"] + (
         ["cuda.json"] if not torch.cuda.is_available() else [])
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "f").write_text("x")
@@ -186,3 +189,13 @@ def test_config_schedule_and_callbacks(tmp_path, capsys):
     bad = {**CONFIG, "schedule": {"lr": [[1, 0.1]]}}
     assert main(["train", str(_write(tmp_path, bad, "bad2.json"))]) == 2
     assert "schedule.lr must start at epoch 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", [True, False, "auto"])
+def test_config_jit_compile_reaches_the_model(value):
+    from natural_bm.runner import build_model
+
+    cfg = resolve_config({**CONFIG, "training": {**CONFIG["training"], "jit_compile": value}})
+    model = build_model(cfg, 9)
+    assert model.jit_compile == value
+    assert model.use_jit_compile() is (value is True or (value == "auto" and model.device.type == "cuda"))
