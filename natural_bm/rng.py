@@ -56,12 +56,6 @@ class RandomSource:
             u = u.to(p.device)
         return u.lt_(p)
 
-    def key(self) -> torch.Tensor:
-        """A fresh 62-bit stream key for counter-based uniforms: 0-d int64 on the source's device."""
-        if self._np is not None:
-            return torch.tensor(int(self._np.integers(0, 2**62)), dtype=torch.int64)
-        return torch.randint(0, 2**62, (), generator=self._torch, device=self.device)
-
     def randperm(self, n: int) -> torch.Tensor:
         """A random permutation of range(n) (int64) on the source's device."""
         if self._np is not None:

@@ -39,6 +39,8 @@ class BoltzmannMachine(torch.nn.Module):
 
     param_names: tuple[str, ...] = ()
     weight_names: tuple[str, ...] = ("W",)
+    #: subclasses whose CD/PCD steps have a compiled form set this (``RBM``)
+    supports_compiled_steps = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -150,14 +152,11 @@ class BoltzmannMachine(torch.nn.Module):
         self.jit_compile = jit_compile
         return self
 
-    #: subclasses whose CD/PCD steps have a compiled form set this (``RBM``)
-    supports_compiled_steps = False
     def use_jit_compile(self) -> bool:
         """Whether ``fit`` runs compiled steps, resolving ``jit_compile="auto"``."""
-        mode = getattr(self, "jit_compile", "auto")
-        if mode == "auto":
+        if self.jit_compile == "auto":
             return self.device.type == "cuda"
-        return bool(mode)
+        return bool(self.jit_compile)
 
     def fit(
         self,

@@ -28,7 +28,7 @@ import itertools
 import torch
 import torch.nn.functional as F
 
-from natural_bm.rng import RandomSource, bernoulli, randint
+from natural_bm.rng import bernoulli, randint
 from natural_bm.validation import check_positive_int
 
 __all__ = [
@@ -70,8 +70,9 @@ class Algorithm:
     _jit_rows: int | None = None
 
     def _use_compiled(self, model, rows: int) -> bool:
-        """Whether a batch of ``rows`` rows runs the compiled RBM step."""
-        if not getattr(model, "supports_compiled_steps", False) or not model.use_jit_compile():
+        """Whether a batch of ``rows`` rows runs the compiled RBM step (its uniforms are keyed
+        per batch by ``randint(2**62, (), generator, device)``)."""
+        if not model.supports_compiled_steps or not model.use_jit_compile():
             return False
         if self._jit_rows is None:
             self._jit_rows = rows
@@ -85,13 +86,6 @@ class Algorithm:
             idx = torch.arange(rows * m, device=model.W.device, dtype=torch.int64).view(rows, m)
             self._idx = idx
         return idx
-
-    @staticmethod
-    def _key(generator, device) -> torch.Tensor:
-        """A stream key for this batch's counter-based uniforms, drawn from ``generator``."""
-        if isinstance(generator, RandomSource):
-            return generator.key().to(device)
-        return torch.randint(0, 2**62, (), generator=generator, device=device)
 
     def get_config(self) -> dict:
         return {"name": self.name}
@@ -124,7 +118,7 @@ class ContrastiveDivergence(Algorithm):
             from natural_bm.training.rbm_steps import compiled_cd_step
 
             dW, db, dc, loss = compiled_cd_step(
-                v, model.W, model.vbias, model.hbias, self._key(generator, v.device),
+                v, model.W, model.vbias, model.hbias, randint(2**62, (), generator, v.device),
                 self._counters(v.shape[0], model), self.k, model.up_factor, model.down_factor)
             return {"W": dW, "vbias": db, "hbias": dc}, loss
         h_prob, h_sample, logits, loss = self.positive_phase(model, v, generator)
@@ -170,7 +164,7 @@ class PersistentContrastiveDivergence(Algorithm):
 
             rows = v.shape[0] + self.chains.shape[0]
             dW, db, dc, loss, self.chains = compiled_pcd_step(
-                v, self.chains, model.W, model.vbias, model.hbias, self._key(generator, v.device),
+                v, self.chains, model.W, model.vbias, model.hbias, randint(2**62, (), generator, v.device),
                 self._counters(rows, model), self.k, model.up_factor, model.down_factor)
             return {"W": dW, "vbias": db, "hbias": dc}, loss
         h_prob, _, _, loss = self.positive_phase(model, v, generator)
