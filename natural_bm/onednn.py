@@ -43,7 +43,7 @@ def _packed_addmm_cpu(bias: torch.Tensor, x: torch.Tensor, w: torch.Tensor, toke
     packed = _PACKED.get(int(token))
     if packed is None or x.dtype != torch.float32:
         return torch.addmm(bias, x, w)
-    return torch.ops.mkldnn._linear_pointwise(x, packed, bias, "none", [], "")
+    return torch.ops.mkldnn._linear_pointwise.default(x, packed, bias, "none", [], "")
 
 
 def _packed_addmm_meta(bias: torch.Tensor, x: torch.Tensor, w: torch.Tensor, token: torch.Tensor) -> torch.Tensor:

@@ -1,6 +1,7 @@
 """Exact log Z, AIS (forward, reverse, band) and log-likelihoods against exact values."""
 
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -11,7 +12,14 @@ from reference import free_energy, log_z, params
 
 from natural_bm import RBM, SGD
 from natural_bm.callbacks import AISCallback, CSVLogger
-from natural_bm.estimators import AIS, default_betas, log_likelihood, log_mean_exp_band, log_partition_exact
+from natural_bm.estimators import (
+    AIS,
+    default_betas,
+    effective_sample_size,
+    log_likelihood,
+    log_mean_exp_band,
+    log_partition_exact,
+)
 
 
 @pytest.mark.parametrize("nv,nh,beta,chunk", [(7, 5, 1.0, 4), (5, 8, 1.0, 8), (6, 6, 0.4, 1000), (9, 4, 2.0, 3)])
@@ -121,6 +129,31 @@ def test_eager_and_compiled_ais_agree_with_exact():
     assert again.run_logZ() == compiled.logZ
 
 
+def test_effective_sample_size_of_known_weights():
+    assert effective_sample_size(torch.full((40,), -3.0)) == pytest.approx(40.0)
+    w = np.array([1.0, 1.0, 2.0, 0.5, 1e-3])
+    assert effective_sample_size(torch.tensor(np.log(w))) == pytest.approx(w.sum() ** 2 / (w**2).sum(), rel=1e-12)
+    assert effective_sample_size(torch.tensor([0.0, -800.0, -900.0])) == pytest.approx(1.0)  # no underflow
+
+
+def test_ais_warns_when_a_few_runs_carry_the_estimate():
+    """A 2-beta schedule on a model far from the base: the weights' band reaches zero, and AIS says so."""
+    m = random_rbm(30, 8, scale=2.0, seed=3, dtype=torch.float32)
+    bad = AIS(m, n_runs=100, n_betas=2, base="uniform", seed=0, progress=False)
+    with pytest.warns(RuntimeWarning, match=r"forward AIS: \d+\.\d effective runs of 100"):
+        z, lo, hi = bad.estimate_log_error_Z()
+    assert bad.ess < 10 and lo == -math.inf
+    with pytest.warns(RuntimeWarning, match="reverse AIS: .* too high"):
+        bad.run_reverse(n_gibbs=10)
+    good = AIS(random_rbm(30, 8, scale=0.05, seed=3, dtype=torch.float32), n_runs=100, n_betas=500,
+               base="uniform", seed=0, progress=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        good.run_logZ()
+    assert not [w for w in caught if "effective runs" in str(w.message)]  # no warning for a well-annealed model
+    assert good.ess > 90
+
+
 def test_ais_rejects_bad_schedules():
     m = random_rbm(6, 3, dtype=torch.float32)
     with pytest.raises(ValueError, match="betas"):
@@ -140,6 +173,8 @@ def test_bracket_reports_log_likelihoods():
     assert out["ll_forward"] == pytest.approx(mean_ll) and out["ll_stderr"] == pytest.approx(se)
     assert out["ll_reverse"] == pytest.approx(mean_ll - out["gap"])
     assert out["gap"] == pytest.approx(out["logZ_reverse"] - out["logZ_forward"])
+    assert out["ess_forward"] == pytest.approx(effective_sample_size(ais.log_w))
+    assert out["ess_reverse"] == pytest.approx(effective_sample_size(ais.log_w_reverse))
 
 
 def test_ais_callback_logs_and_nan_epochs(tmp_path):

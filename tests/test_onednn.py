@@ -64,7 +64,8 @@ def test_pack_applies_to_float32_cpu_only():
 
 
 @needs_onednn
-def test_ais_with_packed_weights_equals_ais_without():
+@pytest.mark.parametrize("compile", [True, False])
+def test_ais_with_packed_weights_equals_ais_without(compile):
     """Same seed, same counters: the two product paths give the same log weights.
 
     The products differ by float32 rounding (about 1e-6), which can flip a
@@ -74,7 +75,8 @@ def test_ais_with_packed_weights_equals_ais_without():
     m = random_rbm(30, 9, scale=0.3, seed=5, dtype=torch.float32)
     runs = {}
     for packed in (True, False):
-        a = AIS(m, n_runs=40, n_betas=300, base="uniform", seed=2, progress=False, packed_weights=packed)
+        a = AIS(m, n_runs=40, n_betas=300, base="uniform", seed=2, progress=False, packed_weights=packed,
+                compile=compile)
         a.run_logZ()
         runs[packed] = a
     same = (runs[True].log_w - runs[False].log_w).abs() < 1e-4

@@ -46,7 +46,7 @@ from natural_bm.rng import RandomSource, gibbs_uniforms, stream_key
 from natural_bm.seeding import new_seed
 from natural_bm.validation import as_data_tensor, check_positive_int
 
-__all__ = ["AIS", "default_betas", "log_mean_exp_band"]
+__all__ = ["AIS", "default_betas", "effective_sample_size", "log_mean_exp_band"]
 
 
 def default_betas(n_betas: int | None = None, dtype=torch.float64) -> torch.Tensor:
@@ -115,6 +115,38 @@ def _rbm_ais_math(v, log_w, W, c, b_A, b_B, d_b, b_new, b_old, u_h, u_v, tok_w=N
     act = (1 - bn) * b_A + bn * onednn.addmm(b_B, h, W.T, tok_wt)
     v = (u_v < torch.sigmoid(act)).to(v.dtype)
     return v, log_w
+
+
+def effective_sample_size(log_w: torch.Tensor) -> float:
+    """Kish's effective sample size of importance weights given as logs: (sum w)^2 / sum w^2.
+
+    Between 1 (one run carries all the weight) and ``len(log_w)`` (equal
+    weights). With 100 runs, the -3 sigma band of ``log_mean_exp_band``
+    reaches zero weight (its lower end is -inf) once this falls to about 8.
+    """
+    lw = log_w.double().cpu()
+    return float(torch.exp(2 * torch.logsumexp(lw, 0) - torch.logsumexp(2 * lw, 0)))
+
+
+#: below this effective sample size (and half the runs) an AIS estimate comes with a warning
+MIN_EFFECTIVE_SAMPLE_SIZE = 10.0
+
+
+def _warn_if_unreliable(log_w: torch.Tensor, direction: str) -> float:
+    """Warn when a few runs carry the estimate; returns the effective sample size."""
+    ess = effective_sample_size(log_w)
+    n = len(log_w)
+    if ess < min(MIN_EFFECTIVE_SAMPLE_SIZE, n / 2):
+        bias = ("too low (test log-likelihoods too good)" if direction == "forward"
+                else "too high (test log-likelihoods too pessimistic)")
+        warnings.warn(
+            f"{direction} AIS: {ess:.1f} effective runs of {n} carry the estimate, so its error band is not "
+            f"trustworthy and log Z is likely {bias}. Anneal with more betas (n_betas) or runs (n_runs), and "
+            "compare forward and reverse AIS (AIS.estimate_bracket).",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return ess
 
 
 #: AIS steps per compiled call (the per-call cost of the compiled function is shared by them)
@@ -227,7 +259,11 @@ class AIS:
             1.3x faster products than torch's MKL path on AMD processors).
             False uses ``torch.addmm``. The numbers differ only by float32 rounding.
 
-    After ``run_logZ()``: ``log_w`` (n_runs,) forward log weights, ``logZ``.
+    After ``run_logZ()``: ``log_w`` (n_runs,) forward log weights, ``logZ`` and
+    ``ess``, the weights' effective sample size (``effective_sample_size``);
+    after ``run_reverse()`` likewise ``log_w_reverse``, ``logZ_reverse`` and
+    ``ess_reverse``. Either run warns (RuntimeWarning) when fewer than 10
+    effective runs (and fewer than half the runs) carry its estimate.
     """
 
     def __init__(
@@ -276,6 +312,8 @@ class AIS:
         self.packed_weights = bool(packed_weights)
         self.log_w: torch.Tensor | None = None
         self.log_w_reverse: torch.Tensor | None = None
+        self.ess: float | None = None
+        self.ess_reverse: float | None = None
 
     # ------------------------------------------------------------------ base model
     @property
@@ -371,6 +409,7 @@ class AIS:
         finally:
             ctx.__exit__(None, None, None)
         self.logZ = self.log_z_base + float(torch.logsumexp(self.log_w, 0)) - math.log(self.n_runs)
+        self.ess = _warn_if_unreliable(self.log_w, "forward")
         return self.logZ
 
     def estimate_log_error_Z(self, n_sigma: float = 3.0) -> tuple[float, float, float]:
@@ -421,6 +460,7 @@ class AIS:
         self.logZ_reverse = self.log_z_base - (
             float(torch.logsumexp(self.log_w_reverse, 0)) - math.log(self.n_runs)
         )
+        self.ess_reverse = _warn_if_unreliable(self.log_w_reverse, "reverse")
         return self.logZ_reverse
 
     def estimate_log_error_Z_reverse(self, n_sigma: float = 3.0) -> tuple[float, float, float]:
@@ -434,7 +474,8 @@ class AIS:
         """Forward and reverse log Z, and the log-likelihoods of ``x`` they imply.
 
         Returns a dict with ``logZ_forward``, ``logZ_reverse``, ``gap``
-        (reverse minus forward, nats) and, with ``x``, ``ll_forward`` (too
+        (reverse minus forward, nats), ``ess_forward`` and ``ess_reverse``
+        (effective sample sizes of the two sets of weights) and, with ``x``, ``ll_forward`` (too
         optimistic in expectation), ``ll_reverse`` (conservative) and
         ``ll_stderr``. A large ``gap`` means the estimates cannot be trusted:
         anneal with more betas or runs.
@@ -443,7 +484,8 @@ class AIS:
             self.run_logZ()
         if self.log_w_reverse is None:
             self.run_reverse(v_init, n_gibbs, data)
-        out = {"logZ_forward": self.logZ, "logZ_reverse": self.logZ_reverse, "gap": self.logZ_reverse - self.logZ}
+        out = {"logZ_forward": self.logZ, "logZ_reverse": self.logZ_reverse, "gap": self.logZ_reverse - self.logZ,
+               "ess_forward": self.ess, "ess_reverse": self.ess_reverse}
         if x is not None:
             from natural_bm.estimators.likelihood import log_likelihood
 
