@@ -27,7 +27,10 @@ compiled with ``torch.compile``: the elementwise work is fused and the
 random numbers are generated in-graph by a counter-based SplitMix64
 (``natural_bm.rng.counter_uniform``; torch's own in-graph ``rand_like`` costs
 8.5 ns per number on the CPU, SplitMix64 about 1). ``compile=False`` runs the
-same maths eagerly with uniforms from numpy's PCG64.
+same maths eagerly with uniforms from numpy's PCG64. On the CPU in float32 the
+two products go through oneDNN with ``W`` and ``W^T`` packed once per run
+(``natural_bm.onednn``; 1.34x faster than torch's MKL products on the AMD
+project machines); on a GPU the compiled steps are replayed from a CUDA graph.
 """
 
 from __future__ import annotations
