@@ -158,6 +158,54 @@ def test_dbm_ais_matches_exact(sizes, topology):
     assert abs(rev - exact) < 0.1
 
 
+@pytest.mark.parametrize("sizes,topology", CASES)
+def test_dbm_ais_eager_path_matches_exact(sizes, topology):
+    """``compile=False``: the eager loop with PCG64 uniforms (the compiled path is tested above)."""
+    d = random_dbm(sizes, topology, scale=0.8, seed=7)
+    exact = log_partition_exact(d)
+    z, lo, hi = AIS(d, n_runs=200, n_betas=4000, base="uniform", seed=0, progress=False,
+                    compile=False).estimate_log_error_Z()
+    assert abs(z - exact) < 0.1 and lo <= exact <= hi
+
+
+def test_compiled_dbm_ais_chunks_and_tail_follow_the_counter_stream():
+    """Compiled chunks of STEPS_PER_CALL steps plus an eager tail equal a step-by-step loop on the same counters."""
+    from natural_bm.estimators import ais_dbm
+    from natural_bm.rng import stream_key
+
+    sizes, topology = CASES[1]
+    d = random_dbm(sizes, topology, scale=0.8, seed=3)
+    betas = torch.linspace(0, 1, ais_dbm.STEPS_PER_CALL * 3 + 4, dtype=torch.float64)  # 3 calls, 3-step tail
+    a = AIS(d, n_runs=9, betas=betas, base="uniform", seed=4, progress=False)
+    a.run_logZ()
+    assert not ais_dbm._COMPILED_STEPS.failed  # the compiled path ran, not the eager fall-back
+    torch.manual_seed(4)  # the initial states, as run_logZ draws them
+    b_A = ais_dbm.base_biases(d, a.base_vbias)
+    states = ais_dbm.initial_states(d, b_A, 9, a._source(0))
+    K = tuple(d.parity_layers(ais_dbm.kept_parity(d)))
+    S = tuple(d.parity_layers(1 - ais_dbm.kept_parity(d)))
+    structure = (tuple(d.edges), K, S)
+    weights = tuple(d.weights[e] for e in d.edges)
+    st = tuple(states[k] if k in K else None for k in range(d.n_layers))
+    log_w = torch.zeros(9, dtype=torch.float64)
+    key = torch.tensor(stream_key(4, 1))
+    none = (None,) * len(d.edges)
+    for k in range(1, len(betas)):
+        u = ais_dbm._step_uniforms(key, torch.tensor(k * 9 * sum(sizes)), 9, sizes, torch.float64)
+        st, log_w = ais_dbm._dbm_ais_math(st, log_w, weights, tuple(b_A), tuple(d.biases), betas[k], betas[k - 1],
+                                          u, structure, none, none)
+    np.testing.assert_allclose(a.log_w.numpy(), log_w.numpy(), rtol=1e-10, atol=1e-10)
+
+
+def test_dbm_ais_float32_with_packed_weights_matches_exact():
+    d = random_dbm([12, 6, 5], scale=0.5, seed=2).to(dtype=torch.float32)
+    exact = log_partition_exact(random_dbm([12, 6, 5], scale=0.5, seed=2))
+    for packed in (True, False):
+        z, lo, hi = AIS(d, n_runs=100, n_betas=3000, base="uniform", seed=0, progress=False,
+                        packed_weights=packed).estimate_log_error_Z()
+        assert abs(z - exact) < 0.1 and lo <= exact <= hi
+
+
 def test_dbm_ais_on_a_trained_model_with_data_base():
     x = (np.random.default_rng(0).random((400, 10)) < np.linspace(0.1, 0.9, 10)).astype(np.float64)
     d = DBM([10, 6, 4], dtype=torch.float64, seed=0).compile(SGD(0.05, momentum=0.5), "mfpcd", n_chains=50, k=3)

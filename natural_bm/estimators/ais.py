@@ -241,7 +241,7 @@ class AIS:
 
     Args:
         model: an ``RBM`` or a ``DBM`` (annealed on its smaller parity with the
-            other summed out; see ``natural_bm.estimators.ais_dbm``; eager).
+            other summed out; see ``natural_bm.estimators.ais_dbm``).
         data: training data for the ``"data"`` base model (its smoothed pixel means).
         n_runs: number of independent annealing runs (importance weights).
         n_betas: number of inverse temperatures of the default schedule
@@ -332,11 +332,14 @@ class AIS:
 
         Compiled: uniforms from SplitMix64 counters (key from ``seed`` and
         ``stream``). Eager: uniforms from a PCG64 ``RandomSource``. DBMs: ``v``
-        is a list of layer states (the kept parity filled), run eagerly.
+        is a list of layer states (the kept parity filled); ``ais_dbm`` anneals them.
         """
         m = self.model
         if self.is_dbm:
             b_A = ais_dbm.base_biases(m, self.base_vbias)
+            if self.compile:
+                return ais_dbm.anneal_compiled(m, v, schedule, b_A, stream_key(self.seed, stream),
+                                               self.log_weight_dtype, self.progress, self.packed_weights)
             return ais_dbm.anneal(m, v, schedule, b_A, self._source(stream), self.log_weight_dtype, self.progress)
         dev = m.W.device
         step = _COMPILED_STEP if self.compile else None

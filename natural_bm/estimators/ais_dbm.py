@@ -12,6 +12,12 @@ where input_s is the model's total input to layer s (its bias included).
 At beta = 0 this is the base model, whose log Z is sum over all units of
 softplus(b_A). The transition at beta is one block-Gibbs sweep of the
 tempered joint: S given K, then K given S.
+
+``anneal`` runs it eagerly with uniforms from a PCG64 ``RandomSource``;
+``anneal_compiled`` runs the same maths in ``torch.compile``d chunks of
+``STEPS_PER_CALL`` steps, with uniforms from in-graph SplitMix64 counters
+and, on the CPU in float32, the products through oneDNN with packed
+weights (``natural_bm.onednn``), as RBM AIS does.
 """
 
 from __future__ import annotations
@@ -19,8 +25,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from natural_bm import onednn
+from natural_bm.compiling import CompiledFunction
 from natural_bm.estimators.tempering import softplus_increment
-from natural_bm.rng import RandomSource
+from natural_bm.rng import RandomSource, counter_uniform
 
 
 def kept_parity(model) -> int:
@@ -77,4 +85,135 @@ def anneal(model, states: list, schedule: torch.Tensor, b_A, gen: RandomSource, 
             for k in K:
                 a = b_A[k] + b_new * (model.layer_input(k, states) - b_A[k])
                 states[k] = gen.bernoulli(torch.sigmoid(a))
+    return log_w
+
+
+# ---------------------------------------------------------------------------
+# Compiled annealing. The structure (edges, kept layers K, summed layers S,
+# layer sizes) is passed as static tuples; tensors go in tuples aligned with
+# it. Weights W of edge (i, j) are (n_i, n_j); ``tok_fwd[e]`` names W packed
+# for x_i W, ``tok_bwd[e]`` W^T for x_j W^T (None: torch.addmm).
+
+
+def _input(k, states, weights, edges, bias, tok_fwd, tok_bwd):
+    """Total input to layer k from the filled layers of ``states``: bias + sum of products, (R, n_k)."""
+    out = None
+    for e, (i, j) in enumerate(edges):
+        if j == k and states[i] is not None:
+            x, w, tok = states[i], weights[e], tok_fwd[e]
+        elif i == k and states[j] is not None:
+            x, w, tok = states[j], weights[e].T, tok_bwd[e]
+        else:
+            continue
+        term = onednn.addmm(bias if out is None else torch.zeros_like(bias), x, w, tok)
+        out = term if out is None else out + term
+    return out
+
+
+def _dbm_ais_math(states, log_w, weights, b_A, b_B, b_new, b_old, uniforms, structure, tok_fwd, tok_bwd):
+    """One DBM AIS step (the maths of ``anneal``'s loop body) with given uniforms (one tensor per layer)."""
+    edges, K, S = structure
+    bn = b_new.to(b_B[0].dtype)
+    db = (b_new - b_old).to(b_B[0].dtype)
+    inc = torch.zeros_like(log_w)
+    for k in K:
+        inc = inc + (db * (states[k] @ (b_B[k] - b_A[k]))).to(log_w.dtype)
+    probs = {}
+    for s in S:
+        rel = _input(s, states, weights, edges, b_B[s], tok_fwd, tok_bwd) - b_A[s]
+        p = torch.sigmoid(b_A[s] + bn * rel)
+        inc = inc + softplus_increment(p, db * rel).sum(1).to(log_w.dtype)
+        probs[s] = p
+    log_w = log_w + inc
+    states = list(states)
+    for s in S:
+        states[s] = (uniforms[s] < probs[s]).to(probs[s].dtype)
+    for k in K:
+        a = b_A[k] + bn * (_input(k, states, weights, edges, b_B[k], tok_fwd, tok_bwd) - b_A[k])
+        states[k] = (uniforms[k] < torch.sigmoid(a)).to(a.dtype)
+    for s in S:
+        states[s] = None  # only the kept layers carry over
+    return tuple(states), log_w
+
+
+def _step_uniforms(key, offset, rows: int, sizes, dtype):
+    """Uniforms for every layer of one step: counter offset + r * sum(sizes) + (layer start) + j."""
+    total = sum(sizes)
+    out, start = [], 0
+    for n in sizes:
+        idx = (torch.arange(rows, device=key.device, dtype=torch.int64).view(rows, 1) * total
+               + torch.arange(n, device=key.device, dtype=torch.int64) + start)
+        out.append(counter_uniform(idx + offset, key, dtype))
+        start += n
+    return out
+
+
+def _dbm_ais_steps(states, log_w, weights, b_A, b_B, betas, key, offset, structure, sizes, tok_fwd, tok_bwd):
+    """``len(betas) - 1`` consecutive steps along ``betas``, uniforms from counters ``offset`` on."""
+    rows = log_w.shape[0]
+    per_step = rows * sum(sizes)
+    dtype = b_B[0].dtype
+    for t in range(betas.shape[0] - 1):
+        u = _step_uniforms(key, offset + t * per_step, rows, sizes, dtype)
+        states, log_w = _dbm_ais_math(states, log_w, weights, b_A, b_B, betas[t + 1], betas[t], u, structure,
+                                      tok_fwd, tok_bwd)
+    return states, log_w
+
+
+#: DBM AIS steps per compiled call
+STEPS_PER_CALL = 2
+
+_COMPILED_STEPS = CompiledFunction(_dbm_ais_steps, "DBM AIS step")
+
+
+def anneal_compiled(model, states: list, schedule: torch.Tensor, b_A, key: int, log_w_dtype, progress: bool,
+                    packed_weights: bool = True):
+    """``anneal`` compiled: the same maths, uniforms from SplitMix64 counters of stream ``key``."""
+    K = tuple(model.parity_layers(kept_parity(model)))
+    S = tuple(model.parity_layers(1 - kept_parity(model)))
+    edges = tuple(tuple(e) for e in model.edges)
+    structure = (edges, K, S)
+    sizes = tuple(model.layer_sizes)
+    dev = model.device
+    weights = tuple(model.weights[e].detach() for e in edges)
+    b_B = tuple(b.detach() for b in model.biases)
+    b_A = tuple(b_A)
+    n = states[K[0]].shape[0]
+    packs = []
+    if packed_weights:
+        packs = [(onednn.pack(W, n), onednn.pack(W.T, n)) for W in weights]
+    tok_fwd = tuple(None if not packs or p[0] is None else p[0].token for p in packs) or (None,) * len(edges)
+    tok_bwd = tuple(None if not packs or p[1] is None else p[1].token for p in packs) or (None,) * len(edges)
+    log_w = torch.zeros(n, dtype=log_w_dtype, device=dev)
+    sched = schedule.to(device=dev, dtype=torch.float64)
+    n_steps = len(sched) - 1
+    per_step = n * sum(sizes)
+    key_t = torch.tensor(key, device=dev, dtype=torch.int64)
+    offsets = torch.arange(n_steps + 1, device=dev, dtype=torch.int64) * per_step
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=n_steps, desc="DBM AIS", unit="beta", mininterval=0.5, leave=False)
+    st = tuple(states[k] if k in K else None for k in range(model.n_layers))
+    k, per = 1, STEPS_PER_CALL
+    with torch.no_grad():
+        while k + per - 1 <= n_steps:
+            st, log_w = _COMPILED_STEPS(st, log_w, weights, b_A, b_B, sched[k - 1 : k + per], key_t, offsets[k],
+                                        structure, sizes, tok_fwd, tok_bwd)
+            k += per
+            if bar is not None:
+                bar.update(per)
+        for j in range(k, n_steps + 1):  # the remaining steps eagerly, same counters
+            u = _step_uniforms(key_t, offsets[j], n, sizes, b_B[0].dtype)
+            st, log_w = _dbm_ais_math(st, log_w, weights, b_A, b_B, sched[j], sched[j - 1], u, structure,
+                                      tok_fwd, tok_bwd)
+            if bar is not None:
+                bar.update(1)
+    for pair in packs:
+        for p in pair:
+            if p is not None:
+                p.release()
+    if bar is not None:
+        bar.close()
     return log_w
