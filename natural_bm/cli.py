@@ -120,7 +120,7 @@ def logz_report(model_path, exact=False, runs=100, betas=None, reverse=False, de
     ais = AIS(model, data=train, n_runs=runs, n_betas=betas, base="data" if train is not None else "uniform",
               seed=seed, progress=sys.stderr.isatty())
     z, lo, hi = ais.estimate_log_error_Z()
-    out = {"model": str(model_path), "logZ": z, "logZ_lo": lo, "logZ_hi": hi, "runs": runs,
+    out = {"model": str(model_path), "logZ": z, "logZ_lo": lo, "logZ_hi": hi, "ais_ess": ais.ess, "runs": runs,
            "betas": len(ais.betas)}
     if reverse:
         out["logZ_reverse"] = ais.run_reverse(data=train)
@@ -147,7 +147,8 @@ def _cmd_logz(args) -> int:
         print(json.dumps(r))
         return 0
     print(f"log Z (AIS, {r['runs']} runs x {r['betas']} betas): {_fmt(r['logZ'])} "
-          f"[-3 sigma {_fmt(r['logZ_lo'])}, +3 sigma {_fmt(r['logZ_hi'])}] nats")
+          f"[-3 sigma {_fmt(r['logZ_lo'])}, +3 sigma {_fmt(r['logZ_hi'])}] nats, "
+          f"{r['ais_ess']:.1f} effective runs")
     if "logZ_reverse" in r:
         print(f"log Z (reverse AIS, conservative): {_fmt(r['logZ_reverse'])} nats")
     if "logZ_exact" in r:

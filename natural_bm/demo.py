@@ -71,14 +71,18 @@ def run(out: str | Path | None = None, **overrides) -> Path:
     z = ais.results[last]
     ll, se = log_likelihood(rbm, test, z["logZ"])
     results = {
-        "logZ": z["logZ"], "logZ_lo": z["logZ_lo"], "logZ_hi": z["logZ_hi"],
+        "logZ": z["logZ"], "logZ_lo": z["logZ_lo"], "logZ_hi": z["logZ_hi"], "ais_ess": z["ais_ess"],
         "test_ll": ll, "test_ll_stderr": se,
         "test_ll_band": [ll - (z["logZ_hi"] - z["logZ"]), ll + (z["logZ"] - z["logZ_lo"])],
         "test_data": "MNIST test set binarised once (kind='sampled')", "seconds": seconds,
     }
     atomic_write_text(out / "results.json", json.dumps(results, indent=2) + "\n")
-    print(f"log Z = {z['logZ']:.2f} [{z['logZ_lo']:.2f}, {z['logZ_hi']:.2f}] nats; "
+    print(f"log Z = {z['logZ']:.2f} [{z['logZ_lo']:.2f}, {z['logZ_hi']:.2f}] nats "
+          f"({z['ais_ess']:.1f} effective AIS runs of 100); "
           f"test log-likelihood {ll:.2f} ± {se:.2f} nats (sampled test set)")
+    if z["ais_ess"] < 10:
+        print("  few effective AIS runs: the band is not trustworthy; for a firmer log Z anneal longer, e.g.\n"
+              "  AIS(model, data=train, n_betas=60001).estimate_log_error_Z() (README: Measuring a model)")
     print(f"trained {cfg['epochs']} epochs in {seconds:.1f} s; results in {out.resolve()}")
     return out
 

@@ -290,7 +290,8 @@ def train(cfg: dict, out: str | os.PathLike, resume: bool = False, verbose: int 
     if last_epoch in ais.results:
         z = ais.results[last_epoch]
         ll, se = log_likelihood(model, test, z["logZ"])
-        results.update(logZ=z["logZ"], logZ_lo=z["logZ_lo"], logZ_hi=z["logZ_hi"], test_ll=ll, test_ll_stderr=se)
+        results.update(logZ=z["logZ"], logZ_lo=z["logZ_lo"], logZ_hi=z["logZ_hi"], ais_ess=z["ais_ess"], test_ll=ll,
+                       test_ll_stderr=se)
         if a["reverse"]:
             results.update(_reverse_ais(model, x, z["logZ"], ll, a, cfg["seed"] + last_epoch))
     atomic_write_text(out / "results.json", json.dumps(results, indent=2) + "\n")

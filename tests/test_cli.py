@@ -57,6 +57,7 @@ def test_train_writes_a_complete_results_folder(trained):
     _, _, test, _ = load_data(resolve_config(CONFIG))
     assert results["test_ll"] == pytest.approx(log_likelihood(model, test, results["logZ"])[0])
     assert abs(results["logZ"] - log_partition_exact(model)) < 0.1
+    assert 1.0 <= results["ais_ess"] <= 100.0
     assert abs(results["logZ_reverse"] - log_partition_exact(model)) < 0.2  # reverse AIS from the PCD chains
     assert results["test_ll_reverse"] == pytest.approx(results["test_ll"] - (results["logZ_reverse"] - results["logZ"]))
     assert Image.open(trained / "samples_epoch0003.png").size == (4 * 4 + 1, 3 * 4 + 1)
@@ -71,11 +72,13 @@ def test_logz_matches_the_python_api(trained, capsys):
     ais = AIS(model, data=x, n_runs=40, n_betas=400, seed=0, progress=False)
     z, lo, hi = ais.estimate_log_error_Z()
     assert (out["logZ"], out["logZ_lo"], out["logZ_hi"]) == pytest.approx((z, lo, hi), abs=1e-9)
+    assert out["ais_ess"] == pytest.approx(ais.ess, abs=1e-9)
     assert out["logZ_exact"] == pytest.approx(log_partition_exact(model), abs=1e-9)
     assert out["test_ll"] == pytest.approx(log_likelihood(model, test, z)[0])
     assert main(["logz", str(trained / "model.pt"), "--runs", "20", "--betas", "200", "--reverse"]) == 0
     text = capsys.readouterr().out
     assert "log Z (AIS, 20 runs x 200 betas)" in text and "reverse AIS" in text and "test log-likelihood" in text
+    assert "effective runs" in text
 
 
 def test_resume_equals_uninterrupted(trained, tmp_path):

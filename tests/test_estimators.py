@@ -184,12 +184,14 @@ def test_ais_callback_logs_and_nan_epochs(tmp_path):
     hist = m.fit(x, batch_size=50, epochs=3, validation_data=x[:100],
                  callbacks=[CSVLogger(tmp_path / "log.csv"), cb], verbose=0, seed=0)
     df = pd.read_csv(tmp_path / "log.csv")
-    for key in ("logZ", "logZ_lo", "logZ_hi", "train_ll", "val_ll", "logZ_exact", "train_ll_exact", "val_ll_exact"):
+    for key in ("logZ", "logZ_lo", "logZ_hi", "ais_ess", "train_ll", "val_ll", "logZ_exact", "train_ll_exact",
+                "val_ll_exact"):
         assert key in df.columns
         assert df[key].isna().tolist() == [True, False, True]
         np.testing.assert_allclose(df[key].to_numpy(), hist.history[key], equal_nan=True)
     r = cb.results[1]
     assert r["logZ_lo"] <= r["logZ"] <= r["logZ_hi"]
+    assert 1.0 <= r["ais_ess"] <= 50.0
     assert abs(r["logZ"] - r["logZ_exact"]) < 0.05
     assert r["train_ll_exact"] - r["train_ll"] == pytest.approx(r["logZ"] - r["logZ_exact"], abs=1e-9)
 

@@ -6,7 +6,7 @@ import math
 
 from natural_bm.callbacks.callback import Callback
 
-AIS_KEYS = ("logZ", "logZ_lo", "logZ_hi", "train_ll", "val_ll")
+AIS_KEYS = ("logZ", "logZ_lo", "logZ_hi", "ais_ess", "train_ll", "val_ll")
 EXACT_KEYS = ("logZ_exact", "train_ll_exact", "val_ll_exact")
 
 
@@ -15,6 +15,7 @@ class AISCallback(Callback):
 
     Adds to the epoch logs: ``logZ`` (AIS estimate, nats), ``logZ_lo`` and
     ``logZ_hi`` (the -3 and +3 sigma band of the importance weights),
+    ``ais_ess`` (their effective sample size, 1 to n_runs; AIS warns below 10),
     ``train_ll`` and ``val_ll`` (mean log-likelihood, nats per image, of the
     training monitoring subset and of the validation data, using ``logZ``),
     and with ``exact=True`` ``logZ_exact``, ``train_ll_exact``, ``val_ll_exact``
@@ -90,6 +91,7 @@ class AISCallback(Callback):
                   base="data" if train is not None else "uniform", seed=self.seed + epoch,
                   compile=self.compile, progress=self.params.get("verbose", 0) == 1)
         out = dict(zip(("logZ", "logZ_lo", "logZ_hi"), ais.estimate_log_error_Z(), strict=True))
+        out["ais_ess"] = ais.ess
         out["train_ll"] = log_likelihood(model, train, out["logZ"])[0] if train is not None else math.nan
         out["val_ll"] = log_likelihood(model, valid, out["logZ"])[0] if valid is not None else math.nan
         if self.exact:

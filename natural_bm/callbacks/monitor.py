@@ -15,7 +15,7 @@ def infer_mode(key: str) -> str:
     return "min"
 
 
-NO_BEST = ("logZ", "logZ_lo", "logZ_hi", "logZ_exact", "free_energy_gap", "lr", "momentum")
+NO_BEST = ("logZ", "logZ_lo", "logZ_hi", "logZ_exact", "ais_ess", "free_energy_gap", "lr", "momentum")
 
 
 class Monitor:
