@@ -135,6 +135,11 @@ def test_plot_history_copes_with_nan_and_missing_columns(tmp_path):
     text, values = summarize(history_frame(csv))
     assert values["loss"] == {"final": 1.0, "final_epoch": 2, "best": 1.0, "best_epoch": 2}
     assert "empty" not in values
+    assert "effective AIS runs" not in text  # no ais_ess column
+    df["ais_ess"] = [np.nan, 2.88, np.nan]
+    text, values = summarize(df.set_index("epoch"))
+    assert "3-sigma band [-inf, 10.5000], 2.9 effective AIS runs (too few: the band is not trustworthy)" in text
+    assert "best" not in values["ais_ess"]
 
 
 def test_optimizer_spy_and_schedules(tmp_path):

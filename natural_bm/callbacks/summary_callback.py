@@ -11,6 +11,7 @@ import numpy as np
 
 from natural_bm.callbacks.callback import Callback
 from natural_bm.callbacks.monitor import NO_BEST, infer_mode
+from natural_bm.estimators.ais import MIN_EFFECTIVE_SAMPLE_SIZE
 from natural_bm.io import atomic_write_text
 
 
@@ -47,6 +48,10 @@ def summarize(df, config: dict | None = None, wall_seconds: float | None = None)
         e = values["logZ"]["final_epoch"]
         lo, hi = df.loc[e].get("logZ_lo", math.nan), df.loc[e].get("logZ_hi", math.nan)
         lines += ["", f"final log Z (epoch {e}): {z:.4f} nats, 3-sigma band [{lo:.4f}, {hi:.4f}]"]
+        ess = df.loc[e].get("ais_ess", math.nan)
+        if not math.isnan(ess):
+            lines[-1] += f", {ess:.1f} effective AIS runs" + (" (too few: the band is not trustworthy)"
+                                                              if ess < MIN_EFFECTIVE_SAMPLE_SIZE else "")
         for key in ("train_ll", "val_ll"):
             ll = df.loc[e].get(key, math.nan)
             if not math.isnan(ll):
