@@ -52,6 +52,22 @@ def panels(df: pd.DataFrame) -> dict[str, list[str]]:
     return out
 
 
+def _plot_logz_band(ax, x, z, lo, hi) -> None:
+    """Error bars from ``lo`` to ``hi`` around ``z``; where ``lo`` is -inf (the -3 sigma end
+    reaches zero weight) the bar goes up to ``hi`` only and an arrow points down."""
+    bounded = np.isfinite(lo)
+    if bounded.any():
+        ax.errorbar(x[bounded], z[bounded], yerr=[z[bounded] - lo[bounded], hi[bounded] - z[bounded]], fmt="none",
+                    capsize=4, color="C0", label="±3σ")
+    if (~bounded).any():
+        xs, zs, hs = x[~bounded], z[~bounded], hi[~bounded]
+        ax.errorbar(xs, zs, yerr=[np.zeros_like(zs), hs - zs], fmt="none", capsize=4, color="C3",
+                    label="+3σ; -3σ unbounded (few effective AIS runs)")
+        for xi, zi, hi_ in zip(xs, zs, hs, strict=True):
+            ax.annotate("", xy=(xi, zi - 2 * (hi_ - zi) - 1.0), xytext=(xi, zi),
+                        arrowprops={"arrowstyle": "->", "color": "C3"})
+
+
 def plot_history(source, path: str | os.PathLike | None = None, title: str | None = None):
     """Plot every metric (training and validation on shared axes), log Z with its
     +-3 sigma band and exact value, and log-likelihoods. NaN cells and missing
@@ -75,8 +91,8 @@ def plot_history(source, path: str | os.PathLike | None = None, title: str | Non
                 s = df["logZ"].notna()
                 ax.plot(x[s], df["logZ"][s], "o-", label="AIS log Z")
                 if "logZ_lo" in cols and "logZ_hi" in cols:
-                    lo = df["logZ_lo"].replace(-np.inf, np.nan)
-                    ax.fill_between(x[s], lo[s], df["logZ_hi"][s], alpha=0.3, label="±3σ")
+                    _plot_logz_band(ax, x[s], df["logZ"][s].to_numpy(), df["logZ_lo"][s].to_numpy(),
+                                    df["logZ_hi"][s].to_numpy())
             if "logZ_exact" in cols:
                 s = df["logZ_exact"].notna()
                 ax.plot(x[s], df["logZ_exact"][s], "k--", label="exact")
