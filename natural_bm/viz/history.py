@@ -54,7 +54,7 @@ def panels(df: pd.DataFrame) -> dict[str, list[str]]:
 
 def _plot_logz_band(ax, x, z, lo, hi) -> None:
     """Error bars from ``lo`` to ``hi`` around ``z``; where ``lo`` is -inf (the -3 sigma end
-    reaches zero weight) the bar goes up to ``hi`` only and an arrow points down."""
+    reaches zero weight) the bar goes up to ``hi`` only and a dotted arrow points down."""
     bounded = np.isfinite(lo)
     if bounded.any():
         ax.errorbar(x[bounded], z[bounded], yerr=[z[bounded] - lo[bounded], hi[bounded] - z[bounded]], fmt="none",
@@ -63,9 +63,10 @@ def _plot_logz_band(ax, x, z, lo, hi) -> None:
         xs, zs, hs = x[~bounded], z[~bounded], hi[~bounded]
         ax.errorbar(xs, zs, yerr=[np.zeros_like(zs), hs - zs], fmt="none", capsize=4, color="C3",
                     label="+3σ; -3σ unbounded (few effective AIS runs)")
-        for xi, zi, hi_ in zip(xs, zs, hs, strict=True):
-            ax.annotate("", xy=(xi, zi - 2 * (hi_ - zi) - 1.0), xytext=(xi, zi),
-                        arrowprops={"arrowstyle": "->", "color": "C3"})
+        tips = zs - 2 * (hs - zs) - 1.0  # an arrow of arbitrary length: the end is unbounded
+        for xi, zi, tip in zip(xs, zs, tips, strict=True):
+            ax.plot([xi, xi], [zi, tip], ":", color="C3")
+        ax.plot(xs, tips, "v", color="C3")
 
 
 def plot_history(source, path: str | os.PathLike | None = None, title: str | None = None):
