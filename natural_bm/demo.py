@@ -21,6 +21,7 @@ from natural_bm import RBM, SGD
 from natural_bm.callbacks import AISCallback, CSVLogger, PlotCallback, SampleCallback, SummaryCallback
 from natural_bm.datasets import load_mnist
 from natural_bm.estimators import log_likelihood
+from natural_bm.estimators.ais import MIN_EFFECTIVE_SAMPLE_SIZE
 from natural_bm.io import atomic_write_text
 from natural_bm.viz import plot_filters
 
@@ -80,7 +81,7 @@ def run(out: str | Path | None = None, **overrides) -> Path:
     print(f"log Z = {z['logZ']:.2f} [{z['logZ_lo']:.2f}, {z['logZ_hi']:.2f}] nats "
           f"({z['ais_ess']:.1f} effective AIS runs of 100); "
           f"test log-likelihood {ll:.2f} ± {se:.2f} nats (sampled test set)")
-    if z["ais_ess"] < 10:
+    if z["ais_ess"] < MIN_EFFECTIVE_SAMPLE_SIZE:
         print("  few effective AIS runs: the band is not trustworthy; for a firmer log Z anneal longer, e.g.\n"
               "  AIS(model, data=train, n_betas=60001).estimate_log_error_Z() (README: Measuring a model)")
     print(f"trained {cfg['epochs']} epochs in {seconds:.1f} s; results in {out.resolve()}")

@@ -22,13 +22,17 @@ plain weights: the result is always ``bias + x @ w``, to float32 rounding
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import threading
 import weakref
+from collections.abc import Iterator, Sequence
 
 import torch
 
-__all__ = ["PackedWeight", "addmm", "available", "pack"]
+from natural_bm.validation import check_positive_int
+
+__all__ = ["PackedWeight", "addmm", "available", "pack", "packed_tokens"]
 
 _PACKED: dict[int, torch.Tensor] = {}
 _TOKENS = itertools.count(1)
@@ -94,9 +98,26 @@ def pack(w: torch.Tensor, batch_size: int) -> PackedWeight | None:
 
     It applies to float32 CPU tensors when oneDNN is available (``available()``).
     """
+    if not isinstance(w, torch.Tensor) or w.ndim != 2:
+        raise ValueError(f"`w` must be a 2-D tensor (n_in, n_out), got {getattr(w, 'shape', type(w).__name__)}.")
+    batch_size = check_positive_int(batch_size, "batch_size")
     if w.device.type != "cpu" or w.dtype != torch.float32 or not available():
         return None
     return PackedWeight(w, batch_size)
+
+
+@contextlib.contextmanager
+def packed_tokens(weights: Sequence[torch.Tensor], batch_size: int, enabled: bool = True
+                  ) -> Iterator[tuple[torch.Tensor | None, ...]]:
+    """Pack each of ``weights`` (``pack``) for the ``with`` block; yields their tokens for ``addmm``
+    (None where packing does not apply or ``enabled`` is False) and frees the copies on exit."""
+    packs = [pack(w, batch_size) if enabled else None for w in weights]
+    try:
+        yield tuple(None if p is None else p.token for p in packs)
+    finally:
+        for p in packs:
+            if p is not None:
+                p.release()
 
 
 def addmm(bias: torch.Tensor, x: torch.Tensor, w: torch.Tensor, token: torch.Tensor | None = None) -> torch.Tensor:

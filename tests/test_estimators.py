@@ -134,6 +134,11 @@ def test_effective_sample_size_of_known_weights():
     w = np.array([1.0, 1.0, 2.0, 0.5, 1e-3])
     assert effective_sample_size(torch.tensor(np.log(w))) == pytest.approx(w.sum() ** 2 / (w**2).sum(), rel=1e-12)
     assert effective_sample_size(torch.tensor([0.0, -800.0, -900.0])) == pytest.approx(1.0)  # no underflow
+    assert effective_sample_size(torch.tensor([0.0, -math.inf])) == pytest.approx(1.0)  # a zero weight
+    for bad, match in ((torch.zeros(0), "non-empty 1-D"), (torch.zeros(2, 3), "non-empty 1-D"),
+                       (torch.tensor([0.0, math.nan]), "NaN"), (torch.tensor([0.0, math.inf]), "NaN or \\+inf")):
+        with pytest.raises(ValueError, match=match):
+            effective_sample_size(bad)
 
 
 def test_ais_warns_when_a_few_runs_carry_the_estimate():

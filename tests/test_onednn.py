@@ -55,6 +55,10 @@ def test_packed_addmm_compiles_and_released_tokens_fall_back():
 
 def test_pack_applies_to_float32_cpu_only():
     x, w, b = _operands()
+    with pytest.raises(ValueError, match="`w` must be a 2-D tensor"):
+        onednn.pack(w[0], 4)
+    with pytest.raises(ValueError, match="`batch_size`"):
+        onednn.pack(w, 0)
     assert onednn.pack(w.double(), 4) is None
     if not onednn.available():
         assert onednn.pack(w, 4) is None

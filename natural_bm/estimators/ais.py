@@ -127,7 +127,11 @@ def effective_sample_size(log_w: torch.Tensor) -> float:
     weights). With 100 runs, the -3 sigma band of ``log_mean_exp_band``
     reaches zero weight (its lower end is -inf) once this falls to about 8.
     """
-    lw = log_w.double().cpu()
+    lw = torch.as_tensor(log_w).double().cpu()
+    if lw.ndim != 1 or lw.numel() == 0:
+        raise ValueError(f"`log_w` must be a non-empty 1-D tensor of log weights, got shape {tuple(lw.shape)}.")
+    if bool(torch.isnan(lw).any()) or bool((lw == math.inf).any()):
+        raise ValueError("`log_w` contains NaN or +inf; log weights must be finite or -inf (zero weight).")
     return float(torch.exp(2 * torch.logsumexp(lw, 0) - torch.logsumexp(2 * lw, 0)))
 
 
@@ -337,10 +341,9 @@ class AIS:
         m = self.model
         if self.is_dbm:
             b_A = ais_dbm.base_biases(m, self.base_vbias)
-            if self.compile:
-                return ais_dbm.anneal_compiled(m, v, schedule, b_A, stream_key(self.seed, stream),
-                                               self.log_weight_dtype, self.progress, self.packed_weights)
-            return ais_dbm.anneal(m, v, schedule, b_A, self._source(stream), self.log_weight_dtype, self.progress)
+            source = {"key": stream_key(self.seed, stream)} if self.compile else {"gen": self._source(stream)}
+            return ais_dbm.anneal(m, v, schedule, b_A, self.log_weight_dtype, self.progress,
+                                  packed_weights=self.packed_weights, **source)
         dev = m.W.device
         step = _COMPILED_STEP if self.compile else None
         W, c, b_B = m.W.detach(), m.hbias.detach(), m.vbias.detach()
@@ -356,9 +359,7 @@ class AIS:
             iterator = tqdm(iterator if step is None else None, total=n_steps, desc="AIS", unit="beta",
                             mininterval=0.5, leave=False)
         R, nv, nh = v.shape[0], m.n_visible, m.n_hidden
-        packs = [onednn.pack(W, R), onednn.pack(W.T, R)] if self.packed_weights else [None, None]
-        toks = tuple(None if p is None else p.token for p in packs)
-        with torch.no_grad():
+        with torch.no_grad(), onednn.packed_tokens((W, W.T), R, self.packed_weights) as toks:
             if step is not None:
                 M = max(nh, nv)
                 idx = torch.arange(R * M, device=dev, dtype=torch.int64).view(R, M)
@@ -383,9 +384,6 @@ class AIS:
                 for k in iterator:
                     u_h, u_v = gen.uniform((R, nh), v.dtype), gen.uniform((R, nv), v.dtype)
                     v, log_w = _rbm_ais_math(v, log_w, W, c, b_A, b_B, d_b, sched[k], sched[k - 1], u_h, u_v, *toks)
-        for p in packs:
-            if p is not None:
-                p.release()
         if self.progress:
             iterator.close()
         return log_w

@@ -13,11 +13,10 @@ At beta = 0 this is the base model, whose log Z is sum over all units of
 softplus(b_A). The transition at beta is one block-Gibbs sweep of the
 tempered joint: S given K, then K given S.
 
-``anneal`` runs it eagerly with uniforms from a PCG64 ``RandomSource``;
-``anneal_compiled`` runs the same maths in ``torch.compile``d chunks of
-``STEPS_PER_CALL`` steps, with uniforms from in-graph SplitMix64 counters
-and, on the CPU in float32, the products through oneDNN with packed
-weights (``natural_bm.onednn``), as RBM AIS does.
+``anneal`` runs it eagerly with uniforms from a PCG64 ``RandomSource``, or
+in ``torch.compile``d chunks of ``STEPS_PER_CALL`` steps with uniforms from
+in-graph SplitMix64 counters; either way on the CPU in float32 the products
+go through oneDNN with packed weights (``natural_bm.onednn``), as in RBM AIS.
 """
 
 from __future__ import annotations
@@ -53,43 +52,8 @@ def initial_states(model, b_A, n_runs: int, gen: RandomSource) -> list:
     return states
 
 
-def anneal(model, states: list, schedule: torch.Tensor, b_A, gen: RandomSource, log_w_dtype, progress: bool):
-    """Run the chains (kept layers filled in ``states``) along ``schedule``; returns log weights."""
-    K = model.parity_layers(kept_parity(model))
-    S = model.parity_layers(1 - kept_parity(model))
-    b_B = model.biases
-    n = states[K[0]].shape[0]
-    log_w = torch.zeros(n, dtype=log_w_dtype, device=model.device)
-    sched = schedule.to(torch.float64)
-    iterator = range(1, len(sched))
-    if progress:
-        from tqdm.auto import tqdm
-
-        iterator = tqdm(iterator, desc="DBM AIS", unit="beta", mininterval=0.5, leave=False)
-    states = list(states)
-    with torch.no_grad():
-        for t in iterator:
-            b_new, db = float(sched[t]), float(sched[t] - sched[t - 1])
-            inc = torch.zeros(n, dtype=log_w_dtype, device=model.device)
-            for k in K:
-                inc += db * (states[k] @ (b_B[k] - b_A[k])).to(log_w_dtype)
-            probs = {}
-            for s in S:
-                rel = model.layer_input(s, states) - b_A[s]  # d a_s / d beta
-                p = torch.sigmoid(b_A[s] + b_new * rel)
-                inc += softplus_increment(p, db * rel).sum(1).to(log_w_dtype)
-                probs[s] = p
-            log_w += inc
-            for s in S:
-                states[s] = gen.bernoulli(probs[s])
-            for k in K:
-                a = b_A[k] + b_new * (model.layer_input(k, states) - b_A[k])
-                states[k] = gen.bernoulli(torch.sigmoid(a))
-    return log_w
-
-
 # ---------------------------------------------------------------------------
-# Compiled annealing. The structure (edges, kept layers K, summed layers S,
+# The annealing step. The structure (edges, kept layers K, summed layers S,
 # layer sizes) is passed as static tuples; tensors go in tuples aligned with
 # it. Weights W of edge (i, j) are (n_i, n_j); ``tok_fwd[e]`` names W packed
 # for x_i W, ``tok_bwd[e]`` W^T for x_j W^T (None: torch.addmm).
@@ -111,7 +75,8 @@ def _input(k, states, weights, edges, bias, tok_fwd, tok_bwd):
 
 
 def _dbm_ais_math(states, log_w, weights, b_A, b_B, b_new, b_old, uniforms, structure, tok_fwd, tok_bwd):
-    """One DBM AIS step (the maths of ``anneal``'s loop body) with given uniforms (one tensor per layer)."""
+    """One DBM AIS step: the log-weight increment at (b_new vs b_old), then a Gibbs sweep (summed
+    layers S, then kept layers K) at b_new with the given uniforms (one tensor per layer)."""
     edges, K, S = structure
     bn = b_new.to(b_B[0].dtype)
     db = (b_new - b_old).to(b_B[0].dtype)
@@ -166,54 +131,61 @@ STEPS_PER_CALL = 2
 _COMPILED_STEPS = CompiledFunction(_dbm_ais_steps, "DBM AIS step")
 
 
-def anneal_compiled(model, states: list, schedule: torch.Tensor, b_A, key: int, log_w_dtype, progress: bool,
-                    packed_weights: bool = True):
-    """``anneal`` compiled: the same maths, uniforms from SplitMix64 counters of stream ``key``."""
+def anneal(model, states: list, schedule: torch.Tensor, b_A, log_w_dtype, progress: bool,
+           gen: RandomSource | None = None, key: int | None = None, packed_weights: bool = True):
+    """Run the chains (kept layers filled in ``states``) along ``schedule``; returns log weights.
+
+    With ``gen``: eagerly, one step at a time, uniforms from ``gen`` (per
+    step the summed layers', then the kept layers', in layer order). With
+    ``key``: compiled chunks of ``STEPS_PER_CALL`` steps and an eager tail,
+    uniforms from SplitMix64 counters of stream ``key``. Either way the step
+    is ``_dbm_ais_math``, with the products through oneDNN's packed weights
+    where ``packed_weights`` and ``onednn.pack`` apply.
+    """
     K = tuple(model.parity_layers(kept_parity(model)))
     S = tuple(model.parity_layers(1 - kept_parity(model)))
     edges = tuple(tuple(e) for e in model.edges)
     structure = (edges, K, S)
-    sizes = tuple(model.layer_sizes)
-    dev = model.device
     weights = tuple(model.weights[e].detach() for e in edges)
-    b_B = tuple(b.detach() for b in model.biases)
-    b_A = tuple(b_A)
-    n = states[K[0]].shape[0]
-    packs = []
-    if packed_weights:
-        packs = [(onednn.pack(W, n), onednn.pack(W.T, n)) for W in weights]
-    tok_fwd = tuple(None if not packs or p[0] is None else p[0].token for p in packs) or (None,) * len(edges)
-    tok_bwd = tuple(None if not packs or p[1] is None else p[1].token for p in packs) or (None,) * len(edges)
+    b_A, b_B = tuple(b_A), tuple(b.detach() for b in model.biases)
+    st = tuple(states[k] if k in K else None for k in range(model.n_layers))
+    sizes = tuple(model.layer_sizes)
+    dtype = b_B[0].dtype
+    dev = model.device
+    n = st[K[0]].shape[0]
     log_w = torch.zeros(n, dtype=log_w_dtype, device=dev)
     sched = schedule.to(device=dev, dtype=torch.float64)
     n_steps = len(sched) - 1
-    per_step = n * sum(sizes)
-    key_t = torch.tensor(key, device=dev, dtype=torch.int64)
-    offsets = torch.arange(n_steps + 1, device=dev, dtype=torch.int64) * per_step
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=n_steps, desc="DBM AIS", unit="beta", mininterval=0.5, leave=False)
-    st = tuple(states[k] if k in K else None for k in range(model.n_layers))
-    k, per = 1, STEPS_PER_CALL
-    with torch.no_grad():
-        while k + per - 1 <= n_steps:
-            st, log_w = _COMPILED_STEPS(st, log_w, weights, b_A, b_B, sched[k - 1 : k + per], key_t, offsets[k],
-                                        structure, sizes, tok_fwd, tok_bwd)
-            k += per
-            if bar is not None:
-                bar.update(per)
-        for j in range(k, n_steps + 1):  # the remaining steps eagerly, same counters
-            u = _step_uniforms(key_t, offsets[j], n, sizes, b_B[0].dtype)
+    # W of each edge for x_i W, then W^T for x_j W^T
+    with torch.no_grad(), onednn.packed_tokens(weights + tuple(W.T for W in weights), n, packed_weights) as toks:
+        tok_fwd, tok_bwd = toks[: len(edges)], toks[len(edges):]
+        k = 1
+        if key is not None:
+            per_step = n * sum(sizes)
+            key_t = torch.tensor(key, device=dev, dtype=torch.int64)
+            offsets = torch.arange(n_steps + 1, device=dev, dtype=torch.int64) * per_step
+            while k + STEPS_PER_CALL - 1 <= n_steps:
+                st, log_w = _COMPILED_STEPS(st, log_w, weights, b_A, b_B, sched[k - 1 : k + STEPS_PER_CALL], key_t,
+                                            offsets[k], structure, sizes, tok_fwd, tok_bwd)
+                k += STEPS_PER_CALL
+                if bar is not None:
+                    bar.update(STEPS_PER_CALL)
+        for j in range(k, n_steps + 1):  # eagerly: all steps with ``gen``, the tail with the counters
+            if key is not None:
+                u = _step_uniforms(key_t, offsets[j], n, sizes, dtype)
+            else:
+                u = [None] * len(sizes)
+                for layer in S + K:
+                    u[layer] = gen.uniform((n, sizes[layer]), dtype)
             st, log_w = _dbm_ais_math(st, log_w, weights, b_A, b_B, sched[j], sched[j - 1], u, structure,
                                       tok_fwd, tok_bwd)
             if bar is not None:
                 bar.update(1)
-    for pair in packs:
-        for p in pair:
-            if p is not None:
-                p.release()
     if bar is not None:
         bar.close()
     return log_w

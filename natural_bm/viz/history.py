@@ -64,8 +64,7 @@ def _plot_logz_band(ax, x, z, lo, hi) -> None:
         ax.errorbar(xs, zs, yerr=[np.zeros_like(zs), hs - zs], fmt="none", capsize=4, color="C3",
                     label="+3σ; -3σ unbounded (few effective AIS runs)")
         tips = zs - 2 * (hs - zs) - 1.0  # an arrow of arbitrary length: the end is unbounded
-        for xi, zi, tip in zip(xs, zs, tips, strict=True):
-            ax.plot([xi, xi], [zi, tip], ":", color="C3")
+        ax.vlines(xs, tips, zs, linestyles=":", color="C3")
         ax.plot(xs, tips, "v", color="C3")
 
 
