@@ -1,9 +1,13 @@
 """The ``natural-bm`` command: train, logz, sample, summary, demo.
 
-Errors (missing file, bad config key, unavailable device...) print one line
-``natural-bm: error: ...`` on stderr and exit with status 2. Every file is
-written atomically, so an error or Ctrl-C never leaves half a file; an
-interrupted ``train`` resumes with ``--resume``.
+Exit status: 0 done; 2 an error (missing or damaged file, bad config key
+or value, unavailable device, results folder in use, unwritable or full
+disk...), printed as one line ``natural-bm: error: ...`` on stderr; 3 a
+``train`` whose weights diverged (``TerminateOnNaN``): ``results.json`` and
+``summary.txt`` say so and ``--resume`` continues from the last finite
+checkpoint; 130 interrupted (Ctrl-C). Every file is written atomically, so
+an error, a kill or Ctrl-C never leaves half a file; an interrupted
+``train`` resumes with ``--resume``.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import json
 import math
 import sys
 from pathlib import Path
+
+from natural_bm.io import LockedError
 
 
 class CLIError(Exception):
@@ -71,7 +77,7 @@ def _cmd_train(args) -> int:
     from natural_bm import runner
 
     if args.resume:
-        folder = Path(args.resume)
+        folder = runner.check_out_path(args.resume)
         if not (folder / "config.json").is_file():
             raise FileNotFoundError(f"{folder / 'config.json'} not found: --resume needs a results folder.")
         cfg = runner.read_config(folder / "config.json")
@@ -79,10 +85,15 @@ def _cmd_train(args) -> int:
         out = folder
     else:
         cfg = runner.read_config(args.config)
-        out = Path(args.out or Path("results") / Path(args.config).stem)
+        out = runner.check_out_path(Path("results") / Path(args.config).stem if args.out is None else args.out)
         results = runner.train(cfg, out, verbose=args.verbose)
     print(json.dumps(results))
     print(f"results in {out.resolve()}")
+    if results.get("status") == runner.STATUS_DIVERGED:
+        print(f"natural-bm: training stopped: {results.get('stop_reason')}; model.pt was not written. "
+              f"Resume from the last finite checkpoint (epoch {results.get('last_finite_epoch')}) with "
+              f"--resume {out} after lowering the learning rate in {out / 'config.json'}.", file=sys.stderr)
+        return 3
     return 0
 
 
@@ -204,6 +215,15 @@ def _cmd_summary(args) -> int:
     return 0
 
 
+def _one_line(err: BaseException) -> str:
+    """The error as one line: OSErrors as 'what: file', anything multi-line joined."""
+    if isinstance(err, OSError) and err.strerror and err.filename:
+        text = f"{err.strerror}: {err.filename}"
+    else:
+        text = str(err) or type(err).__name__
+    return " ".join(part.strip() for part in text.splitlines() if part.strip())
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -214,8 +234,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         return {"train": _cmd_train, "logz": _cmd_logz, "sample": _cmd_sample, "summary": _cmd_summary}[
             args.command](args)
-    except (CLIError, FileNotFoundError, FileExistsError, ValueError, ImportError) as err:
-        print(f"natural-bm: error: {err}", file=sys.stderr)
+    except (CLIError, OSError, ValueError, ImportError, LockedError) as err:
+        print(f"natural-bm: error: {_one_line(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         hint = " (continue with: natural-bm train CONFIG --resume RESULTS_DIR)" if args.command == "train" else ""

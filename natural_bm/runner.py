@@ -5,6 +5,8 @@ A config (JSON or YAML) has these sections; every key is optional except
 
     model:     {type: rbm, n_hidden: 500}              # or {type: dbm, layer_sizes: [784, 500, 1000], topology: ...}
     data:      {name: mnist, kind: probability, n_train: 50000, n_valid: 10000, eval_kind: sampled}
+               # kind: probability, sampled (once), threshold, or stochastic (grey levels binarised afresh
+               # for every training minibatch from the run's seed; validation and test use eval_kind)
                # or {name: bars_and_stripes, size: 3, n_samples: 1000}
     training:  {algorithm: pcd, k: 1, n_chains: 100, epochs: 10, batch_size: 100, l1: 0.0, l2: 0.0,
                 pretrain_epochs: 0, mf_steps: 10, jit_compile: auto}   # see BoltzmannMachine.compile
@@ -12,7 +14,8 @@ A config (JSON or YAML) has these sections; every key is optional except
     ais:       {n_runs: 100, n_betas: null, epochs: [], exact: false,              # at the last epoch by default
                 reverse: false, reverse_gibbs: 1000}  # reverse AIS after training: a conservative bracket
     samples:   {n_chains: 10, n_samples: 10, plot_every: 1000, image_shape: [28, 28]}
-    schedule:  {lr: [[0, 0.01], [50, 0.001]], momentum: [[0, 0.5], [5, 0.9]]}  # [first epoch, value] steps
+    schedule:  {lr: [[0, 0.01], [50, 0.001]], momentum: [[0, 0.5], [5, 0.9]],  # [first epoch, value] steps
+                k: {from: 1, to: 25, every: 4}}   # or a ramp: +1 (towards `to`) every `every` epochs
     callbacks: [{name: EarlyStopping, args: {monitor: val_pll, patience: 5}}, {name: OptimizerSpy}]
     seed: 0
     device: cpu
@@ -26,13 +29,18 @@ in), ``log.csv``, ``history.png``, ``summary.txt``, sample grids,
 from __future__ import annotations
 
 import copy
+import csv as csv_module
 import json
+import math
 import os
 from pathlib import Path
 
 import torch
 
+from natural_bm.config_schema import ConfigError, check_config
 from natural_bm.io import atomic_write_text
+
+__all__ = ["ConfigError", "DEFAULTS", "build_model", "load_data", "read_config", "resolve_config", "train"]
 
 DEFAULTS: dict = {
     "model": {"type": "rbm", "n_hidden": 500, "layer_sizes": None, "topology": None, "init": "gaussian",
@@ -46,22 +54,21 @@ DEFAULTS: dict = {
     "ais": {"n_runs": 100, "n_betas": None, "epochs": None, "exact": False, "reverse": False,
             "reverse_gibbs": 1000},
     "samples": {"n_chains": 10, "n_samples": 10, "plot_every": 1000, "image_shape": None},
-    "schedule": {"lr": None, "momentum": None},
+    "schedule": {"lr": None, "momentum": None, "k": None},
     "callbacks": [],
     "seed": 0,
     "device": "cpu",
 }
 
 
-class ConfigError(ValueError):
-    """A config that cannot be run; the message says which key and what is valid."""
-
-
 def read_config(path: str | os.PathLike) -> dict:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"config file not found: {path}")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file; a config is JSON or YAML.") from None
     try:
         if path.suffix.lower() in (".yaml", ".yml"):
             import yaml
@@ -70,15 +77,23 @@ def read_config(path: str | os.PathLike) -> dict:
         else:
             raw = json.loads(text)
     except Exception as err:
-        raise ConfigError(f"{path}: cannot parse ({err}).") from err
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ConfigError(f"{path}: cannot parse ({first}).") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the config must be a mapping of sections, got {type(raw).__name__}.")
     return resolve_config(raw)
 
 
 def resolve_config(raw: dict) -> dict:
-    """Merge ``raw`` over the defaults; unknown keys raise ConfigError listing the valid ones."""
+    """Merge ``raw`` over the defaults and check every key (``natural_bm.config_schema``).
+
+    Unknown keys raise ConfigError listing the valid ones; so do a missing
+    ``model`` section and any value of the wrong type or range. Nothing is
+    written before this passes.
+    """
     cfg = copy.deepcopy(DEFAULTS)
+    if "model" not in raw:
+        raise ConfigError("the config has no 'model' section; add one, e.g. model: {type: rbm, n_hidden: 500}.")
     for key, value in raw.items():
         if key not in cfg:
             raise ConfigError(f"unknown config key {key!r}; valid keys: {sorted(cfg)}.")
@@ -91,18 +106,13 @@ def resolve_config(raw: dict) -> dict:
                 cfg[key][sub] = v
         else:
             cfg[key] = value
+    cfg = check_config(cfg)
     if not isinstance(cfg["callbacks"], list):
         raise ConfigError("config key 'callbacks' must be a list of {name: ..., args: {...}}.")
     for entry in cfg["callbacks"]:
         make_callback(entry)  # validates names and arguments before anything is written
-    for key in ("lr", "momentum"):
+    for key in ("lr", "momentum", "k"):
         steps_of(cfg["schedule"][key], f"schedule.{key}")
-    if cfg["model"]["type"] not in ("rbm", "dbm"):
-        raise ConfigError(f"model.type must be 'rbm' or 'dbm', got {cfg['model']['type']!r}.")
-    if cfg["data"]["name"] not in ("mnist", "bars_and_stripes"):
-        raise ConfigError(f"data.name must be 'mnist' or 'bars_and_stripes', got {cfg['data']['name']!r}.")
-    if cfg["optimizer"]["name"] not in ("sgd", "adam"):
-        raise ConfigError(f"optimizer.name must be 'sgd' or 'adam', got {cfg['optimizer']['name']!r}.")
     check_device(cfg["device"])
     return cfg
 
@@ -119,20 +129,42 @@ def make_callback(entry):
         raise ConfigError(f"each entry of 'callbacks' must be {{name: ..., args: {{...}}}}, got {entry!r}.")
     if entry["name"] not in CONFIG_CALLBACKS:
         raise ConfigError(f"callbacks: unknown name {entry['name']!r}; valid names: {list(CONFIG_CALLBACKS)}.")
+    args = entry.get("args") or {}
+    if not isinstance(args, dict):
+        raise ConfigError(f"callbacks: {entry['name']}: args must be a mapping, got {args!r}.")
     try:
-        return getattr(cbs, entry["name"])(**(entry.get("args") or {}))
-    except TypeError as err:
-        raise ConfigError(f"callbacks: {entry['name']}: {err}.") from err
+        return getattr(cbs, entry["name"])(**args)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"callbacks: {entry['name']}: {err}") from None
 
 
 def steps_of(spec, where: str):
-    """A piecewise-constant schedule [[first epoch, value], ...] as a function of the epoch (or None)."""
+    """A schedule as a function of the epoch (or None): piecewise-constant steps
+    ``[[first epoch, value], ...]``, or a ramp ``{from: a, to: b, every: n}`` that moves
+    one unit from ``a`` towards ``b`` every ``n`` epochs."""
     if spec is None:
         return None
+    if isinstance(spec, dict):
+        if set(spec) != {"from", "to", "every"}:
+            raise ConfigError(f"{where} as a ramp must have exactly the keys from, to, every; got {sorted(spec)}.")
+        try:
+            a, b, every = float(spec["from"]), float(spec["to"]), int(spec["every"])
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: from and to must be numbers and every an integer, got {spec!r}.") from None
+        if every < 1:
+            raise ConfigError(f"{where}.every must be an integer >= 1, got {spec['every']!r}.")
+        sign = 1.0 if b >= a else -1.0
+
+        def ramp(epoch: int) -> float:
+            return a + sign * min(abs(b - a), epoch // every)
+
+        return ramp
     try:
         steps = sorted((int(e), float(v)) for e, v in spec)
     except (TypeError, ValueError):
         raise ConfigError(f"{where} must be a list of [first epoch, value] pairs, got {spec!r}.") from None
+    if any(not math.isfinite(v) or v < 0 for _, v in steps):
+        raise ConfigError(f"{where}: every value must be a finite number >= 0, got {spec!r}.")
     if not steps or steps[0][0] != 0:
         raise ConfigError(f"{where} must start at epoch 0, got {spec!r}.")
 
@@ -164,9 +196,14 @@ def load_data(cfg: dict):
         return x, held, held, (d["size"], d["size"])
     from natural_bm.datasets import load_mnist
 
-    data = load_mnist(d["kind"], path=d["path"], n_train=d["n_train"], n_valid=d["n_valid"])
-    test = data.test if d["eval_kind"] == d["kind"] else load_mnist(d["eval_kind"], path=d["path"]).test
-    valid = data.valid if len(data.valid) else None
+    kind = "probability" if d["kind"] == "stochastic" else d["kind"]  # stochastic: binarised per minibatch
+    data = load_mnist(kind, path=d["path"], n_train=d["n_train"], n_valid=d["n_valid"])
+    evaluation = data if d["eval_kind"] == kind else load_mnist(d["eval_kind"], path=d["path"], n_train=d["n_train"],
+                                                                n_valid=d["n_valid"])
+    test = evaluation.test
+    # the validation split is monitored as evaluated: once-sampled when training binarises per minibatch
+    valid_split = evaluation.valid if d["kind"] == "stochastic" else data.valid
+    valid = valid_split if len(valid_split) else None
     return np.ascontiguousarray(data.train), valid, test, (28, 28)
 
 
@@ -197,19 +234,94 @@ def build_model(cfg: dict, n_visible: int):
     return model
 
 
-def _last_checkpoint(folder: Path) -> int | None:
-    epochs = [int(p.stem.split("_epoch")[-1]) for p in (folder / "checkpoints").glob("weights_epoch*.pt")
-              if (folder / "checkpoints" / f"state_epoch{p.stem.split('_epoch')[-1]}.pt").is_file()]
-    return max(epochs) if epochs else None
+STATUS_COMPLETE, STATUS_EARLY, STATUS_DIVERGED = "complete", "early_stopped", "diverged"
+LOCK_NAME = ".lock"
+
+
+def check_out_path(out) -> Path:
+    """The results folder as a Path; ConfigError for an empty path, one that is a file or lies under a file."""
+    if out is None or str(out).strip() == "":
+        raise ConfigError("the results folder (--out) must not be empty.")
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"the results folder {out} is a file; choose a folder.")
+    for parent in out.parents:
+        if parent.exists() and not parent.is_dir():
+            raise ConfigError(f"the results folder {out} lies under {parent}, which is a file; choose a folder.")
+    return out
+
+
+def _checkpoint_paths(folder: Path, epoch: int) -> tuple[Path, Path]:
+    return (folder / "checkpoints" / f"weights_epoch{epoch:04d}.pt",
+            folder / "checkpoints" / f"state_epoch{epoch:04d}.pt")
+
+
+def latest_intact_checkpoint(folder: Path) -> tuple[int | None, dict | None]:
+    """(epoch, training-state payload) of the newest checkpoint whose two files are intact.
+
+    Damaged or half-present newer checkpoints are skipped with a
+    ``RuntimeWarning`` naming the file. (None, None) when there is none.
+    """
+    import warnings
+
+    from natural_bm.callbacks.periodic_save import read_training_state
+    from natural_bm.models.base import BoltzmannMachine
+
+    epochs = set()
+    for p in (folder / "checkpoints").glob("*_epoch*.pt"):
+        try:
+            epochs.add(int(p.stem.split("_epoch")[-1]))
+        except ValueError:
+            continue
+    for epoch in sorted(epochs, reverse=True):
+        weights, state = _checkpoint_paths(folder, epoch)
+        try:
+            BoltzmannMachine._read(weights)
+            payload = read_training_state(state)
+        except (FileNotFoundError, ValueError) as err:
+            warnings.warn(f"skipping checkpoint of epoch {epoch}: {err}", RuntimeWarning, stacklevel=2)
+            continue
+        return epoch, payload
+    return None, None
+
+
+def _remove_orphans(folder: Path) -> list[Path]:
+    """Delete the temporary files (``.name.XXXX.tmp``) that a killed run left behind."""
+    removed = []
+    for p in folder.rglob(".*.tmp"):
+        if p.is_file():
+            p.unlink()
+            removed.append(p)
+    return removed
 
 
 def _truncate_csv(csv: Path, last_epoch: int) -> None:
     """Drop log rows after ``last_epoch`` (written before a crash, not covered by a checkpoint)."""
     import pandas as pd
 
-    if csv.is_file():
+    if not csv.is_file():
+        return
+    fix = "move it away to resume without the earlier log rows"
+    raw = csv.read_bytes()
+    if not raw.strip():
+        raise ValueError(f"{csv} is empty; {fix}.")
+    if b"\0" in raw:
+        raise ValueError(f"{csv} is not a text CSV file (binary bytes); {fix}.")
+    if not raw.endswith(b"\n"):
+        raise ValueError(f"{csv} is truncated (its last row is incomplete); {fix}.")
+    try:
         df = pd.read_csv(csv)
-        atomic_write_text(csv, df[df["epoch"] <= last_epoch].to_csv(index=False))
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"{csv} cannot be read as a training log ({first}); {fix}.") from None
+    if "epoch" not in df.columns:
+        raise ValueError(f"{csv} has no 'epoch' column, so it is not a natural_bm training log; {fix}.")
+    if not (df["epoch"] > last_epoch).any():
+        return  # nothing to drop: the file stays byte for byte as it is
+    lines = raw.decode("utf-8").splitlines(keepends=True)
+    column = next(csv_module.reader([lines[0]])).index("epoch")
+    kept = [lines[0]] + [line for line in lines[1:] if int(next(csv_module.reader([line]))[column]) <= last_epoch]
+    atomic_write_text(csv, "".join(kept))
 
 
 def _reverse_ais(model, x, log_z_forward: float, test_ll: float, a: dict, seed: int) -> dict:
@@ -221,14 +333,109 @@ def _reverse_ais(model, x, log_z_forward: float, test_ll: float, a: dict, seed: 
     ais = AIS(model, data=x[:MONITOR_ROWS], n_runs=a["n_runs"], n_betas=a["n_betas"], seed=seed, progress=False)
     chains = getattr(model.algorithm, "chains", None)
     log_z_rev = ais.run_reverse(v_init=chains, n_gibbs=a["reverse_gibbs"], data=x)
-    return {"logZ_reverse": log_z_rev, "test_ll_reverse": test_ll - (log_z_rev - log_z_forward)}
+    return {"logZ_reverse": log_z_rev, "test_ll_reverse": test_ll - (log_z_rev - log_z_forward),
+            "ais_ess_reverse": ais.ess_reverse}
+
+
+def _read_results(out: Path) -> dict | None:
+    try:
+        results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return results if isinstance(results, dict) else None
+
+
+def _run_is_complete(out: Path) -> dict | None:
+    """The results of a finished run (complete or early-stopped, with its model file), else None."""
+    results = _read_results(out)
+    if results and results.get("status") in (STATUS_COMPLETE, STATUS_EARLY) and (out / "model.pt").is_file():
+        return results
+    return None
+
+
+def _clear_for_fresh_start(out: Path) -> None:
+    """Remove what a run killed before its first checkpoint wrote, keeping config.json and the lock."""
+    import shutil
+
+    for p in out.iterdir():
+        if p.name in ("config.json", LOCK_NAME):
+            continue
+        shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+
+
+def _apply_restored_states(callbacks, model) -> None:
+    """Hand checkpointed states to callbacks directly (when no fit runs, so no on_train_begin)."""
+    for cb in callbacks:
+        pending = getattr(cb, "_pending_state", None)
+        if pending is not None:
+            cb.set_model(model)
+            cb._pending_state = None
+            cb.load_state_dict(pending)
+
+
+def _write_summary(out: Path, cfg: dict, results: dict, summary_cb) -> None:
+    """summary.txt: the log's summary (``SummaryCallback``), then how the run ended and its final numbers."""
+    from natural_bm.callbacks.summary_callback import summarize
+    from natural_bm.viz import history_frame
+
+    text = getattr(summary_cb, "text", None)
+    if text is None:
+        csv = out / "log.csv"
+        text = summarize(history_frame(csv), cfg)[0] if csv.is_file() else "natural_bm run summary\n"
+    lines = ["", f"status: {results['status']}"]
+    if results.get("stop_reason"):
+        lines.append(f"stopped: {results['stop_reason']}")
+    lines.append(f"epochs run: {results['epochs_run']} of {cfg['training']['epochs']}")
+    if results["status"] == STATUS_DIVERGED:
+        lines.append(f"model.pt not written; last finite checkpoint: epoch {results.get('last_finite_epoch')}")
+    for key in ("logZ", "ais_ess", "test_ll", "test_ll_stderr", "logZ_reverse", "test_ll_reverse", "logZ_exact"):
+        if key in results:
+            lines.append(f"{key}: {results[key]:.4f}")
+    atomic_write_text(out / "summary.txt", text + "\n".join(lines) + "\n")
 
 
 def train(cfg: dict, out: str | os.PathLike, resume: bool = False, verbose: int = 2) -> dict:
-    """Run (or resume) a config; returns the results dict (also in ``results.json``)."""
+    """Run (or resume) a config; returns the results dict (also in ``results.json``).
+
+    Everything that can be checked is checked before the results folder is
+    touched: the config, the output path, the data and the model. The folder
+    is then held with an exclusive OS lock (``<out>/.lock``; released on exit
+    and on a crash) so that two runs can never write into it together.
+
+    ``resume=True`` continues from the newest intact checkpoint (damaged
+    ones are skipped with a warning; orphaned temporary files are removed);
+    with no checkpoint at all it starts the run again from the saved config.
+    Resuming a finished run finishes whatever is missing (model file, final
+    AIS, samples, summary, results) and never rewrites a complete
+    ``results.json``.
+
+    ``results["status"]`` is ``"complete"``, ``"early_stopped"`` (with
+    ``stop_reason``) or ``"diverged"``: then ``model.pt`` is not written and
+    the last finite checkpoint stays the one to resume from.
+    """
+    from natural_bm.io import exclusive_lock
+
+    out = check_out_path(out)
+    x, valid, test, shape = load_data(cfg)
+    image_shape = tuple(cfg["samples"]["image_shape"] or shape)
+    if math.prod(image_shape) != x.shape[1]:
+        raise ConfigError(f"samples.image_shape {list(image_shape)} covers {math.prod(image_shape)} pixels but the "
+                          f"data has {x.shape[1]} columns.")
+    model = build_model(cfg, x.shape[1])  # checks the model settings before anything is written
+    if resume and not (out / "config.json").is_file():
+        raise FileNotFoundError(f"{out / 'config.json'} not found: --resume needs a results folder.")
+    out.mkdir(parents=True, exist_ok=True)
+    with exclusive_lock(out / LOCK_NAME, what=f"results folder {out}"):
+        return _train_locked(cfg, out, resume, verbose, model, x, valid, test, image_shape)
+
+
+def _train_locked(cfg, out: Path, resume: bool, verbose: int, model, x, valid, test, image_shape) -> dict:
+    import warnings
+
     from natural_bm.callbacks import (
         AISCallback,
         CSVLogger,
+        GibbsStepsScheduler,
         LearningRateScheduler,
         MomentumRateScheduler,
         PeriodicSave,
@@ -237,63 +444,115 @@ def train(cfg: dict, out: str | os.PathLike, resume: bool = False, verbose: int 
         SummaryCallback,
         load_training_state,
     )
-    from natural_bm.estimators import log_likelihood
     from natural_bm.training import pretrain_dbm
 
-    out = Path(out)
-    x, valid, test, shape = load_data(cfg)
-    model = build_model(cfg, x.shape[1])
     t = cfg["training"]
-    initial_epoch = 0
+    last_epoch = t["epochs"] - 1
+    checkpoint, payload = None, None
     if resume:
-        last = _last_checkpoint(out)
-        if last is None:
-            raise FileNotFoundError(f"no checkpoint to resume from in {out / 'checkpoints'}.")
-        model.load_weights(out / "checkpoints" / f"weights_epoch{last:04d}.pt")
-        load_training_state(model, out / "checkpoints" / f"state_epoch{last:04d}.pt")
-        _truncate_csv(out / "log.csv", last)
-        initial_epoch = last + 1
+        done = _run_is_complete(out)
+        if done is not None:
+            if verbose:
+                print(f"natural-bm: {out} holds a finished run; nothing to resume.")
+            return done
+        _remove_orphans(out)
+        checkpoint, payload = latest_intact_checkpoint(out)
+        if checkpoint is None:
+            warnings.warn(f"no intact checkpoint in {out / 'checkpoints'}: starting the run again from its saved "
+                          f"config.", RuntimeWarning, stacklevel=2)
+            _clear_for_fresh_start(out)
     else:
-        if out.exists() and any(out.iterdir()):
+        if any(p.name != LOCK_NAME for p in out.iterdir()):
             raise FileExistsError(f"results folder {out} is not empty; choose another or pass --resume.")
-        out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / "config.json", json.dumps(cfg, indent=2) + "\n")
-        if hasattr(model, "init_from_data"):
+    if checkpoint is None:
+        if model.supports_init_from_data:
             model.init_from_data(x)
         if cfg["model"]["type"] == "dbm" and t["pretrain_epochs"]:
             pretrain_dbm(model, x, epochs=t["pretrain_epochs"], batch_size=t["batch_size"], seed=cfg["seed"])
-    last_epoch = t["epochs"] - 1
-    a = cfg["ais"]
+
+    a, s = cfg["ais"], cfg["samples"]
     ais = AISCallback(model, n_runs=a["n_runs"], n_betas=a["n_betas"], exact=a["exact"],
                       epoch_ls=a["epochs"] if a["epochs"] is not None else [last_epoch], seed=cfg["seed"])
-    s = cfg["samples"]
+    sampler = SampleCallback(model, out / "samples.png", n_chains=s["n_chains"], n_samples=s["n_samples"],
+                             plot_every=s["plot_every"], epoch_ls=[last_epoch], image_shape=image_shape,
+                             seed=cfg["seed"])
     csv = out / "log.csv"
+    summary = SummaryCallback(out, csv)
     callbacks = [
-        CSVLogger(csv, append=resume),
+        CSVLogger(csv, append=checkpoint is not None),
         ais,
-        SampleCallback(model, out / "samples.png", n_chains=s["n_chains"], n_samples=s["n_samples"],
-                       plot_every=s["plot_every"], epoch_ls=[last_epoch],
-                       image_shape=tuple(s["image_shape"] or shape), seed=cfg["seed"]),
+        sampler,
         PlotCallback(out, csv),
-        SummaryCallback(out, csv),
-        PeriodicSave(out / "checkpoints" / "weights.pt", opt_path=out / "checkpoints" / "state.pt"),
+        summary,
+        # before PeriodicSave, so a stop (early stopping, divergence) is known when the checkpoint is written
         *(make_callback(entry) for entry in cfg["callbacks"]),
+        PeriodicSave(out / "checkpoints" / "weights.pt", opt_path=out / "checkpoints" / "state.pt"),
     ]
-    for key, cls in (("lr", LearningRateScheduler), ("momentum", MomentumRateScheduler)):
+    for key, cls in (("lr", LearningRateScheduler), ("momentum", MomentumRateScheduler), ("k", GibbsStepsScheduler)):
         schedule = steps_of(cfg["schedule"][key], f"schedule.{key}")
         if schedule is not None:
             callbacks.append(cls(schedule))
-    model.fit(x, batch_size=t["batch_size"], epochs=t["epochs"], validation_data=valid, callbacks=callbacks,
-              verbose=verbose, initial_epoch=initial_epoch, seed=cfg["seed"])
+
+    initial_epoch, final_epoch = 0, None
+    if checkpoint is not None:
+        weights, state = _checkpoint_paths(out, checkpoint)
+        model.load_weights(weights)
+        load_training_state(model, state, callbacks)
+        _truncate_csv(csv, checkpoint)
+        initial_epoch = checkpoint + 1
+        if checkpoint >= last_epoch or payload.get("stop_reason"):
+            final_epoch = checkpoint  # training had ended; only the finishing steps are missing
+            model.stop_reason = payload.get("stop_reason")
+            _apply_restored_states(callbacks, model)
+    if final_epoch is None:
+        history = model.fit(x, batch_size=t["batch_size"], epochs=t["epochs"], validation_data=valid,
+                            callbacks=callbacks, verbose=verbose, initial_epoch=initial_epoch, seed=cfg["seed"],
+                            binarize=cfg["data"]["kind"] == "stochastic")
+        final_epoch = history.epoch[-1] if history.epoch else initial_epoch - 1
+    return _finish(cfg, out, model, x, valid, test, final_epoch, ais, sampler, summary)
+
+
+def _finish(cfg, out: Path, model, x, valid, test, final_epoch: int, ais, sampler, summary) -> dict:
+    """Model file, final AIS and likelihoods, samples, plot, summary and results of a run whose training ended."""
+    import torch
+
+    from natural_bm.callbacks.sample_callback import epoch_path
+    from natural_bm.estimators import log_likelihood
+    from natural_bm.training.fit import MONITOR_ROWS
+
+    if model.diverged:
+        last_ok, _ = latest_intact_checkpoint(out)
+        results = {"status": STATUS_DIVERGED, "stop_reason": model.stop_reason, "epochs_run": final_epoch + 1,
+                   "last_finite_epoch": last_ok}
+        atomic_write_text(out / "results.json", json.dumps(results, indent=2) + "\n")
+        _write_summary(out, cfg, results, summary)
+        return results
     model.save(out / "model.pt")
-    results: dict = {"epochs_run": t["epochs"]}
-    if last_epoch in ais.results:
-        z = ais.results[last_epoch]
-        ll, se = log_likelihood(model, test, z["logZ"])
-        results.update(logZ=z["logZ"], logZ_lo=z["logZ_lo"], logZ_hi=z["logZ_hi"], ais_ess=z["ais_ess"], test_ll=ll,
-                       test_ll_stderr=se)
-        if a["reverse"]:
-            results.update(_reverse_ais(model, x, z["logZ"], ll, a, cfg["seed"] + last_epoch))
+    results: dict = {"status": STATUS_EARLY if model.stop_reason else STATUS_COMPLETE, "epochs_run": final_epoch + 1}
+    if model.stop_reason:
+        results["stop_reason"] = model.stop_reason
+    z = ais.results.get(final_epoch)
+    if z is None:  # the run ended before the epoch AIS was planned for (early stopping)
+        as_tensor = lambda d: None if d is None else torch.as_tensor(d, dtype=model.dtype, device=model.device)  # noqa: E731
+        ais.set_model(model)
+        ais.params = {"train_data": as_tensor(x[:MONITOR_ROWS]), "validation_data": as_tensor(valid), "verbose": 0}
+        z = ais.evaluate(final_epoch)
+    a = cfg["ais"]
+    ll, se = log_likelihood(model, test, z["logZ"])
+    results.update(logZ=z["logZ"], logZ_lo=z["logZ_lo"], logZ_hi=z["logZ_hi"], ais_ess=z["ais_ess"], test_ll=ll,
+                   test_ll_stderr=se, final_epoch=final_epoch)
+    if "logZ_exact" in z and z["logZ_exact"] == z["logZ_exact"]:
+        results["logZ_exact"] = z["logZ_exact"]
+        results["test_ll_exact"] = log_likelihood(model, test, z["logZ_exact"])[0]
+    if a["reverse"]:
+        results.update(_reverse_ais(model, x, z["logZ"], ll, a, cfg["seed"] + final_epoch))
+    if not epoch_path(sampler.savename, final_epoch).is_file():
+        sampler.set_model(model)
+        sampler.sample(final_epoch)
+    from natural_bm.callbacks import PlotCallback
+
+    PlotCallback(out, out / "log.csv").plot()
+    _write_summary(out, cfg, results, summary)
     atomic_write_text(out / "results.json", json.dumps(results, indent=2) + "\n")
     return results
-

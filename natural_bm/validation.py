@@ -27,11 +27,17 @@ def as_data_tensor(
         device, dtype: where and how the returned tensor lives.
 
     Raises:
-        TypeError: ``x`` is not an array or tensor of numbers.
+        TypeError: ``x`` is not an array or tensor of numbers, or is a sparse or
+            meta-device tensor.
         ValueError: wrong number of dimensions or columns, empty, NaN/inf, or
             values outside [0, 1].
     """
     if isinstance(x, torch.Tensor):
+        if x.layout != torch.strided:
+            raise TypeError(f"`{name}` is a sparse tensor ({x.layout}); pass a dense one, e.g. {name}.to_dense().")
+        if x.device.type == "meta":
+            raise TypeError(f"`{name}` is on the meta device, which holds shapes but no values; pass a tensor "
+                            "with data (on 'cpu' or 'cuda').")
         t = x.detach()
     elif isinstance(x, np.ndarray):
         if x.dtype == object or not (

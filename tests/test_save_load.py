@@ -43,7 +43,7 @@ def test_save_is_atomic_and_leaves_no_temp_files(tmp_path, monkeypatch):
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(torch, "save", crash)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(OSError, match="could not write .*rbm.pt: disk full"):
         RBM(9, 6).save(path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["rbm.pt"]

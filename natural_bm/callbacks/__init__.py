@@ -5,7 +5,8 @@ Core (this issue): :class:`Callback`, :class:`CallbackList`, :class:`BaseLogger`
 :class:`TerminateOnNaN`, :class:`LambdaCallback`.
 Estimation: :class:`AISCallback`. Monitoring and pictures: :class:`SampleCallback`,
 :class:`PlotCallback`, :class:`SummaryCallback`, :class:`OptimizerSpy`,
-:class:`PeriodicSave`, :class:`LearningRateScheduler`, :class:`MomentumRateScheduler`.
+:class:`PeriodicSave`, :class:`LearningRateScheduler`, :class:`MomentumRateScheduler`,
+:class:`GibbsStepsScheduler`.
 
 Keras family: :class:`ModelCheckpoint`, :class:`EarlyStopping`,
 :class:`ReduceLROnPlateau`, :class:`CyclicLR`, :class:`SnapshotCallbackBuilder`,
@@ -36,7 +37,7 @@ from natural_bm.callbacks.progbar_logger import ProgbarLogger
 from natural_bm.callbacks.reduce_lr_on_plateau import ReduceLROnPlateau
 from natural_bm.callbacks.remote_monitor import RemoteMonitor
 from natural_bm.callbacks.sample_callback import SampleCallback
-from natural_bm.callbacks.schedulers import LearningRateScheduler, MomentumRateScheduler
+from natural_bm.callbacks.schedulers import GibbsStepsScheduler, LearningRateScheduler, MomentumRateScheduler
 from natural_bm.callbacks.snapshot import SnapshotCallbackBuilder, SnapshotModelCheckpoint
 from natural_bm.callbacks.summary_callback import SummaryCallback
 from natural_bm.callbacks.tensorboard_callback import TensorBoard
@@ -53,6 +54,7 @@ __all__ = [
     "DeadUnitDetector",
     "EarlyStopping",
     "gen_schedule",
+    "GibbsStepsScheduler",
     "History",
     "LambdaCallback",
     "LearningRateScheduler",

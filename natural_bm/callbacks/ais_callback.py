@@ -67,6 +67,12 @@ class AISCallback(Callback):
         self.max_exact_states = max_exact_states
         self.results: dict[int, dict[str, float]] = {}
 
+    def state_dict(self) -> dict:
+        return {"results": {str(e): dict(r) for e, r in self.results.items()}} if self.results else {}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.results = {int(e): dict(r) for e, r in state["results"].items()}
+
     def keys(self) -> list[str]:
         keys = list(AIS_KEYS) + (list(EXACT_KEYS) if self.exact else [])
         return [self.name + k for k in keys]

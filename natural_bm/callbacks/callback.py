@@ -21,11 +21,34 @@ class Callback:
 
     ``on_batch_begin``/``on_batch_end`` are the old names of
     ``on_train_batch_begin``/``on_train_batch_end``: override either.
+
+    A callback whose behaviour depends on what it saw in earlier epochs
+    (counters, best values, chains) returns that in ``state_dict()`` and
+    takes it back in ``load_state_dict()``. Checkpoints (``PeriodicSave``
+    with ``opt_path``) save it with the training state, and a resumed run
+    gives it back right after ``on_train_begin`` (see ``restore_state``), so
+    the resumed run is bit-identical to the uninterrupted one.
     """
 
     def __init__(self) -> None:
         self.params: dict = {}
         self.model = None
+        self.callback_list = None  # the CallbackList this callback runs in (set by it)
+        self._pending_state: dict | None = None
+
+    # state carried across a checkpoint
+    def state_dict(self) -> dict:
+        """What must survive a checkpoint for a resumed run to behave as an uninterrupted one
+        (plain values, lists, dicts and tensors; ``{}`` for a stateless callback)."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Take back what ``state_dict`` returned (called after ``on_train_begin``)."""
+
+    def restore_state(self, state: dict | None) -> None:
+        """Hand ``state`` to ``load_state_dict`` right after the next ``on_train_begin``
+        (which would otherwise reset it)."""
+        self._pending_state = state
 
     def set_params(self, params: dict) -> None:
         self.params = params

@@ -48,9 +48,16 @@ class CallbackList:
         self._warned: set[tuple[str, str]] = set()
         self.params: dict = {}
         self.model = None
+        for cb in self.callbacks:
+            cb.callback_list = self
 
     def append(self, callback: Callback) -> None:
         self.callbacks.append(callback)
+        callback.callback_list = self
+
+    def state_dict(self) -> dict[str, dict]:
+        """``{key: state}`` of every callback with state (keys from ``callback_keys``)."""
+        return callback_states(self.callbacks)
 
     def __iter__(self):
         return iter(self.callbacks)
@@ -69,6 +76,15 @@ class CallbackList:
             cb.set_model(model)
 
     def _call(self, hook: str, *args) -> None:
+        if hook == "on_train_begin":
+            for cb in self.callbacks:
+                getattr(cb, hook)(*args)
+            for cb in self.callbacks:  # checkpointed state goes back after the reset of on_train_begin
+                pending = getattr(cb, "_pending_state", None)
+                if pending is not None:
+                    cb._pending_state = None
+                    cb.load_state_dict(pending)
+            return
         timed = hook in _BATCH_HOOKS
         if timed and hook.endswith("_end") and self._batch_start is not None:
             self.batch_times.append(time.perf_counter() - self._batch_start)
@@ -106,3 +122,47 @@ class CallbackList:
         if hook.startswith("on_") and hasattr(Callback, hook):
             return lambda *args: self._call(hook, *args)
         raise AttributeError(hook)
+
+
+def callback_keys(callbacks) -> list[str]:
+    """A key per callback, ``ClassName`` or ``ClassName:n`` for the n-th (n >= 1) of a class.
+
+    Keys depend only on the order of callbacks of the same class, which
+    ``fit``'s ordering keeps, so a checkpoint's states find their callbacks in
+    a run built from the same config.
+    """
+    seen: dict[str, int] = {}
+    keys = []
+    for cb in callbacks:
+        name = type(cb).__name__
+        n = seen.get(name, 0)
+        seen[name] = n + 1
+        keys.append(name if n == 0 else f"{name}:{n}")
+    return keys
+
+
+def callback_states(callbacks) -> dict[str, dict]:
+    """``{key: cb.state_dict()}`` for the callbacks whose state is not empty."""
+    callbacks = list(callbacks)
+    out = {}
+    for key, cb in zip(callback_keys(callbacks), callbacks, strict=True):
+        state = cb.state_dict()
+        if state:
+            out[key] = state
+    return out
+
+
+def restore_callback_states(callbacks, states: dict[str, dict] | None) -> None:
+    """Give each callback its saved state (``callback_states``) after its next ``on_train_begin``.
+
+    Raises ValueError when a saved state has no callback of that class and
+    position: the run was built differently from the one that saved it.
+    """
+    callbacks = list(callbacks)
+    states = dict(states or {})
+    for key, cb in zip(callback_keys(callbacks), callbacks, strict=True):
+        if key in states:
+            cb.restore_state(states.pop(key))
+    if states:
+        raise ValueError(f"the checkpoint holds the state of callbacks {sorted(states)} that this run does not "
+                         "have; resume with the callbacks of the run that saved it.")

@@ -48,6 +48,15 @@ class CyclicLR(Callback):
     def on_train_begin(self, logs=None):
         self.model.optimizer.lr = self.clr()
 
+    def state_dict(self) -> dict:
+        return {"clr_iterations": self.clr_iterations,
+                "history": {k: list(v) for k, v in self.history.items()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.clr_iterations = int(state["clr_iterations"])
+        self.history = {k: list(v) for k, v in state["history"].items()}
+        self.model.optimizer.lr = self.clr()
+
     def on_train_batch_end(self, batch, logs=None):
         self.clr_iterations += 1
         self.history["lr"].append(float(self.model.optimizer.lr))

@@ -28,6 +28,18 @@ class EarlyStopping(Callback):
         self.best_epoch = None
         self.monitor.reset()
 
+    def state_dict(self) -> dict:
+        return {"wait": self.wait, "stopped_epoch": self.stopped_epoch, "best_epoch": self.best_epoch,
+                "best_weights": self.best_weights, "monitor": self.monitor.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.wait, self.stopped_epoch, self.best_epoch = int(state["wait"]), int(state["stopped_epoch"]), \
+            state["best_epoch"]
+        bw = state["best_weights"]
+        self.best_weights = None if bw is None else {
+            k: v.to(device=self.model.device, dtype=self.model.dtype) for k, v in bw.items()}
+        self.monitor.load_state_dict(state["monitor"])
+
     def on_epoch_end(self, epoch, logs=None):
         current = self.monitor.value(logs)
         if current is None:
@@ -43,6 +55,11 @@ class EarlyStopping(Callback):
         if self.wait >= self.patience:
             self.stopped_epoch = epoch
             self.model.stop_training = True
+            self.model.stop_reason = (f"early stopping at epoch {epoch}: {self.monitor.key} did not improve for "
+                                      f"{self.patience} epochs (best {self.monitor.best:.6g} at epoch "
+                                      f"{self.best_epoch})" + (", best weights restored"
+                                                               if self.restore_best_weights and
+                                                               self.best_weights is not None else ""))
             if self.restore_best_weights and self.best_weights is not None:
                 for k, v in self.model.parameter_dict().items():
                     v.copy_(self.best_weights[k])

@@ -56,6 +56,19 @@ class _Layerwise(Callback):
     def on_train_end(self, logs=None):
         self.apply(None)
 
+    _state_attrs: tuple[str, ...] = ()
+
+    def state_dict(self) -> dict:
+        state = {"active_layer": self.active_layer, "log": [list(e) for e in self.log]}
+        state.update({a: getattr(self, a) for a in self._state_attrs})
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        self.log = [tuple(e) for e in state["log"]]
+        for a in self._state_attrs:
+            setattr(self, a, state[a])
+        self.apply(state["active_layer"])  # frozen layers and gradient factors as they were
+
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs["active_layer"] = float(-1 if self.active_layer is None else self.active_layer)
@@ -73,6 +86,13 @@ class ScheduledLayerwise(_Layerwise):
             raise ValueError("ScheduledLayerwise needs `schedule` or `start` and `duration`.")
         self.schedule = [tuple(w) for w in schedule] if schedule is not None else None
         self._gen = (num_layers, start, duration, intermission or 0)
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        if self.schedule is not None:
+            self.schedule = [tuple(w) for w in self.schedule]
+
+    _state_attrs = ("schedule",)
 
     def on_train_begin(self, logs=None):
         if self.schedule is None:
@@ -101,6 +121,8 @@ class SimpleLayerwise(ScheduledLayerwise):
         super().__init__(start=start_epoch, duration=steps, intermission=0, bottom_up=bottom_up, lr_factor=lr_factor)
         self.by_epochs = epochs
         self.global_batch = 0
+
+    _state_attrs = ("schedule", "global_batch")
 
     def on_epoch_begin(self, epoch, logs=None):
         if self.by_epochs:
@@ -132,6 +154,8 @@ class AdaptiveLayerwise(_Layerwise):
         self.min_init_epochs, self.patience = int(min_init_epochs), int(patience)
         self.sig_increase, self.sig_decrease = float(sig_increase), float(sig_decrease)
         self.monitor = monitor
+
+    _state_attrs = ("next_layer", "best", "wait")
 
     def on_train_begin(self, logs=None):
         self.next_layer = 0

@@ -31,6 +31,15 @@ class ModelCheckpoint(Callback):
         self.epochs_since_last_save = 0
         self.saved: list[Path] = []
 
+    def state_dict(self) -> dict:
+        return {"epochs_since_last_save": self.epochs_since_last_save, "monitor": self.monitor.state_dict(),
+                "saved": [str(p) for p in self.saved]}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.epochs_since_last_save = int(state["epochs_since_last_save"])
+        self.monitor.load_state_dict(state["monitor"])
+        self.saved = [Path(p) for p in state["saved"]]
+
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         self.epochs_since_last_save += 1

@@ -40,6 +40,12 @@ class Monitor:
         else:
             self.best = float("inf") if self.mode == "min" else float("-inf")
 
+    def state_dict(self) -> dict:
+        return {"best": float(self.best)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.best = float(state["best"])
+
     def improved(self, current: float) -> bool:
         if self.mode == "min":
             return current < self.best - self.min_delta

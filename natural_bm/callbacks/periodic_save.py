@@ -1,14 +1,16 @@
-"""``PeriodicSave``: weights (and optimiser state) at chosen epochs."""
+"""``PeriodicSave``: weights (and the training state) at chosen epochs."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
-import torch
-
 from natural_bm.callbacks.callback import Callback
+from natural_bm.callbacks.callback_list import restore_callback_states
 from natural_bm.callbacks.sample_callback import epoch_path
-from natural_bm.io import atomic_path
+from natural_bm.io import load_torch_checked, save_torch_checked
+
+STATE_FORMAT = "natural_bm-training-state"
 
 
 class PeriodicSave(Callback):
@@ -16,14 +18,21 @@ class PeriodicSave(Callback):
 
     File names are templated with the epoch: ``{epoch}`` in ``weight_path`` is
     formatted (``"w_{epoch:03d}.pt"``), otherwise ``_epoch0007.pt`` is
-    appended. With ``opt_path`` the training state (optimiser slots, persistent
-    chains, weight decay, seed) is saved beside, templated the same way. Both
-    are written atomically. To resume after epoch e::
+    appended. With ``opt_path`` the training state is saved beside, templated
+    the same way: optimiser slots, persistent chains, weight decay, seed, the
+    state of every stateful callback of the run (``Callback.state_dict``)
+    and why training stopped, if it did. Both files are written atomically
+    with a checksum. To resume after epoch e::
 
-        model.load_weights(weights_e); load_training_state(model, opt_e)
-        model.fit(x, epochs=E, initial_epoch=e + 1, seed=same_seed)
+        model.load_weights(weights_e)
+        load_training_state(model, opt_e, callbacks)   # the run's callbacks, built as before
+        model.fit(x, epochs=E, callbacks=callbacks, initial_epoch=e + 1, seed=same_seed)
 
-    which gives the same weights as the uninterrupted run.
+    which gives the same weights and logs as the uninterrupted run.
+
+    Weights that are not finite (a diverged run, see ``TerminateOnNaN``) are
+    never saved: the last finite checkpoint stays the newest one, and a
+    ``RuntimeWarning`` says so.
     """
 
     def __init__(self, weight_path, epoch_ls=(), opt_path=None) -> None:
@@ -33,25 +42,52 @@ class PeriodicSave(Callback):
         self.epoch_ls = set(epoch_ls)
         self.saved: list[Path] = []
 
+    def state_dict(self) -> dict:
+        return {"saved": [str(p) for p in self.saved]}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.saved = [Path(p) for p in state["saved"]]
+
     def on_epoch_end(self, epoch, logs=None):
         if self.epoch_ls and epoch not in self.epoch_ls:
+            return
+        bad = self.model.non_finite_parameters()
+        if self.model.diverged or bad:
+            warnings.warn(f"PeriodicSave: epoch {epoch} not saved: the weights diverged "
+                          f"({', '.join(bad) or self.model.stop_reason}); the last finite checkpoint is kept.",
+                          RuntimeWarning, stacklevel=2)
             return
         path = self.model.save(epoch_path(self.weight_path, epoch, ".pt"), include_optimizer=False)
         self.saved.append(path)
         if self.opt_path is not None:
             opt = epoch_path(self.opt_path, epoch, ".pt")
-            with atomic_path(opt) as tmp:
-                torch.save({"format": "natural_bm-training-state", "epoch": epoch,
-                            "training": self.model.training_state()}, tmp)
             self.saved.append(opt)
+            states = self.callback_list.state_dict() if self.callback_list is not None else {}
+            save_torch_checked({"format": STATE_FORMAT, "epoch": epoch, "training": self.model.training_state(),
+                                "callbacks": states, "stop_reason": self.model.stop_reason}, opt)
 
 
-def load_training_state(model, path) -> None:
-    """Restore what ``PeriodicSave(opt_path=...)`` saved into ``model``."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"training-state file not found: {path}")
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(payload, dict) or payload.get("format") != "natural_bm-training-state":
-        raise ValueError(f"{path} is not a natural_bm training-state file.")
-    model.load_training_state(payload["training"])
+def read_training_state(path) -> dict:
+    """The verified payload of a training-state file: ``epoch``, ``training``, ``callbacks``, ``stop_reason``.
+
+    Raises FileNotFoundError, or ValueError (one line naming the file) if it is damaged.
+    """
+    payload = load_torch_checked(path, "training-state file", STATE_FORMAT, require_checksum=False)
+    if not isinstance(payload.get("training"), dict):
+        raise ValueError(f"{path} is not a complete training-state file (no training state).")
+    return payload
+
+
+def load_training_state(model, path, callbacks=None) -> dict:
+    """Restore what ``PeriodicSave(opt_path=...)`` saved into ``model`` and, with ``callbacks``
+    (the resumed run's list), their states after ``on_train_begin``. Returns the payload."""
+    payload = read_training_state(path)
+    try:
+        model.load_training_state(payload["training"])
+    except (KeyError, TypeError) as err:
+        raise ValueError(f"{path}: the training state is incomplete (missing {err}).") from None
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
+    if callbacks is not None:
+        restore_callback_states(callbacks, payload.get("callbacks"))
+    return payload

@@ -25,6 +25,13 @@ class ReduceLROnPlateau(Callback):
         self.cooldown_counter = 0
         self.monitor.reset()
 
+    def state_dict(self) -> dict:
+        return {"wait": self.wait, "cooldown_counter": self.cooldown_counter, "monitor": self.monitor.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.wait, self.cooldown_counter = int(state["wait"]), int(state["cooldown_counter"])
+        self.monitor.load_state_dict(state["monitor"])
+
     def on_epoch_end(self, epoch, logs=None):
         opt = self.model.optimizer
         if logs is not None:

@@ -70,6 +70,16 @@ class SampleCallback(Callback):
             return
         self.sample(epoch)
 
+    def state_dict(self) -> dict:
+        return {"chains": None if self.chains is None else self.chains.detach().cpu().clone(),
+                "saved": [str(p) for p in self.saved]}
+
+    def load_state_dict(self, state: dict) -> None:
+        model = self.sample_model or self.model
+        chains = state["chains"]
+        self.chains = None if chains is None else chains.to(device=model.device, dtype=model.dtype)
+        self.saved = [Path(p) for p in state["saved"]]
+
     def sample(self, epoch: int = 0) -> Path:
         """Advance the chains, save the grid for ``epoch`` and return its path."""
         from natural_bm.viz import image_grid

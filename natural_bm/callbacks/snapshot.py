@@ -22,6 +22,12 @@ class SnapshotModelCheckpoint(Callback):
         self.fn_prefix = str(fn_prefix)
         self.saved: list[Path] = []
 
+    def state_dict(self) -> dict:
+        return {"saved": [str(p) for p in self.saved]}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.saved = [Path(p) for p in state["saved"]]
+
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.check == 0:
             path = Path(f"{self.fn_prefix}-{(epoch + 1) // self.check}.pt")

@@ -48,6 +48,12 @@ class TensorBoard(Callback):
 
         self.writer = SummaryWriter(log_dir=str(self.log_dir))
 
+    def state_dict(self) -> dict:
+        return {"global_batch": self.global_batch}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.global_batch = int(state["global_batch"])
+
     def on_train_batch_end(self, batch, logs=None):
         self.global_batch += 1
         if self.update_freq != "epoch" and self.global_batch % self.update_freq == 0:

@@ -8,11 +8,24 @@ from natural_bm.callbacks.callback import Callback
 
 
 class TerminateOnNaN(Callback):
-    """Sets ``model.stop_training`` when a batch's ``loss`` is NaN or inf."""
+    """Stops training when a batch's ``loss`` is NaN or inf, marking the model as diverged.
+
+    It sets ``model.stop_training``, ``model.diverged = True`` and
+    ``model.stop_reason`` (which epoch and batch). ``PeriodicSave`` then
+    keeps the diverged weights out of the checkpoints, and ``natural-bm
+    train`` keeps them out of ``model.pt``, exits with status 3 and says so in
+    ``results.json`` and ``summary.txt``.
+    """
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(loss):
-            print(f"Batch {batch}: invalid loss {loss}, terminating training")
+            epoch = getattr(self, "epoch", None)
+            print(f"Epoch {epoch}, batch {batch}: invalid loss {loss}, terminating training")
             self.terminated_on_batch = batch
             self.model.stop_training = True
+            self.model.diverged = True
+            self.model.stop_reason = f"diverged: loss {loss} at epoch {epoch}, batch {batch} (TerminateOnNaN)"

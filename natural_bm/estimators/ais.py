@@ -288,6 +288,7 @@ class AIS:
         cuda_graph: bool = True,
         packed_weights: bool = True,
     ) -> None:
+        model.check_finite("AIS")
         self.model = model
         self.n_runs = check_positive_int(n_runs, "n_runs")
         if betas is not None:

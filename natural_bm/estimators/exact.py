@@ -77,6 +77,7 @@ def log_partition_exact(
     Raises:
         ValueError: more than 2^32 states would be enumerated (use AIS).
     """
+    model.check_finite("log_partition_exact")
     if hasattr(model, "log_partition_exact"):
         return model.log_partition_exact(beta=beta, chunk_size=chunk_size, device=device, progress=progress)
     if chunk_size < 1:

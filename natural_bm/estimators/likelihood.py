@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 
@@ -20,7 +21,21 @@ def log_likelihood(model, x, log_z: float, batch_size: int = 10_000) -> tuple[fl
 
     The standard error is std(log p(v)) / sqrt(n); it covers the spread over
     test images, not the uncertainty of ``log_z`` (report AIS's band separately).
+
+    Raises ValueError for non-finite parameters or ``log_z``. Warns
+    (RuntimeWarning) when the mean is below the uniform model's
+    -n_visible log 2: the model is worse than knowing nothing, which
+    usually means training diverged (learning rate too high).
     """
+    model.check_finite("log_likelihood")
+    given = log_z
+    try:
+        log_z = float(log_z)
+    except (TypeError, ValueError, RuntimeError):
+        log_z = math.nan
+    if not math.isfinite(log_z):
+        raise ValueError(f"`log_z` must be a finite number of nats, got {given!r}; an AIS estimate of -inf or "
+                         f"NaN means the annealing failed: anneal longer or check the model.")
     x = as_data_tensor(x, "x", model.n_input, device=model.device, dtype=model.dtype)
     scores = []
     with torch.no_grad():
@@ -32,4 +47,10 @@ def log_likelihood(model, x, log_z: float, batch_size: int = 10_000) -> tuple[fl
                 scores.append(-model.free_energy(v).double())
     s = torch.cat(scores) - log_z
     se = float(s.std(unbiased=True)) / math.sqrt(len(s)) if len(s) > 1 else 0.0
-    return float(s.mean()), se
+    mean = float(s.mean())
+    uniform = -model.n_input * math.log(2.0)
+    if mean < uniform:
+        warnings.warn(f"mean log-likelihood {mean:.2f} nats is below the uniform model's {uniform:.2f} "
+                      f"(-{model.n_input} log 2): the model is worse than guessing; training probably diverged "
+                      f"(lower the learning rate).", RuntimeWarning, stacklevel=2)
+    return mean, se

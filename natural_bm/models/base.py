@@ -4,26 +4,30 @@ transform, save, load). Subclasses hold the parameters and the maths."""
 from __future__ import annotations
 
 import os
-import pickle
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from natural_bm.io import atomic_path
+from natural_bm.io import load_torch_checked, save_torch_checked
 from natural_bm.validation import as_data_tensor, check_positive_int
 
 FILE_FORMAT = "natural_bm"
-FILE_VERSION = 1
+FILE_VERSION = 2  # 2: a SHA-256 checksum of the contents, verified on load (1: none)
 _REGISTRY: dict[str, type] = {}
 
 
-def _dtype_from_name(name: str) -> torch.dtype:
+_FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+def _dtype_from_name(name: str, path="model file") -> torch.dtype:
     dt = getattr(torch, str(name).replace("torch.", ""), None)
     if not isinstance(dt, torch.dtype):
-        raise ValueError(f"unknown dtype {name!r} in model file.")
+        raise ValueError(f"{path}: unknown dtype {name!r} in the file header.")
+    if dt not in _FLOAT_DTYPES:
+        raise ValueError(f"{path}: dtype {name!r} in the file header is not a floating-point type "
+                         f"(natural_bm models are float16, bfloat16, float32 or float64).")
     return dt
 
 
@@ -41,6 +45,8 @@ class BoltzmannMachine(torch.nn.Module):
     weight_names: tuple[str, ...] = ("W",)
     #: subclasses whose CD/PCD steps have a compiled form set this (``RBM``)
     supports_compiled_steps = False
+    #: subclasses with ``init_from_data(x)`` (visible biases from the data) set this (``RBM``)
+    supports_init_from_data = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -54,6 +60,8 @@ class BoltzmannMachine(torch.nn.Module):
         self.l2 = 0.0
         self.history = None
         self.stop_training = False
+        self.stop_reason: str | None = None  # why fit stopped before its last epoch (set by callbacks)
+        self.diverged = False  # the weights left the finite range (TerminateOnNaN)
         self.seed: int | None = None
         self.frozen: set[str] = set()  # parameter names fit leaves untouched (layer-wise schedules)
         self.grad_scale: dict[str, float] = {}  # per-parameter gradient factors (per-layer learning rates)
@@ -75,6 +83,18 @@ class BoltzmannMachine(torch.nn.Module):
     def parameter_dict(self) -> dict[str, torch.Tensor]:
         """{name: tensor} of the trainable parameters (the tensors themselves, not copies)."""
         return {name: getattr(self, name) for name in self.param_names}
+
+    def non_finite_parameters(self) -> list[str]:
+        """Names of the parameters holding NaN or inf (empty for a healthy model)."""
+        return [name for name, p in self.parameter_dict().items() if not bool(torch.isfinite(p).all())]
+
+    def check_finite(self, where: str = "this estimate") -> None:
+        """Raise ValueError naming the parameters that hold NaN or inf."""
+        bad = self.non_finite_parameters()
+        if bad:
+            raise ValueError(f"{where} needs finite parameters, but {type(self).__name__} parameter(s) {bad} hold "
+                             f"NaN or inf (training diverged); lower the learning rate or load an earlier "
+                             f"checkpoint.")
 
     def num_trainable_layers(self) -> int:
         """Number of layers a layer-wise schedule steps through (hidden layers)."""
@@ -169,6 +189,7 @@ class BoltzmannMachine(torch.nn.Module):
         verbose: int = 1,
         initial_epoch: int = 0,
         seed: int | None = None,
+        binarize: bool = False,
     ):
         """Train for ``epochs - initial_epoch`` epochs and return a ``History``.
 
@@ -185,12 +206,18 @@ class BoltzmannMachine(torch.nn.Module):
                 Two CPU runs with the same seed give bit-identical weights; a run
                 resumed at ``initial_epoch`` from a checkpoint saved at the end of
                 the previous epoch continues exactly as the uninterrupted run.
+            binarize: treat ``x`` as probabilities and train on a fresh stochastic
+                binarisation of every minibatch (v ~ Bernoulli(x), as in
+                Salakhutdinov's code), drawn from the run's seeded stream, so it
+                is reproducible and resumes bit-identically. Monitoring (``pll``,
+                validation) uses ``x`` and ``validation_data`` as given.
 
         The log keys are documented in ``natural_bm.training.fit``.
         """
         from natural_bm.training.fit import fit
 
-        return fit(self, x, batch_size, epochs, validation_data, callbacks, shuffle, verbose, initial_epoch, seed)
+        return fit(self, x, batch_size, epochs, validation_data, callbacks, shuffle, verbose, initial_epoch, seed,
+                   binarize)
 
     def _evaluate(self, x: torch.Tensor, batch_size: int, cb, generator) -> dict[str, float]:
         """Batched metrics over validated ``x``, firing the test hooks of ``cb``."""
@@ -287,21 +314,24 @@ class BoltzmannMachine(torch.nn.Module):
             "state_dict": {k: v.detach().cpu().clone() for k, v in self.parameter_dict().items()},
             "training": self.training_state() if include_optimizer else None,
         }
-        with atomic_path(path) as tmp:
-            torch.save(payload, tmp)
-        return Path(path)
+        return save_torch_checked(payload, path)
 
     @staticmethod
     def _read(path: str | os.PathLike) -> dict:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"model file not found: {path} (check the `path` argument).")
-        try:
-            payload = torch.load(path, map_location="cpu", weights_only=True)
-        except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as err:
-            raise ValueError(f"{path} is not a readable natural_bm model file (corrupt or truncated): {err}") from err
-        if not isinstance(payload, dict) or payload.get("format") != FILE_FORMAT:
-            raise ValueError(f"{path} is not a natural_bm model file (no '{FILE_FORMAT}' header).")
+        """The verified payload of a model file; ValueError (one line, naming the file) if it is not intact."""
+        payload = load_torch_checked(path, "model file", FILE_FORMAT, require_checksum=False)
+        version = payload.get("version")
+        if not isinstance(version, int) or version > FILE_VERSION:
+            raise ValueError(f"{path}: model file version {version!r} is not one this natural_bm reads "
+                             f"(1 to {FILE_VERSION}); upgrade natural_bm.")
+        if version >= 2 and "checksum" not in payload:
+            raise ValueError(f"{path} has no checksum; it is damaged or was not written by natural_bm.")
+        for key in ("class", "config", "dtype", "state_dict"):
+            if key not in payload:
+                raise ValueError(f"{path} is not a complete natural_bm model file (no {key!r} entry).")
+        if not isinstance(payload["config"], dict) or not isinstance(payload["state_dict"], dict):
+            raise ValueError(f"{path} is not a complete natural_bm model file (bad 'config' or 'state_dict').")
+        _dtype_from_name(payload["dtype"], path)
         return payload
 
     def _load_payload(self, payload: dict, path) -> None:
@@ -311,6 +341,8 @@ class BoltzmannMachine(torch.nn.Module):
         if missing:
             raise ValueError(f"{path} lacks parameters {missing}.")
         for name, tensor in own.items():
+            if not isinstance(state[name], torch.Tensor) or not state[name].is_floating_point():
+                raise ValueError(f"{path}: parameter {name!r} is not a floating-point tensor; the file is damaged.")
             if tuple(state[name].shape) != tuple(tensor.shape):
                 raise ValueError(
                     f"{path}: parameter {name!r} has shape {tuple(state[name].shape)} but the model "
@@ -321,14 +353,26 @@ class BoltzmannMachine(torch.nn.Module):
             for name, tensor in own.items():
                 tensor.copy_(state[name].to(device=tensor.device, dtype=tensor.dtype))
         if payload.get("training"):
-            self.load_training_state(payload["training"])
+            try:
+                self.load_training_state(payload["training"])
+            except (KeyError, TypeError) as err:
+                raise ValueError(f"{path}: the saved training state is incomplete (missing {err}).") from None
+            except ValueError as err:
+                raise ValueError(f"{path}: {err}") from None
 
     def load_training_state(self, training: dict) -> None:
         """Restore optimiser, algorithm (persistent chains) and decay from ``training_state()``."""
         from natural_bm.training import get_algorithm, get_optimizer
         from natural_bm.training import optimizers as opt_mod
 
-        opt_cls = getattr(opt_mod, training["optimizer"]["class"])
+        try:
+            name = training["optimizer"]["class"]
+        except (KeyError, TypeError):
+            raise ValueError("the saved training state has no optimizer class; the file is damaged.") from None
+        opt_cls = opt_mod.OPTIMIZER_CLASSES.get(str(name))
+        if opt_cls is None:
+            raise ValueError(f"the saved training state names an unknown optimizer class {name!r}; "
+                             f"natural_bm has {sorted(opt_mod.OPTIMIZER_CLASSES)}.")
         self.optimizer = get_optimizer(opt_cls())
         self.optimizer.load_state_dict(training["optimizer"])
         alg_config = dict(training["algorithm"]["config"])
@@ -352,7 +396,7 @@ class BoltzmannMachine(torch.nn.Module):
             raise ValueError(f"{path} holds an unknown model class {name!r}.")
         if cls is not BoltzmannMachine and not issubclass(model_cls, cls):
             raise ValueError(f"{path} holds a {name}, not a {cls.__name__}; use {name}.load.")
-        dt = dtype or _dtype_from_name(payload["dtype"])
+        dt = dtype or _dtype_from_name(payload["dtype"], path)
         model = model_cls(**payload["config"], device=device, dtype=dt)
         model._load_payload(payload, path)
         return model

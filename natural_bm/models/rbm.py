@@ -110,6 +110,8 @@ class RBM(BoltzmannMachine):
             "down_factor": self.down_factor,
         }
 
+    supports_init_from_data = True
+
     def init_from_data(self, x, eps: float = 1e-3) -> "RBM":
         """Set ``vbias`` to logit(clip(mean(x), eps, 1 - eps)) (natural_bm's ``init_standard``).
 

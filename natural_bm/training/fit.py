@@ -28,7 +28,7 @@ from __future__ import annotations
 import torch
 
 from natural_bm.callbacks import BaseLogger, CallbackList, History, ProgbarLogger
-from natural_bm.rng import RandomSource
+from natural_bm.rng import RandomSource, bernoulli
 from natural_bm.seeding import epoch_seed, new_seed
 from natural_bm.training.regularizers import apply_weight_decay
 from natural_bm.validation import as_data_tensor, check_positive_int
@@ -58,6 +58,7 @@ def fit(
     verbose: int = 1,
     initial_epoch: int = 0,
     seed: int | None = None,
+    binarize: bool = False,
 ) -> History:
     """Train ``model`` on ``x``; see ``BoltzmannMachine.fit``."""
     batch_size = check_positive_int(batch_size, "batch_size")
@@ -87,17 +88,21 @@ def fit(
     cb = CallbackList(cbs)
     cb.set_model(model)
     metrics = ["loss", "pll"] + (["val_loss", "val_pll", "free_energy_gap"] if x_val is not None else [])
+    x_monitor = x[:MONITOR_ROWS]
+    if binarize:  # monitor (pll, free_energy_gap, AIS log-likelihoods) one fixed binarisation of those rows
+        x_monitor = bernoulli(x_monitor, RandomSource(epoch_seed(seed, -2), device))
     cb.set_params({
         "batch_size": batch_size, "epochs": epochs, "steps": steps, "samples": n,
         "verbose": verbose, "do_validation": x_val is not None, "metrics": metrics,
-        "seed": seed, "initial_epoch": initial_epoch,
-        "train_data": x[:MONITOR_ROWS], "validation_data": x_val,
+        "seed": seed, "initial_epoch": initial_epoch, "binarize": bool(binarize),
+        "train_data": x_monitor, "validation_data": x_val,
     })
     model.history = history
     model.stop_training = False
+    model.stop_reason = None
+    model.diverged = False
     gen.manual_seed(epoch_seed(seed, -1))
     model.algorithm.on_fit_begin(model, x, gen)
-    x_monitor = cb.params["train_data"]
     params = model.parameter_dict()
 
     cb.on_train_begin({})
@@ -109,6 +114,8 @@ def fit(
         for b in range(steps):
             lo, hi = b * batch_size, min(n, (b + 1) * batch_size)
             v = torch.index_select(x, 0, order[lo:hi]) if order is not None else x[lo:hi]
+            if binarize:  # a fresh stochastic binarisation per minibatch, drawn from the epoch's stream
+                v = bernoulli(v, gen)
             batch_logs = {"batch": b, "size": hi - lo}
             cb.on_train_batch_begin(b, batch_logs)
             with torch.no_grad():

@@ -133,6 +133,8 @@ class Adam(Optimizer):
 
 
 _OPTIMIZERS = {"sgd": SGD, "adam": Adam}
+#: class names a saved training state may name
+OPTIMIZER_CLASSES = {cls.__name__: cls for cls in _OPTIMIZERS.values()}
 
 
 def get_optimizer(optimizer: str | Optimizer, **kwargs) -> Optimizer:
