@@ -202,3 +202,22 @@ def test_config_jit_compile_reaches_the_model(value):
     model = build_model(cfg, 9)
     assert model.jit_compile == value
     assert model.use_jit_compile() is (value is True or (value == "auto" and model.device.type == "cuda"))
+
+
+def test_dbm_config_runs_end_to_end(tmp_path):
+    """model.type: dbm through natural-bm train: samples, AIS against the exact log Z, results."""
+    from natural_bm import DBM
+
+    cfg = {**CONFIG, "model": {"type": "dbm", "layer_sizes": [9, 4, 3]},
+           "training": {"k": 1, "n_chains": 20, "epochs": 3, "batch_size": 20, "mf_steps": 5},
+           "ais": {"n_runs": 30, "n_betas": 400, "exact": True}}
+    out = tmp_path / "dbm"
+    assert main(["train", str(_write(tmp_path, cfg)), "--out", str(out), "--verbose", "0"]) == 0
+    results = json.loads((out / "results.json").read_text())
+    model = DBM.load(out / "model.pt")
+    exact = log_partition_exact(model)
+    assert results["status"] == "complete" and results["logZ_exact"] == pytest.approx(exact, abs=1e-9)
+    assert abs(results["logZ"] - exact) < 0.1
+    _, _, test, _ = load_data(resolve_config(cfg))
+    assert results["test_ll"] == pytest.approx(log_likelihood(model, test, results["logZ"])[0])
+    assert Image.open(out / "samples_epoch0002.png").size == (4 * 4 + 1, 3 * 4 + 1)

@@ -61,9 +61,9 @@ class SampleCallback(Callback):
         data = self.params.get("train_data")
         if data is not None:
             idx = gen.randint(data.shape[0], (self.n_chains,)).to(data.device)
-            return gen.bernoulli(data[idx].to(model.dtype))
+            return model.init_chains(gen.bernoulli(data[idx].to(model.dtype)), gen)
         p = torch.full((self.n_chains, model.n_visible), 0.5, dtype=model.dtype, device=model.device)
-        return gen.bernoulli(p)
+        return model.init_chains(gen.bernoulli(p), gen)
 
     def on_epoch_end(self, epoch, logs=None):
         if self.epoch_ls and epoch not in self.epoch_ls:
@@ -71,13 +71,21 @@ class SampleCallback(Callback):
         self.sample(epoch)
 
     def state_dict(self) -> dict:
-        return {"chains": None if self.chains is None else self.chains.detach().cpu().clone(),
-                "saved": [str(p) for p in self.saved]}
+        chains = self.chains
+        if isinstance(chains, torch.Tensor):
+            chains = chains.detach().cpu().clone()
+        elif chains is not None:  # a DBM's list of layer states
+            chains = [c.detach().cpu().clone() for c in chains]
+        return {"chains": chains, "saved": [str(p) for p in self.saved]}
 
     def load_state_dict(self, state: dict) -> None:
         model = self.sample_model or self.model
         chains = state["chains"]
-        self.chains = None if chains is None else chains.to(device=model.device, dtype=model.dtype)
+        if isinstance(chains, torch.Tensor):
+            chains = chains.to(device=model.device, dtype=model.dtype)
+        elif chains is not None:
+            chains = [c.to(device=model.device, dtype=model.dtype) for c in chains]
+        self.chains = chains
         self.saved = [Path(p) for p in state["saved"]]
 
     def sample(self, epoch: int = 0) -> Path:
@@ -90,15 +98,11 @@ class SampleCallback(Callback):
             self.chains = self._init_chains(model, gen)
         snapshots = []
         with torch.no_grad():
-            v = self.chains
+            chains = self.chains
             for _ in range(self.n_samples):
-                for _ in range(self.plot_every - 1):
-                    v = model.sample_v(model.sample_h(v, generator=gen), generator=gen)
-                h = model.sample_h(v, generator=gen)
-                means = model.prob_v_given_h(h)
-                v = gen.bernoulli(means)
+                means, chains = model.gibbs_snapshot(chains, self.plot_every, gen)
                 snapshots.append(means)
-            self.chains = v
+            self.chains = chains
         tiles = torch.stack(snapshots, 1).reshape(-1, model.n_visible)  # row = chain, column = snapshot
         self.last_samples = tiles.cpu().double().numpy()
         path = epoch_path(self.savename, epoch)

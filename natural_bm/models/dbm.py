@@ -245,6 +245,21 @@ class DBM(BoltzmannMachine):
             states = self.sample_parity(states, 0, beta, generator, clamp_visible=clamp_visible)
         return states[0] if only_visible else states
 
+    # sampler protocol (SampleCallback, natural-bm sample): a chain's state is the list of layer states
+    def init_chains(self, v: torch.Tensor, generator: Generator = None) -> States:
+        """Chain states started at the binary visible batch ``v`` (hidden layers from ``init_states``)."""
+        return self.init_states(v, generator)
+
+    def gibbs_snapshot(self, chains: States, steps: int, generator: Generator = None):
+        """Advance ``chains`` by ``steps`` >= 1 block-Gibbs sweeps; returns (p(v = 1 | the rest) of the
+        last sweep, new chains)."""
+        states = self.gibbs(chains, steps - 1, generator=generator) if steps > 1 else list(chains)
+        states = self.sample_parity(states, 1, generator=generator)
+        means = self.prob_layer(0, states)
+        states[0] = bernoulli(means, generator)
+        states = self.sample_parity(states, 0, generator=generator, clamp_visible=True)
+        return means, states
+
     def init_states(self, v: torch.Tensor, generator: Generator = None) -> States:
         """Full states from a visible batch: hidden layers sampled bottom-up, doubling the input
         of layers that also receive top-down input (a cheap approximation of the posterior)."""
