@@ -34,7 +34,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("config", help="JSON or YAML config file")
     t.add_argument("--out", help="results folder (default results/<config name>)")
     t.add_argument("--resume", metavar="RESULTS_DIR", help="continue an interrupted run from its last checkpoint")
-    t.add_argument("--verbose", type=int, default=2, choices=[0, 1, 2], help="0 silent, 1 bars, 2 one line/epoch")
+    t.add_argument("--verbose", type=int, default=None, choices=[0, 1, 2],
+                   help="0 silent, 1 progress bars, 2 one line per epoch (default: 1 on a terminal, else 2)")
 
     z = sub.add_parser("logz", help="estimate log Z and log-likelihoods of a saved model",
                        description="AIS (and exact, where feasible) log Z of a saved model, with the "
@@ -73,6 +74,10 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _verbose(args) -> int | str:
+    return "auto" if args.verbose is None else args.verbose
+
+
 def _cmd_train(args) -> int:
     from natural_bm import runner
 
@@ -81,12 +86,12 @@ def _cmd_train(args) -> int:
         if not (folder / "config.json").is_file():
             raise FileNotFoundError(f"{folder / 'config.json'} not found: --resume needs a results folder.")
         cfg = runner.read_config(folder / "config.json")
-        results = runner.train(cfg, folder, resume=True, verbose=args.verbose)
+        results = runner.train(cfg, folder, resume=True, verbose=_verbose(args))
         out = folder
     else:
         cfg = runner.read_config(args.config)
         out = runner.check_out_path(Path("results") / Path(args.config).stem if args.out is None else args.out)
-        results = runner.train(cfg, out, verbose=args.verbose)
+        results = runner.train(cfg, out, verbose=_verbose(args))
     print(json.dumps(results))
     print(f"results in {out.resolve()}")
     if results.get("status") == runner.STATUS_DIVERGED:

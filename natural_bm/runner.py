@@ -394,7 +394,7 @@ def _write_summary(out: Path, cfg: dict, results: dict, summary_cb) -> None:
     atomic_write_text(out / "summary.txt", text + "\n".join(lines) + "\n")
 
 
-def train(cfg: dict, out: str | os.PathLike, resume: bool = False, verbose: int = 2) -> dict:
+def train(cfg: dict, out: str | os.PathLike, resume: bool = False, verbose: int | str = "auto") -> dict:
     """Run (or resume) a config; returns the results dict (also in ``results.json``).
 
     Everything that can be checked is checked before the results folder is
@@ -445,7 +445,9 @@ def _train_locked(cfg, out: Path, resume: bool, verbose: int, model, x, valid, t
         load_training_state,
     )
     from natural_bm.training import pretrain_dbm
+    from natural_bm.training.fit import resolve_verbose
 
+    verbose = resolve_verbose(verbose)
     t = cfg["training"]
     last_epoch = t["epochs"] - 1
     checkpoint, payload = None, None

@@ -239,3 +239,21 @@ def test_evaluate_returns_documented_means():
     out = m.evaluate(x, batch_size=7, seed=0)
     assert out["free_energy"] == pytest.approx(m.free_energy(torch.from_numpy(x)).mean().item(), rel=1e-12)
     assert set(out) == {"loss", "pll", "free_energy"}
+
+
+def test_verbose_auto_prints_one_line_per_epoch_without_nan_keys(capsys):
+    """Not a terminal (pytest captures stderr): 'auto' gives verbose 2, and keys without a value are left out."""
+    from natural_bm.callbacks import LambdaCallback
+
+    x = (np.random.default_rng(0).random((40, 6)) < 0.5).astype(np.float32)
+    m = RBM(6, 3, seed=0).compile("sgd", "cd")
+    nan_key = LambdaCallback(on_epoch_end=lambda e, logs: logs.update(logZ=float("nan") if e == 0 else 1.5))
+    nan_key.produces_logs = True
+    m.fit(x, batch_size=10, epochs=2, callbacks=[nan_key], seed=0)
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert [line.split(" - ")[0] for line in lines] == ["Epoch 1/2", "Epoch 2/2"]
+    assert "logZ" not in lines[0] and "logZ: 1.5000" in lines[1] and "nan" not in captured.out
+    assert "batch/s" not in captured.err and "it/s" not in captured.err  # no progress bar text
+    with pytest.raises(ValueError, match="'auto'"):
+        m.fit(x, epochs=1, verbose=3)

@@ -14,7 +14,8 @@ class ProgbarLogger(Callback):
     or samples (``'samples'``), with the running loss, then the epoch's logs.
 
     ``fit(verbose=1)`` adds one automatically; ``verbose=2`` prints one line
-    per epoch instead of a bar.
+    per epoch instead of a bar. Keys without a value this epoch (NaN, such as
+    the AIS columns between AIS epochs) are left out of the epoch line.
     """
 
     def __init__(self, count_mode: str = "steps", stateful_metrics=None, file=None) -> None:
@@ -55,7 +56,8 @@ class ProgbarLogger(Callback):
                 self.bar.set_postfix(loss=f"{self._loss_sum / self._seen:.4f}", refresh=False)
 
     def on_epoch_end(self, epoch, logs=None):
-        text = " - ".join(f"{k}: {v:.4f}" for k, v in (logs or {}).items() if isinstance(v, (int, float)))
+        text = " - ".join(f"{k}: {v:.4f}" for k, v in (logs or {}).items()
+                          if isinstance(v, (int, float)) and v == v)  # NaN: no value this epoch (e.g. AIS)
         if self.bar is not None:
             self.bar.set_postfix_str(text, refresh=True)
             self.bar.close()

@@ -186,7 +186,7 @@ class BoltzmannMachine(torch.nn.Module):
         validation_data=None,
         callbacks=None,
         shuffle: bool = True,
-        verbose: int = 1,
+        verbose: int | str = "auto",
         initial_epoch: int = 0,
         seed: int | None = None,
         binarize: bool = False,
@@ -200,7 +200,8 @@ class BoltzmannMachine(torch.nn.Module):
             validation_data: (n_val, n_input) data, or a tuple whose first item is it.
             callbacks: list of ``Callback``; ``BaseLogger`` and ``History`` are added.
             shuffle: reshuffle the rows every epoch.
-            verbose: 0 silent, 1 progress bar, 2 one line per epoch.
+            verbose: 0 silent, 1 progress bar, 2 one line per epoch, ``"auto"``
+                (default) 1 on a terminal and 2 otherwise (a log file gets no bars).
             initial_epoch: epoch to start at (to resume a run).
             seed: seed of all random numbers of the run (shuffling, sampling).
                 Two CPU runs with the same seed give bit-identical weights; a run

@@ -25,6 +25,8 @@ Callbacks such as ``AISCallback`` add their own keys.
 
 from __future__ import annotations
 
+import sys
+
 import torch
 
 from natural_bm.callbacks import BaseLogger, CallbackList, History, ProgbarLogger
@@ -34,6 +36,16 @@ from natural_bm.training.regularizers import apply_weight_decay
 from natural_bm.validation import as_data_tensor, check_positive_int
 
 MONITOR_ROWS = 10_000
+
+
+def resolve_verbose(verbose: int | str) -> int:
+    """0, 1 or 2; ``"auto"`` is 1 (progress bars) on a terminal and 2 (one line per epoch) otherwise,
+    so a log file gets no progress-bar text (Keras's convention)."""
+    if verbose == "auto":
+        return 1 if sys.stderr.isatty() else 2
+    if isinstance(verbose, bool) or verbose not in (0, 1, 2):
+        raise ValueError(f"`verbose` must be 0, 1, 2 or 'auto', got {verbose!r}.")
+    return int(verbose)
 
 
 def _order(callbacks) -> list:
@@ -55,7 +67,7 @@ def fit(
     validation_data=None,
     callbacks=None,
     shuffle: bool = True,
-    verbose: int = 1,
+    verbose: int | str = "auto",
     initial_epoch: int = 0,
     seed: int | None = None,
     binarize: bool = False,
@@ -64,8 +76,7 @@ def fit(
     batch_size = check_positive_int(batch_size, "batch_size")
     epochs = check_positive_int(epochs, "epochs", minimum=0)
     initial_epoch = check_positive_int(initial_epoch, "initial_epoch", minimum=0)
-    if verbose not in (0, 1, 2):
-        raise ValueError(f"`verbose` must be 0, 1 or 2, got {verbose!r}.")
+    verbose = resolve_verbose(verbose)
     device, dtype = model.device, model.dtype
     x = as_data_tensor(x, "x", model.n_input, device=device, dtype=dtype)
     x_val = None
