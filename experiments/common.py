@@ -41,10 +41,11 @@ def run_configs(folder: Path, full: dict[str, str], quick: dict[str, str], overr
     atomic_write_text(out / "results.json", json.dumps(rows, indent=2) + "\n")
     nan = float("nan")
     print("| run | epochs | log Z (forward AIS) | test log-likelihood (nats) | log Z (reverse AIS) | "
-          "test log-likelihood, reverse (conservative) | seconds |")
-    print("|---|---|---|---|---|---|---|")
+          "test log-likelihood, reverse (conservative when they bracket) | bracket | seconds |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['name']} | {r['epochs_run']} | {r.get('logZ', nan):.2f} | "
               f"{r.get('test_ll', nan):.2f} ± {r.get('test_ll_stderr', nan):.2f} | "
-              f"{r.get('logZ_reverse', nan):.2f} | {r.get('test_ll_reverse', nan):.2f} | {r['seconds']:.0f} |")
+              f"{r.get('logZ_reverse', nan):.2f} | {r.get('test_ll_reverse', nan):.2f} | "
+              f"{'yes' if r.get('brackets') else ('crossed' if 'brackets' in r else '-')} | {r['seconds']:.0f} |")
     print(f"results in {out.resolve()}")

@@ -12,7 +12,7 @@ A config (JSON or YAML) has these sections; every key is optional except
                 pretrain_epochs: 0, mf_steps: 10, jit_compile: auto}   # see BoltzmannMachine.compile
     optimizer: {name: sgd, lr: 0.01, momentum: 0.0, nesterov: false, decay: 0.0}   # or adam: lr, beta_1, ...
     ais:       {n_runs: 100, n_betas: null, epochs: [], exact: false,              # at the last epoch by default
-                reverse: false, reverse_gibbs: 1000}  # reverse AIS after training: a conservative bracket
+                reverse: false, reverse_gibbs: 1000}  # reverse AIS after training: a bracket when they agree
     samples:   {n_chains: 10, n_samples: 10, plot_every: 1000, image_shape: [28, 28]}
     schedule:  {lr: [[0, 0.01], [50, 0.001]], momentum: [[0, 0.5], [5, 0.9]],  # [first epoch, value] steps
                 k: {from: 1, to: 25, every: 4}}   # or a ramp: +1 (towards `to`) every `every` epochs
@@ -326,7 +326,9 @@ def _truncate_csv(csv: Path, last_epoch: int) -> None:
 
 def _reverse_ais(model, x, log_z_forward: float, test_ll: float, a: dict, seed: int) -> dict:
     """Reverse AIS from the model's samples (PCD chains if any, else Gibbs chains from the data)
-    with the forward run's base model; returns ``logZ_reverse`` and the conservative ``test_ll_reverse``."""
+    with the forward run's base model; returns ``logZ_reverse``, ``test_ll_reverse`` (conservative when
+    the two bracket), ``ais_ess_reverse``, ``brackets`` (reverse >= forward) and ``bracket`` in words."""
+    from natural_bm.estimators.ais import describe_bracket
     from natural_bm.estimators import AIS
     from natural_bm.training.fit import MONITOR_ROWS
 
@@ -334,7 +336,8 @@ def _reverse_ais(model, x, log_z_forward: float, test_ll: float, a: dict, seed: 
     chains = getattr(model.algorithm, "chains", None)
     log_z_rev = ais.run_reverse(v_init=chains, n_gibbs=a["reverse_gibbs"], data=x)
     return {"logZ_reverse": log_z_rev, "test_ll_reverse": test_ll - (log_z_rev - log_z_forward),
-            "ais_ess_reverse": ais.ess_reverse}
+            "ais_ess_reverse": ais.ess_reverse, "brackets": bool(log_z_rev >= log_z_forward),
+            "bracket": describe_bracket(log_z_forward, log_z_rev)}
 
 
 def _read_results(out: Path) -> dict | None:

@@ -60,6 +60,8 @@ def test_train_writes_a_complete_results_folder(trained):
     assert 1.0 <= results["ais_ess"] <= 100.0
     assert abs(results["logZ_reverse"] - log_partition_exact(model)) < 0.2  # reverse AIS from the PCD chains
     assert results["test_ll_reverse"] == pytest.approx(results["test_ll"] - (results["logZ_reverse"] - results["logZ"]))
+    assert results["brackets"] == (results["logZ_reverse"] >= results["logZ"])
+    assert results["bracket"].startswith("bracket:" if results["brackets"] else "no bracket:")
     assert Image.open(trained / "samples_epoch0003.png").size == (4 * 4 + 1, 3 * 4 + 1)
     assert len(list((trained / "checkpoints").glob("weights_epoch*.pt"))) == 4
 

@@ -224,3 +224,11 @@ def test_compiled_ais_chunks_and_tail_follow_the_counter_stream():
                                          u_h, u_v)
     np.testing.assert_allclose(a.log_w.numpy(), log_w.numpy(), rtol=1e-10, atol=1e-10)
     assert not ais_mod._COMPILED_STEP.failed  # the compiled path ran, not the eager fall-back
+
+
+def test_describe_bracket_says_when_forward_and_reverse_cross():
+    from natural_bm.estimators.ais import describe_bracket
+
+    assert describe_bracket(10.0, 10.5) == "bracket: log Z in [10.0000, 10.5000] (width 0.5000 nats)"
+    text = describe_bracket(10.0, 9.25)
+    assert text.startswith("no bracket: reverse AIS is 0.7500 nats below forward AIS (they cross)")

@@ -498,3 +498,20 @@ class AIS:
             out.update(ll_forward=ll_f, ll_reverse=ll_f - out["gap"], ll_stderr=se)
         return out
 
+
+
+def describe_bracket(log_z_forward: float, log_z_reverse: float) -> str:
+    """How forward and reverse AIS estimates of one log Z relate, in words.
+
+    Forward AIS under-estimates log Z in expectation and reverse AIS, started
+    from the model's own distribution, over-estimates it, so reverse >=
+    forward brackets log Z (and the log-likelihoods between them). Reverse <
+    forward means the two cross: at least one run did not anneal well
+    (typically the reverse chains did not start from the model's
+    distribution), and neither number is a bound.
+    """
+    gap = log_z_reverse - log_z_forward
+    if gap >= 0:
+        return f"bracket: log Z in [{log_z_forward:.4f}, {log_z_reverse:.4f}] (width {gap:.4f} nats)"
+    return (f"no bracket: reverse AIS is {-gap:.4f} nats below forward AIS (they cross), so neither is a bound; "
+            f"anneal longer or start the reverse chains from the model's own samples")
