@@ -328,8 +328,8 @@ def _reverse_ais(model, x, log_z_forward: float, test_ll: float, a: dict, seed: 
     """Reverse AIS from the model's samples (PCD chains if any, else Gibbs chains from the data)
     with the forward run's base model; returns ``logZ_reverse``, ``test_ll_reverse`` (conservative when
     the two bracket), ``ais_ess_reverse``, ``brackets`` (reverse >= forward) and ``bracket`` in words."""
-    from natural_bm.estimators.ais import describe_bracket
     from natural_bm.estimators import AIS
+    from natural_bm.estimators.ais import describe_bracket
     from natural_bm.training.fit import MONITOR_ROWS
 
     ais = AIS(model, data=x[:MONITOR_ROWS], n_runs=a["n_runs"], n_betas=a["n_betas"], seed=seed, progress=False)
