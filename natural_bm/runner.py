@@ -324,15 +324,14 @@ def _truncate_csv(csv: Path, last_epoch: int) -> None:
     atomic_write_text(csv, "".join(kept))
 
 
-def _reverse_ais(model, x, log_z_forward: float, test_ll: float, a: dict, seed: int) -> dict:
+def _reverse_ais(model, base_data, x, log_z_forward: float, test_ll: float, a: dict, seed: int) -> dict:
     """Reverse AIS from the model's samples (PCD chains if any, else Gibbs chains from the data)
     with the forward run's base model; returns ``logZ_reverse``, ``test_ll_reverse`` (conservative when
     the two bracket), ``ais_ess_reverse``, ``brackets`` (reverse >= forward) and ``bracket`` in words."""
     from natural_bm.estimators import AIS
     from natural_bm.estimators.ais import describe_bracket
-    from natural_bm.training.fit import MONITOR_ROWS
 
-    ais = AIS(model, data=x[:MONITOR_ROWS], n_runs=a["n_runs"], n_betas=a["n_betas"], seed=seed, progress=False)
+    ais = AIS(model, data=base_data, n_runs=a["n_runs"], n_betas=a["n_betas"], seed=seed, progress=False)
     chains = getattr(model.algorithm, "chains", None)
     log_z_rev = ais.run_reverse(v_init=chains, n_gibbs=a["reverse_gibbs"], data=x)
     return {"logZ_reverse": log_z_rev, "test_ll_reverse": test_ll - (log_z_rev - log_z_forward),
@@ -524,7 +523,7 @@ def _finish(cfg, out: Path, model, x, valid, test, final_epoch: int, ais, sample
 
     from natural_bm.callbacks.sample_callback import epoch_path
     from natural_bm.estimators import log_likelihood
-    from natural_bm.training.fit import MONITOR_ROWS
+    from natural_bm.training.fit import monitor_rows
 
     if model.diverged:
         last_ok, _ = latest_intact_checkpoint(out)
@@ -537,11 +536,15 @@ def _finish(cfg, out: Path, model, x, valid, test, final_epoch: int, ais, sample
     results: dict = {"status": STATUS_EARLY if model.stop_reason else STATUS_COMPLETE, "epochs_run": final_epoch + 1}
     if model.stop_reason:
         results["stop_reason"] = model.stop_reason
+    def as_tensor(d):
+        return None if d is None else torch.as_tensor(d, dtype=model.dtype, device=model.device)
+
+    # the rows fit monitored: the AIS base model of the forward and the reverse runs
+    base_data = monitor_rows(as_tensor(x), cfg["seed"], cfg["data"]["kind"] == "stochastic")
     z = ais.results.get(final_epoch)
     if z is None:  # the run ended before the epoch AIS was planned for (early stopping)
-        as_tensor = lambda d: None if d is None else torch.as_tensor(d, dtype=model.dtype, device=model.device)  # noqa: E731
         ais.set_model(model)
-        ais.params = {"train_data": as_tensor(x[:MONITOR_ROWS]), "validation_data": as_tensor(valid), "verbose": 0}
+        ais.params = {"train_data": base_data, "validation_data": as_tensor(valid), "verbose": 0}
         z = ais.evaluate(final_epoch)
     a = cfg["ais"]
     ll, se = log_likelihood(model, test, z["logZ"])
@@ -551,7 +554,7 @@ def _finish(cfg, out: Path, model, x, valid, test, final_epoch: int, ais, sample
         results["logZ_exact"] = z["logZ_exact"]
         results["test_ll_exact"] = log_likelihood(model, test, z["logZ_exact"])[0]
     if a["reverse"]:
-        results.update(_reverse_ais(model, x, z["logZ"], ll, a, cfg["seed"] + final_epoch))
+        results.update(_reverse_ais(model, base_data, x, z["logZ"], ll, a, cfg["seed"] + final_epoch))
     if not epoch_path(sampler.savename, final_epoch).is_file():
         sampler.set_model(model)
         sampler.sample(final_epoch)

@@ -38,6 +38,16 @@ from natural_bm.validation import as_data_tensor, check_positive_int
 MONITOR_ROWS = 10_000
 
 
+def monitor_rows(x: torch.Tensor, seed: int, binarize: bool = False) -> torch.Tensor:
+    """The training rows ``fit`` monitors (``pll``, ``free_energy_gap``, the AIS base model and
+    ``train_ll``): the first ``MONITOR_ROWS`` rows of ``x``, and with ``binarize`` one fixed
+    binarisation of them drawn from the run's ``seed``."""
+    rows = x[:MONITOR_ROWS]
+    if binarize:
+        rows = bernoulli(rows, RandomSource(epoch_seed(seed, -2), rows.device))
+    return rows
+
+
 def resolve_verbose(verbose: int | str) -> int:
     """0, 1 or 2; ``"auto"`` is 1 (progress bars) on a terminal and 2 (one line per epoch) otherwise,
     so a log file gets no progress-bar text (Keras's convention)."""
@@ -99,9 +109,7 @@ def fit(
     cb = CallbackList(cbs)
     cb.set_model(model)
     metrics = ["loss", "pll"] + (["val_loss", "val_pll", "free_energy_gap"] if x_val is not None else [])
-    x_monitor = x[:MONITOR_ROWS]
-    if binarize:  # monitor (pll, free_energy_gap, AIS log-likelihoods) one fixed binarisation of those rows
-        x_monitor = bernoulli(x_monitor, RandomSource(epoch_seed(seed, -2), device))
+    x_monitor = monitor_rows(x, seed, binarize)
     cb.set_params({
         "batch_size": batch_size, "epochs": epochs, "steps": steps, "samples": n,
         "verbose": verbose, "do_validation": x_val is not None, "metrics": metrics,
