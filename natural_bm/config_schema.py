@@ -150,7 +150,8 @@ SCHEMA: dict = {
     },
     "optimizer": {
         "name": choice("sgd", "adam"), "lr": number(0, strict_min=True), "momentum": number(0, 1, strict_max=True),
-        "nesterov": boolean, "decay": number(0), "beta_1": number(0, 1, strict_max=True),
+        "nesterov": boolean, "decay": number(0), "decay_mode": choice("inverse", "exponential"),
+        "beta_1": number(0, 1, strict_max=True),
         "beta_2": number(0, 1, strict_max=True), "epsilon": number(0, strict_min=True),
     },
     "ais": {
@@ -178,3 +179,11 @@ def check_config(cfg: dict) -> dict:
         else:
             out[key] = rule(value, key)
     return out
+
+
+_VALUE_RULES = {"number": number(0), "positive_int": integer(1)}
+
+
+def check_config_value(value, where: str, kind: str):
+    """One value checked as ``kind`` ('number': finite >= 0, 'positive_int': integer >= 1)."""
+    return _VALUE_RULES[kind](value, where)

@@ -10,12 +10,14 @@ A config (JSON or YAML) has these sections; every key is optional except
                # or {name: bars_and_stripes, size: 3, n_samples: 1000}
     training:  {algorithm: pcd, k: 1, n_chains: 100, epochs: 10, batch_size: 100, l1: 0.0, l2: 0.0,
                 pretrain_epochs: 0, mf_steps: 10, jit_compile: auto}   # see BoltzmannMachine.compile
-    optimizer: {name: sgd, lr: 0.01, momentum: 0.0, nesterov: false, decay: 0.0}   # or adam: lr, beta_1, ...
+    optimizer: {name: sgd, lr: 0.01, momentum: 0.0, nesterov: false, decay: 0.0,   # or adam: lr, beta_1, ...
+                decay_mode: inverse}   # per update: lr / (1 + decay t), or exponential: lr / (1 + decay)^t
     ais:       {n_runs: 100, n_betas: null, epochs: [], exact: false,              # at the last epoch by default
                 reverse: false, reverse_gibbs: 1000}  # reverse AIS after training: a bracket when they agree
     samples:   {n_chains: 10, n_samples: 10, plot_every: 1000, image_shape: [28, 28]}
     schedule:  {lr: [[0, 0.01], [50, 0.001]], momentum: [[0, 0.5], [5, 0.9]],  # [first epoch, value] steps
-                k: {from: 1, to: 25, every: 4}}   # or a ramp: +1 (towards `to`) every `every` epochs
+                k: {from: 1, to: 25, every: 4}}   # or a ramp: +1 (towards `to`) every `every` epochs,
+               # or {from: 0.5, to: 0.9, over: 8, shape: geometric}: linear or geometric over `over` epochs
     callbacks: [{name: EarlyStopping, args: {monitor: val_pll, patience: 5}}, {name: OptimizerSpy}]
     seed: 0
     device: cpu
@@ -37,7 +39,7 @@ from pathlib import Path
 
 import torch
 
-from natural_bm.config_schema import ConfigError, check_config
+from natural_bm.config_schema import ConfigError, check_config, check_config_value
 from natural_bm.io import atomic_write_text
 
 __all__ = ["ConfigError", "DEFAULTS", "build_model", "load_data", "read_config", "resolve_config", "train"]
@@ -49,7 +51,8 @@ DEFAULTS: dict = {
              "size": 3, "n_samples": 1000, "path": None},
     "training": {"algorithm": "pcd", "k": 1, "n_chains": 100, "epochs": 10, "batch_size": 100, "l1": 0.0,
                  "l2": 0.0, "pretrain_epochs": 0, "mf_steps": 10, "jit_compile": "auto"},
-    "optimizer": {"name": "sgd", "lr": 0.01, "momentum": 0.0, "nesterov": False, "decay": 0.0, "beta_1": 0.9,
+    "optimizer": {"name": "sgd", "lr": 0.01, "momentum": 0.0, "nesterov": False, "decay": 0.0,
+                  "decay_mode": "inverse", "beta_1": 0.9,
                   "beta_2": 0.999, "epsilon": 1e-8},
     "ais": {"n_runs": 100, "n_betas": None, "epochs": None, "exact": False, "reverse": False,
             "reverse_gibbs": 1000},
@@ -140,13 +143,18 @@ def make_callback(entry):
 
 def steps_of(spec, where: str):
     """A schedule as a function of the epoch (or None): piecewise-constant steps
-    ``[[first epoch, value], ...]``, or a ramp ``{from: a, to: b, every: n}`` that moves
-    one unit from ``a`` towards ``b`` every ``n`` epochs."""
+    ``[[first epoch, value], ...]``; a stepped ramp ``{from: a, to: b, every: n}`` that moves
+    one unit from ``a`` towards ``b`` every ``n`` epochs; or a continuous ramp
+    ``{from: a, to: b, over: n, shape: linear|geometric}`` from ``a`` at epoch 0 to ``b`` at
+    epoch ``n`` (and after), linear or geometric (a (b/a)^(e/n); both ends > 0)."""
     if spec is None:
         return None
+    if isinstance(spec, dict) and "over" in spec:
+        return _continuous_ramp(spec, where)
     if isinstance(spec, dict):
         if set(spec) != {"from", "to", "every"}:
-            raise ConfigError(f"{where} as a ramp must have exactly the keys from, to, every; got {sorted(spec)}.")
+            raise ConfigError(f"{where} as a ramp must have the keys from, to and every (stepped) or from, to, "
+                              f"over and optionally shape (continuous); got {sorted(spec)}.")
         try:
             a, b, every = float(spec["from"]), float(spec["to"]), int(spec["every"])
         except (TypeError, ValueError):
@@ -172,6 +180,26 @@ def steps_of(spec, where: str):
         return [v for e, v in steps if e <= epoch][-1]
 
     return schedule
+
+
+def _continuous_ramp(spec: dict, where: str):
+    if not set(spec) <= {"from", "to", "over", "shape"} or not {"from", "to", "over"} <= set(spec):
+        raise ConfigError(f"{where} as a continuous ramp must have the keys from, to, over and optionally shape; "
+                          f"got {sorted(spec)}.")
+    a = check_config_value(spec["from"], f"{where}.from", "number")
+    b = check_config_value(spec["to"], f"{where}.to", "number")
+    over = check_config_value(spec["over"], f"{where}.over", "positive_int")
+    shape = spec.get("shape", "linear")
+    if shape not in ("linear", "geometric"):
+        raise ConfigError(f"{where}.shape must be 'linear' or 'geometric', got {shape!r}.")
+    if shape == "geometric" and (a <= 0 or b <= 0):
+        raise ConfigError(f"{where}: a geometric ramp needs from and to > 0, got {a} and {b}.")
+
+    def ramp(epoch: int) -> float:
+        f = min(1.0, epoch / over)
+        return a * (b / a) ** f if shape == "geometric" else a + (b - a) * f
+
+    return ramp
 
 
 def check_device(device: str) -> None:
@@ -224,9 +252,9 @@ def build_model(cfg: dict, n_visible: int):
         model = DBM(sizes, topology, **common)
         alg_kwargs = {"k": t["k"], "n_chains": t["n_chains"], "mf_steps": t["mf_steps"]}
     if o["name"] == "sgd":
-        opt = SGD(o["lr"], o["momentum"], o["nesterov"], o["decay"])
+        opt = SGD(o["lr"], o["momentum"], o["nesterov"], o["decay"], o["decay_mode"])
     else:
-        opt = Adam(o["lr"], o["beta_1"], o["beta_2"], o["epsilon"], o["decay"])
+        opt = Adam(o["lr"], o["beta_1"], o["beta_2"], o["epsilon"], o["decay"], o["decay_mode"])
     algorithm = t["algorithm"] if m["type"] == "rbm" else "mfpcd"
     if t["jit_compile"] not in (True, False, "auto"):
         raise ConfigError(f"training.jit_compile must be true, false or 'auto', got {t['jit_compile']!r}.")

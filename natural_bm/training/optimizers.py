@@ -7,8 +7,10 @@ parameters in place. Hyper-parameters are plain attributes (``opt.lr``,
 ``opt.momentum``...) so schedulers and ``OptimizerSpy`` can read and set them;
 ``state_dict``/``load_state_dict`` save and restore everything, slots included.
 
-Learning-rate decay follows Keras: at iteration t the step uses
-``lr / (1 + decay * t)``.
+Learning-rate decay per update: at iteration t the step uses
+``lr / (1 + decay * t)`` (``decay_mode="inverse"``, Keras's) or
+``lr / (1 + decay) ** t`` (``"exponential"``: Salakhutdinov & Hinton's DBM
+code decays as lr / 1.000015^t, i.e. decay=1.5e-5).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from __future__ import annotations
 import torch
 
 __all__ = ["Optimizer", "SGD", "Adam", "get_optimizer"]
+
+DECAY_MODES = ("inverse", "exponential")
 
 
 class Optimizer:
@@ -27,9 +31,18 @@ class Optimizer:
         self.iterations = 0
         self.state: dict[str, dict[str, torch.Tensor]] = {}
 
+    decay_mode = "inverse"
+
     def current_lr(self) -> float:
-        """Learning rate used by the next step (after Keras-style decay)."""
+        """Learning rate used by the next step, after the per-update decay (see the module docstring)."""
+        if self.decay_mode == "exponential":
+            return self.lr / (1.0 + self.decay) ** self.iterations
         return self.lr / (1.0 + self.decay * self.iterations)
+
+    def _set_decay_mode(self, decay_mode: str) -> None:
+        if decay_mode not in DECAY_MODES:
+            raise ValueError(f"`decay_mode` must be one of {DECAY_MODES}, got {decay_mode!r}.")
+        self.decay_mode = decay_mode
 
     def hyperparameters(self) -> dict[str, float]:
         """Current hyper-parameter values, e.g. {'lr': 0.01, 'momentum': 0.9, ...}."""
@@ -79,9 +92,10 @@ class SGD(Optimizer):
     param <- param + velocity (or + momentum * velocity + lr_t * grad with Nesterov).
     """
 
-    hyperparameter_names = ("lr", "momentum", "nesterov", "decay")
+    hyperparameter_names = ("lr", "momentum", "nesterov", "decay", "decay_mode")
 
-    def __init__(self, lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False, decay: float = 0.0):
+    def __init__(self, lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False, decay: float = 0.0,
+                 decay_mode: str = "inverse"):
         super().__init__()
         if lr < 0 or not 0 <= momentum < 1 or decay < 0:
             raise ValueError(
@@ -89,6 +103,7 @@ class SGD(Optimizer):
                 f"momentum={momentum}, decay={decay}."
             )
         self.lr, self.momentum, self.nesterov, self.decay = float(lr), float(momentum), bool(nesterov), float(decay)
+        self._set_decay_mode(decay_mode)
 
     def _update(self, name, p, g, lr):
         if self.momentum == 0.0 and "velocity" not in self.state.get(name, {}):
@@ -109,12 +124,14 @@ class Adam(Optimizer):
     """Adam (Kingma & Ba 2015), ascending the gradient, in Keras's form:
     step = lr_t * sqrt(1 - beta_2^t) / (1 - beta_1^t), param += step * m / (sqrt(v) + epsilon)."""
 
-    hyperparameter_names = ("lr", "beta_1", "beta_2", "epsilon", "decay")
+    hyperparameter_names = ("lr", "beta_1", "beta_2", "epsilon", "decay", "decay_mode")
 
     def __init__(
-        self, lr: float = 0.001, beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8, decay: float = 0.0
+        self, lr: float = 0.001, beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8, decay: float = 0.0,
+        decay_mode: str = "inverse",
     ):
         super().__init__()
+        self._set_decay_mode(decay_mode)
         if lr < 0 or not 0 <= beta_1 < 1 or not 0 <= beta_2 < 1 or epsilon <= 0 or decay < 0:
             raise ValueError("Adam needs lr >= 0, 0 <= beta_1, beta_2 < 1, epsilon > 0, decay >= 0.")
         self.lr, self.beta_1, self.beta_2 = float(lr), float(beta_1), float(beta_2)
