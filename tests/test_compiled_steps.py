@@ -75,11 +75,13 @@ def test_cd_step_equals_numpy_reference(k, up, down, compiled):
     key = torch.tensor(123456789)
     fn = rbm_steps.compiled_cd_step if compiled else rbm_steps.rbm_cd_step
     t = [torch.from_numpy(a) for a in (v0, W, b, c)]
+    calls = rbm_steps.compiled_cd_step.compiled_calls
     out = fn(*t, key, idx, k, up, down)
     ref = reference_cd(v0, W, b, c, idx, key, k, up, down)
     for got, want in zip(out, ref, strict=True):
         np.testing.assert_allclose(got.numpy(), want, rtol=1e-9, atol=1e-11)
-    assert not rbm_steps.compiled_cd_step.failed  # really compiled, not the eager fall-back
+    if compiled:  # really compiled, not the eager fall-back
+        assert rbm_steps.compiled_cd_step.compiled_calls == calls + 1 and not rbm_steps.compiled_cd_step.failed
 
 
 @pytest.mark.parametrize("compiled", [False, True])
@@ -90,11 +92,13 @@ def test_pcd_step_equals_numpy_reference(compiled):
     key = torch.tensor(-987654321)
     fn = rbm_steps.compiled_pcd_step if compiled else rbm_steps.rbm_pcd_step
     t = [torch.from_numpy(a) for a in (v0, chains, W, b, c)]
+    calls = rbm_steps.compiled_pcd_step.compiled_calls
     out = fn(*t, key, idx, 2, 1.0, 1.0)
     ref = reference_pcd(v0, chains, W, b, c, idx, key, 2, 1.0, 1.0)
     for got, want in zip(out, ref, strict=True):
         np.testing.assert_allclose(got.numpy(), want, rtol=1e-9, atol=1e-11)
-    assert not rbm_steps.compiled_pcd_step.failed
+    if compiled:
+        assert rbm_steps.compiled_pcd_step.compiled_calls == calls + 1 and not rbm_steps.compiled_pcd_step.failed
 
 
 def test_cd_with_many_steps_approaches_the_exact_gradient():

@@ -179,7 +179,6 @@ def test_compiled_dbm_ais_chunks_and_tail_follow_the_counter_stream():
     a = AIS(d, n_runs=9, betas=betas, base="uniform", seed=4, progress=False)
     a.run_logZ()
     assert not ais_dbm._COMPILED_STEPS.failed  # the compiled path ran, not the eager fall-back
-    torch.manual_seed(4)  # the initial states, as run_logZ draws them
     b_A = ais_dbm.base_biases(d, a.base_vbias)
     states = ais_dbm.initial_states(d, b_A, 9, a._source(0))
     K = tuple(d.parity_layers(ais_dbm.kept_parity(d)))
@@ -236,18 +235,30 @@ def test_mfpcd_gradient_matches_exact_with_many_chains():
 
 
 def test_greedy_pretraining_composes_the_rbms():
+    from natural_bm.callbacks import LambdaCallback
+
     x = (np.random.default_rng(0).random((300, 12)) < 0.3).astype(np.float32)
     d = DBM([12, 8, 6, 4], seed=0)
-    rbms = pretrain_dbm(d, x, epochs=2, batch_size=50, seed=0)
+    inputs = {}  # the training data each RBM's fit saw (all 300 rows are its monitoring rows)
+
+    def record(layer):
+        cb = LambdaCallback(on_train_begin=lambda logs: inputs.setdefault(layer, cb.params["train_data"].clone()))
+        return [cb]
+
+    rbms = pretrain_dbm(d, x, epochs=2, batch_size=50, seed=0, callbacks_factory=record)
     assert [(r.up_factor, r.down_factor) for r in rbms] == [(2.0, 1.0), (2.0, 2.0), (1.0, 2.0)]
     torch.testing.assert_close(d.W_0_1, rbms[0].W)
     torch.testing.assert_close(d.W_1_2, 0.5 * rbms[1].W)
     torch.testing.assert_close(d.W_2_3, rbms[2].W)
     torch.testing.assert_close(d.b_0, rbms[0].vbias)
     torch.testing.assert_close(d.b_3, rbms[2].hbias)
-    # the second RBM was trained on the first's doubled-input hidden probabilities
-    h = torch.sigmoid(2 * torch.from_numpy(x) @ rbms[0].W + rbms[0].hbias)
-    torch.testing.assert_close(rbms[0].prob_h_given_v(torch.from_numpy(x)), h)
+    # each RBM above the first was trained on the hidden probabilities of the one below, with its
+    # doubled bottom-up input: sigmoid(2 v W + c)
+    torch.testing.assert_close(inputs[0], torch.from_numpy(x))
+    h1 = torch.sigmoid(2 * torch.from_numpy(x) @ rbms[0].W + rbms[0].hbias)
+    torch.testing.assert_close(inputs[1], h1)
+    h2 = torch.sigmoid(2 * h1 @ rbms[1].W + rbms[1].hbias)
+    torch.testing.assert_close(inputs[2], h2)
     with pytest.raises(ValueError, match="chain"):
         pretrain_dbm(DBM([4, 3, 3, 2], {0: {1, 3}, 1: {2}, 2: {3}}), x[:, :4])
 
