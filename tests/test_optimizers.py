@@ -80,3 +80,37 @@ def test_bad_optimizer_arguments():
         get_optimizer("rmsprop-ish")
     with pytest.raises(ValueError, match="Adam"):
         Adam().load_state_dict(SGD().state_dict())
+
+
+def test_param_groups_lr_factor_works_under_adam_and_sgd():
+    """The reproduced bug: a layer-wise lr_factor of 3 changed nothing under Adam (it scaled the gradient)."""
+    from natural_bm import DBM
+    from natural_bm.callbacks import ScheduledLayerwise
+
+    x = (np.random.default_rng(0).random((40, 6)) < 0.4).astype(np.float32)
+    for make in (lambda: Adam(0.01), lambda: SGD(0.1, momentum=0.5)):
+        def run(cb):
+            d = DBM([6, 4, 3], seed=0).compile(make(), "mfpcd", n_chains=10, k=1, mf_steps=2)  # noqa: B023
+            w0 = d.W_0_1.clone()
+            d.fit(x, batch_size=40, epochs=1, callbacks=[cb] if cb else None, verbose=0, seed=0)
+            return d.W_0_1 - w0
+
+        base = run(None)
+        scaled = run(ScheduledLayerwise(schedule=[(0, 1)], bottom_up=False, lr_factor=3.0))
+        torch.testing.assert_close(scaled, 3 * base, rtol=1e-5, atol=1e-8)
+
+
+def test_param_groups_decay_freeze_and_save():
+    opt = SGD(0.5)
+    opt.set_param_groups([{"params": ["W"], "l2": 0.1, "lr": 0.2}, {"params": ["b"], "frozen": True}])
+    p = {"W": torch.ones(2, dtype=torch.float64), "b": torch.zeros(2, dtype=torch.float64)}
+    opt.step(p, {"W": torch.zeros(2, dtype=torch.float64), "b": torch.ones(2, dtype=torch.float64)})
+    torch.testing.assert_close(p["W"], torch.full((2,), 1 - 0.2 * 0.1, dtype=torch.float64))  # decay only
+    assert torch.equal(p["b"], torch.zeros(2, dtype=torch.float64))  # frozen
+    restored = SGD()
+    restored.load_state_dict(opt.state_dict())
+    assert restored.param_groups == opt.param_groups and restored.group_of("W")["lr"] == 0.2
+    with pytest.raises(ValueError, match="more than one group"):
+        opt.set_param_groups([{"params": ["W"]}, {"params": ["W", "b"]}])
+    with pytest.raises(ValueError, match="may set"):
+        opt.set_param_groups([{"params": ["W"], "momentum": 0.3}])

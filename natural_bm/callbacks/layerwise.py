@@ -10,9 +10,11 @@ Each layer i gets a window [start_i, end_i) of epochs. Inside its window,
 with ``bottom_up=True`` only layer i trains (one layer at a time, from the
 bottom); with ``bottom_up=False`` all layers train together. Outside every
 window (before the first, in intermissions, after the last) all layers
-train. Optionally the layer in its window has its gradient multiplied by
-``lr_factor`` (a per-layer learning-rate factor). Frozen parameters are
-neither updated nor decayed; the optimiser state is kept.
+train. Optionally the layer in its window has its learning rate multiplied
+by ``lr_factor``. Both act on the optimiser's parameter groups (``frozen``,
+``lr_factor``; each parameter must be in a group of its own layer), so they
+work with every optimiser. Frozen parameters are neither updated nor
+decayed; the optimiser state is kept.
 """
 
 from __future__ import annotations
@@ -43,15 +45,14 @@ class _Layerwise(Callback):
         """Make ``layer`` the one in its window (None: all layers train normally)."""
         m = self.model
         self.active_layer = layer
-        m.frozen = set()
-        m.grad_scale = {}
-        if layer is None:
-            return
-        names = m.layer_parameter_names(layer)
-        if self.bottom_up:
-            m.frozen = set(m.param_names) - set(names)
-        if self.lr_factor != 1.0:
-            m.grad_scale = {n: self.lr_factor for n in names}
+        names = set(m.layer_parameter_names(layer)) if layer is not None else set(m.param_names)
+        for group in m.optimizer.param_groups:
+            inside = set(group["params"]) & names
+            if inside and inside != set(group["params"]):
+                raise ValueError(f"parameter group {group['params']} straddles layer {layer}; give each layer's "
+                                 f"parameters groups of their own for a layer-wise schedule.")
+            group["frozen"] = bool(layer is not None and self.bottom_up and not inside)
+            group["lr_factor"] = self.lr_factor if (layer is not None and inside) else 1.0
 
     def on_train_end(self, logs=None):
         self.apply(None)
@@ -67,7 +68,7 @@ class _Layerwise(Callback):
         self.log = [tuple(e) for e in state["log"]]
         for a in self._state_attrs:
             setattr(self, a, state[a])
-        self.apply(state["active_layer"])  # frozen layers and gradient factors as they were
+        self.apply(state["active_layer"])  # frozen groups and learning-rate factors as they were
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:

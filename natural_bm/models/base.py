@@ -63,8 +63,6 @@ class BoltzmannMachine(torch.nn.Module):
         self.stop_reason: str | None = None  # why fit stopped before its last epoch (set by callbacks)
         self.diverged = False  # the weights left the finite range (TerminateOnNaN)
         self.seed: int | None = None
-        self.frozen: set[str] = set()  # parameter names fit leaves untouched (layer-wise schedules)
-        self.grad_scale: dict[str, float] = {}  # per-parameter gradient factors (per-layer learning rates)
         self.jit_compile: bool | str = "auto"  # see compile()
 
     # ------------------------------------------------------------ properties
@@ -146,7 +144,9 @@ class BoltzmannMachine(torch.nn.Module):
             optimizer: ``"sgd"`` (lr 0.01), ``"adam"`` or an ``Optimizer`` instance
                 (``natural_bm.training.SGD(lr, momentum, nesterov, decay)``, ``Adam``).
             algorithm: ``"cd"``, ``"pcd"``, ``"exact"`` or an ``Algorithm`` instance.
-            l1, l2: weight-decay coefficients on the weights (not biases).
+            l1, l2: weight-decay coefficients on the weights (not biases). They go into
+                the optimiser's parameter groups: one group per parameter, unless the
+                optimiser already has groups (then parameters in none get their own).
             jit_compile: run CD/PCD steps of an RBM as one ``torch.compile``'d
                 graph (``natural_bm.training.rbm_steps``). ``"auto"`` (default):
                 on a CUDA device, where it makes a 784x500 CD-1 epoch 1.3x
@@ -167,10 +167,27 @@ class BoltzmannMachine(torch.nn.Module):
         self.optimizer = get_optimizer(optimizer)
         self.algorithm = get_algorithm(algorithm, **algorithm_kwargs)
         self.l1, self.l2 = float(l1), float(l2)
+        self._set_default_param_groups()
         if jit_compile not in (True, False, "auto"):
             raise ValueError(f"`jit_compile` must be True, False or 'auto', got {jit_compile!r}.")
         self.jit_compile = jit_compile
         return self
+
+    def _set_default_param_groups(self) -> None:
+        """Give every parameter not in a group of the optimiser its own group, with ``l1``/``l2`` on
+        the weights; refuse groups naming parameters this model does not have."""
+        groups = list(self.optimizer.param_groups)
+        known = {n for g in groups for n in g["params"]}
+        unknown = known - set(self.param_names)
+        if unknown:
+            raise ValueError(f"the optimizer's param_groups name {sorted(unknown)}, which {type(self).__name__} "
+                             f"does not have; its parameters are {list(self.param_names)}.")
+        for name in self.param_names:
+            if name not in known:
+                weight = name in self.weight_names
+                groups.append({"params": [name], "l1": self.l1 if weight else 0.0,
+                               "l2": self.l2 if weight else 0.0})
+        self.optimizer.set_param_groups(groups)
 
     def use_jit_compile(self) -> bool:
         """Whether ``fit`` runs compiled steps, resolving ``jit_compile="auto"``."""
@@ -381,6 +398,7 @@ class BoltzmannMachine(torch.nn.Module):
         self.algorithm.load_state_dict(training["algorithm"])
         self.l1, self.l2, self.seed = training["l1"], training["l2"], training.get("seed")
         self.jit_compile = training.get("jit_compile", "auto")
+        self._set_default_param_groups()  # files without groups: as compile() would make them
 
     def load_weights(self, path: str | os.PathLike) -> "BoltzmannMachine":
         """Load parameters (and training state, if saved) from ``path`` into this model."""

@@ -32,7 +32,6 @@ import torch
 from natural_bm.callbacks import BaseLogger, CallbackList, History, ProgbarLogger
 from natural_bm.rng import RandomSource, bernoulli
 from natural_bm.seeding import epoch_seed, new_seed
-from natural_bm.training.regularizers import apply_weight_decay
 from natural_bm.validation import as_data_tensor, check_positive_int
 
 MONITOR_ROWS = 10_000
@@ -139,13 +138,7 @@ def fit(
             cb.on_train_batch_begin(b, batch_logs)
             with torch.no_grad():
                 grads, loss = model.algorithm.step(model, v, gen)
-                if model.frozen:
-                    grads = {k: g for k, g in grads.items() if k not in model.frozen}
-                apply_weight_decay(grads, params, model.l1, model.l2, model.weight_names)
-                for name, factor in model.grad_scale.items():
-                    if name in grads:
-                        grads[name].mul_(factor)
-                model.optimizer.step(params, grads)
+                model.optimizer.step(params, grads)  # weight decay, frozen groups, lr factors: its groups
             batch_logs["loss"] = float(loss.mean())
             cb.on_train_batch_end(b, batch_logs)
             if model.stop_training:

@@ -7,6 +7,19 @@ parameters in place. Hyper-parameters are plain attributes (``opt.lr``,
 ``opt.momentum``...) so schedulers and ``OptimizerSpy`` can read and set them;
 ``state_dict``/``load_state_dict`` save and restore everything, slots included.
 
+Parameter groups, torch-style: ``param_groups`` is a list of dicts, each
+``{"params": [parameter names], "lr": None, "lr_factor": 1.0, "l1": 0.0,
+"l2": 0.0, "frozen": False}``. A group's step uses its own ``lr`` (None: the
+optimiser's ``lr``, which schedulers set), decayed per update as below,
+times ``lr_factor``; its gradient first gains the weight-decay terms
+-l1 sign(p) - l2 p; a frozen group is neither updated nor decayed (its slots
+are kept). ``BoltzmannMachine.compile(l1=, l2=)`` makes one group per
+parameter, with the decay on the weights only; the layer-wise schedules
+freeze groups and set their ``lr_factor``, which therefore works for every
+optimiser (Adam's step does not scale with the gradient, so scaling the
+gradient did nothing). Without groups every gradient is its own group with
+the defaults.
+
 Learning-rate decay per update: at iteration t the step uses
 ``lr / (1 + decay * t)`` (``decay_mode="inverse"``, Keras's) or
 ``lr / (1 + decay) ** t`` (``"exponential"``: Salakhutdinov & Hinton's DBM
@@ -15,9 +28,15 @@ code decays as lr / 1.000015^t, i.e. decay=1.5e-5).
 
 from __future__ import annotations
 
+import copy
+
 import torch
 
+from natural_bm.training.regularizers import apply_weight_decay
+
 __all__ = ["Optimizer", "SGD", "Adam", "get_optimizer"]
+
+GROUP_DEFAULTS = {"lr": None, "lr_factor": 1.0, "l1": 0.0, "l2": 0.0, "frozen": False}
 
 DECAY_MODES = ("inverse", "exponential")
 
@@ -30,14 +49,47 @@ class Optimizer:
     def __init__(self) -> None:
         self.iterations = 0
         self.state: dict[str, dict[str, torch.Tensor]] = {}
+        self.param_groups: list[dict] = []
+
+    def set_param_groups(self, groups: list[dict]) -> None:
+        """Set the groups (see the module docstring); missing options take ``GROUP_DEFAULTS``.
+
+        Raises ValueError for an unknown option, a name in two groups or a bad value.
+        """
+        out, seen = [], set()
+        for i, group in enumerate(groups):
+            unknown = set(group) - set(GROUP_DEFAULTS) - {"params"}
+            if "params" not in group or unknown:
+                raise ValueError(f"param_groups[{i}] needs 'params' and may set {sorted(GROUP_DEFAULTS)}; "
+                                 f"got {sorted(group)}.")
+            g = {**GROUP_DEFAULTS, **copy.deepcopy(group)}
+            g["params"] = [str(n) for n in g["params"]]
+            twice = seen & set(g["params"])
+            if twice:
+                raise ValueError(f"parameters {sorted(twice)} are in more than one group.")
+            seen |= set(g["params"])
+            if g["lr_factor"] < 0 or g["l1"] < 0 or g["l2"] < 0 or (g["lr"] is not None and g["lr"] < 0):
+                raise ValueError(f"param_groups[{i}]: lr, lr_factor, l1 and l2 must be >= 0, got {g}.")
+            out.append(g)
+        self.param_groups = out
+
+    def group_of(self, name: str) -> dict:
+        """The group holding parameter ``name`` (ValueError if none does)."""
+        for g in self.param_groups:
+            if name in g["params"]:
+                return g
+        raise ValueError(f"no parameter group holds {name!r}; groups hold "
+                         f"{[n for g in self.param_groups for n in g['params']]}.")
 
     decay_mode = "inverse"
 
-    def current_lr(self) -> float:
-        """Learning rate used by the next step, after the per-update decay (see the module docstring)."""
+    def current_lr(self, lr: float | None = None) -> float:
+        """Learning rate of the next step for base rate ``lr`` (default the optimiser's), after the
+        per-update decay (see the module docstring)."""
+        lr = self.lr if lr is None else lr
         if self.decay_mode == "exponential":
-            return self.lr / (1.0 + self.decay) ** self.iterations
-        return self.lr / (1.0 + self.decay * self.iterations)
+            return lr / (1.0 + self.decay) ** self.iterations
+        return lr / (1.0 + self.decay * self.iterations)
 
     def _set_decay_mode(self, decay_mode: str) -> None:
         if decay_mode not in DECAY_MODES:
@@ -49,11 +101,21 @@ class Optimizer:
         return {name: getattr(self, name) for name in self.hyperparameter_names}
 
     def step(self, params: dict[str, torch.Tensor], grads: dict[str, torch.Tensor]) -> None:
-        """Move each ``params[name]`` along ``grads[name]`` (in place)."""
-        lr = self.current_lr()
+        """Move each ``params[name]`` along ``grads[name]`` (in place), group by group: weight decay
+        added to the gradient, the group's learning rate, frozen groups skipped."""
+        groups = self.param_groups or [{**GROUP_DEFAULTS, "params": list(grads)}]
         with torch.no_grad():
-            for name, g in grads.items():
-                self._update(name, params[name], g, lr)
+            for group in groups:
+                if group["frozen"]:
+                    continue
+                names = [n for n in group["params"] if n in grads]
+                if not names:
+                    continue
+                if group["l1"] or group["l2"]:
+                    apply_weight_decay(grads, params, group["l1"], group["l2"], tuple(names))
+                lr = self.current_lr(group["lr"]) * group["lr_factor"]
+                for name in names:
+                    self._update(name, params[name], grads[name], lr)
         self.iterations += 1
 
     def _update(self, name: str, p: torch.Tensor, g: torch.Tensor, lr: float) -> None:
@@ -66,6 +128,7 @@ class Optimizer:
             "hyperparameters": self.hyperparameters(),
             "iterations": self.iterations,
             "state": {k: {s: t.clone() for s, t in v.items()} for k, v in self.state.items()},
+            "param_groups": copy.deepcopy(self.param_groups),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -79,6 +142,8 @@ class Optimizer:
             setattr(self, name, value)
         self.iterations = int(state["iterations"])
         self.state = {k: {s: t.clone() for s, t in v.items()} for k, v in state["state"].items()}
+        if state.get("param_groups"):  # files before groups: the model's compile() groups stay
+            self.set_param_groups(state["param_groups"])
 
     def __repr__(self) -> str:
         hp = ", ".join(f"{k}={v!r}" for k, v in self.hyperparameters().items())
