@@ -223,3 +223,24 @@ def test_dbm_config_runs_end_to_end(tmp_path):
     _, _, test, _ = load_data(resolve_config(cfg))
     assert results["test_ll"] == pytest.approx(log_likelihood(model, test, results["logZ"])[0])
     assert Image.open(out / "samples_epoch0002.png").size == (4 * 4 + 1, 3 * 4 + 1)
+
+
+def test_version_help_and_image_formats(trained, tmp_path, capsys):
+    from natural_bm import __version__
+
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.strip() == f"natural-bm {__version__}"
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = capsys.readouterr().out
+    assert "optimizer: name=\"sgd\", lr=0.01" in text and "schedule: lr=null, momentum=null, k=null" in text
+    jpg = tmp_path / "grid.jpg"
+    assert main(["sample", str(trained / "model.pt"), "--out", str(jpg), "--chains", "2", "--snapshots", "2",
+                 "--every", "2", "--device", "cpu"]) == 0
+    assert jpg.read_bytes()[:3] == b"\xff\xd8\xff" and Image.open(jpg).format == "JPEG"
+    capsys.readouterr()
+    assert main(["sample", str(trained / "model.pt"), "--out", str(tmp_path / "grid.gif")]) == 2
+    err = capsys.readouterr().err
+    assert "use a .png, .jpg or .jpeg file name" in err and err.count("\n") == 1
+    assert not (tmp_path / "grid.gif").exists()

@@ -46,6 +46,9 @@ class SampleCallback(Callback):
     def __init__(self, model=None, savename="samples.png", n_chains: int = 20, n_samples: int = 10,
                  plot_every: int = 2000, epoch_ls=(), image_shape=(28, 28), seed: int = 0) -> None:
         super().__init__()
+        from natural_bm.viz.images import image_format
+
+        image_format(savename)  # .png, .jpg or .jpeg, checked before training starts
         self.sample_model = model
         self.savename = savename
         self.n_chains, self.n_samples, self.plot_every = int(n_chains), int(n_samples), int(plot_every)
@@ -105,7 +108,7 @@ class SampleCallback(Callback):
             self.chains = chains
         tiles = torch.stack(snapshots, 1).reshape(-1, model.n_visible)  # row = chain, column = snapshot
         self.last_samples = tiles.cpu().double().numpy()
-        path = epoch_path(self.savename, epoch)
+        path = epoch_path(self.savename, epoch, Path(str(self.savename)).suffix)
         image_grid(self.last_samples, self.image_shape, n_cols=self.n_samples, path=path)
         self.saved.append(path)
         return path

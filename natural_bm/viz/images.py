@@ -38,11 +38,14 @@ def image_grid(
         padding: pixels between tiles (and around the grid), filled with ``pad_value``.
         scale: integer upscaling of every pixel (nearest neighbour).
         normalize: rescale each tile to [0, 1] by its own min and max (for filters).
-        path: write the grid there as an 8-bit PNG, atomically.
+        path: write the grid there, atomically: an 8-bit PNG for ``.png``, a JPEG
+            (quality 95) for ``.jpg``/``.jpeg``; any other suffix is a ValueError.
 
     Returns:
         The grid as uint8 (rows, cols): pixel = round(255 * value).
     """
+    if path is not None:
+        image_format(path)  # refuse an unsupported suffix before the work
     x = _as_numpy(arrays)
     if x.ndim == 1:
         x = x[None]
@@ -72,12 +75,29 @@ def image_grid(
     return img
 
 
+IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
+
+
+def image_format(path: str | os.PathLike) -> str:
+    """The PIL format a path's suffix asks for ('PNG' or 'JPEG'); ValueError for any other suffix."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in IMAGE_FORMATS:
+        raise ValueError(f"cannot write an image to {path}: use a .png, .jpg or .jpeg file name.")
+    return IMAGE_FORMATS[suffix]
+
+
 def save_png(img: np.ndarray, path: str | os.PathLike) -> Path:
-    """Write a uint8 (rows, cols) or (rows, cols, 3|4) array as a PNG, atomically."""
+    """Write a uint8 (rows, cols) or (rows, cols, 3|4) array atomically, in the format its suffix
+    names (PNG, or JPEG at quality 95 for .jpg/.jpeg; see ``image_format``)."""
     from PIL import Image
 
+    fmt = image_format(path)
     with atomic_path(path) as tmp:
-        Image.fromarray(img).save(tmp, format="PNG")
+        image = Image.fromarray(img)
+        if fmt == "JPEG":
+            image.convert("RGB" if image.mode in ("RGBA", "P") else image.mode).save(tmp, format="JPEG", quality=95)
+        else:
+            image.save(tmp, format="PNG")
     return Path(path)
 
 
