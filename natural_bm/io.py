@@ -8,6 +8,14 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+ENV_CACHE = "NATURAL_BM_CACHE"
+
+
+def cache_dir() -> Path:
+    """natural_bm's cache folder (downloads, compiled kernels): ``$NATURAL_BM_CACHE`` or ``~/.cache/natural_bm``."""
+    return Path(os.environ.get(ENV_CACHE) or Path.home() / ".cache" / "natural_bm")
+
+
 _UMASK = os.umask(0)  # read the process umask (set it back at once)
 os.umask(_UMASK)
 

@@ -58,7 +58,7 @@ def test_exact_log_z_on_cuda_equals_brute_force_and_cpu():
 def test_ais_cuda_graph_replay_is_bit_identical_to_the_plain_loop():
     m = _mnist_like_rbm(50, seed=2).to(CUDA)
     betas = default_betas(2 * 2 * 128 + 38)  # two whole graph chunks, 36 looped steps and one odd step
-    kw = dict(n_runs=64, betas=betas, base="uniform", seed=5, progress=False)
+    kw = dict(n_runs=64, betas=betas, base="uniform", seed=5, progress=False, compile=True)
     a = AIS(m, cuda_graph=True, **kw)
     b = AIS(m, cuda_graph=False, **kw)
     a.run_logZ()

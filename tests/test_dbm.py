@@ -176,7 +176,7 @@ def test_compiled_dbm_ais_chunks_and_tail_follow_the_counter_stream():
     sizes, topology = CASES[1]
     d = random_dbm(sizes, topology, scale=0.8, seed=3)
     betas = torch.linspace(0, 1, ais_dbm.STEPS_PER_CALL * 3 + 4, dtype=torch.float64)  # 3 calls, 3-step tail
-    a = AIS(d, n_runs=9, betas=betas, base="uniform", seed=4, progress=False)
+    a = AIS(d, n_runs=9, betas=betas, base="uniform", seed=4, progress=False, compile=True)
     a.run_logZ()
     assert not ais_dbm._COMPILED_STEPS.failed  # the compiled path ran, not the eager fall-back
     b_A = ais_dbm.base_biases(d, a.base_vbias)

@@ -208,7 +208,7 @@ def test_compiled_ais_chunks_and_tail_follow_the_counter_stream():
 
     m = random_rbm(12, 7, scale=0.5, seed=11)  # float64
     betas = default_betas(ais_mod.STEPS_PER_CALL * 3 + 6)  # 3 compiled calls and a 5-step eager tail
-    a = AIS(m, n_runs=9, betas=betas, base="uniform", seed=4, progress=False)
+    a = AIS(m, n_runs=9, betas=betas, base="uniform", seed=4, progress=False, compile=True)
     a.run_logZ()
     # the same run, one eager step at a time
     torch.manual_seed(4)
@@ -232,3 +232,16 @@ def test_describe_bracket_says_when_forward_and_reverse_cross():
     assert describe_bracket(10.0, 10.5) == "bracket: log Z in [10.0000, 10.5000] (width 0.5000 nats)"
     text = describe_bracket(10.0, 9.25)
     assert text.startswith("no bracket: reverse AIS is 0.7500 nats below forward AIS (they cross)")
+
+
+def test_ais_compiles_only_where_it_pays_back():
+    from natural_bm.compiling import COMPILE_WORK_THRESHOLD
+
+    small = random_rbm(9, 8, seed=0)
+    assert AIS(small, n_runs=100, base="uniform", progress=False).compile is False  # 14,501 x 100 x 144
+    big = random_rbm(784, 20, scale=0.01, seed=0)
+    assert AIS(big, n_runs=100, base="uniform", progress=False).compile is True  # 14,501 x 100 x 31,360
+    assert 14501 * 100 * 144 < COMPILE_WORK_THRESHOLD < 14501 * 100 * 31360
+    assert AIS(small, n_runs=100, base="uniform", progress=False, compile=True).compile is True
+    with pytest.raises(ValueError, match="'auto'"):
+        AIS(small, compile="yes")

@@ -50,7 +50,7 @@ class AISCallback(Callback):
         train_data=None,
         valid_data=None,
         seed: int = 0,
-        compile: bool = True,
+        compile: bool | str = "auto",
         max_exact_states: int = 2**22,
     ) -> None:
         super().__init__()

@@ -21,15 +21,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from natural_bm.io import atomic_path
+from natural_bm.io import ENV_CACHE, atomic_path, cache_dir  # noqa: F401 (ENV_CACHE: re-exported)
 
 ENV_DATA = "NATURAL_BM_DATA"
-ENV_CACHE = "NATURAL_BM_CACHE"
-
-
-def cache_dir() -> Path:
-    """The download cache: ``$NATURAL_BM_CACHE`` or ``~/.cache/natural_bm``."""
-    return Path(os.environ.get(ENV_CACHE) or Path.home() / ".cache" / "natural_bm")
 
 
 def read_gz(path: Path) -> bytes:

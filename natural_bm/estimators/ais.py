@@ -256,7 +256,11 @@ class AIS:
             ``"uniform"`` (all biases zero). ``"data"`` without data falls back
             to ``"uniform"`` with a warning.
         seed: seed of the random numbers (None: fresh).
-        compile: compile the annealing step (default: True; False runs eagerly).
+        compile: compile the annealing step: True, False (eager), or ``"auto"``
+            (default): compile when betas x runs x (multiply-adds of one Gibbs
+            sweep) reach ``natural_bm.compiling.COMPILE_WORK_THRESHOLD``, so small
+            models anneal eagerly without seconds of compilation. Compiled and
+            eager runs draw different random numbers (counters against PCG64).
         progress: show a tqdm progress bar.
         log_weight_dtype: dtype of the accumulated log weights (float64).
         cuda_graph: on a CUDA device, replay the compiled steps from a CUDA
@@ -282,7 +286,7 @@ class AIS:
         betas=None,
         base: str = "data",
         seed: int | None = None,
-        compile: bool = True,
+        compile: bool | str = "auto",
         progress: bool = True,
         log_weight_dtype: torch.dtype = torch.float64,
         cuda_graph: bool = True,
@@ -313,6 +317,12 @@ class AIS:
         else:
             self.base_vbias = torch.zeros(model.n_visible, device=device, dtype=dtype)
         self.seed = new_seed() if seed is None else int(seed)
+        if compile not in (True, False, "auto"):
+            raise ValueError(f"`compile` must be True, False or 'auto', got {compile!r}.")
+        if compile == "auto":
+            from natural_bm.compiling import worth_compiling
+
+            compile = worth_compiling(len(self.betas) * self.n_runs * model.sweep_multiply_adds())
         self.compile = compile
         self.progress = progress
         self.log_weight_dtype = log_weight_dtype

@@ -82,6 +82,11 @@ class BoltzmannMachine(torch.nn.Module):
         """{name: tensor} of the trainable parameters (the tensors themselves, not copies)."""
         return {name: getattr(self, name) for name in self.param_names}
 
+    def sweep_multiply_adds(self) -> int:
+        """Multiply-adds of one block-Gibbs sweep of one chain (sizes estimators' work, e.g. to choose
+        whether to compile)."""
+        raise NotImplementedError
+
     def non_finite_parameters(self) -> list[str]:
         """Names of the parameters holding NaN or inf (empty for a healthy model)."""
         return [name for name, p in self.parameter_dict().items() if not bool(torch.isfinite(p).all())]

@@ -245,6 +245,10 @@ class DBM(BoltzmannMachine):
             states = self.sample_parity(states, 0, beta, generator, clamp_visible=clamp_visible)
         return states[0] if only_visible else states
 
+    def sweep_multiply_adds(self) -> int:
+        """Twice the sum over edges of n_i n_j: every weight matrix is used once in each direction per sweep."""
+        return 2 * sum(self.layer_sizes[i] * self.layer_sizes[j] for i, j in self.edges)
+
     # sampler protocol (SampleCallback, natural-bm sample): a chain's state is the list of layer states
     def init_chains(self, v: torch.Tensor, generator: Generator = None) -> States:
         """Chain states started at the binary visible batch ``v`` (hidden layers from ``init_states``)."""

@@ -176,6 +176,10 @@ class RBM(BoltzmannMachine):
             v = self.sample_v(self.sample_h(v, beta, generator), beta, generator)
         return v
 
+    def sweep_multiply_adds(self) -> int:
+        """2 n_visible n_hidden: the products v W and h W^T of one Gibbs step."""
+        return 2 * self.n_visible * self.n_hidden
+
     # sampler protocol (SampleCallback, natural-bm sample): a chain's state is its visible sample
     def init_chains(self, v: torch.Tensor, generator: Generator = None) -> torch.Tensor:
         """Chain states started at the binary visible batch ``v``: (n, n_visible)."""
