@@ -7,7 +7,8 @@ A config (JSON or YAML) has these sections; every key is optional except
     data:      {name: mnist, kind: probability, n_train: 50000, n_valid: 10000, eval_kind: sampled}
                # kind: probability, sampled (once), threshold, or stochastic (grey levels binarised afresh
                # for every training minibatch from the run's seed; validation and test use eval_kind)
-               # or {name: bars_and_stripes, size: 3, n_samples: 1000}
+               # or {name: bars_and_stripes, size: 3, n_samples: 1000}: training rows, and
+               # n_samples // 5 validation and test rows drawn independently (seeds seed, +1, +2)
     training:  {algorithm: pcd, k: 1, n_chains: 100, epochs: 10, batch_size: 100, l1: 0.0, l2: 0.0,
                 pretrain_epochs: 0, mf_steps: 10, jit_compile: auto}   # see BoltzmannMachine.compile
     optimizer: {name: sgd, lr: 0.01, momentum: 0.0, nesterov: false, decay: 0.0,   # or adam: lr, beta_1, ...
@@ -219,9 +220,11 @@ def load_data(cfg: dict):
     if d["name"] == "bars_and_stripes":
         from natural_bm.datasets import bars_and_stripes
 
+        # three independent draws from the known distribution: train, validation, test
         x = bars_and_stripes(d["n_samples"], d["size"], seed=cfg["seed"])
-        held = bars_and_stripes(max(1, d["n_samples"] // 5), d["size"], seed=cfg["seed"] + 1)
-        return x, held, held, (d["size"], d["size"])
+        valid = bars_and_stripes(max(1, d["n_samples"] // 5), d["size"], seed=cfg["seed"] + 1)
+        test = bars_and_stripes(max(1, d["n_samples"] // 5), d["size"], seed=cfg["seed"] + 2)
+        return x, valid, test, (d["size"], d["size"])
     from natural_bm.datasets import load_mnist
 
     kind = "probability" if d["kind"] == "stochastic" else d["kind"]  # stochastic: binarised per minibatch

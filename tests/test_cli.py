@@ -3,6 +3,7 @@
 import json
 import shutil
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -244,3 +245,8 @@ def test_version_help_and_image_formats(trained, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "use a .png, .jpg or .jpeg file name" in err and err.count("\n") == 1
     assert not (tmp_path / "grid.gif").exists()
+
+
+def test_bars_and_stripes_has_distinct_validation_and_test_sets():
+    x, valid, test, _ = load_data(resolve_config(CONFIG))
+    assert len(valid) == len(test) == 40 and not np.array_equal(valid, test)

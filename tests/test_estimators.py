@@ -245,3 +245,15 @@ def test_ais_compiles_only_where_it_pays_back():
     assert AIS(small, n_runs=100, base="uniform", progress=False, compile=True).compile is True
     with pytest.raises(ValueError, match="'auto'"):
         AIS(small, compile="yes")
+
+
+def test_log_likelihood_of_grey_levels_warns():
+    m = random_rbm(6, 3, seed=0)
+    z = log_partition_exact(m)
+    with pytest.warns(RuntimeWarning, match="grey-level data"):
+        log_likelihood(m, np.full((4, 6), 0.5), z)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        log_likelihood(m, np.eye(6)[:4], z)  # binary: no warning

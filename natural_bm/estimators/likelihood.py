@@ -24,7 +24,9 @@ def log_likelihood(model, x, log_z: float, batch_size: int = 10_000) -> tuple[fl
     The standard error is std(log p(v)) / sqrt(n); it covers the spread over
     test images, not the uncertainty of ``log_z`` (report AIS's band separately).
 
-    Raises ValueError for non-finite parameters or ``log_z``. Warns
+    Warns (RuntimeWarning) when ``x`` is not binary: for binary visible units
+    -F(v) - log Z of grey levels is not a log-likelihood. Raises ValueError
+    for non-finite parameters or ``log_z``. Warns
     (RuntimeWarning) when the mean is more than ``UNIFORM_MARGIN`` (1 nat)
     below the uniform model's -n_visible log 2: the model is worse than
     knowing nothing, which usually means training diverged (learning rate
@@ -41,6 +43,10 @@ def log_likelihood(model, x, log_z: float, batch_size: int = 10_000) -> tuple[fl
         raise ValueError(f"`log_z` must be a finite number of nats, got {given!r}; an AIS estimate of -inf or "
                          f"NaN means the annealing failed: anneal longer or check the model.")
     x = as_data_tensor(x, "x", model.n_input, device=model.device, dtype=model.dtype)
+    if bool(((x != 0) & (x != 1)).any()):
+        warnings.warn("log_likelihood of grey-level data: the model's visible units are binary, so -F(v) - log Z "
+                      "of values between 0 and 1 is not a log-likelihood of anything; evaluate on binary data, "
+                      "e.g. load_mnist('sampled').", RuntimeWarning, stacklevel=2)
     scores = []
     with torch.no_grad():
         for lo in range(0, x.shape[0], batch_size):
