@@ -147,6 +147,7 @@ SCHEMA: dict = {
         "algorithm": choice("cd", "pcd", "exact", "mfpcd"), "k": integer(1), "n_chains": integer(1),
         "epochs": integer(1), "batch_size": integer(1), "l1": number(0), "l2": number(0),
         "pretrain_epochs": integer(0), "mf_steps": integer(1), "jit_compile": choice(True, False, "auto"),
+        "keep_checkpoints": optional(integer(1)), "best_checkpoint": optional(text),
     },
     "optimizer": {
         "name": choice("sgd", "adam"), "lr": number(0, strict_min=True), "momentum": number(0, 1, strict_max=True),

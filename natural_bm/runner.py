@@ -10,7 +10,9 @@ A config (JSON or YAML) has these sections; every key is optional except
                # or {name: bars_and_stripes, size: 3, n_samples: 1000}: training rows, and
                # n_samples // 5 validation and test rows drawn independently (seeds seed, +1, +2)
     training:  {algorithm: pcd, k: 1, n_chains: 100, epochs: 10, batch_size: 100, l1: 0.0, l2: 0.0,
-                pretrain_epochs: 0, mf_steps: 10, jit_compile: auto}   # see BoltzmannMachine.compile
+                pretrain_epochs: 0, mf_steps: 10, jit_compile: auto,   # see BoltzmannMachine.compile
+                keep_checkpoints: 3, best_checkpoint: val_pll}   # checkpoints kept: the newest 3 and the
+               # best epoch by that log key (keep_checkpoints: null keeps all; best_checkpoint: null none)
     optimizer: {name: sgd, lr: 0.01, momentum: 0.0, nesterov: false, decay: 0.0,   # or adam: lr, beta_1, ...
                 decay_mode: inverse}   # per update: lr / (1 + decay t), or exponential: lr / (1 + decay)^t
     ais:       {n_runs: 100, n_betas: null, epochs: [], exact: false,              # at the last epoch by default
@@ -51,7 +53,8 @@ DEFAULTS: dict = {
     "data": {"name": "mnist", "kind": "probability", "n_train": 50000, "n_valid": 10000, "eval_kind": "sampled",
              "size": 3, "n_samples": 1000, "path": None},
     "training": {"algorithm": "pcd", "k": 1, "n_chains": 100, "epochs": 10, "batch_size": 100, "l1": 0.0,
-                 "l2": 0.0, "pretrain_epochs": 0, "mf_steps": 10, "jit_compile": "auto"},
+                 "l2": 0.0, "pretrain_epochs": 0, "mf_steps": 10, "jit_compile": "auto", "keep_checkpoints": 3,
+                 "best_checkpoint": "val_pll"},
     "optimizer": {"name": "sgd", "lr": 0.01, "momentum": 0.0, "nesterov": False, "decay": 0.0,
                   "decay_mode": "inverse", "beta_1": 0.9,
                   "beta_2": 0.999, "epsilon": 1e-8},
@@ -522,7 +525,8 @@ def _train_locked(cfg, out: Path, resume: bool, verbose: int, model, x, valid, t
         summary,
         # before PeriodicSave, so a stop (early stopping, divergence) is known when the checkpoint is written
         *(make_callback(entry) for entry in cfg["callbacks"]),
-        PeriodicSave(out / "checkpoints" / "weights.pt", opt_path=out / "checkpoints" / "state.pt"),
+        PeriodicSave(out / "checkpoints" / "weights.pt", opt_path=out / "checkpoints" / "state.pt",
+                     keep_last=t["keep_checkpoints"], keep_best=t["best_checkpoint"]),
     ]
     for key, cls in (("lr", LearningRateScheduler), ("momentum", MomentumRateScheduler), ("k", GibbsStepsScheduler)):
         schedule = steps_of(cfg["schedule"][key], f"schedule.{key}")

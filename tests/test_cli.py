@@ -64,7 +64,10 @@ def test_train_writes_a_complete_results_folder(trained):
     assert results["brackets"] == (results["logZ_reverse"] >= results["logZ"])
     assert results["bracket"].startswith("bracket:" if results["brackets"] else "no bracket:")
     assert Image.open(trained / "samples_epoch0003.png").size == (4 * 4 + 1, 3 * 4 + 1)
-    assert len(list((trained / "checkpoints").glob("weights_epoch*.pt"))) == 4
+    # retention: the newest 3 checkpoints and the best by val_pll
+    kept = sorted(int(p.stem[-4:]) for p in (trained / "checkpoints").glob("weights_epoch*.pt"))
+    best = int(df["val_pll"].idxmax())
+    assert kept == sorted({1, 2, 3, best})
 
 
 def test_logz_matches_the_python_api(trained, capsys):

@@ -535,3 +535,22 @@ def test_sparse_and_meta_data_are_type_errors_naming_the_argument():
         m.fit(dense.to_sparse(), epochs=1, verbose=0)
     with pytest.raises(TypeError, match="`validation_data` is on the meta device"):
         m.fit(dense, epochs=1, verbose=0, validation_data=dense.to("meta"))
+
+
+def test_checkpoint_retention_keeps_the_newest_and_the_best(tmp_path):
+    from natural_bm.callbacks import Callback
+
+    class Feed(Callback):
+        produces_logs = True
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs["val_pll"] = [-5.0, -3.0, -1.0, -4.0, -6.0, -7.0][epoch]  # best at epoch 2
+
+    save = PeriodicSave(tmp_path / "w.pt", opt_path=tmp_path / "s.pt", keep_last=2, keep_best="val_pll")
+    m = RBM(9, 3, seed=0).compile(SGD(0.1), "cd")
+    m.fit(X[:, :9], batch_size=20, epochs=6, callbacks=[Feed(), save], verbose=0, seed=0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "s_epoch0002.pt", "s_epoch0004.pt", "s_epoch0005.pt", "w_epoch0002.pt", "w_epoch0004.pt", "w_epoch0005.pt"]
+    assert save.best_epoch == 2 and save.saved_epochs == [2, 4, 5]
+    with pytest.raises(ValueError, match="keep_last"):
+        PeriodicSave(tmp_path / "w.pt", keep_last=0)

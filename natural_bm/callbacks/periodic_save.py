@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from pathlib import Path
 
 from natural_bm.callbacks.callback import Callback
 from natural_bm.callbacks.callback_list import restore_callback_states
+from natural_bm.callbacks.monitor import Monitor
 from natural_bm.callbacks.sample_callback import epoch_path
 from natural_bm.io import load_torch_checked, save_torch_checked
 
@@ -33,20 +35,55 @@ class PeriodicSave(Callback):
     Weights that are not finite (a diverged run, see ``TerminateOnNaN``) are
     never saved: the last finite checkpoint stays the newest one, and a
     ``RuntimeWarning`` says so.
+
+    Retention: with ``keep_last=N`` only the newest N saved epochs keep their
+    files, plus, with ``keep_best=KEY``, the epoch where the log key ``KEY``
+    was best (``mode`` 'auto' maximises log-likelihood keys). The newest
+    checkpoint is always kept, so resuming is unaffected.
     """
 
-    def __init__(self, weight_path, epoch_ls=(), opt_path=None) -> None:
+    def __init__(self, weight_path, epoch_ls=(), opt_path=None, keep_last: int | None = None,
+                 keep_best: str | None = None, mode: str = "auto") -> None:
         super().__init__()
+        if keep_last is not None and (isinstance(keep_last, bool) or int(keep_last) != keep_last or keep_last < 1):
+            raise ValueError(f"PeriodicSave keep_last must be an integer >= 1 or None, got {keep_last!r}.")
         self.weight_path = weight_path
         self.opt_path = opt_path
         self.epoch_ls = set(epoch_ls)
+        self.keep_last = None if keep_last is None else int(keep_last)
+        self.best = Monitor(keep_best, mode) if keep_best else None
+        self.best_epoch: int | None = None
         self.saved: list[Path] = []
+        self.saved_epochs: list[int] = []
 
     def state_dict(self) -> dict:
-        return {"saved": [str(p) for p in self.saved]}
+        return {"saved": [str(p) for p in self.saved], "saved_epochs": list(self.saved_epochs),
+                "best_epoch": self.best_epoch, "best": None if self.best is None else self.best.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
         self.saved = [Path(p) for p in state["saved"]]
+        self.saved_epochs = [int(e) for e in state.get("saved_epochs", [])]
+        self.best_epoch = state.get("best_epoch")
+        if self.best is not None and state.get("best") is not None:
+            self.best.load_state_dict(state["best"])
+
+    def _files(self, epoch: int) -> list[Path]:
+        files = [epoch_path(self.weight_path, epoch, ".pt")]
+        if self.opt_path is not None:
+            files.append(epoch_path(self.opt_path, epoch, ".pt"))
+        return files
+
+    def _prune(self) -> None:
+        """Delete the files of saved epochs that are neither among the newest ``keep_last`` nor the best."""
+        if self.keep_last is None:
+            return
+        keep = set(self.saved_epochs[-self.keep_last:]) | ({self.best_epoch} if self.best_epoch is not None else set())
+        for epoch in [e for e in self.saved_epochs if e not in keep]:
+            for path in self._files(epoch):
+                path.unlink(missing_ok=True)
+                if path in self.saved:
+                    self.saved.remove(path)
+            self.saved_epochs.remove(epoch)
 
     def on_epoch_end(self, epoch, logs=None):
         if self.epoch_ls and epoch not in self.epoch_ls:
@@ -57,14 +94,20 @@ class PeriodicSave(Callback):
                           f"({', '.join(bad) or self.model.stop_reason}); the last finite checkpoint is kept.",
                           RuntimeWarning, stacklevel=2)
             return
+        if self.best is not None:
+            value = (logs or {}).get(self.best.key)
+            if value is not None and math.isfinite(value) and self.best.improved(float(value)):
+                self.best.best, self.best_epoch = float(value), epoch
         path = self.model.save(epoch_path(self.weight_path, epoch, ".pt"), include_optimizer=False)
         self.saved.append(path)
+        self.saved_epochs.append(epoch)
         if self.opt_path is not None:
             opt = epoch_path(self.opt_path, epoch, ".pt")
             self.saved.append(opt)
             states = self.callback_list.state_dict() if self.callback_list is not None else {}
             save_torch_checked({"format": STATE_FORMAT, "epoch": epoch, "training": self.model.training_state(),
                                 "callbacks": states, "stop_reason": self.model.stop_reason}, opt)
+        self._prune()
 
 
 def read_training_state(path) -> dict:
