@@ -149,7 +149,7 @@ def logz_report(model_path, exact=False, runs=100, betas=None, reverse=False, de
         if cfg_path.is_file():
             cfg = json.loads(cfg_path.read_text())
             data = cfg.get("data", {}).get("name", data)
-            if data == "bars_and_stripes":
+            if data in ("bars_and_stripes", "files"):
                 from natural_bm.runner import load_data, resolve_config
 
                 x, valid, test, _ = load_data(resolve_config(cfg))

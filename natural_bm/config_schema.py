@@ -138,10 +138,12 @@ SCHEMA: dict = {
         "weight_scale": number(0, strict_min=True),
     },
     "data": {
-        "name": choice("mnist", "bars_and_stripes"),
+        "name": choice("mnist", "bars_and_stripes", "files"),
         "kind": choice("probability", "sampled", "threshold", "stochastic"),
         "n_train": integer(1), "n_valid": integer(0), "eval_kind": choice("probability", "sampled", "threshold"),
-        "size": integer(2), "n_samples": integer(1), "path": optional(text),
+        "size": integer(2), "n_samples": integer(1), "path": optional(text), "train": optional(text),
+        "valid": optional(text), "test": optional(text), "key": optional(text),
+        "valid_fraction": number(0, 1, strict_max=True), "test_fraction": number(0, 1, strict_max=True),
     },
     "training": {
         "algorithm": choice("cd", "pcd", "exact", "mfpcd"), "k": integer(1), "n_chains": integer(1),

@@ -9,6 +9,9 @@ A config (JSON or YAML) has these sections; every key is optional except
                # for every training minibatch from the run's seed; validation and test use eval_kind)
                # or {name: bars_and_stripes, size: 3, n_samples: 1000}: training rows, and
                # n_samples // 5 validation and test rows drawn independently (seeds seed, +1, +2)
+               # or {name: files, train: x.npy, valid: v.npy, test: t.csv, key: null (an .npz array),
+               #     valid_fraction: 0.1, test_fraction: 0.1, kind: sampled}: .npy/.npz/.csv matrices in
+               #     [0, 1]; a split without its own file is a seeded fraction of the training rows
     training:  {algorithm: pcd, k: 1, n_chains: 100, epochs: 10, batch_size: 100, l1: 0.0, l2: 0.0,
                 pretrain_epochs: 0, mf_steps: 10, jit_compile: auto,   # see BoltzmannMachine.compile
                 keep_checkpoints: 3, best_checkpoint: val_pll}   # checkpoints kept: the newest 3 and the
@@ -51,7 +54,8 @@ DEFAULTS: dict = {
     "model": {"type": "rbm", "n_hidden": 500, "layer_sizes": None, "topology": None, "init": "gaussian",
               "weight_scale": 0.01},
     "data": {"name": "mnist", "kind": "probability", "n_train": 50000, "n_valid": 10000, "eval_kind": "sampled",
-             "size": 3, "n_samples": 1000, "path": None},
+             "size": 3, "n_samples": 1000, "path": None, "train": None, "valid": None, "test": None, "key": None,
+             "valid_fraction": 0.0, "test_fraction": 0.0},
     "training": {"algorithm": "pcd", "k": 1, "n_chains": 100, "epochs": 10, "batch_size": 100, "l1": 0.0,
                  "l2": 0.0, "pretrain_epochs": 0, "mf_steps": 10, "jit_compile": "auto", "keep_checkpoints": 3,
                  "best_checkpoint": "val_pll"},
@@ -220,6 +224,18 @@ def load_data(cfg: dict):
     import numpy as np
 
     d = cfg["data"]
+    if d["name"] == "files":
+        from natural_bm.datasets import load_files
+
+        if d["train"] is None:
+            raise ConfigError("data.name 'files' needs data.train, the path of a .npy, .npz or .csv file.")
+        stochastic = d["kind"] == "stochastic"
+        x, valid, test = load_files(d["train"], d["valid"], d["test"], d["key"], d["valid_fraction"],
+                                    d["test_fraction"], "probability" if stochastic else d["kind"],
+                                    d["eval_kind"] if stochastic else d["kind"], seed=cfg["seed"])
+        side = math.isqrt(x.shape[1])
+        shape = (side, side) if side * side == x.shape[1] else (1, x.shape[1])
+        return x, (valid if len(valid) else None), (test if len(test) else None), shape
     if d["name"] == "bars_and_stripes":
         from natural_bm.datasets import bars_and_stripes
 
@@ -582,14 +598,19 @@ def _finish(cfg, out: Path, model, x, valid, test, final_epoch: int, ais, sample
         ais.params = {"train_data": base_data, "validation_data": as_tensor(valid), "verbose": 0}
         z = ais.evaluate(final_epoch)
     a = cfg["ais"]
-    ll, se = log_likelihood(model, test, z["logZ"])
-    results.update(logZ=z["logZ"], logZ_lo=z["logZ_lo"], logZ_hi=z["logZ_hi"], ais_ess=z["ais_ess"], test_ll=ll,
-                   test_ll_stderr=se, final_epoch=final_epoch)
+    ll, se = log_likelihood(model, test, z["logZ"]) if test is not None else (math.nan, math.nan)
+    results.update(logZ=z["logZ"], logZ_lo=z["logZ_lo"], logZ_hi=z["logZ_hi"], ais_ess=z["ais_ess"],
+                   final_epoch=final_epoch)
+    if test is not None:
+        results.update(test_ll=ll, test_ll_stderr=se)
     if "logZ_exact" in z and z["logZ_exact"] == z["logZ_exact"]:
         results["logZ_exact"] = z["logZ_exact"]
-        results["test_ll_exact"] = log_likelihood(model, test, z["logZ_exact"])[0]
+        if test is not None:
+            results["test_ll_exact"] = log_likelihood(model, test, z["logZ_exact"])[0]
     if a["reverse"]:
         results.update(_reverse_ais(model, base_data, x, z["logZ"], ll, a, cfg["seed"] + final_epoch))
+        if test is None:
+            results.pop("test_ll_reverse")
     if not epoch_path(sampler.savename, final_epoch).is_file():
         sampler.set_model(model)
         sampler.sample(final_epoch)

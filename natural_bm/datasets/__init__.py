@@ -1,5 +1,6 @@
-"""Data sets: MNIST (file search, checksums, binarisations) and bars and stripes."""
+"""Data sets: MNIST (file search, checksums, binarisations), bars and stripes, and your own files."""
 
+from natural_bm.datasets.arrays import load_array, load_files
 from natural_bm.datasets.mnist import Dataset, load_mnist
 from natural_bm.datasets.synthetic import (
     bars_and_stripes,
@@ -12,5 +13,7 @@ __all__ = [
     "bars_and_stripes",
     "bars_and_stripes_log_likelihood",
     "bars_and_stripes_patterns",
+    "load_array",
+    "load_files",
     "load_mnist",
 ]
