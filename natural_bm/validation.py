@@ -20,8 +20,10 @@ def as_data_tensor(
     """Validate a data matrix and return it as a 2-D tensor on ``device``.
 
     Args:
-        x: numpy array or torch tensor of shape (n_samples, n_features) with
-            values in [0, 1] (binary or grey-level probabilities).
+        x: array-like of shape (n_samples, n_features) with values in [0, 1]
+            (binary or grey-level probabilities): a numpy array, a torch
+            tensor, a list of rows, a pandas DataFrame, or a scipy sparse
+            matrix (densified when it has at most ``MAX_DENSE_ELEMENTS`` entries).
         name: the argument's name, used in error messages.
         n_features: expected number of columns (None to skip the check).
         device, dtype: where and how the returned tensor lives.
@@ -32,6 +34,7 @@ def as_data_tensor(
         ValueError: wrong number of dimensions or columns, empty, NaN/inf, or
             values outside [0, 1].
     """
+    x = _dense_numeric(x, name)
     if isinstance(x, torch.Tensor):
         if x.layout != torch.strided:
             raise TypeError(f"`{name}` is a sparse tensor ({x.layout}); pass a dense one, e.g. {name}.to_dense().")
@@ -79,6 +82,34 @@ def as_data_tensor(
             f"[{lo:g}, {hi:g}]; rescale it, e.g. x / 255 for 8-bit images."
         )
     return t
+
+
+#: a scipy sparse matrix with more entries than this is refused rather than densified (4 GB of float32)
+MAX_DENSE_ELEMENTS = 2**30
+
+
+def _dense_numeric(x, name: str):
+    """Lists, DataFrames and scipy sparse matrices as numpy arrays; arrays and tensors unchanged."""
+    if isinstance(x, (np.ndarray, torch.Tensor)):
+        return x
+    if hasattr(x, "tocsr") and hasattr(x, "nnz"):  # a scipy sparse matrix or array
+        n = int(np.prod(x.shape))
+        if n > MAX_DENSE_ELEMENTS:
+            raise TypeError(f"`{name}` is a sparse matrix of shape {x.shape} ({n:,} entries), too large to densify "
+                            f"(limit {MAX_DENSE_ELEMENTS:,}); pass it in dense chunks.")
+        return np.asarray(x.toarray())
+    if type(x).__module__.startswith("pandas"):
+        try:
+            return x.to_numpy(dtype=np.float32)
+        except (TypeError, ValueError) as err:
+            raise TypeError(f"`{name}` is a DataFrame with non-numeric columns ({err}); select the numeric "
+                            "columns first.") from None
+    if isinstance(x, (list, tuple)):
+        try:
+            return np.asarray(x, dtype=np.float32)
+        except (TypeError, ValueError):
+            raise TypeError(f"`{name}` must be a list of equal-length rows of numbers.") from None
+    return x
 
 
 def check_positive_int(value, name: str, minimum: int = 1) -> int:

@@ -22,7 +22,8 @@ def _bad_cases():
         (GOOD[:, :5], ValueError, "columns"),
         (GOOD[:0], ValueError, "empty"),
         (GOOD[0], ValueError, "2-D"),
-        (GOOD.tolist(), TypeError, "numpy array or a torch tensor"),
+        ([[0.0, 1.0], [1.0]], TypeError, "list of equal-length rows"),
+        ({"a": 1}, TypeError, "numpy array or a torch tensor"),
         (GOOD.astype(str), TypeError, "numbers"),
     ]
 
@@ -78,3 +79,18 @@ def test_numpy_and_torch_inputs_give_identical_training():
     c = RBM(6, 3, seed=0).compile()
     c.fit(GOOD.astype(np.int64), batch_size=5, epochs=2, verbose=0, seed=3)
     assert torch.equal(a.W, c.W)
+
+
+def test_lists_dataframes_and_sparse_matrices_are_accepted():
+    import pandas as pd
+    import scipy.sparse as sp
+
+    m = RBM(6, 3, seed=0)
+    want = m.transform(GOOD)
+    for x in (GOOD.tolist(), pd.DataFrame(GOOD), sp.csr_matrix(GOOD)):
+        got = m.transform(x)
+        assert isinstance(got, np.ndarray) and np.array_equal(got, want)
+    m.compile().fit(pd.DataFrame(GOOD), epochs=1, verbose=0, validation_data=GOOD.tolist())
+    frame = pd.DataFrame({"a": ["x"] * 20, **{f"p{i}": GOOD[:, i] for i in range(5)}})
+    with pytest.raises(TypeError, match="non-numeric columns"):
+        m.transform(frame)

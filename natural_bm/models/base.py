@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -219,7 +218,7 @@ class BoltzmannMachine(torch.nn.Module):
             x: (n_samples, n_input) array or tensor with values in [0, 1].
             batch_size: rows per gradient step.
             epochs: index of the last epoch + 1 (Keras convention).
-            validation_data: (n_val, n_input) data, or a tuple whose first item is it.
+            validation_data: (n_val, n_input) data (any array-like), or a tuple whose first item is it.
             callbacks: list of ``Callback``; ``BaseLogger`` and ``History`` are added.
             shuffle: reshuffle the rows every epoch.
             verbose: 0 silent, 1 progress bar, 2 one line per epoch, ``"auto"``
@@ -285,12 +284,12 @@ class BoltzmannMachine(torch.nn.Module):
     def transform(self, x, batch_size: int = 1000, callbacks=None):
         """Hidden features p(h = 1 | v) of ``x``, firing the predict hooks.
 
-        Returns a numpy array if ``x`` is one, else a tensor: (n_samples, n_features).
+        Returns a tensor if ``x`` is one, else a numpy array: (n_samples, n_features).
         """
         from natural_bm.callbacks import CallbackList
 
         batch_size = check_positive_int(batch_size, "batch_size")
-        as_numpy = isinstance(x, np.ndarray)
+        as_numpy = not isinstance(x, torch.Tensor)
         x = as_data_tensor(x, "x", self.n_input, device=self.device, dtype=self.dtype)
         cb = CallbackList(callbacks)
         cb.set_model(self)

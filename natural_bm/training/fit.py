@@ -90,7 +90,7 @@ def fit(
     x = as_data_tensor(x, "x", model.n_input, device=device, dtype=dtype)
     x_val = None
     if validation_data is not None:
-        if isinstance(validation_data, (tuple, list)):
+        if isinstance(validation_data, tuple):  # Keras's (x_val, y_val); a list is the data itself
             validation_data = validation_data[0]
         x_val = as_data_tensor(validation_data, "validation_data", model.n_input, device=device, dtype=dtype)
     if not model.compiled:
