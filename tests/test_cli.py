@@ -63,7 +63,7 @@ def test_train_writes_a_complete_results_folder(trained):
     assert results["test_ll_reverse"] == pytest.approx(results["test_ll"] - (results["logZ_reverse"] - results["logZ"]))
     assert results["brackets"] == (results["logZ_reverse"] >= results["logZ"])
     assert results["bracket"].startswith("bracket:" if results["brackets"] else "no bracket:")
-    assert Image.open(trained / "samples_epoch0003.png").size == (4 * 4 + 1, 3 * 4 + 1)
+    assert Image.open(trained / "samples_epoch0003.png").size == (6 * (4 * 4 + 1), 6 * (3 * 4 + 1))  # 3x3 tiles x6
     # retention: the newest 3 checkpoints and the best by val_pll
     kept = sorted(int(p.stem[-4:]) for p in (trained / "checkpoints").glob("weights_epoch*.pt"))
     best = int(df["val_pll"].idxmax())
@@ -107,7 +107,7 @@ def test_sample_and_summary(trained, tmp_path, capsys):
     out = tmp_path / "grid.png"
     assert main(["sample", str(trained / "model.pt"), "--out", str(out), "--chains", "2", "--snapshots", "3",
                  "--every", "5"]) == 0
-    assert Image.open(out).size == (3 * 4 + 1, 2 * 4 + 1)
+    assert Image.open(out).size == (6 * (3 * 4 + 1), 6 * (2 * 4 + 1))
     assert [p.name for p in tmp_path.iterdir()] == ["grid.png"]
     capsys.readouterr()
     assert main(["summary", str(trained)]) == 0
@@ -226,7 +226,7 @@ def test_dbm_config_runs_end_to_end(tmp_path):
     assert abs(results["logZ"] - exact) < 0.1
     _, _, test, _ = load_data(resolve_config(cfg))
     assert results["test_ll"] == pytest.approx(log_likelihood(model, test, results["logZ"])[0])
-    assert Image.open(out / "samples_epoch0002.png").size == (4 * 4 + 1, 3 * 4 + 1)
+    assert Image.open(out / "samples_epoch0002.png").size == (6 * (4 * 4 + 1), 6 * (3 * 4 + 1))
 
 
 def test_version_help_and_image_formats(trained, tmp_path, capsys):

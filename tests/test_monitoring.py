@@ -65,7 +65,8 @@ def test_plot_filters_normalises_each_receptive_field(tmp_path):
 def test_sample_callback_grids(tmp_path):
     m = RBM(9, 4, seed=0).compile(SGD(0.1), "cd")
     cb = SampleCallback(m, tmp_path / "s_{epoch:02d}.png", n_chains=3, n_samples=4, plot_every=5,
-                        epoch_ls=[1, 2], image_shape=(3, 3), seed=1)
+                        epoch_ls=[1, 2], image_shape=(3, 3), seed=1, scale=1)
+    assert SampleCallback(m, image_shape=(3, 3)).scale == 6 and SampleCallback(m).scale == 1  # auto: >= 16 px
     m.fit(X, batch_size=50, epochs=3, callbacks=[cb], verbose=0, seed=0)
     assert [p.name for p in cb.saved] == ["s_01.png", "s_02.png"]
     img = Image.open(cb.saved[-1])
@@ -206,3 +207,22 @@ def test_callback_order_puts_producers_before_loggers_before_readers(tmp_path):
     a, c, p, s, o = (AISCallback(), CSVLogger(tmp_path / "x.csv"), PlotCallback(tmp_path, tmp_path / "x.csv"),
                      SummaryCallback(tmp_path, tmp_path / "x.csv"), OptimizerSpy())
     assert _order([p, s, c, a, o]) == [a, o, c, p, s]
+
+
+def test_plot_history_labels_units_integer_epochs_and_single_points(tmp_path):
+    import pandas as pd
+
+    from natural_bm.viz import plot_history
+
+    csv = tmp_path / "log.csv"
+    pd.DataFrame({"epoch": [0, 1, 2], "loss": [3.0, 2.0, 1.5], "logZ": [float("nan")] * 2 + [10.0],
+                  "logZ_exact": [float("nan")] * 2 + [10.1]}).to_csv(csv, index=False)
+    fig, _ = plot_history(csv, tmp_path / "h.png")
+    axes = {ax.get_title(): ax for ax in fig.axes if ax.get_title()}
+    assert axes["log Z"].get_ylabel() == "log Z (nats)"
+    assert axes["loss"].get_ylabel() == "cross-entropy (nats per image)"
+    assert axes["loss"].get_xlabel().startswith("epoch")
+    ticks = [t for t in axes["loss"].get_xticks() if 0 <= t <= 2]
+    assert ticks and all(float(t).is_integer() for t in ticks)
+    exact = [line for line in axes["log Z"].get_lines() if line.get_label() == "exact"][0]
+    assert exact.get_marker() == "x" and list(exact.get_xdata()) == [2]  # one point, drawn as a marker

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -9,6 +10,9 @@ import torch
 
 from natural_bm.callbacks.callback import Callback
 from natural_bm.rng import RandomSource
+
+#: with ``scale="auto"`` tiles are enlarged (whole pixels) to at least this many pixels a side
+MIN_TILE_PIXELS = 16
 
 
 def epoch_path(template: str | os.PathLike, epoch: int, suffix: str = ".png") -> Path:
@@ -38,13 +42,17 @@ class SampleCallback(Callback):
         epoch_ls: epochs (0-based) at which to sample; every epoch if empty.
         image_shape: (height, width) of one tile; 28x28 for MNIST.
         seed: seed of the chains' random numbers.
+        scale: whole-pixel enlargement of the grid; ``"auto"`` enlarges tiles
+            smaller than 16 pixels a side (3x3 bars and stripes: 6x) so they
+            are legible, and leaves MNIST's 28x28 as they are.
 
     After each grid, ``last_samples`` holds the (n_chains * n_samples, n_visible)
     tiles in grid order and ``saved`` the written paths.
     """
 
     def __init__(self, model=None, savename="samples.png", n_chains: int = 20, n_samples: int = 10,
-                 plot_every: int = 2000, epoch_ls=(), image_shape=(28, 28), seed: int = 0) -> None:
+                 plot_every: int = 2000, epoch_ls=(), image_shape=(28, 28), seed: int = 0,
+                 scale: int | str = "auto") -> None:
         super().__init__()
         from natural_bm.viz.images import image_format
 
@@ -57,6 +65,11 @@ class SampleCallback(Callback):
         self.epoch_ls = set(epoch_ls)
         self.image_shape = tuple(image_shape)
         self.seed = seed
+        if scale == "auto":  # tiny tiles (bars and stripes) are enlarged to at least 16 pixels a side
+            scale = max(1, math.ceil(MIN_TILE_PIXELS / min(self.image_shape)))
+        if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
+            raise ValueError(f"`scale` must be an integer >= 1 or 'auto', got {scale!r}.")
+        self.scale = scale
         self.chains: torch.Tensor | None = None
         self.saved: list[Path] = []
 
@@ -109,6 +122,6 @@ class SampleCallback(Callback):
         tiles = torch.stack(snapshots, 1).reshape(-1, model.n_visible)  # row = chain, column = snapshot
         self.last_samples = tiles.cpu().double().numpy()
         path = epoch_path(self.savename, epoch, Path(str(self.savename)).suffix)
-        image_grid(self.last_samples, self.image_shape, n_cols=self.n_samples, path=path)
+        image_grid(self.last_samples, self.image_shape, n_cols=self.n_samples, path=path, scale=self.scale)
         self.saved.append(path)
         return path

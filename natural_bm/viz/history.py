@@ -13,6 +13,24 @@ from natural_bm.io import atomic_path
 
 LOGZ_KEYS = ("logZ", "logZ_lo", "logZ_hi", "logZ_exact")
 
+#: y-axis labels (with units) of the panels; other panels are labelled with their key
+UNITS = {
+    "log Z": "log Z (nats)",
+    "log-likelihood": "log-likelihood (nats per image)",
+    "loss": "cross-entropy (nats per image)",
+    "pll": "pseudo-log-likelihood (nats per image)",
+    "free_energy_gap": "free energy gap (nats)",
+    "ais_ess": "effective AIS runs",
+    "lr": "learning rate",
+    "momentum": "momentum",
+    "k": "Gibbs steps per update",
+}
+
+
+def y_label(panel: str) -> str:
+    """The y-axis label of a panel: its quantity and unit (``UNITS``), else its key."""
+    return UNITS.get(panel, panel)
+
 
 def history_frame(source) -> pd.DataFrame:
     """A DataFrame indexed by epoch from a CSV path, a ``History`` or a dict of lists."""
@@ -77,6 +95,7 @@ def plot_history(source, path: str | os.PathLike | None = None, title: str | Non
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     df = history_frame(source)
     layout = panels(df)
@@ -95,13 +114,15 @@ def plot_history(source, path: str | os.PathLike | None = None, title: str | Non
                                     df["logZ_hi"][s].to_numpy())
             if "logZ_exact" in cols:
                 s = df["logZ_exact"].notna()
-                ax.plot(x[s], df["logZ_exact"][s], "k--", label="exact")
+                ax.plot(x[s], df["logZ_exact"][s], "k--", marker="x", markersize=9, label="exact")
         else:
             for c in cols:
                 s = df[c].notna()
                 ax.plot(x[s], df[c][s], "o-" if s.sum() < 30 else "-", label=c)
         ax.set_title(name)
-        ax.set_xlabel("epoch")
+        ax.set_xlabel("epoch (as in log.csv: 0 is the first)")
+        ax.set_ylabel(y_label(name))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(fontsize="small")
     for ax in list(axes.flat)[len(layout):]:
         ax.axis("off")
@@ -110,6 +131,6 @@ def plot_history(source, path: str | os.PathLike | None = None, title: str | Non
     fig.tight_layout()
     if path is not None:
         with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png", dpi=80)
+            fig.savefig(tmp, format="png", dpi=110)
         plt.close(fig)
     return fig, layout
