@@ -20,6 +20,7 @@ import copy
 import torch
 import torch.nn.functional as F
 
+from natural_bm.kernels import reconstruction_cross_entropy
 from natural_bm.models.base import BoltzmannMachine
 from natural_bm.rng import RandomSource, bernoulli
 from natural_bm.validation import check_beta, check_positive_int
@@ -361,7 +362,7 @@ class DBM(BoltzmannMachine):
         mu, _ = self.mean_field(v, max_steps=10)
         states = [v] + [bernoulli(m, generator) for m in mu[1:]]
         logits = self.layer_input(0, states)
-        return F.binary_cross_entropy_with_logits(logits, v, reduction="none").sum(1)
+        return reconstruction_cross_entropy(logits, v)
 
     def features(self, v: torch.Tensor) -> torch.Tensor:
         """Mean-field posterior means of all hidden layers, concatenated: (n, sum of hidden sizes)."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from natural_bm.kernels import reconstruction_cross_entropy, statistics_difference
 from natural_bm.models.base import BoltzmannMachine
 from natural_bm.rng import RandomSource, bernoulli
 from natural_bm.validation import as_data_tensor, check_beta, check_positive_int
@@ -209,15 +210,8 @@ class RBM(BoltzmannMachine):
         Rows of the two phases may differ in number (PCD: batch vs. chains).
         The weight term is one matrix product when the phases have equal size.
         """
-        n_pos, n_neg = v_pos.shape[0], v_neg.shape[0]
-        # scale the (n, n_hidden) factors, not the (n_visible, n_hidden) product
-        h_scaled = torch.cat([h_pos * (1.0 / n_pos), h_neg * (-1.0 / n_neg)])
-        dW = torch.cat([v_pos, v_neg]).T @ h_scaled
-        return {
-            "W": dW,
-            "vbias": v_pos.mean(0) - v_neg.mean(0),
-            "hbias": h_pos.mean(0) - h_neg.mean(0),
-        }
+        dW, dv, dh = statistics_difference(v_pos, h_pos, v_neg, h_neg)
+        return {"W": dW, "vbias": dv, "hbias": dh}
 
     # ------------------------------------------------------------------ metrics
     def pseudo_log_likelihood(self, v: torch.Tensor, generator: Generator = None) -> torch.Tensor:
@@ -243,7 +237,7 @@ class RBM(BoltzmannMachine):
     ) -> torch.Tensor:
         """Cross-entropy of v and its reconstruction p(v | h), h ~ p(h | v): (n,) nats per image."""
         logits = self.visible_input(self.sample_h(v, generator=generator))
-        return F.binary_cross_entropy_with_logits(logits, v, reduction="none").sum(1)
+        return reconstruction_cross_entropy(logits, v)
 
     def features(self, v: torch.Tensor) -> torch.Tensor:
         """Hidden features for ``transform``: p(h = 1 | v), (n, n_hidden)."""

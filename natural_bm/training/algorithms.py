@@ -28,6 +28,7 @@ import itertools
 import torch
 import torch.nn.functional as F
 
+from natural_bm.kernels import reconstruction_cross_entropy
 from natural_bm.rng import bernoulli, randint
 from natural_bm.validation import check_positive_int
 
@@ -60,7 +61,7 @@ class Algorithm:
         h_prob = model.prob_h_given_v(v)
         h_sample = bernoulli(h_prob, generator)
         recon_logits = model.visible_input(h_sample)
-        loss = F.binary_cross_entropy_with_logits(recon_logits, v, reduction="none").sum(1)
+        loss = reconstruction_cross_entropy(recon_logits, v)
         return h_prob, h_sample, recon_logits, loss
 
     def step(self, model, v: torch.Tensor, generator):
@@ -252,7 +253,7 @@ class MeanFieldPersistent(Algorithm):
         mu, self.last_mf_steps = model.mean_field(v, max_steps=self.mf_steps, atol=self.mf_atol)
         sampled = [v] + [bernoulli(m, generator) for m in mu[1:]]
         logits = model.layer_input(0, sampled)
-        loss = F.binary_cross_entropy_with_logits(logits, v, reduction="none").sum(1)
+        loss = reconstruction_cross_entropy(logits, v)
         pos = model.statistics(mu)
         self.chains = model.gibbs(self.chains, self.k, generator=generator)
         neg = model.statistics(self.chains)

@@ -25,9 +25,9 @@ Returned gradients are ascent directions for the mean log-likelihood.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from natural_bm.compiling import CompiledFunction
+from natural_bm.kernels import reconstruction_cross_entropy, statistics_difference
 from natural_bm.rng import gibbs_uniforms
 
 __all__ = ["rbm_cd_step", "rbm_pcd_step", "compiled_cd_step", "compiled_pcd_step"]
@@ -36,14 +36,6 @@ __all__ = ["rbm_cd_step", "rbm_pcd_step", "compiled_cd_step", "compiled_pcd_step
 def _uniforms(idx, key, step: int, nv: int, nh: int, dtype):
     """Uniforms of Gibbs step ``step`` (counters offset by step * idx.numel())."""
     return gibbs_uniforms(idx + step * idx.numel(), key, nv, nh, dtype)
-
-
-def _gradient(v_pos, h_pos, v_neg, h_neg):
-    """Positive minus negative statistics (W, vbias, hbias); one product for the weights."""
-    n_pos, n_neg = v_pos.shape[0], v_neg.shape[0]
-    h_scaled = torch.cat([h_pos * (1.0 / n_pos), h_neg * (-1.0 / n_neg)])
-    dW = torch.cat([v_pos, v_neg]).T @ h_scaled
-    return dW, v_pos.mean(0) - v_neg.mean(0), h_pos.mean(0) - h_neg.mean(0)
 
 
 def rbm_cd_step(v0, W, b, c, key, idx, k: int, up: float, down: float):
@@ -61,14 +53,14 @@ def rbm_cd_step(v0, W, b, c, key, idx, k: int, up: float, down: float):
     p0 = torch.sigmoid(torch.addmm(c, v0, W, alpha=up))
     h = (u_h < p0).to(dt)
     a = torch.addmm(b, h, W.T, alpha=down)
-    loss = F.binary_cross_entropy_with_logits(a, v0, reduction="none").sum(1)
+    loss = reconstruction_cross_entropy(a, v0)
     v = (u_v < torch.sigmoid(a)).to(dt)
     for s in range(1, k):
         u_h, u_v = _uniforms(idx, key, s, nv, nh, dt)
         h = (u_h < torch.sigmoid(torch.addmm(c, v, W, alpha=up))).to(dt)
         v = (u_v < torch.sigmoid(torch.addmm(b, h, W.T, alpha=down))).to(dt)
     p1 = torch.sigmoid(torch.addmm(c, v, W, alpha=up))
-    dW, db, dc = _gradient(v0, p0, v, p1)
+    dW, db, dc = statistics_difference(v0, p0, v, p1)
     return dW, db, dc, loss
 
 
@@ -86,14 +78,14 @@ def rbm_pcd_step(v0, chains, W, b, c, key, idx, k: int, up: float, down: float):
     p = torch.sigmoid(torch.addmm(c, torch.cat([v0, chains]), W, alpha=up))
     h = (u_h < p).to(dt)
     a = torch.addmm(b, h, W.T, alpha=down)
-    loss = F.binary_cross_entropy_with_logits(a[:B], v0, reduction="none").sum(1)
+    loss = reconstruction_cross_entropy(a[:B], v0)
     v = (u_v[B:] < torch.sigmoid(a[B:])).to(dt)
     for s in range(1, k):
         u_h, u_v = _uniforms(idx[B:], key, s, nv, nh, dt)
         h = (u_h < torch.sigmoid(torch.addmm(c, v, W, alpha=up))).to(dt)
         v = (u_v < torch.sigmoid(torch.addmm(b, h, W.T, alpha=down))).to(dt)
     p_neg = torch.sigmoid(torch.addmm(c, v, W, alpha=up))
-    dW, db, dc = _gradient(v0, p[:B], v, p_neg)
+    dW, db, dc = statistics_difference(v0, p[:B], v, p_neg)
     return dW, db, dc, loss, v
 
 

@@ -1,0 +1,32 @@
+"""Pure maths kernels shared by the models, the eager algorithms and the compiled steps.
+
+Each is a plain tensor function with no state, so eager code calls it and
+``torch.compile`` traces it: the maths is written once.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["reconstruction_cross_entropy", "statistics_difference"]
+
+
+def reconstruction_cross_entropy(logits: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of ``v`` (n, d) under independent Bernoulli units with logits ``logits`` (n, d):
+    -sum_i [v_i log sigmoid(a_i) + (1 - v_i) log(1 - sigmoid(a_i))] per row, (n,) nats (stable in a)."""
+    return F.binary_cross_entropy_with_logits(logits, v, reduction="none").sum(1)
+
+
+def statistics_difference(v_pos: torch.Tensor, h_pos: torch.Tensor, v_neg: torch.Tensor, h_neg: torch.Tensor):
+    """Positive minus negative sufficient statistics of a bipartite pair: (<v h^T>, <v>, <h>) differences.
+
+    Shapes: v_pos (n_pos, n_v), h_pos (n_pos, n_h), v_neg (n_neg, n_v), h_neg (n_neg, n_h); the two phases
+    may have different numbers of rows (PCD: batch and chains). The weight term is one matrix product of
+    the stacked phases, with the (n, n_h) factors scaled rather than the (n_v, n_h) product.
+    Returns (dW (n_v, n_h), dv (n_v,), dh (n_h,)).
+    """
+    n_pos, n_neg = v_pos.shape[0], v_neg.shape[0]
+    h_scaled = torch.cat([h_pos * (1.0 / n_pos), h_neg * (-1.0 / n_neg)])
+    dW = torch.cat([v_pos, v_neg]).T @ h_scaled
+    return dW, v_pos.mean(0) - v_neg.mean(0), h_pos.mean(0) - h_neg.mean(0)
