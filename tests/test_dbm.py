@@ -301,3 +301,16 @@ def test_dbm_ais_matches_exact_on_an_mnist_sized_dbm(mnist_dir):
     ll_bound, _ = log_likelihood(d, v, exact)
     ll_exact = float((-d.free_energy(v).double() - exact).mean())  # sums h2's 2^10 states exactly
     assert ll_bound <= ll_exact + 1e-3 and ll_exact - ll_bound < 5.0, (ll_bound, ll_exact)
+
+
+def test_model_protocol_filters_unnormalized_log_prob_and_exact_states():
+    """The methods estimators and callbacks use instead of asking which model class they hold."""
+    r = random_rbm(6, 4, seed=1)
+    d = DBM.from_rbm(r)
+    v = torch.tensor([[0, 1, 1, 0, 1, 0], [1, 1, 0, 0, 0, 1]], dtype=r.dtype)
+    assert torch.equal(r.filters(), r.W) and torch.equal(d.filters(), d.W_0_1)
+    torch.testing.assert_close(r.unnormalized_log_prob(v), -r.free_energy(v))
+    torch.testing.assert_close(d.unnormalized_log_prob(v), r.unnormalized_log_prob(v))
+    assert r.n_exact_states() == d.n_exact_states() == 2**4
+    skip = random_dbm([5, 3, 2, 2], {0: {1, 3}, 1: {2}, 2: {3}}, seed=2)
+    assert skip.filters().shape == (5, 3 + 2)  # both edges from the visible layer

@@ -101,9 +101,7 @@ class AISCallback(Callback):
         out["train_ll"] = log_likelihood(model, train, out["logZ"])[0] if train is not None else math.nan
         out["val_ll"] = log_likelihood(model, valid, out["logZ"])[0] if valid is not None else math.nan
         if self.exact:
-            n_states = 2 ** min(getattr(model, "n_visible", 64), getattr(model, "n_hidden", 64))
-            if hasattr(model, "n_exact_states"):
-                n_states = model.n_exact_states()
+            n_states = model.n_exact_states()
             if n_states <= self.max_exact_states:
                 z = log_partition_exact(model, progress=False)
                 out["logZ_exact"] = z

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from natural_bm.callbacks.callback import Callback
+from natural_bm.rng import RandomSource
 
 
 class TensorBoard(Callback):
@@ -85,15 +86,15 @@ class TensorBoard(Callback):
         shape = self._shape(m.n_input)
         if shape is None:
             return
-        W = m.W if hasattr(m, "W") else m.W_0_1
-        filters = image_grid(W.detach().cpu().double().numpy().T[:100], shape, normalize=True)
+        filters = image_grid(m.filters().detach().cpu().double().numpy().T[:100], shape, normalize=True)
         self.writer.add_image("filters", torch.from_numpy(filters)[None], epoch)
         data = self.params.get("train_data")
         if data is not None:
+            gen = RandomSource(int(self.params.get("seed") or 0) + epoch, m.device)
             with torch.no_grad():
-                v = torch.bernoulli(data[:16].to(m.dtype))
-                v = m.gibbs(v, self.sample_steps)
-            grid = image_grid(v.cpu().double().numpy(), shape)
+                chains = m.init_chains(gen.bernoulli(data[:16].to(m.dtype)), gen)
+                means, _ = m.gibbs_snapshot(chains, self.sample_steps, gen)  # the sampler protocol
+            grid = image_grid(means.cpu().double().numpy(), shape)
             self.writer.add_image("samples", torch.from_numpy(grid)[None], epoch)
 
     def on_train_end(self, logs=None):

@@ -51,10 +51,7 @@ def log_likelihood(model, x, log_z: float, batch_size: int = 10_000) -> tuple[fl
     with torch.no_grad():
         for lo in range(0, x.shape[0], batch_size):
             v = x[lo : lo + batch_size]
-            if hasattr(model, "unnormalized_log_prob"):
-                scores.append(model.unnormalized_log_prob(v).double())
-            else:
-                scores.append(-model.free_energy(v).double())
+            scores.append(model.unnormalized_log_prob(v).double())
     s = torch.cat(scores) - log_z
     se = float(s.std(unbiased=True)) / math.sqrt(len(s)) if len(s) > 1 else 0.0
     mean = float(s.mean())

@@ -81,6 +81,20 @@ class BoltzmannMachine(torch.nn.Module):
         """{name: tensor} of the trainable parameters (the tensors themselves, not copies)."""
         return {name: getattr(self, name) for name in self.param_names}
 
+    def filters(self) -> torch.Tensor:
+        """(n_visible, n_features): the weights of the edges into the visible layer, one column per
+        hidden unit touching it (receptive fields for pictures)."""
+        raise NotImplementedError
+
+    def unnormalized_log_prob(self, v: torch.Tensor) -> torch.Tensor:
+        """log p*(v) = -F(v) (nats, (n,)), or a lower bound where F is intractable; ``log_likelihood``
+        subtracts log Z."""
+        raise NotImplementedError
+
+    def n_exact_states(self) -> int:
+        """How many states ``log_partition_exact`` enumerates (to decide whether it is feasible)."""
+        raise NotImplementedError
+
     def sweep_multiply_adds(self) -> int:
         """Multiply-adds of one block-Gibbs sweep of one chain (sizes estimators' work, e.g. to choose
         whether to compile)."""

@@ -246,6 +246,10 @@ class DBM(BoltzmannMachine):
             states = self.sample_parity(states, 0, beta, generator, clamp_visible=clamp_visible)
         return states[0] if only_visible else states
 
+    def filters(self) -> torch.Tensor:
+        """The weights of every edge from the visible layer, side by side: (n_visible, sum of their sizes)."""
+        return torch.cat([self.weights[(i, j)] for i, j in self.edges if i == 0], dim=1)
+
     def sweep_multiply_adds(self) -> int:
         """Twice the sum over edges of n_i n_j: every weight matrix is used once in each direction per sweep."""
         return 2 * sum(self.layer_sizes[i] * self.layer_sizes[j] for i, j in self.edges)

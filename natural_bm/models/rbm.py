@@ -177,6 +177,18 @@ class RBM(BoltzmannMachine):
             v = self.sample_v(self.sample_h(v, beta, generator), beta, generator)
         return v
 
+    def filters(self) -> torch.Tensor:
+        """``W``: (n_visible, n_hidden)."""
+        return self.W
+
+    def unnormalized_log_prob(self, v: torch.Tensor) -> torch.Tensor:
+        """-F(v), exact: (n,) nats."""
+        return -self.free_energy(v)
+
+    def n_exact_states(self) -> int:
+        """2^min(n_visible, n_hidden): the smaller layer is enumerated."""
+        return 2 ** min(self.n_visible, self.n_hidden)
+
     def sweep_multiply_adds(self) -> int:
         """2 n_visible n_hidden: the products v W and h W^T of one Gibbs step."""
         return 2 * self.n_visible * self.n_hidden

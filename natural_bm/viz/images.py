@@ -119,7 +119,7 @@ def read_tiles(path: str | os.PathLike, shape: tuple[int, int], n: int, n_cols: 
 def plot_filters(model, shape: tuple[int, int], path: str | os.PathLike | None = None, n_filters: int | None = None,
                  n_cols: int | None = None, scale: int = 2) -> np.ndarray:
     """Receptive fields of hidden units (columns of ``W``), each rescaled to [0, 1], as one grid."""
-    W = model.W.detach().cpu().double().numpy().T  # (n_hidden, n_visible)
+    W = model.filters().detach().cpu().double().numpy().T  # (n_features, n_visible)
     if n_filters is not None:
         W = W[:n_filters]
     return image_grid(W, shape, n_cols=n_cols, normalize=True, scale=scale, path=path)
