@@ -125,12 +125,7 @@ def load_training_state(model, path, callbacks=None) -> dict:
     """Restore what ``PeriodicSave(opt_path=...)`` saved into ``model`` and, with ``callbacks``
     (the resumed run's list), their states after ``on_train_begin``. Returns the payload."""
     payload = read_training_state(path)
-    try:
-        model.load_training_state(payload["training"])
-    except (KeyError, TypeError) as err:
-        raise ValueError(f"{path}: the training state is incomplete (missing {err}).") from None
-    except ValueError as err:
-        raise ValueError(f"{path}: {err}") from None
+    model.restore_training_state(payload["training"], path)
     if callbacks is not None:
         restore_callback_states(callbacks, payload.get("callbacks"))
     return payload

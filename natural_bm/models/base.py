@@ -389,12 +389,16 @@ class BoltzmannMachine(torch.nn.Module):
             for name, tensor in own.items():
                 tensor.copy_(state[name].to(device=tensor.device, dtype=tensor.dtype))
         if payload.get("training"):
-            try:
-                self.load_training_state(payload["training"])
-            except (KeyError, TypeError) as err:
-                raise ValueError(f"{path}: the saved training state is incomplete (missing {err}).") from None
-            except ValueError as err:
-                raise ValueError(f"{path}: {err}") from None
+            self.restore_training_state(payload["training"], path)
+
+    def restore_training_state(self, training: dict, source) -> None:
+        """``load_training_state`` with every error a one-line ValueError naming ``source`` (the file)."""
+        try:
+            self.load_training_state(training)
+        except (KeyError, TypeError) as err:
+            raise ValueError(f"{source}: the saved training state is incomplete (missing {err}).") from None
+        except ValueError as err:
+            raise ValueError(f"{source}: {err}") from None
 
     def load_training_state(self, training: dict) -> None:
         """Restore optimiser, algorithm (persistent chains) and decay from ``training_state()``."""
