@@ -2,6 +2,8 @@
 
 * rbm20_cd1: 20 hidden units, CD-1; log Z exact (and by AIS, to compare).
 * rbm500_cd1 / cd3 / cd25, rbm500_pcd: 500 hidden units; log Z by AIS (100 runs, 14,501 betas).
+  rbm500_cd25 follows Salakhutdinov's code: data binarised afresh per minibatch, k from 1 to 25,
+  momentum 0.5 then 0.9, a decaying learning rate, 150 epochs (about an hour on 2 CPU cores).
 
 Data: MNIST binarised once stochastically (kind "sampled"), test log-likelihood
 on the sampled test set. SM2008 report -86.34 nats for CD-25 (their
