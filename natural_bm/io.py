@@ -129,7 +129,7 @@ def save_torch_checked(payload: dict, path: str | os.PathLike) -> Path:
     return Path(path)
 
 
-def _first_line(err: BaseException) -> str:
+def first_line(err: BaseException) -> str:
     """The gist of a load error in one line (without torch's advice to load with weights_only=False)."""
     text = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
     for line in text:
@@ -168,7 +168,7 @@ def load_torch_checked(path: str | os.PathLike, what: str, file_format: str, req
     except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError, KeyError,
             AttributeError, TypeError, UnicodeDecodeError, OSError, IndexError) as err:
         raise ValueError(f"{path} is not a readable {what} (corrupt, truncated or not a natural_bm file: "
-                         f"{_first_line(err)}).") from None
+                         f"{first_line(err)}).") from None
     if not isinstance(payload, dict) or payload.get("format") != file_format:
         raise ValueError(f"{path} is not a natural_bm {what} (no '{file_format}' header).")
     stored = payload.get(CHECKSUM_KEY)

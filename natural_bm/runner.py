@@ -46,7 +46,7 @@ from pathlib import Path
 import torch
 
 from natural_bm.config_schema import ConfigError, check_config, check_config_value
-from natural_bm.io import atomic_write_text
+from natural_bm.io import atomic_write_text, first_line
 
 __all__ = ["ConfigError", "DEFAULTS", "build_model", "load_data", "read_config", "resolve_config", "train"]
 
@@ -88,8 +88,7 @@ def read_config(path: str | os.PathLike) -> dict:
         else:
             raw = json.loads(text)
     except Exception as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ConfigError(f"{path}: cannot parse ({first}).") from None
+        raise ConfigError(f"{path}: cannot parse ({first_line(err)}).") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the config must be a mapping of sections, got {type(raw).__name__}.")
     return resolve_config(raw)
@@ -286,6 +285,7 @@ def build_model(cfg: dict, n_visible: int):
 
 STATUS_COMPLETE, STATUS_EARLY, STATUS_DIVERGED = "complete", "early_stopped", "diverged"
 LOCK_NAME = ".lock"
+WEIGHTS_NAME, STATE_NAME = "weights.pt", "state.pt"  # checkpoint templates: weights_epoch0007.pt, state_epoch0007.pt
 
 
 def check_out_path(out) -> Path:
@@ -302,8 +302,11 @@ def check_out_path(out) -> Path:
 
 
 def _checkpoint_paths(folder: Path, epoch: int) -> tuple[Path, Path]:
-    return (folder / "checkpoints" / f"weights_epoch{epoch:04d}.pt",
-            folder / "checkpoints" / f"state_epoch{epoch:04d}.pt")
+    """(weights, training state) of ``epoch``, named as the run's ``PeriodicSave`` names them."""
+    from natural_bm.callbacks.sample_callback import epoch_path
+
+    return (epoch_path(folder / "checkpoints" / WEIGHTS_NAME, epoch, ".pt"),
+            epoch_path(folder / "checkpoints" / STATE_NAME, epoch, ".pt"))
 
 
 def latest_intact_checkpoint(folder: Path) -> tuple[int | None, dict | None]:
@@ -362,8 +365,7 @@ def _truncate_csv(csv: Path, last_epoch: int) -> None:
     try:
         df = pd.read_csv(csv)
     except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ValueError(f"{csv} cannot be read as a training log ({first}); {fix}.") from None
+        raise ValueError(f"{csv} cannot be read as a training log ({first_line(err)}); {fix}.") from None
     if "epoch" not in df.columns:
         raise ValueError(f"{csv} has no 'epoch' column, so it is not a natural_bm training log; {fix}.")
     if not (df["epoch"] > last_epoch).any():
@@ -413,16 +415,6 @@ def _clear_for_fresh_start(out: Path) -> None:
         if p.name in ("config.json", LOCK_NAME):
             continue
         shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
-
-
-def _apply_restored_states(callbacks, model) -> None:
-    """Hand checkpointed states to callbacks directly (when no fit runs, so no on_train_begin)."""
-    for cb in callbacks:
-        pending = getattr(cb, "_pending_state", None)
-        if pending is not None:
-            cb.set_model(model)
-            cb._pending_state = None
-            cb.load_state_dict(pending)
 
 
 def _write_summary(out: Path, cfg: dict, results: dict, summary_cb) -> None:
@@ -496,6 +488,7 @@ def _train_locked(cfg, out: Path, resume: bool, verbose: int, model, x, valid, t
         SummaryCallback,
         load_training_state,
     )
+    from natural_bm.callbacks.callback_list import apply_restored_states
     from natural_bm.training import pretrain_dbm
     from natural_bm.training.fit import resolve_verbose
 
@@ -541,7 +534,7 @@ def _train_locked(cfg, out: Path, resume: bool, verbose: int, model, x, valid, t
         summary,
         # before PeriodicSave, so a stop (early stopping, divergence) is known when the checkpoint is written
         *(make_callback(entry) for entry in cfg["callbacks"]),
-        PeriodicSave(out / "checkpoints" / "weights.pt", opt_path=out / "checkpoints" / "state.pt",
+        PeriodicSave(out / "checkpoints" / WEIGHTS_NAME, opt_path=out / "checkpoints" / STATE_NAME,
                      keep_last=t["keep_checkpoints"], keep_best=t["best_checkpoint"]),
     ]
     for key, cls in (("lr", LearningRateScheduler), ("momentum", MomentumRateScheduler), ("k", GibbsStepsScheduler)):
@@ -559,7 +552,7 @@ def _train_locked(cfg, out: Path, resume: bool, verbose: int, model, x, valid, t
         if checkpoint >= last_epoch or payload.get("stop_reason"):
             final_epoch = checkpoint  # training had ended; only the finishing steps are missing
             model.stop_reason = payload.get("stop_reason")
-            _apply_restored_states(callbacks, model)
+            apply_restored_states(callbacks, model)  # no fit runs, so no on_train_begin
     if final_epoch is None:
         history = model.fit(x, batch_size=t["batch_size"], epochs=t["epochs"], validation_data=valid,
                             callbacks=callbacks, verbose=verbose, initial_epoch=initial_epoch, seed=cfg["seed"],

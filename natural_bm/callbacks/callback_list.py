@@ -79,11 +79,7 @@ class CallbackList:
         if hook == "on_train_begin":
             for cb in self.callbacks:
                 getattr(cb, hook)(*args)
-            for cb in self.callbacks:  # checkpointed state goes back after the reset of on_train_begin
-                pending = getattr(cb, "_pending_state", None)
-                if pending is not None:
-                    cb._pending_state = None
-                    cb.load_state_dict(pending)
+            apply_restored_states(self.callbacks)  # checkpointed state goes back after on_train_begin's reset
             return
         timed = hook in _BATCH_HOOKS
         if timed and hook.endswith("_end") and self._batch_start is not None:
@@ -166,3 +162,15 @@ def restore_callback_states(callbacks, states: dict[str, dict] | None) -> None:
     if states:
         raise ValueError(f"the checkpoint holds the state of callbacks {sorted(states)} that this run does not "
                          "have; resume with the callbacks of the run that saved it.")
+
+
+def apply_restored_states(callbacks, model=None) -> None:
+    """Hand each callback the state ``restore_callback_states`` gave it (``CallbackList`` does this after
+    ``on_train_begin``; a run whose training had ended calls it directly, with the ``model`` to set)."""
+    for cb in callbacks:
+        pending = getattr(cb, "_pending_state", None)
+        if pending is not None:
+            if model is not None:
+                cb.set_model(model)
+            cb._pending_state = None
+            cb.load_state_dict(pending)

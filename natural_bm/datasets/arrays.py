@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from natural_bm.datasets.mnist import binarize
+from natural_bm.io import first_line
 
 SUFFIXES = (".npy", ".npz", ".csv")
 
@@ -53,8 +54,7 @@ def load_array(path: str | os.PathLike, key: str | None = None) -> np.ndarray:
             except ValueError:  # a header line
                 x = np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2, skiprows=1)
     except (OSError, ValueError, EOFError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ValueError(f"{path}: cannot read a numeric matrix ({first}).") from None
+        raise ValueError(f"{path}: cannot read a numeric matrix ({first_line(err)}).") from None
     if x.dtype == object or not (np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.bool_)):
         raise ValueError(f"{path}: the data must be numbers, got dtype {x.dtype}.")
     if x.ndim == 1:
