@@ -120,6 +120,14 @@ def int_list(minimum: int = 0, min_len: int = 0, length: int | None = None):
     return check
 
 
+def int_or_int_list(minimum: int = 0):
+    item, items = integer(minimum), int_list(minimum, min_len=1)
+
+    def check(value, where: str):
+        return items(value, where) if isinstance(value, (list, tuple)) else item(value, where)
+    return check
+
+
 def mapping(value, where: str):
     if not isinstance(value, dict):
         raise ConfigError(f"{where} must be a mapping, got {_describe(value)}.")
@@ -148,8 +156,13 @@ SCHEMA: dict = {
     "training": {
         "algorithm": choice("cd", "pcd", "exact", "mfpcd"), "k": integer(1), "n_chains": integer(1),
         "epochs": integer(1), "batch_size": integer(1), "l1": number(0), "l2": number(0),
-        "pretrain_epochs": integer(0), "mf_steps": integer(1), "jit_compile": choice(True, False, "auto"),
+        "mf_steps": integer(1), "jit_compile": choice(True, False, "auto"),
         "keep_checkpoints": optional(integer(1)), "best_checkpoint": optional(text),
+    },
+    "pretrain": {
+        "epochs": int_or_int_list(0), "algorithm": choice("cd", "pcd"), "k": integer(1), "n_chains": integer(1),
+        "lr": number(0, strict_min=True), "momentum": number(0, 1, strict_max=True), "decay": number(0),
+        "decay_mode": choice("inverse", "exponential"), "l2": number(0), "schedule": optional(mapping),
     },
     "optimizer": {
         "name": choice("sgd", "adam"), "lr": number(0, strict_min=True), "momentum": number(0, 1, strict_max=True),

@@ -13,9 +13,13 @@ A config (JSON or YAML) has these sections; every key is optional except
                #     valid_fraction: 0.1, test_fraction: 0.1, kind: sampled}: .npy/.npz/.csv matrices in
                #     [0, 1]; a split without its own file is a seeded fraction of the training rows
     training:  {algorithm: pcd, k: 1, n_chains: 100, epochs: 10, batch_size: 100, l1: 0.0, l2: 0.0,
-                pretrain_epochs: 0, mf_steps: 10, jit_compile: auto,   # see BoltzmannMachine.compile
+                mf_steps: 10, jit_compile: auto,   # see BoltzmannMachine.compile
                 keep_checkpoints: 3, best_checkpoint: val_pll}   # checkpoints kept: the newest 3 and the
                # best epoch by that log key (keep_checkpoints: null keeps all; best_checkpoint: null none)
+    pretrain:  {epochs: 0, algorithm: cd, k: 1, n_chains: 100, lr: 0.05, momentum: 0.5, decay: 0.0,
+                decay_mode: inverse, l2: 0.0, schedule: {momentum: ..., k: ..., lr: ...}}
+               # DBMs: greedy RBMs first (pretrain_dbm); epochs: one number, or one per RBM (bottom
+               # first); each RBM's log goes to pretrain_rbm<i>.csv; data.kind stochastic applies too
     optimizer: {name: sgd, lr: 0.01, momentum: 0.0, nesterov: false, decay: 0.0,   # or adam: lr, beta_1, ...
                 decay_mode: inverse}   # per update: lr / (1 + decay t), or exponential: lr / (1 + decay)^t
     ais:       {n_runs: 100, n_betas: null, epochs: [], exact: false,              # at the last epoch by default
@@ -57,8 +61,10 @@ DEFAULTS: dict = {
              "size": 3, "n_samples": 1000, "path": None, "train": None, "valid": None, "test": None, "key": None,
              "valid_fraction": 0.0, "test_fraction": 0.0},
     "training": {"algorithm": "pcd", "k": 1, "n_chains": 100, "epochs": 10, "batch_size": 100, "l1": 0.0,
-                 "l2": 0.0, "pretrain_epochs": 0, "mf_steps": 10, "jit_compile": "auto", "keep_checkpoints": 3,
+                 "l2": 0.0, "mf_steps": 10, "jit_compile": "auto", "keep_checkpoints": 3,
                  "best_checkpoint": "val_pll"},
+    "pretrain": {"epochs": 0, "algorithm": "cd", "k": 1, "n_chains": 100, "lr": 0.05, "momentum": 0.5,
+                 "decay": 0.0, "decay_mode": "inverse", "l2": 0.0, "schedule": None},
     "optimizer": {"name": "sgd", "lr": 0.01, "momentum": 0.0, "nesterov": False, "decay": 0.0,
                   "decay_mode": "inverse", "beta_1": 0.9,
                   "beta_2": 0.999, "epsilon": 1e-8},
@@ -111,6 +117,9 @@ def resolve_config(raw: dict) -> dict:
             if not isinstance(value, dict):
                 raise ConfigError(f"config section {key!r} must be a mapping.")
             for sub, v in value.items():
+                if (key, sub) == ("training", "pretrain_epochs"):
+                    raise ConfigError("training.pretrain_epochs has moved: write pretrain: {epochs: N} (with the "
+                                      "RBMs' lr, momentum, k and schedule in the same section).")
                 if sub not in cfg[key]:
                     raise ConfigError(f"unknown key {key}.{sub}; valid keys: {sorted(cfg[key])}.")
                 cfg[key][sub] = v
@@ -123,8 +132,21 @@ def resolve_config(raw: dict) -> dict:
         make_callback(entry)  # validates names and arguments before anything is written
     for key in ("lr", "momentum", "k"):
         steps_of(cfg["schedule"][key], f"schedule.{key}")
+    _pretrain_schedules(cfg["pretrain"])
+    if cfg["pretrain"]["epochs"] and cfg["model"]["type"] != "dbm":
+        raise ConfigError("pretrain.epochs is for DBMs (greedy RBMs stacked into a DBM); an RBM trains directly, "
+                          "so remove the pretrain section or set model.type: dbm.")
     check_device(cfg["device"])
     return cfg
+
+
+def _pretrain_schedules(p: dict) -> dict:
+    """pretrain.schedule as {key: schedule function or None} for lr, momentum and k (ConfigError if bad)."""
+    spec = p["schedule"] or {}
+    unknown = set(spec) - {"lr", "momentum", "k"}
+    if unknown:
+        raise ConfigError(f"unknown key pretrain.schedule.{sorted(unknown)[0]}; valid keys: ['k', 'lr', 'momentum'].")
+    return {key: steps_of(spec.get(key), f"pretrain.schedule.{key}") for key in ("lr", "momentum", "k")}
 
 
 CONFIG_CALLBACKS = ("EarlyStopping", "ReduceLROnPlateau", "CyclicLR", "ModelCheckpoint", "OptimizerSpy",
@@ -281,6 +303,27 @@ def build_model(cfg: dict, n_visible: int):
         raise ConfigError(f"training.jit_compile must be true, false or 'auto', got {t['jit_compile']!r}.")
     model.compile(opt, algorithm, l1=t["l1"], l2=t["l2"], jit_compile=t["jit_compile"], **alg_kwargs)
     return model
+
+
+def _pretrain(model, x, cfg: dict, out: Path, verbose: int) -> None:
+    """Greedy pre-training of a DBM from the config's ``pretrain`` section; logs to pretrain_rbm<i>.csv."""
+    from natural_bm.callbacks import CSVLogger, GibbsStepsScheduler, LearningRateScheduler, MomentumRateScheduler
+    from natural_bm.training import SGD, pretrain_dbm
+
+    p = cfg["pretrain"]
+    schedules = _pretrain_schedules(p)
+    classes = {"lr": LearningRateScheduler, "momentum": MomentumRateScheduler, "k": GibbsStepsScheduler}
+
+    def callbacks(layer: int) -> list:
+        made = [classes[key](fn) for key, fn in schedules.items() if fn is not None]
+        return [CSVLogger(out / f"pretrain_rbm{layer}.csv"), *made]
+
+    kwargs = {"k": p["k"]} | ({"n_chains": p["n_chains"]} if p["algorithm"] == "pcd" else {})
+    pretrain_dbm(model, x, epochs=p["epochs"], batch_size=cfg["training"]["batch_size"], seed=cfg["seed"],
+                 optimizer_factory=lambda layer: SGD(p["lr"], p["momentum"], decay=p["decay"],
+                                                     decay_mode=p["decay_mode"]),
+                 algorithm=p["algorithm"], verbose=verbose, callbacks_factory=callbacks,
+                 binarize=cfg["data"]["kind"] == "stochastic", l2=p["l2"], **kwargs)
 
 
 STATUS_COMPLETE, STATUS_EARLY, STATUS_DIVERGED = "complete", "early_stopped", "diverged"
@@ -489,7 +532,6 @@ def _train_locked(cfg, out: Path, resume: bool, verbose: int, model, x, valid, t
         load_training_state,
     )
     from natural_bm.callbacks.callback_list import apply_restored_states
-    from natural_bm.training import pretrain_dbm
     from natural_bm.training.fit import resolve_verbose
 
     verbose = resolve_verbose(verbose)
@@ -515,8 +557,8 @@ def _train_locked(cfg, out: Path, resume: bool, verbose: int, model, x, valid, t
     if checkpoint is None:
         if model.supports_init_from_data:
             model.init_from_data(x)
-        if cfg["model"]["type"] == "dbm" and t["pretrain_epochs"]:
-            pretrain_dbm(model, x, epochs=t["pretrain_epochs"], batch_size=t["batch_size"], seed=cfg["seed"])
+        if cfg["model"]["type"] == "dbm" and cfg["pretrain"]["epochs"]:
+            _pretrain(model, x, cfg, out, verbose)
 
     a, s = cfg["ais"], cfg["samples"]
     ais = AISCallback(model, n_runs=a["n_runs"], n_betas=a["n_betas"], exact=a["exact"],

@@ -263,6 +263,43 @@ def test_greedy_pretraining_composes_the_rbms():
         pretrain_dbm(DBM([4, 3, 3, 2], {0: {1, 3}, 1: {2}, 2: {3}}), x[:, :4])
 
 
+def test_pretrain_section_of_a_config_is_pretrain_dbm_with_those_settings(tmp_path):
+    """The runner's ``pretrain`` section (per-RBM epochs, SGD with momentum schedule, k ramp, weight decay,
+    per-minibatch binarisation) gives the weights of the same pretrain_dbm call written by hand, and one CSV
+    log per RBM with its epochs and scheduled k."""
+    import pandas as pd
+
+    from natural_bm.callbacks import GibbsStepsScheduler, MomentumRateScheduler
+    from natural_bm.runner import _pretrain, resolve_config
+
+    x = np.random.default_rng(1).random((120, 10)).astype(np.float32)  # grey levels, binarised per minibatch
+    cfg = resolve_config({
+        "model": {"type": "dbm", "layer_sizes": [10, 6, 4]},
+        "data": {"name": "files", "kind": "stochastic"},
+        "training": {"batch_size": 20},
+        "pretrain": {"epochs": [2, 3], "lr": 0.1, "momentum": 0.5, "l2": 0.001, "algorithm": "cd", "k": 1,
+                     "schedule": {"momentum": [[0, 0.5], [1, 0.9]], "k": {"from": 1, "to": 3, "every": 1}}},
+        "seed": 4,
+    })
+    by_config = DBM([10, 6, 4], seed=4)
+    _pretrain(by_config, x, cfg, tmp_path, verbose=0)
+    by_hand = DBM([10, 6, 4], seed=4)
+    pretrain_dbm(by_hand, x, epochs=[2, 3], batch_size=20, seed=4, binarize=True, l2=0.001, k=1,
+                 optimizer_factory=lambda layer: SGD(0.1, momentum=0.5),
+                 callbacks_factory=lambda layer: [MomentumRateScheduler(lambda e: 0.5 if e < 1 else 0.9),
+                                                  GibbsStepsScheduler(lambda e: min(3, 1 + e))])
+    for name in by_hand.param_names:
+        torch.testing.assert_close(getattr(by_config, name), getattr(by_hand, name), rtol=0, atol=0)
+    logs = [pd.read_csv(tmp_path / f"pretrain_rbm{i}.csv") for i in (0, 1)]
+    assert [len(log) for log in logs] == [2, 3]
+    assert logs[1]["k"].tolist() == [1, 2, 3]
+    not_binarized = DBM([10, 6, 4], seed=4)
+    pretrain_dbm(not_binarized, x, epochs=[2, 3], batch_size=20, seed=4, l2=0.001)
+    assert not torch.equal(not_binarized.W_0_1, by_hand.W_0_1)
+    with pytest.raises(ValueError, match="one per RBM"):
+        pretrain_dbm(DBM([10, 6, 4]), x, epochs=[1, 2, 3])
+
+
 def test_dbm_fit_save_load_resume(tmp_path):
     x = (np.random.default_rng(0).random((200, 12)) < 0.3).astype(np.float32)
 

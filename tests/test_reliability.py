@@ -381,7 +381,11 @@ def test_damaged_log_on_resume_is_one_line_naming_the_file(content, finished, tm
     ("training", "epochs", 2.0, "training.epochs must be an integer >= 1, got 2.0 (float)"),
     ("training", "epochs", "3", "training.epochs must be an integer >= 1, got the string '3' (write it without"),
     ("samples", "n_chains", 0, "samples.n_chains must be an integer >= 1, got 0"),
-    ("training", "pretrain_epochs", -1, "training.pretrain_epochs must be an integer >= 0, got -1"),
+    ("pretrain", "epochs", -1, "pretrain.epochs must be an integer >= 0, got -1"),
+    ("pretrain", "epochs", [2, -1], "pretrain.epochs[1] must be an integer >= 0, got -1"),
+    ("pretrain", "epochs", 2, "pretrain.epochs is for DBMs"),
+    ("pretrain", "schedule", {"k": {"from": 1}}, "pretrain.schedule.k as a ramp must have the keys"),
+    ("training", "pretrain_epochs", 3, "training.pretrain_epochs has moved: write pretrain: {epochs: N}"),
     ("model", "weight_scale", "big", "model.weight_scale must be a number > 0, got the string 'big'"),
     ("optimizer", "momentum", 1.0, "optimizer.momentum must be a finite number >= 0 and < 1, got 1.0"),
     ("data", "kind", "binary", "data.kind must be 'probability', 'sampled', 'threshold' or 'stochastic'"),
@@ -394,7 +398,7 @@ def test_bad_config_values_are_refused_before_anything_is_written(section, key, 
     if section is None:
         cfg[key] = value
     else:
-        cfg[section][key] = value
+        cfg.setdefault(section, {})[key] = value
     out = tmp_path / "run"
     assert main(["train", str(_write(tmp_path, cfg)), "--out", str(out)]) == 2
     _one_error_line(capsys, message)

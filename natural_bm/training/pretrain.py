@@ -16,6 +16,9 @@ bias of the RBM below it, and every weight matrix from its RBM.
 
 from __future__ import annotations
 
+import numbers
+from collections.abc import Sequence
+
 import torch
 
 from natural_bm.models.rbm import RBM
@@ -25,13 +28,14 @@ from natural_bm.validation import as_data_tensor
 def pretrain_dbm(
     dbm,
     x,
-    epochs: int = 10,
+    epochs: int | Sequence[int] = 10,
     batch_size: int = 100,
     optimizer_factory=None,
     algorithm: str = "cd",
     seed: int = 0,
     verbose: int = 0,
     callbacks_factory=None,
+    binarize: bool = False,
     **algorithm_kwargs,
 ) -> list[RBM]:
     """Pre-train ``dbm`` (chain topology) in place from RBMs; returns the RBMs.
@@ -39,18 +43,26 @@ def pretrain_dbm(
     Args:
         dbm: the ``DBM`` to initialise.
         x: training data (n, n_visible).
-        epochs, batch_size, algorithm, **algorithm_kwargs: passed to each RBM's compile/fit.
+        epochs: epochs per RBM: one number for all, or one per RBM (bottom first).
+        batch_size, algorithm, **algorithm_kwargs: passed to each RBM's compile/fit.
         optimizer_factory: ``lambda layer: Optimizer`` (default: SGD lr 0.05, momentum 0.5).
         seed: RBM k uses seed + k.
-        callbacks_factory: ``lambda layer: list of callbacks`` for each RBM's fit.
+        callbacks_factory: ``lambda layer: list of callbacks`` for each RBM's fit (schedules, loggers).
+        binarize: each RBM's fit draws binary minibatches from its input probabilities (the grey
+            levels for the first RBM, the hidden probabilities of the RBM below for the others),
+            afresh for every minibatch, as ``fit(binarize=True)``.
     """
     from natural_bm.training import SGD
 
     if dbm.edges != [(i, i + 1) for i in range(dbm.n_layers - 1)]:
         raise ValueError(f"greedy pre-training needs a chain topology, got edges {dbm.edges}.")
+    n_pairs = dbm.n_layers - 1
+    per_rbm = [int(epochs)] * n_pairs if isinstance(epochs, numbers.Integral) else [int(e) for e in epochs]
+    if len(per_rbm) != n_pairs or any(e < 0 for e in per_rbm):
+        raise ValueError(f"`epochs` must be an integer >= 0 or a list of {n_pairs} of them (one per RBM, "
+                         f"bottom first), got {epochs!r}.")
     data = as_data_tensor(x, "x", dbm.n_input, device=dbm.device, dtype=dbm.dtype)
     rbms = []
-    n_pairs = dbm.n_layers - 1
     for i in range(n_pairs):
         bottom, top = i == 0, i == n_pairs - 1
         up = 1.0 if (top and not bottom) else 2.0
@@ -64,7 +76,8 @@ def pretrain_dbm(
         opt = optimizer_factory(i) if optimizer_factory else SGD(0.05, momentum=0.5)
         rbm.compile(opt, algorithm, **algorithm_kwargs)
         cbs = callbacks_factory(i) if callbacks_factory else None
-        rbm.fit(data, batch_size=batch_size, epochs=epochs, callbacks=cbs, verbose=verbose, seed=seed + i)
+        rbm.fit(data, batch_size=batch_size, epochs=per_rbm[i], callbacks=cbs, verbose=verbose, seed=seed + i,
+                binarize=binarize)
         rbms.append(rbm)
         with torch.no_grad():
             data = rbm.prob_h_given_v(data)
