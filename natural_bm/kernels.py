@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["reconstruction_cross_entropy", "statistics_difference"]
+__all__ = ["binary_codes", "reconstruction_cross_entropy", "statistics_difference"]
 
 
 def reconstruction_cross_entropy(logits: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -30,3 +30,10 @@ def statistics_difference(v_pos: torch.Tensor, h_pos: torch.Tensor, v_neg: torch
     h_scaled = torch.cat([h_pos * (1.0 / n_pos), h_neg * (-1.0 / n_neg)])
     dW = torch.cat([v_pos, v_neg]).T @ h_scaled
     return dW, v_pos.mean(0) - v_neg.mean(0), h_pos.mean(0) - h_neg.mean(0)
+
+
+def binary_codes(start: int, stop: int, n: int, device=None, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """Binary codes of the integers [start, stop) on ``n`` bits: (stop - start, n), most significant first."""
+    idx = torch.arange(start, stop, device=device, dtype=torch.int64)
+    shifts = torch.arange(n - 1, -1, -1, device=device, dtype=torch.int64)
+    return ((idx[:, None] >> shifts) & 1).to(dtype)

@@ -305,7 +305,9 @@ class AIS:
         if base not in ("data", "uniform"):
             raise ValueError(f"`base` must be 'data' or 'uniform', got {base!r}.")
         device, dtype = model.device, model.dtype
-        self.is_dbm = hasattr(model, "layer_sizes")
+        # deeper models anneal one parity with the other summed out (ais_dbm); two layers keep the
+        # visible layer and sum out the hidden one, in the closed form of Salakhutdinov & Murray
+        self.is_dbm = model.n_layers > 2
         if base == "data" and data is None:
             warnings.warn("AIS base='data' needs `data`; using the uniform base model.", RuntimeWarning, stacklevel=2)
             base = "uniform"
@@ -339,7 +341,7 @@ class AIS:
         """log Z of the base model (with the hidden units of the target): nats."""
         if self.is_dbm:
             return ais_dbm.log_z_base(ais_dbm.base_biases(self.model, self.base_vbias))
-        return float(F.softplus(self.base_vbias.double()).sum()) + self.model.n_hidden * math.log(2.0)
+        return float(F.softplus(self.base_vbias.double()).sum()) + self.model.layer_sizes[1] * math.log(2.0)
 
     # ------------------------------------------------------------------ annealing
     def _anneal(self, v, schedule: torch.Tensor, stream: int) -> torch.Tensor:
@@ -355,9 +357,9 @@ class AIS:
             source = {"key": stream_key(self.seed, stream)} if self.compile else {"gen": self._source(stream)}
             return ais_dbm.anneal(m, v, schedule, b_A, self.log_weight_dtype, self.progress,
                                   packed_weights=self.packed_weights, **source)
-        dev = m.W.device
+        dev = m.device
         step = _COMPILED_STEP if self.compile else None
-        W, c, b_B = m.W.detach(), m.hbias.detach(), m.vbias.detach()
+        W, c, b_B = m.weight(0, 1).detach(), m.bias(1).detach(), m.bias(0).detach()
         b_A = self.base_vbias
         d_b = b_B - b_A
         log_w = torch.zeros(v.shape[0], device=dev, dtype=self.log_weight_dtype)
@@ -369,7 +371,7 @@ class AIS:
 
             iterator = tqdm(iterator if step is None else None, total=n_steps, desc="AIS", unit="beta",
                             mininterval=0.5, leave=False)
-        R, nv, nh = v.shape[0], m.n_visible, m.n_hidden
+        R, (nv, nh) = v.shape[0], m.layer_sizes
         with torch.no_grad(), onednn.packed_tokens((W, W.T), R, self.packed_weights) as toks:
             if step is not None:
                 M = max(nh, nv)

@@ -12,21 +12,16 @@ x max(n_visible, n_hidden) softplus evaluations.
 
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
 import torch.nn.functional as F
 
 from natural_bm.compiling import CompiledFunction
+from natural_bm.kernels import binary_codes
 
 MAX_STATES = 2**32
-
-
-def _bits(start: int, stop: int, n: int, device, dtype) -> torch.Tensor:
-    """Binary codes of the integers [start, stop) on n bits: (stop - start, n), most significant first."""
-    idx = torch.arange(start, stop, device=device, dtype=torch.int64)
-    shifts = torch.arange(n - 1, -1, -1, device=device, dtype=torch.int64)
-    return ((idx[:, None] >> shifts) & 1).to(dtype)
 
 
 def _chunk_log_p(states, W_T, b_other, b_enum, beta):
@@ -50,7 +45,7 @@ def _logsumexp_enumerated(n_enum: int, log_p_fn, chunk_size: int, device, progre
 
         starts = tqdm(starts, desc="exact log Z", unit="chunk")
     for start in starts:
-        states = _bits(start, min(total, start + chunk_size), n_enum, device, torch.float64)
+        states = binary_codes(start, min(total, start + chunk_size), n_enum, device, torch.float64)
         acc = torch.logaddexp(acc, torch.logsumexp(log_p_fn(states), 0))
     return float(acc)
 
@@ -78,25 +73,33 @@ def log_partition_exact(
         ValueError: more than 2^32 states would be enumerated (use AIS).
     """
     model.check_finite("log_partition_exact")
-    if hasattr(model, "log_partition_exact"):
-        return model.log_partition_exact(beta=beta, chunk_size=chunk_size, device=device, progress=progress)
     if chunk_size < 1:
         raise ValueError(f"`chunk_size` must be >= 1, got {chunk_size}.")
-    n_enum = min(model.n_visible, model.n_hidden)
+    enum_parity = model.enumerated_parity()
+    layers = model.parity_layers(enum_parity)
+    n_enum = sum(model.layer_sizes[k] for k in layers)
     if 2**n_enum > MAX_STATES:
         raise ValueError(
             f"exact log Z would enumerate 2^{n_enum} states (> 2^32); "
             "estimate it with natural_bm.estimators.AIS instead."
         )
-    device = torch.device(device) if device is not None else model.W.device
-    W = model.W.detach().to(device=device, dtype=torch.float64)
-    b = model.vbias.detach().to(device=device, dtype=torch.float64)
-    c = model.hbias.detach().to(device=device, dtype=torch.float64)
+    device = torch.device(device) if device is not None else model.device
+    if model.n_layers > 2:
+        deep = copy.deepcopy(model).to(device=device, dtype=torch.float64)
+
+        def log_p_deep(codes: torch.Tensor) -> torch.Tensor:
+            return -deep.free_energy_parity(deep.split_codes(codes, layers), sum_out=1 - enum_parity, beta=beta)
+
+        return _logsumexp_enumerated(n_enum, log_p_deep, chunk_size, device, progress)
+    # two layers: the closed form below, one fused product per chunk
+    W = model.weight(0, 1).detach().to(device=device, dtype=torch.float64)
+    b = model.bias(0).detach().to(device=device, dtype=torch.float64)
+    c = model.bias(1).detach().to(device=device, dtype=torch.float64)
     if compile is None:
         compile = 2**n_enum > 2**16
     fn = _chunk_fn(compile)
     beta_t = torch.tensor(float(beta), dtype=torch.float64, device=device)
-    if model.n_hidden <= model.n_visible:  # enumerate h, sum out v
+    if enum_parity == 1:  # enumerate h, sum out v
         W_T, b_other, b_enum = W.T.contiguous(), b, c
     else:  # enumerate v, sum out h
         W_T, b_other, b_enum = W, c, b

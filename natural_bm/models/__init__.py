@@ -1,7 +1,13 @@
-"""Models: parameters and maths (energies, conditionals, free energies)."""
+"""Models: parameters and maths (energies, conditionals, free energies).
+
+``layered.LayeredBM`` is the core (layers of ``units`` joined by a bipartite
+topology); ``RBM`` is its two-layer case and ``DBM`` the general one.
+"""
 
 from natural_bm.models.base import BoltzmannMachine, load_model
 from natural_bm.models.dbm import DBM
+from natural_bm.models.layered import LayeredBM
 from natural_bm.models.rbm import RBM
+from natural_bm.models.units import Bernoulli, Units
 
-__all__ = ["BoltzmannMachine", "DBM", "RBM", "load_model"]
+__all__ = ["Bernoulli", "BoltzmannMachine", "DBM", "LayeredBM", "RBM", "Units", "load_model"]

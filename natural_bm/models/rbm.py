@@ -19,25 +19,18 @@ import torch
 import torch.nn.functional as F
 
 from natural_bm.kernels import reconstruction_cross_entropy, statistics_difference
-from natural_bm.models.base import BoltzmannMachine
+from natural_bm.models.layered import LayeredBM
 from natural_bm.rng import RandomSource, bernoulli
-from natural_bm.validation import as_data_tensor, check_beta, check_positive_int
+from natural_bm.validation import as_data_tensor, check_positive_int
 
 Generator = RandomSource | torch.Generator | None
-
-
-def _scale(x: torch.Tensor, beta) -> torch.Tensor:
-    """``beta * x``, skipping the multiplication at beta = 1."""
-    beta = check_beta(beta)
-    if isinstance(beta, float) and beta == 1.0:
-        return x
-    return beta * x
 
 __all__ = ["RBM", "bernoulli"]
 
 
-class RBM(BoltzmannMachine):
-    """Bernoulli-Bernoulli RBM with parameters ``W``, ``vbias`` and ``hbias``.
+class RBM(LayeredBM):
+    """Restricted Boltzmann machine: the two-layer case of ``LayeredBM``, with parameters
+    ``W``, ``vbias`` and ``hbias`` and closed-form fast paths for that case.
 
     Args:
         n_visible: number of visible units (784 for MNIST).
@@ -50,6 +43,7 @@ class RBM(BoltzmannMachine):
             visible inputs (1 for a plain RBM). Greedy DBM pre-training uses 2
             (Salakhutdinov & Hinton 2009's doubled bottom-up or top-down input).
         device, dtype: where the parameters live; CPU float32 by default.
+        units: the unit types of the (visible, hidden) layers (default: Bernoulli both).
 
     Attributes:
         W: (n_visible, n_hidden) weights.
@@ -59,6 +53,7 @@ class RBM(BoltzmannMachine):
 
     param_names = ("W", "vbias", "hbias")
     supports_compiled_steps = True
+    supports_init_from_data = True
 
     def __init__(
         self,
@@ -71,35 +66,19 @@ class RBM(BoltzmannMachine):
         dtype: torch.dtype = torch.float32,
         up_factor: float = 1.0,
         down_factor: float = 1.0,
+        units=None,
     ) -> None:
-        super().__init__()
+        n_visible = check_positive_int(n_visible, "n_visible")
+        n_hidden = check_positive_int(n_hidden, "n_hidden")
         self.up_factor, self.down_factor = float(up_factor), float(down_factor)
-        self.n_visible = check_positive_int(n_visible, "n_visible")
-        self.n_hidden = check_positive_int(n_hidden, "n_hidden")
-        if init not in ("gaussian", "orthogonal"):
-            raise ValueError(f"`init` must be 'gaussian' or 'orthogonal', got {init!r}.")
-        self.init = init
-        self.weight_scale = float(weight_scale)
-        device = torch.device("cpu") if device is None else torch.device(device)
-        g = torch.Generator().manual_seed(seed) if seed is not None else None
-        W = torch.randn(self.n_visible, self.n_hidden, generator=g, dtype=torch.float64)
-        if init == "orthogonal":
-            q, r = torch.linalg.qr(W if self.n_visible >= self.n_hidden else W.T)
-            q = q * torch.sign(torch.diagonal(r))
-            W = q if self.n_visible >= self.n_hidden else q.T
-        W = W * self.weight_scale
-        self.W = torch.nn.Parameter(W.to(device=device, dtype=dtype), requires_grad=False)
-        self.vbias = torch.nn.Parameter(
-            torch.zeros(self.n_visible, device=device, dtype=dtype), requires_grad=False
-        )
-        self.hbias = torch.nn.Parameter(
-            torch.zeros(self.n_hidden, device=device, dtype=dtype), requires_grad=False
-        )
+        super().__init__([n_visible, n_hidden], None, init, weight_scale, seed, device, dtype, units=units,
+                         weight_names={(0, 1): "W"}, bias_names=["vbias", "hbias"],
+                         input_factors={(0, 1): self.up_factor, (1, 0): self.down_factor})
 
     # ------------------------------------------------------------------ config
     @property
-    def n_input(self) -> int:
-        return self.n_visible
+    def n_hidden(self) -> int:
+        return self.layer_sizes[1]
 
     def get_config(self) -> dict:
         return {
@@ -110,8 +89,6 @@ class RBM(BoltzmannMachine):
             "up_factor": self.up_factor,
             "down_factor": self.down_factor,
         }
-
-    supports_init_from_data = True
 
     def init_from_data(self, x, eps: float = 1e-3) -> "RBM":
         """Set ``vbias`` to logit(clip(mean(x), eps, 1 - eps)) (natural_bm's ``init_standard``).
@@ -124,74 +101,48 @@ class RBM(BoltzmannMachine):
         self.vbias.copy_(torch.log(p) - torch.log1p(-p))
         return self
 
-    # ------------------------------------------------------------------ maths
+    # ------------------------------------------------------------------ maths (the core's, by layer)
     def hidden_input(self, v: torch.Tensor) -> torch.Tensor:
         """Total input to the hidden units, up_factor * v W + hbias: (n, n_hidden)."""
-        return torch.addmm(self.hbias, v, self.W, alpha=self.up_factor)
+        return self.layer_input(1, [v, None])
 
     def visible_input(self, h: torch.Tensor) -> torch.Tensor:
         """Total input to the visible units, down_factor * h W^T + vbias: (n, n_visible)."""
-        return torch.addmm(self.vbias, h, self.W.T, alpha=self.down_factor)
+        return self.layer_input(0, [None, h])
 
     def energy(self, v: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         """E(v, h) for each row: (n,) in nats (at beta = 1)."""
-        return -((v @ self.W) * h).sum(1) - v @ self.vbias - h @ self.hbias
-
-    def free_energy(self, v: torch.Tensor, beta: float | torch.Tensor = 1.0) -> torch.Tensor:
-        """F_beta(v) = -log sum_h exp(-beta E(v, h)) for each row: (n,) nats."""
-        beta = check_beta(beta)
-        if isinstance(beta, float) and beta == 1.0:
-            return -(v @ self.vbias) - F.softplus(self.hidden_input(v)).sum(1)
-        return -beta * (v @ self.vbias) - F.softplus(beta * self.hidden_input(v)).sum(1)
+        return self.joint_energy([v, h])
 
     def prob_h_given_v(self, v: torch.Tensor, beta: float | torch.Tensor = 1.0) -> torch.Tensor:
         """p(h_j = 1 | v) = sigmoid(beta (v W + hbias)_j): (n, n_hidden)."""
-        return torch.sigmoid(_scale(self.hidden_input(v), beta))
+        return self.prob_layer(1, [v, None], beta)
 
     def prob_v_given_h(self, h: torch.Tensor, beta: float | torch.Tensor = 1.0) -> torch.Tensor:
         """p(v_i = 1 | h) = sigmoid(beta (h W^T + vbias)_i): (n, n_visible)."""
-        return torch.sigmoid(_scale(self.visible_input(h), beta))
+        return self.prob_layer(0, [None, h], beta)
 
     def sample_h(
         self, v: torch.Tensor, beta: float | torch.Tensor = 1.0, generator: Generator = None
     ) -> torch.Tensor:
-        """A binary sample of h ~ p(h | v): (n, n_hidden)."""
-        return bernoulli(self.prob_h_given_v(v, beta), generator)
+        """A sample of h ~ p(h | v): (n, n_hidden)."""
+        return self.sample_layer(1, [v, None], beta, generator)
 
     def sample_v(
         self, h: torch.Tensor, beta: float | torch.Tensor = 1.0, generator: Generator = None
     ) -> torch.Tensor:
-        """A binary sample of v ~ p(v | h): (n, n_visible)."""
-        return bernoulli(self.prob_v_given_h(h, beta), generator)
-
-    def gibbs(
-        self,
-        v: torch.Tensor,
-        k: int = 1,
-        beta: float | torch.Tensor = 1.0,
-        generator: Generator = None,
-    ) -> torch.Tensor:
-        """Run ``k`` steps of block Gibbs sampling v -> h -> v; returns the binary v: (n, n_visible)."""
-        k = check_positive_int(k, "k")
-        for _ in range(k):
-            v = self.sample_v(self.sample_h(v, beta, generator), beta, generator)
-        return v
+        """A sample of v ~ p(v | h): (n, n_visible)."""
+        return self.sample_layer(0, [None, h], beta, generator)
 
     def filters(self) -> torch.Tensor:
         """``W``: (n_visible, n_hidden)."""
         return self.W
 
-    def unnormalized_log_prob(self, v: torch.Tensor) -> torch.Tensor:
-        """-F(v), exact: (n,) nats."""
-        return -self.free_energy(v)
-
-    def n_exact_states(self) -> int:
-        """2^min(n_visible, n_hidden): the smaller layer is enumerated."""
-        return 2 ** min(self.n_visible, self.n_hidden)
-
-    def sweep_multiply_adds(self) -> int:
-        """2 n_visible n_hidden: the products v W and h W^T of one Gibbs step."""
-        return 2 * self.n_visible * self.n_hidden
+    def layer_parameter_names(self, layer: int) -> list[str]:
+        """All three parameters: an RBM has one schedulable layer (``layer`` = 0)."""
+        if layer != 0:
+            raise ValueError(f"RBM has one schedulable layer, got layer={layer}.")
+        return list(self.param_names)
 
     # sampler protocol (SampleCallback, natural-bm sample): a chain's state is its visible sample
     def init_chains(self, v: torch.Tensor, generator: Generator = None) -> torch.Tensor:
@@ -211,8 +162,7 @@ class RBM(BoltzmannMachine):
         ``W``, ``vbias`` and ``hbias``, so the log-likelihood gradient is the
         positive-phase statistics minus the negative-phase ones.
         """
-        n = v.shape[0]
-        return {"W": v.T @ h / n, "vbias": v.mean(0), "hbias": h.mean(0)}
+        return self.sufficient_statistics([v, h])
 
     def statistics_difference(
         self, v_pos: torch.Tensor, h_pos: torch.Tensor, v_neg: torch.Tensor, h_neg: torch.Tensor

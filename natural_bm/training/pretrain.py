@@ -84,8 +84,8 @@ def pretrain_dbm(
     with torch.no_grad():
         for i, rbm in enumerate(rbms):
             middle = 0 < i < n_pairs - 1
-            getattr(dbm, f"W_{i}_{i + 1}").copy_(rbm.W * (0.5 if middle else 1.0))
+            dbm.weight(i, i + 1).copy_(rbm.W * (0.5 if middle else 1.0))
             if i == 0:
-                dbm.b_0.copy_(rbm.vbias)
-            getattr(dbm, f"b_{i + 1}").copy_(rbm.hbias)
+                dbm.bias(0).copy_(rbm.vbias)
+            dbm.bias(i + 1).copy_(rbm.hbias)
     return rbms

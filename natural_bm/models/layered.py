@@ -1,0 +1,399 @@
+"""The layered core: Boltzmann machines as layers of units joined by a bipartite graph.
+
+Layers x_0 (visible), x_1, ..., x_{L-1}, each of one unit type
+(``natural_bm.models.units``; Bernoulli by default); an undirected edge
+(i, j), i < j, carries weights of shape (n_i, n_j). Energy::
+
+    E(x) = - sum_{(i, j)} x_i^T W_ij x_j - sum_i b_i^T x_i
+
+and p_beta(x) = exp(-beta E(x)) / Z(beta). Every edge joins an even and an
+odd layer, so given the even layers the odd ones are independent (and vice
+versa): sampling and mean-field work in two blocks ("parities").
+
+``LayeredBM`` holds the maths once: layer inputs, conditionals, sampling a
+parity, the free energy with one parity summed out, the sufficient
+statistics, mean-field and its bound, exact free energies by enumeration.
+``RBM`` is its two-layer case (parameters ``W``, ``vbias``, ``hbias``, with
+closed-form fast paths) and ``DBM`` the general case (``W_i_j``, ``b_i``).
+
+The protocol that samplers, estimators, training and callbacks use:
+``layer_sizes``, ``n_layers``, ``edges``, ``units``, ``weights``,
+``biases``, ``parity_layers``, ``layer_input``, ``prob_layer``,
+``sample_parity``, ``gibbs``, ``init_states``, ``free_energy_parity``,
+``free_energy``, ``sufficient_statistics``, ``mean_field``,
+``log_prob_bound``, plus ``BoltzmannMachine``'s training and I/O methods.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from natural_bm.kernels import binary_codes
+from natural_bm.models.base import BoltzmannMachine
+from natural_bm.models.units import Bernoulli, Units, units_from_name
+from natural_bm.rng import RandomSource
+from natural_bm.validation import check_beta, check_positive_int
+
+Generator = RandomSource | torch.Generator | None
+States = list  # one (n, n_k) tensor per layer (None where unused)
+
+#: exact free energies of deep models enumerate at most this many bits of hidden state
+MAX_ENUMERATED_BITS = 16
+
+
+def normalize_topology(n_layers: int, topology: dict | None) -> list[tuple[int, int]]:
+    """Sorted list of edges (i, j), i < j; raises ValueError naming a bad edge."""
+    if topology is None:
+        return [(i, i + 1) for i in range(n_layers - 1)]
+    edges = set()
+    for i, targets in topology.items():
+        for j in targets if not isinstance(targets, int) else [targets]:
+            i_, j_ = int(i), int(j)
+            if not (0 <= i_ < n_layers and 0 <= j_ < n_layers):
+                raise ValueError(f"topology edge ({i_}, {j_}) names a layer outside 0..{n_layers - 1}.")
+            if i_ == j_:
+                raise ValueError(f"topology edge ({i_}, {j_}) connects a layer to itself.")
+            if (i_ + j_) % 2 == 0:
+                parity = "even" if i_ % 2 == 0 else "odd"
+                raise ValueError(
+                    f"topology edge ({min(i_, j_)}, {max(i_, j_)}) connects two {parity} layers; the graph must be "
+                    "bipartite between even and odd layers so that each parity can be sampled as one block."
+                )
+            edges.add((min(i_, j_), max(i_, j_)))
+    touched = {k for e in edges for k in e}
+    lonely = [k for k in range(n_layers) if k not in touched]
+    if lonely:
+        raise ValueError(f"layer(s) {lonely} have no edge in the topology; connect them or drop them.")
+    return sorted(edges)
+
+
+def initial_weights(n_in: int, n_out: int, init: str, scale: float, generator: torch.Generator | None):
+    """(n_in, n_out) float64 initial weights: N(0, 1) or a random orthogonal matrix, times ``scale``."""
+    W = torch.randn(n_in, n_out, generator=generator, dtype=torch.float64)
+    if init == "orthogonal":
+        q, r = torch.linalg.qr(W if n_in >= n_out else W.T)
+        q = q * torch.sign(torch.diagonal(r))
+        W = q if n_in >= n_out else q.T
+    return W * scale
+
+
+class LayeredBM(BoltzmannMachine):
+    """A Boltzmann machine of layers joined by a bipartite topology (see the module docstring).
+
+    Args:
+        layer_sizes: units per layer, visible first: e.g. (784, 500, 1000).
+        topology: {layer: set of layers it connects to}; default: a chain.
+        init: ``"gaussian"`` (N(0, weight_scale^2)) or ``"orthogonal"``.
+        weight_scale: scale of the initial weights.
+        seed: seed of the initialisation (None: a fresh one).
+        device, dtype: where the parameters live; CPU float32 by default.
+        units: one unit type per layer (names or ``Units``); default all Bernoulli.
+        weight_names: {(i, j): parameter name} (default ``W_i_j``).
+        bias_names: one parameter name per layer (default ``b_i``).
+        input_factors: {(from layer, to layer): factor} multiplying that
+            edge's contribution to the receiving layer's input (default 1;
+            greedy DBM pre-training doubles inputs with it).
+    """
+
+    def __init__(
+        self,
+        layer_sizes,
+        topology: dict | None = None,
+        init: str = "gaussian",
+        weight_scale: float = 0.01,
+        seed: int | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype = torch.float32,
+        units=None,
+        weight_names: dict | None = None,
+        bias_names=None,
+        input_factors: dict | None = None,
+    ) -> None:
+        super().__init__()
+        sizes = [check_positive_int(n, "layer_sizes[i]") for n in layer_sizes]
+        if len(sizes) < 2:
+            raise ValueError(f"a layered Boltzmann machine needs at least 2 layers, got layer_sizes="
+                             f"{list(layer_sizes)}.")
+        if init not in ("gaussian", "orthogonal"):
+            raise ValueError(f"`init` must be 'gaussian' or 'orthogonal', got {init!r}.")
+        self.layer_sizes = sizes
+        self.n_layers = len(sizes)
+        self.edges = normalize_topology(self.n_layers, topology)
+        self.topology = {i: sorted(j for a, j in self.edges if a == i) for i in range(self.n_layers)}
+        self.neighbors = {k: [j for e in self.edges for j in e if k in e and j != k] for k in range(self.n_layers)}
+        units = [Bernoulli()] * self.n_layers if units is None else [units_from_name(u) for u in units]
+        if len(units) != self.n_layers:
+            raise ValueError(f"`units` needs one unit type per layer ({self.n_layers}), got {len(units)}.")
+        self.units: list[Units] = units
+        self.init, self.weight_scale = init, float(weight_scale)
+        self._weight_name = dict(weight_names) if weight_names else {(i, j): f"W_{i}_{j}" for i, j in self.edges}
+        self._bias_name = list(bias_names) if bias_names else [f"b_{k}" for k in range(self.n_layers)]
+        self.input_factors = {tuple(k): float(v) for k, v in (input_factors or {}).items()}
+        device = torch.device("cpu") if device is None else torch.device(device)
+        g = torch.Generator().manual_seed(seed) if seed is not None else None
+        for i, j in self.edges:
+            W = initial_weights(sizes[i], sizes[j], init, self.weight_scale, g)
+            self.register_parameter(self._weight_name[(i, j)],
+                                    torch.nn.Parameter(W.to(device=device, dtype=dtype), requires_grad=False))
+        for k, n in enumerate(sizes):
+            self.register_parameter(self._bias_name[k], torch.nn.Parameter(
+                torch.zeros(n, device=device, dtype=dtype), requires_grad=False))
+        self.param_names = tuple(self._weight_name[e] for e in self.edges) + tuple(self._bias_name)
+        self.weight_names = tuple(self._weight_name[e] for e in self.edges)
+
+    # ------------------------------------------------------------------ structure
+    @property
+    def n_input(self) -> int:
+        return self.layer_sizes[0]
+
+    @property
+    def n_visible(self) -> int:
+        return self.layer_sizes[0]
+
+    def weight(self, i: int, j: int) -> torch.Tensor:
+        """Weights of edge (i, j), i < j: (n_i, n_j)."""
+        return getattr(self, self._weight_name[(i, j)])
+
+    def bias(self, k: int) -> torch.Tensor:
+        """Biases of layer k: (n_k,)."""
+        return getattr(self, self._bias_name[k])
+
+    def weight_name(self, i: int, j: int) -> str:
+        return self._weight_name[(i, j)]
+
+    def bias_name(self, k: int) -> str:
+        return self._bias_name[k]
+
+    @property
+    def weights(self) -> dict[tuple[int, int], torch.Tensor]:
+        return {e: self.weight(*e) for e in self.edges}
+
+    @property
+    def biases(self) -> list[torch.Tensor]:
+        return [self.bias(k) for k in range(self.n_layers)]
+
+    def parity_layers(self, parity: int) -> list[int]:
+        """Layers of parity 0 (even, includes the visible layer) or 1 (odd)."""
+        return [k for k in range(self.n_layers) if k % 2 == parity]
+
+    def split_codes(self, codes: torch.Tensor, layers: list[int]) -> States:
+        """States with the columns of ``codes`` (n, sum of the sizes of ``layers``) spread over ``layers``."""
+        states: States = [None] * self.n_layers
+        offset = 0
+        for k in layers:
+            states[k] = codes[:, offset : offset + self.layer_sizes[k]]
+            offset += self.layer_sizes[k]
+        return states
+
+    # ------------------------------------------------------------------ maths
+    def layer_input(self, k: int, states: States) -> torch.Tensor:
+        """Total input of layer k: b_k + sum over neighbours j of factor_jk x_j W (oriented), (n, n_k)."""
+        out = None
+        for j in self.neighbors[k]:
+            W = self.weight(k, j).T if k < j else self.weight(j, k)  # oriented (n_j, n_k)
+            alpha = self.input_factors.get((j, k), 1.0)
+            out = torch.addmm(self.bias(k) if out is None else out, states[j], W, alpha=alpha)
+        return out
+
+    def prob_layer(self, k: int, states: States, beta: float | torch.Tensor = 1.0) -> torch.Tensor:
+        """E[x_k | neighbouring layers] at inverse temperature ``beta`` (p(x_k = 1 | ...) for
+        Bernoulli units): (n, n_k)."""
+        return self.units[k].mean(_scale(self.layer_input(k, states), beta))
+
+    def sample_layer(self, k: int, states: States, beta: float | torch.Tensor = 1.0,
+                     generator: Generator = None) -> torch.Tensor:
+        """A draw of x_k given its neighbouring layers: (n, n_k)."""
+        return self.units[k].sample(_scale(self.layer_input(k, states), beta), generator)
+
+    def joint_energy(self, states: States) -> torch.Tensor:
+        """E(x) of full states (one tensor per layer), or of their means (the energy is multilinear):
+        (n,) nats at beta = 1."""
+        e = -sum((states[i] @ W * states[j]).sum(1) for (i, j), W in self.weights.items())
+        return e - sum(states[k] @ b for k, b in enumerate(self.biases))
+
+    def free_energy_parity(self, states: States, sum_out: int = 1, beta: float | torch.Tensor = 1.0
+                           ) -> torch.Tensor:
+        """Free energy (nats, (n,)) of the layers of parity ``1 - sum_out`` with the
+        layers of parity ``sum_out`` summed out analytically::
+
+            F(x_kept) = -beta sum_{k kept} b_k^T x_k - sum_{s summed} log_partition_s(beta * input_s)
+
+        ``states`` lists one tensor per layer; entries of summed-out layers are ignored.
+        """
+        beta = check_beta(beta)
+        out = -_scale(sum(states[k] @ self.bias(k) for k in self.parity_layers(1 - sum_out)), beta)
+        for s in self.parity_layers(sum_out):
+            out = out - self.units[s].log_partition(_scale(self.layer_input(s, states), beta))
+        return out
+
+    def free_energy(self, v: torch.Tensor, beta: float | torch.Tensor = 1.0) -> torch.Tensor:
+        """F(v) = -log sum_h exp(-beta E(v, h)), (n,) nats.
+
+        Exact: in closed form for two layers; for deeper models by enumerating
+        the even hidden layers (only for tiny models; refused above
+        2^``MAX_ENUMERATED_BITS`` states). For large models use ``log_prob_bound``.
+        """
+        if self.n_layers == 2:
+            return self.free_energy_parity([v, None], sum_out=1, beta=beta)
+        even_hidden = self.parity_layers(0)[1:]
+        n_enum = sum(self.layer_sizes[k] for k in even_hidden)
+        if n_enum > MAX_ENUMERATED_BITS:
+            raise ValueError(
+                f"exact F(v) needs 2^{n_enum} states of the even hidden layers; use log_prob_bound(v) instead."
+            )
+        n, S = v.shape[0], 2**n_enum
+        codes = binary_codes(0, S, n_enum, v.device, v.dtype).repeat(n, 1)  # row r * S + s: image r, code s
+        states = self.split_codes(codes, even_hidden)
+        states[0] = v.repeat_interleave(S, 0)
+        log_p = -self.free_energy_parity(states, sum_out=1, beta=beta)
+        return -torch.logsumexp(log_p.view(n, S), 1)
+
+    def sufficient_statistics(self, states: States) -> dict[str, torch.Tensor]:
+        """Batch means of the sufficient statistics of every parameter, by parameter name: x_i^T x_j / n
+        for each edge and the mean of x_k for each bias (minus the energy's derivatives)."""
+        n = states[0].shape[0]
+        out = {self.weight_name(i, j): states[i].T @ states[j] / n for i, j in self.edges}
+        out.update({self.bias_name(k): states[k].mean(0) for k in range(self.n_layers)})
+        return out
+
+    # ------------------------------------------------------------------ sampling
+    def sample_parity(self, states: States, parity: int, beta: float | torch.Tensor = 1.0,
+                      generator: Generator = None, clamp_visible: bool = False) -> States:
+        """Resample every layer of ``parity`` given the others (one block); returns new states."""
+        states = list(states)
+        for k in self.parity_layers(parity):
+            if clamp_visible and k == 0:
+                continue
+            states[k] = self.sample_layer(k, states, beta, generator)
+        return states
+
+    def gibbs(self, states, k: int = 1, beta: float | torch.Tensor = 1.0, generator: Generator = None,
+              clamp_visible: bool = False):
+        """``k`` sweeps of block Gibbs sampling (odd layers, then even layers).
+
+        ``states`` is a list of full states, or a visible tensor; the visible
+        tensor is then returned, and the hidden layers start from the first
+        sweep (two layers: v -> h -> v) or from ``init_states`` (deeper models,
+        whose odd layers need the even ones).
+        """
+        k = check_positive_int(k, "k")
+        only_visible = isinstance(states, torch.Tensor)
+        if only_visible:
+            states = [states, None] if self.n_layers == 2 else self.init_states(states, generator)
+        for _ in range(k):
+            states = self.sample_parity(states, 1, beta, generator)
+            states = self.sample_parity(states, 0, beta, generator, clamp_visible=clamp_visible)
+        return states[0] if only_visible else states
+
+    def init_states(self, v: torch.Tensor, generator: Generator = None) -> States:
+        """Full states from a visible batch: hidden layers sampled bottom-up, doubling the input
+        of layers that also receive top-down input (a cheap approximation of the posterior)."""
+        states: States = [v] + [None] * (self.n_layers - 1)
+        for k in range(1, self.n_layers):
+            states[k] = self.units[k].sample(self._bottom_up_input(k, states), generator)
+        return states
+
+    def _bottom_up_input(self, k: int, states: States) -> torch.Tensor:
+        """b_k + factor * input from lower layers, factor 2 when layer k also has layers above
+        (standing in for their missing top-down input), else 1."""
+        a = self.bias(k).expand(states[0].shape[0], -1)
+        factor = 2.0 if any(j > k for j in self.neighbors[k]) else 1.0
+        for j in (j for j in self.neighbors[k] if j < k):
+            a = a + factor * self.input_factors.get((j, k), 1.0) * (states[j] @ self.weight(j, k))
+        return a
+
+    def bottom_up_prob(self, k: int, states: States) -> torch.Tensor:
+        """E[x_k] under the bottom-up input of ``init_states``: (n, n_k)."""
+        return self.units[k].mean(self._bottom_up_input(k, states))
+
+    def filters(self) -> torch.Tensor:
+        """The weights of every edge from the visible layer, side by side: (n_visible, sum of their sizes)."""
+        return torch.cat([self.weight(i, j) for i, j in self.edges if i == 0], dim=1)
+
+    def sweep_multiply_adds(self) -> int:
+        """Twice the sum over edges of n_i n_j: every weight matrix is used once in each direction per sweep."""
+        return 2 * sum(self.layer_sizes[i] * self.layer_sizes[j] for i, j in self.edges)
+
+    # ------------------------------------------------------------------ inference
+    def mean_field(self, v: torch.Tensor, max_steps: int = 30, rtol: float = 0.0, atol: float = 1e-6,
+                   init: States | None = None) -> tuple[States, int]:
+        """Mean-field posterior q(h | v) (factorised): returns (means per layer, steps used).
+
+        Starts from a bottom-up pass (doubled input for layers with top-down
+        input) or ``init``; each step updates the odd layers, then the even
+        hidden layers. Stops when max |mu_new - mu_old| <= atol + rtol |mu_old|
+        for every layer, or after ``max_steps``. Exact in one step for two layers.
+        """
+        max_steps = check_positive_int(max_steps, "max_steps")
+        if init is not None:
+            mu = [v] + list(init[1:])
+        else:
+            mu = [v] + [None] * (self.n_layers - 1)
+            for k in range(1, self.n_layers):
+                mu[k] = self.bottom_up_prob(k, mu)
+        for step in range(1, max_steps + 1):
+            old = list(mu)
+            for parity in (1, 0):
+                for k in self.parity_layers(parity):
+                    if k:
+                        mu[k] = self.prob_layer(k, mu)
+            converged = all(
+                bool(((mu[k] - old[k]).abs() <= atol + rtol * old[k].abs()).all()) for k in range(1, self.n_layers)
+            )
+            if converged:
+                return mu, step
+        return mu, max_steps
+
+    def log_prob_bound(self, v: torch.Tensor, mu: States | None = None, **mf_kwargs) -> torch.Tensor:
+        """Mean-field variational lower bound on log p*(v) (unnormalised), (n,) nats::
+
+            log p*(v) >= -E_q[E(v, h)] + H(q)
+
+        so log p(v) >= log_prob_bound(v) - log Z. Exact (equal) for two layers.
+        """
+        if self.n_layers == 2:
+            return -self.free_energy(v)
+        if mu is None:
+            mu, _ = self.mean_field(v, **mf_kwargs)
+        bound = -self.joint_energy(mu)  # the energy is multilinear: E_q[E] = E(mu) for factorised q
+        for k in range(1, self.n_layers):
+            bound = bound + self.units[k].entropy(mu[k])
+        return bound
+
+    def unnormalized_log_prob(self, v: torch.Tensor) -> torch.Tensor:
+        """log p*(v) for ``log_likelihood``: exact for two layers, the mean-field bound otherwise."""
+        return self.log_prob_bound(v)
+
+    def monitor_free_energy(self, v: torch.Tensor) -> torch.Tensor:
+        """F(v) for the fit loop's ``free_energy_gap``: exact for 2 layers, else -log_prob_bound."""
+        return -self.log_prob_bound(v, max_steps=10)
+
+    # ------------------------------------------------------------------ training support
+    def num_trainable_layers(self) -> int:
+        return self.n_layers - 1
+
+    def layer_parameter_names(self, layer: int) -> list[str]:
+        """Layer ``layer`` = hidden layer ``layer + 1``: weights of edges from lower layers, its bias
+        (and the visible bias for layer 0)."""
+        if not 0 <= layer < self.n_layers - 1:
+            raise ValueError(f"layer must be in 0..{self.n_layers - 2}, got {layer}.")
+        k = layer + 1
+        names = [self.weight_name(i, k) for i, j in self.edges if j == k] + [self.bias_name(k)]
+        return ([self.bias_name(0)] if layer == 0 else []) + names
+
+    # ------------------------------------------------------------------ exact
+    def n_exact_states(self) -> int:
+        """States enumerated by ``log_partition_exact`` (the parity with fewer units)."""
+        return 2 ** min(sum(self.layer_sizes[k] for k in self.parity_layers(p)) for p in (0, 1))
+
+    def enumerated_parity(self) -> int:
+        """The parity that exact log Z enumerates (the one with fewer units; odd on ties)."""
+        return min((1, 0), key=lambda p: sum(self.layer_sizes[k] for k in self.parity_layers(p)))
+
+
+def _scale(x: torch.Tensor, beta) -> torch.Tensor:
+    """``beta * x``, skipping the multiplication at beta = 1."""
+    beta = check_beta(beta)
+    if isinstance(beta, float) and beta == 1.0:
+        return x
+    return beta * x
