@@ -10,6 +10,7 @@ import torch
 
 from natural_bm.callbacks.callback import Callback
 from natural_bm.rng import RandomSource
+from natural_bm.sampling import GibbsSampler, chains_to
 
 #: with ``scale="auto"`` tiles are enlarged (whole pixels) to at least this many pixels a side
 MIN_TILE_PIXELS = 16
@@ -70,16 +71,16 @@ class SampleCallback(Callback):
         if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
             raise ValueError(f"`scale` must be an integer >= 1 or 'auto', got {scale!r}.")
         self.scale = scale
-        self.chains: torch.Tensor | None = None
+        self.chains: list | None = None  # the sampler's chains (a list of layer states)
         self.saved: list[Path] = []
 
     def _init_chains(self, model, gen: RandomSource) -> torch.Tensor:
         data = self.params.get("train_data")
         if data is not None:
             idx = gen.randint(data.shape[0], (self.n_chains,)).to(data.device)
-            return model.init_chains(gen.bernoulli(data[idx].to(model.dtype)), gen)
+            return GibbsSampler(model).init_chains(gen.bernoulli(data[idx].to(model.dtype)), gen)
         p = torch.full((self.n_chains, model.n_visible), 0.5, dtype=model.dtype, device=model.device)
-        return model.init_chains(gen.bernoulli(p), gen)
+        return GibbsSampler(model).init_chains(gen.bernoulli(p), gen)
 
     def on_epoch_end(self, epoch, logs=None):
         if self.epoch_ls and epoch not in self.epoch_ls:
@@ -87,21 +88,13 @@ class SampleCallback(Callback):
         self.sample(epoch)
 
     def state_dict(self) -> dict:
-        chains = self.chains
-        if isinstance(chains, torch.Tensor):
-            chains = chains.detach().cpu().clone()
-        elif chains is not None:  # a DBM's list of layer states
-            chains = [c.detach().cpu().clone() for c in chains]
-        return {"chains": chains, "saved": [str(p) for p in self.saved]}
+        chains = chains_to(self.chains, "cpu")
+        return {"chains": [c.clone() if c is not None else None for c in chains] if chains else None,
+                "saved": [str(p) for p in self.saved]}
 
     def load_state_dict(self, state: dict) -> None:
         model = self.sample_model or self.model
-        chains = state["chains"]
-        if isinstance(chains, torch.Tensor):
-            chains = chains.to(device=model.device, dtype=model.dtype)
-        elif chains is not None:
-            chains = [c.to(device=model.device, dtype=model.dtype) for c in chains]
-        self.chains = chains
+        self.chains = chains_to(state["chains"], model.device, model.dtype)
         self.saved = [Path(p) for p in state["saved"]]
 
     def sample(self, epoch: int = 0) -> Path:
@@ -113,10 +106,11 @@ class SampleCallback(Callback):
         if self.chains is None:
             self.chains = self._init_chains(model, gen)
         snapshots = []
+        sampler = GibbsSampler(model)
         with torch.no_grad():
             chains = self.chains
             for _ in range(self.n_samples):
-                means, chains = model.gibbs_snapshot(chains, self.plot_every, gen)
+                means, chains = sampler.snapshot(chains, self.plot_every, gen)
                 snapshots.append(means)
             self.chains = chains
         tiles = torch.stack(snapshots, 1).reshape(-1, model.n_visible)  # row = chain, column = snapshot

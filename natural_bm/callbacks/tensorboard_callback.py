@@ -9,6 +9,7 @@ import torch
 
 from natural_bm.callbacks.callback import Callback
 from natural_bm.rng import RandomSource
+from natural_bm.sampling import GibbsSampler
 
 
 class TensorBoard(Callback):
@@ -92,8 +93,9 @@ class TensorBoard(Callback):
         if data is not None:
             gen = RandomSource(int(self.params.get("seed") or 0) + epoch, m.device)
             with torch.no_grad():
-                chains = m.init_chains(gen.bernoulli(data[:16].to(m.dtype)), gen)
-                means, _ = m.gibbs_snapshot(chains, self.sample_steps, gen)  # the sampler protocol
+                sampler = GibbsSampler(m)
+                means, _ = sampler.snapshot(sampler.init_chains(gen.bernoulli(data[:16].to(m.dtype)), gen),
+                                            self.sample_steps, gen)
             grid = image_grid(means.cpu().double().numpy(), shape)
             self.writer.add_image("samples", torch.from_numpy(grid)[None], epoch)
 

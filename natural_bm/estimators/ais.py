@@ -46,6 +46,7 @@ from natural_bm.compiling import CompiledFunction
 from natural_bm.estimators import ais_dbm
 from natural_bm.estimators.tempering import softplus_increment
 from natural_bm.rng import RandomSource, gibbs_uniforms, stream_key
+from natural_bm.sampling import GibbsSampler
 from natural_bm.seeding import new_seed
 from natural_bm.validation import as_data_tensor, check_positive_int
 
@@ -443,9 +444,11 @@ class AIS:
         random rows of ``data`` (binarised by sampling), else from the base model.
         """
         m = self.model
-        if v_init is not None and self.is_dbm and isinstance(v_init, (list, tuple)):
-            states = [s[: self.n_runs].clone() if s is not None else None for s in v_init]
-            return m.gibbs(states, n_gibbs) if n_gibbs > 0 else states
+        sampler = GibbsSampler(m)
+        n_gibbs = check_positive_int(n_gibbs, "n_gibbs", minimum=0)
+        if v_init is not None and isinstance(v_init, (list, tuple)):  # chains: one state per layer
+            states = sampler.run([s[: self.n_runs].clone() if s is not None else None for s in v_init], n_gibbs)
+            return states if self.is_dbm else states[0]
         if v_init is not None:
             v = as_data_tensor(v_init, "v_init", m.n_visible, device=m.device, dtype=m.dtype)
             if v.shape[0] != self.n_runs:
@@ -456,10 +459,8 @@ class AIS:
             v = torch.bernoulli(x[torch.randint(0, x.shape[0], (self.n_runs,), device=x.device)])
         else:
             v = torch.bernoulli(torch.sigmoid(self.base_vbias).expand(self.n_runs, m.n_visible)).to(m.dtype)
-        if self.is_dbm:
-            states = m.init_states(v)
-            return m.gibbs(states, n_gibbs) if n_gibbs > 0 else states
-        return m.gibbs(v, n_gibbs) if n_gibbs > 0 else v
+        states = sampler.run(sampler.init_chains(v), n_gibbs)
+        return states if self.is_dbm else states[0]
 
     def run_reverse(self, v_init=None, n_gibbs: int = 1000, data=None) -> float:
         """Reverse AIS from model samples to the base model; returns its log Z estimate (nats).

@@ -79,21 +79,6 @@ class DBM(LayeredBM):
         """Batch means of the sufficient statistics of every parameter (``sufficient_statistics``)."""
         return self.sufficient_statistics(states)
 
-    # sampler protocol (SampleCallback, natural-bm sample): a chain's state is the list of layer states
-    def init_chains(self, v: torch.Tensor, generator: Generator = None) -> States:
-        """Chain states started at the binary visible batch ``v`` (hidden layers from ``init_states``)."""
-        return self.init_states(v, generator)
-
-    def gibbs_snapshot(self, chains: States, steps: int, generator: Generator = None):
-        """Advance ``chains`` by ``steps`` >= 1 block-Gibbs sweeps; returns (p(v = 1 | the rest) of the
-        last sweep, new chains)."""
-        states = self.gibbs(chains, steps - 1, generator=generator) if steps > 1 else list(chains)
-        states = self.sample_parity(states, 1, generator=generator)
-        logits = self.layer_input(0, states)
-        means, states[0] = self.units[0].mean(logits), self.units[0].sample(logits, generator)
-        states = self.sample_parity(states, 0, generator=generator, clamp_visible=True)
-        return means, states
-
     def reconstruction_loss(self, v: torch.Tensor, generator: Generator = None) -> torch.Tensor:
         """Cross-entropy of v and p(v | h), h sampled from the mean-field posterior: (n,) nats."""
         mu, _ = self.mean_field(v, max_steps=10)

@@ -144,17 +144,6 @@ class RBM(LayeredBM):
             raise ValueError(f"RBM has one schedulable layer, got layer={layer}.")
         return list(self.param_names)
 
-    # sampler protocol (SampleCallback, natural-bm sample): a chain's state is its visible sample
-    def init_chains(self, v: torch.Tensor, generator: Generator = None) -> torch.Tensor:
-        """Chain states started at the binary visible batch ``v``: (n, n_visible)."""
-        return v
-
-    def gibbs_snapshot(self, chains: torch.Tensor, steps: int, generator: Generator = None):
-        """Advance ``chains`` by ``steps`` >= 1 Gibbs steps; returns (p(v = 1 | h) of the last step, new chains)."""
-        v = self.gibbs(chains, steps - 1, generator=generator) if steps > 1 else chains
-        means = self.prob_v_given_h(self.sample_h(v, generator=generator))
-        return means, bernoulli(means, generator)
-
     def statistics(self, v: torch.Tensor, h: torch.Tensor) -> dict[str, torch.Tensor]:
         """Batch means of the sufficient statistics: <v h^T>, <v>, <h>.
 
