@@ -10,8 +10,30 @@ Quick start::
     history = rbm.fit(data.train, batch_size=100, epochs=5, validation_data=data.valid)
 """
 
-from natural_bm.models import DBM, RBM, BoltzmannMachine, load_model
-from natural_bm.training import SGD, Adam
+
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
-__all__ = ["DBM", "RBM", "BoltzmannMachine", "load_model", "SGD", "Adam", "__version__"]
+__all__ = ["DBM", "RBM", "BoltzmannMachine", "LayeredBM", "load_model", "SGD", "Adam", "__version__"]
+
+# Names are loaded on first use (PEP 562), so that importing one layer of the
+# package (natural_bm.models, natural_bm.estimators, ...) loads only that
+# layer and the ones below it: core -> models -> sampling / training /
+# estimators -> callbacks -> runner and cli.
+_LAZY = {"DBM": "natural_bm.models", "RBM": "natural_bm.models", "BoltzmannMachine": "natural_bm.models",
+         "LayeredBM": "natural_bm.models", "load_model": "natural_bm.models", "SGD": "natural_bm.training",
+         "Adam": "natural_bm.training"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'natural_bm' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
