@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["binary_codes", "reconstruction_cross_entropy", "statistics_difference"]
+__all__ = ["binary_codes", "reconstruction_cross_entropy", "softplus_increment", "statistics_difference"]
 
 
 def reconstruction_cross_entropy(logits: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -37,3 +37,15 @@ def binary_codes(start: int, stop: int, n: int, device=None, dtype: torch.dtype 
     idx = torch.arange(start, stop, device=device, dtype=torch.int64)
     shifts = torch.arange(n - 1, -1, -1, device=device, dtype=torch.int64)
     return ((idx[:, None] >> shifts) & 1).to(dtype)
+
+
+def softplus_increment(p_new: torch.Tensor, da: torch.Tensor) -> torch.Tensor:
+    """softplus(a_new) - softplus(a_old) per unit, from p_new = sigmoid(a_new) and da = a_new - a_old::
+
+        softplus(a_new) - softplus(a_old) = -log1p(sigmoid(a_new) expm1(-da))
+
+    The log-weight increment of AIS. The naive difference of two softplus
+    values cancels catastrophically for the tiny steps of an AIS schedule;
+    this form is small and keeps full relative precision in the input dtype.
+    """
+    return -torch.log1p(p_new * torch.expm1(-da))

@@ -190,30 +190,35 @@ def test_dbm_ais_eager_path_matches_exact(sizes, topology):
 
 
 def test_compiled_dbm_ais_chunks_and_tail_follow_the_counter_stream():
-    """Compiled chunks of STEPS_PER_CALL steps plus an eager tail equal a step-by-step loop on the same counters."""
-    from natural_bm.estimators import ais_dbm
-    from natural_bm.rng import stream_key
+    """Compiled chunks of steps_per_call steps plus an eager tail equal a step-by-step loop on the same counters
+    (the engine's one counter layout: max(units of S, units of K) counters per run and step)."""
+    from natural_bm.estimators import ais_engine, ais_steps
+    from natural_bm.rng import gibbs_uniforms, stream_key
 
     sizes, topology = CASES[1]
     d = random_dbm(sizes, topology, scale=0.8, seed=3)
-    betas = torch.linspace(0, 1, ais_dbm.STEPS_PER_CALL * 3 + 4, dtype=torch.float64)  # 3 calls, 3-step tail
+    per = ais_engine.LAYERED.steps_per_call
+    betas = torch.linspace(0, 1, per * 3 + 2, dtype=torch.float64)  # 3 calls and a 1-step tail
     a = AIS(d, n_runs=9, betas=betas, base="uniform", seed=4, progress=False, compile=True)
     a.run_logZ()
-    assert not ais_dbm._COMPILED_STEPS.failed  # the compiled path ran, not the eager fall-back
-    b_A = ais_dbm.base_biases(d, a.base_vbias)
-    states = ais_dbm.initial_states(d, b_A, 9, a._source(0))
-    K = tuple(d.parity_layers(ais_dbm.kept_parity(d)))
-    S = tuple(d.parity_layers(1 - ais_dbm.kept_parity(d)))
-    structure = (tuple(d.edges), K, S)
-    weights = tuple(d.weights[e] for e in d.edges)
-    st = tuple(states[k] if k in K else None for k in range(d.n_layers))
+    assert not ais_engine.LAYERED.steps.failed  # the compiled path ran, not the eager fall-back
+    K = d.parity_layers(ais_steps.annealed_parity(d))
+    S = d.parity_layers(1 - ais_steps.annealed_parity(d))
+    n_S, n_K = sum(sizes[k] for k in S), sum(sizes[k] for k in K)
+    b_A = ais_steps.base_biases(d, a.base_vbias)
+    gen = a._source(0)
+    state = tuple(gen.bernoulli(torch.sigmoid(b_A[k]).expand(9, -1).contiguous()) for k in K)
+    consts = (tuple(d.weights[e] for e in d.edges), tuple(b_A), tuple(d.biases))
+    static = (tuple(d.edges), tuple(K), tuple(S), tuple(sizes))
+    none = (None,) * len(d.edges)
     log_w = torch.zeros(9, dtype=torch.float64)
     key = torch.tensor(stream_key(4, 1))
-    none = (None,) * len(d.edges)
+    M = max(n_S, n_K)
+    idx = torch.arange(9 * M).view(9, M)
     for k in range(1, len(betas)):
-        u = ais_dbm._step_uniforms(key, torch.tensor(k * 9 * sum(sizes)), 9, sizes, torch.float64)
-        st, log_w = ais_dbm._dbm_ais_math(st, log_w, weights, tuple(b_A), tuple(d.biases), betas[k], betas[k - 1],
-                                          u, structure, none, none)
+        u_S, u_K = gibbs_uniforms(idx + k * 9 * M, key, n_K, n_S, torch.float64)
+        state, log_w = ais_steps.layered_step(state, log_w, consts, betas[k], betas[k - 1], u_S, u_K, (none, none),
+                                              static)
     np.testing.assert_allclose(a.log_w.numpy(), log_w.numpy(), rtol=1e-10, atol=1e-10)
 
 

@@ -202,28 +202,48 @@ def test_ais_callback_logs_and_nan_epochs(tmp_path):
 
 
 def test_compiled_ais_chunks_and_tail_follow_the_counter_stream():
-    """Compiled calls of STEPS_PER_CALL steps plus an eager tail equal a step-by-step loop on the same counters."""
-    from natural_bm.estimators import ais as ais_mod
+    """Compiled calls of steps_per_call steps plus an eager tail equal a step-by-step loop on the same counters."""
+    from natural_bm.estimators import ais_engine, ais_steps
     from natural_bm.rng import gibbs_uniforms, stream_key
 
     m = random_rbm(12, 7, scale=0.5, seed=11)  # float64
-    betas = default_betas(ais_mod.STEPS_PER_CALL * 3 + 6)  # 3 compiled calls and a 5-step eager tail
+    per = ais_engine.PAIR.steps_per_call
+    betas = default_betas(per * 3 + 6)  # 3 compiled calls and a 5-step eager tail
+    calls = ais_engine.PAIR.steps.compiled_calls
     a = AIS(m, n_runs=9, betas=betas, base="uniform", seed=4, progress=False, compile=True)
     a.run_logZ()
-    # the same run, one eager step at a time
-    torch.manual_seed(4)
-    v = torch.bernoulli(torch.sigmoid(a.base_vbias).expand(9, 12)).to(m.dtype)
+    assert ais_engine.PAIR.steps.compiled_calls == calls + 3 and not ais_engine.PAIR.steps.failed
+    # the same run, one eager step at a time, from the same starting states (stream 0 of the seed)
+    v = a._source(0).bernoulli(torch.sigmoid(a.base_vbias).expand(9, 12).contiguous())
     log_w = torch.zeros(9, dtype=torch.float64)
     M = 12
     idx = torch.arange(9 * M).view(9, M)
     key = torch.tensor(stream_key(4, 1))
     W, c, b = m.W.detach(), m.hbias.detach(), m.vbias.detach()
+    consts = (W, c, a.base_vbias, b, b - a.base_vbias)
     for k in range(1, len(betas)):
         u_h, u_v = gibbs_uniforms(idx + k * 9 * M, key, 12, 7, m.dtype)
-        v, log_w = ais_mod._rbm_ais_math(v, log_w, W, c, a.base_vbias, b, b - a.base_vbias, betas[k], betas[k - 1],
-                                         u_h, u_v)
+        (v,), log_w = ais_steps.pair_step((v,), log_w, consts, betas[k], betas[k - 1], u_h, u_v, (None, None), None)
     np.testing.assert_allclose(a.log_w.numpy(), log_w.numpy(), rtol=1e-10, atol=1e-10)
-    assert not ais_mod._COMPILED_STEP.failed  # the compiled path ran, not the eager fall-back
+
+
+def test_ais_step_increment_is_the_difference_of_tempered_log_probabilities():
+    """pair_step's log-weight increment equals log p*_new(v) - log p*_old(v) written out in float64."""
+    from natural_bm.estimators import ais_steps
+
+    m = random_rbm(8, 5, scale=0.7, seed=2)
+    b_A = torch.linspace(-1, 1, 8, dtype=torch.float64)
+    v = (torch.rand(6, 8, generator=torch.Generator().manual_seed(0)) < 0.5).double()
+    W, c, b = m.W.detach(), m.hbias.detach(), m.vbias.detach()
+
+    def log_p(beta):
+        return ((1 - beta) * b_A + beta * b) @ v.T + torch.nn.functional.softplus(beta * (v @ W + c)).sum(1)
+
+    b_old, b_new = torch.tensor(0.3, dtype=torch.float64), torch.tensor(0.31, dtype=torch.float64)
+    u = torch.full((6, 5), 0.5, dtype=torch.float64), torch.full((6, 8), 0.5, dtype=torch.float64)
+    _, inc = ais_steps.pair_step((v,), torch.zeros(6, dtype=torch.float64), (W, c, b_A, b, b - b_A), b_new, b_old,
+                                 *u, (None, None), None)
+    torch.testing.assert_close(inc, log_p(0.31) - log_p(0.3), rtol=1e-9, atol=1e-12)
 
 
 def test_describe_bracket_says_when_forward_and_reverse_cross():

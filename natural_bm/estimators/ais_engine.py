@@ -1,0 +1,176 @@
+"""The AIS engine: runs any step kernel of ``ais_steps`` along a schedule of betas.
+
+One loop for every model:
+
+* **compiled** (``key`` given): chunks of ``kernel.steps_per_call`` steps go
+  through one ``torch.compile``d call, with uniforms generated in-graph from
+  SplitMix64 counters (``natural_bm.rng``); the remaining steps run eagerly on
+  the same counters, so the result does not depend on the chunking. On a
+  CUDA device the leading chunks are replayed from one CUDA graph
+  (``GRAPH_STEPS`` steps a replay; bit-identical to the plain loop).
+* **eager** (``gen`` given): one step at a time, uniforms from a PCG64
+  ``RandomSource``.
+
+One counter layout: step t of a run r uses the counters
+``(t * R + r) * M + j``, j < M = max(units of S, units of K); each
+SplitMix64 output gives one uniform for each parity (``gibbs_uniforms``):
+the larger parity's from the high bits, the smaller's from the next 24.
+Eagerly, each step draws the summed parity's uniforms, then the kept's.
+On the CPU in float32 the products use oneDNN with the weights packed once
+per run (``natural_bm.onednn``); the kernels receive the tokens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from natural_bm.compiling import CompiledFunction
+from natural_bm.estimators.ais_steps import layered_step, pair_step
+from natural_bm.rng import RandomSource, gibbs_uniforms
+
+#: AIS steps captured in one CUDA graph (one replay)
+GRAPH_STEPS = 128
+
+
+def _steps_along(step: Callable) -> Callable:
+    """``len(betas) - 1`` consecutive ``step``s along ``betas`` with uniforms from counters ``offset`` on."""
+
+    def steps(state, log_w, consts, betas, key, offset, toks, static, n_S: int, n_K: int):
+        R = log_w.shape[0]
+        M = max(n_S, n_K)
+        # the counters are rebuilt here, so the compiled kernels compute them from their loop indices
+        idx = torch.arange(R * M, device=log_w.device, dtype=torch.int64).view(R, M)
+        dtype = state[0].dtype
+        for s in range(betas.shape[0] - 1):
+            u_S, u_K = _parity_uniforms(idx + (offset + s * R * M), key, n_S, n_K, dtype)
+            state, log_w = step(state, log_w, consts, betas[s + 1], betas[s], u_S, u_K, toks, static)
+        return state, log_w
+
+    steps.__name__ = f"{step.__name__}_steps"
+    return steps
+
+
+def _parity_uniforms(index, key, n_S: int, n_K: int, dtype):
+    """(u_S (R, n_S), u_K (R, n_K)) from the counters ``index`` (R, max(n_S, n_K))."""
+    return gibbs_uniforms(index, key, n_K, n_S, dtype)
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """A step kernel with its compiled multi-step form."""
+
+    step: Callable
+    steps: CompiledFunction
+    steps_per_call: int
+
+
+#: the two-layer closed form (Salakhutdinov & Murray) and the layered kernel
+PAIR = Kernel(pair_step, CompiledFunction(_steps_along(pair_step), "AIS step"), steps_per_call=8)
+LAYERED = Kernel(layered_step, CompiledFunction(_steps_along(layered_step), "AIS step (layered)"), steps_per_call=2)
+
+
+def anneal(kernel: Kernel, state: tuple, consts: tuple, static, toks: tuple, sched: torch.Tensor, n_S: int,
+           n_K: int, log_w_dtype: torch.dtype, key: int | None = None, gen: RandomSource | None = None,
+           progress: bool = False, cuda_graph: bool = True, desc: str = "AIS") -> tuple[tuple, torch.Tensor]:
+    """Run the chains ``state`` (kept layers, each (R, n_k)) along ``sched``; returns (state, log weights (R,)).
+
+    Exactly one of ``key`` (compiled, counters of that stream) and ``gen`` (eager) is given.
+    """
+    dev = state[0].device
+    R = state[0].shape[0]
+    log_w = torch.zeros(R, device=dev, dtype=log_w_dtype)
+    sched = sched.to(device=dev, dtype=torch.float64)  # exact beta differences
+    n_steps = len(sched) - 1
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=n_steps, desc=desc, unit="beta", mininterval=0.5, leave=False)
+    dtype = state[0].dtype
+    k = 1
+    with torch.no_grad():
+        if key is not None:
+            M = max(n_S, n_K)
+            key_t = torch.tensor(key, device=dev, dtype=torch.int64)
+            offsets = torch.arange(n_steps + 1, device=dev, dtype=torch.int64) * (R * M)
+            per = kernel.steps_per_call
+            args = (consts, toks, static, n_S, n_K)
+            if dev.type == "cuda" and cuda_graph:
+                state, log_w, k = _anneal_graphed(kernel.steps, state, log_w, args, sched, key_t, offsets, bar, per)
+            while k + per - 1 <= n_steps:
+                state, log_w = kernel.steps(state, log_w, consts, sched[k - 1 : k + per], key_t, offsets[k], toks,
+                                            static, n_S, n_K)
+                k += per
+                if bar is not None:
+                    bar.update(per)
+            idx = torch.arange(R * M, device=dev, dtype=torch.int64).view(R, M)
+        for j in range(k, n_steps + 1):  # eagerly: every step with ``gen``, the tail with the counters
+            if key is not None:
+                u_S, u_K = _parity_uniforms(idx + offsets[j], key_t, n_S, n_K, dtype)
+            else:
+                u_S, u_K = gen.uniform((R, n_S), dtype), gen.uniform((R, n_K), dtype)
+            state, log_w = kernel.step(state, log_w, consts, sched[j], sched[j - 1], u_S, u_K, toks, static)
+            if bar is not None:
+                bar.update(1)
+    if bar is not None:
+        bar.close()
+    return state, log_w
+
+
+def _anneal_graphed(steps, state, log_w, args, sched, key, offsets, bar, per_call: int):
+    """Run the leading whole chunks of ``GRAPH_STEPS`` steps as replays of one CUDA graph.
+
+    On a GPU each compiled call still launches its kernels one by one from
+    Python (tens of microseconds per step, far more than the arithmetic of a
+    100x784x500 step). Here ``calls`` consecutive compiled calls are captured
+    once in a ``torch.cuda.CUDAGraph``; before each replay the chunk's betas
+    and counter offsets are copied into the graph's static inputs. The result
+    is bit-identical to the uncaptured loop (same kernels, same counters).
+
+    Returns ``(state, log_w, k)`` with ``k`` the next step to run (1 if the run
+    is too short to be worth a capture).
+    """
+    consts, toks, static, n_S, n_K = args
+    calls = GRAPH_STEPS // per_call
+    span = calls * per_call
+    n_steps = len(sched) - 1
+    n_chunks = n_steps // span
+    if n_chunks < 2:
+        return state, log_w, 1
+    dev = log_w.device
+    s_state, s_lw = tuple(t.clone() for t in state), log_w.clone()
+    s_beta = sched[: span + 1].clone()
+    s_off = offsets[1 : span + 1 : per_call].clone()
+
+    def body():
+        st, lw = s_state, s_lw
+        for j in range(calls):
+            st, lw = steps(st, lw, consts, s_beta[j * per_call : (j + 1) * per_call + 1], key, s_off[j], toks,
+                           static, n_S, n_K)
+        for target, value in zip(s_state, st, strict=True):
+            target.copy_(value)
+        s_lw.copy_(lw)
+
+    side = torch.cuda.Stream(device=dev)
+    side.wait_stream(torch.cuda.current_stream(dev))
+    with torch.cuda.stream(side):  # warm-up (compilation, cuBLAS handles) outside the capture
+        body()
+    torch.cuda.current_stream(dev).wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        body()
+    for target, value in zip(s_state, state, strict=True):
+        target.copy_(value)
+    s_lw.copy_(log_w)
+    k = 1
+    for _ in range(n_chunks):
+        s_beta.copy_(sched[k - 1 : k + span])
+        s_off.copy_(offsets[k : k + span : per_call])
+        graph.replay()
+        k += span
+        if bar is not None:
+            bar.update(span)
+    return tuple(t.clone() for t in s_state), s_lw.clone(), k

@@ -1,0 +1,143 @@
+"""AIS steps: one step's log-weight increment and Gibbs transition, as pure tensor functions.
+
+AIS anneals the layers of one parity K ("kept") with the other parity S
+("summed") marginalised out analytically, from a base model A (no weights,
+biases ``b_A``: zero except the visible layer's for the data base model) at
+beta = 0 to the model B at beta = 1::
+
+    log p*_beta(x_K) = sum_{k in K} ((1 - beta) b_A,k + beta b_B,k)^T x_k
+                       + sum_{s in S} sum_units softplus(b_A,s + beta (input_s(x_K) - b_A,s))
+
+At beta = 0 this is the base model, whose log Z is sum over all units of
+softplus(b_A). The transition at beta is one block-Gibbs sweep of the
+tempered joint: S given K, then K given S.
+
+Two step kernels share one signature and one engine (``ais_engine``):
+
+* ``pair_step``: the two-layer case in Salakhutdinov & Murray's closed form
+  (K = the visible layer, S = the hidden layer): two products per step, the
+  hidden input reused by the weight update and the hidden sample;
+* ``layered_step``: any depth and topology (K = the parity with fewer units).
+
+Signature: ``step(state, log_w, consts, b_new, b_old, u_S, u_K, toks, static)
+-> (state, log_w)``. ``state`` is the tuple of the kept layers' states,
+``u_S`` (R, units of S) and ``u_K`` (R, units of K) the step's uniforms,
+``toks`` oneDNN tokens of the packed weights (None: ``torch.addmm``) and
+``static`` the structure (Python ints and tuples, constant under
+``torch.compile``). The increment is computed without cancellation
+(``natural_bm.kernels.softplus_increment``) and summed into ``log_w`` in its
+own dtype (float64).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from natural_bm import onednn
+from natural_bm.kernels import softplus_increment
+
+
+def annealed_parity(model) -> int:
+    """The parity K that AIS anneals: the visible layer's (0) for two layers, as Salakhutdinov &
+    Murray do; otherwise the parity with fewer units (odd on ties), e.g. h1 of a 784-500-1000 DBM."""
+    if model.n_layers == 2:
+        return 0
+    return model.enumerated_parity()
+
+
+def base_biases(model, base_vbias: torch.Tensor) -> list[torch.Tensor]:
+    """The base model's biases, one tensor per layer: ``base_vbias`` for the visible layer, zeros elsewhere."""
+    out = [torch.zeros(n, device=model.device, dtype=model.dtype) for n in model.layer_sizes]
+    out[0] = base_vbias
+    return out
+
+
+def log_z_base(b_A: list[torch.Tensor]) -> float:
+    """log Z of the base model (independent units): sum of softplus(b_A) over every unit, nats."""
+    return float(sum(F.softplus(b.double()).sum() for b in b_A))
+
+
+# ----------------------------------------------------------------------------- two layers
+
+
+def pair_step(state, log_w, consts, b_new, b_old, u_S, u_K, toks, static):
+    """One step of a two-layer model: the weight update at (b_new vs b_old), then v -> h -> v at b_new.
+
+    ``state`` = (v,) (R, nv); ``consts`` = (W (nv, nh), c (nh,), b_A, b_B, d_b = b_B - b_A (nv,));
+    ``toks`` = (token of W, token of W^T); ``u_S`` (R, nh), ``u_K`` (R, nv).
+    """
+    (v,) = state
+    W, c, b_A, b_B, d_b = consts
+    tok_w, tok_wt = toks
+    x = onednn.addmm(c, v, W, tok_w)  # (R, nh), shared by the weight update and the hidden sample
+    bn = b_new.to(x.dtype)
+    db = (b_new - b_old).to(x.dtype)
+    p_h = torch.sigmoid(bn * x)
+    inc = (db * (v @ d_b)).to(log_w.dtype) + softplus_increment(p_h, db * x).sum(1).to(log_w.dtype)
+    log_w = log_w + inc
+    h = (u_S < p_h).to(v.dtype)
+    act = (1 - bn) * b_A + bn * onednn.addmm(b_B, h, W.T, tok_wt)
+    v = (u_K < torch.sigmoid(act)).to(v.dtype)
+    return (v,), log_w
+
+
+# ----------------------------------------------------------------------------- any depth
+
+
+def _input(k, states, weights, edges, bias, tok_fwd, tok_bwd):
+    """Total input to layer k from the filled layers of ``states``: bias + sum of products, (R, n_k)."""
+    out = None
+    for e, (i, j) in enumerate(edges):
+        if j == k and states[i] is not None:
+            x, w, tok = states[i], weights[e], tok_fwd[e]
+        elif i == k and states[j] is not None:
+            x, w, tok = states[j], weights[e].T, tok_bwd[e]
+        else:
+            continue
+        term = onednn.addmm(bias if out is None else torch.zeros_like(bias), x, w, tok)
+        out = term if out is None else out + term
+    return out
+
+
+def _split(u, layers, sizes):
+    """Columns of ``u`` spread over ``layers`` in order: {layer: (R, n_layer)}."""
+    out, start = {}, 0
+    for k in layers:
+        out[k] = u[:, start : start + sizes[k]]
+        start += sizes[k]
+    return out
+
+
+def layered_step(state, log_w, consts, b_new, b_old, u_S, u_K, toks, static):
+    """One step of a layered model: the increment at (b_new vs b_old), then a sweep S | K, K | S at b_new.
+
+    ``state`` = the kept layers' states in order of K; ``consts`` = (weights per edge, b_A per layer,
+    b_B per layer); ``toks`` = (tokens of W per edge, tokens of W^T per edge);
+    ``static`` = (edges, K, S, layer sizes).
+    """
+    weights, b_A, b_B = consts
+    tok_fwd, tok_bwd = toks
+    edges, K, S, sizes = static
+    states = [None] * len(sizes)
+    for n, k in enumerate(K):
+        states[k] = state[n]
+    bn = b_new.to(b_B[0].dtype)
+    db = (b_new - b_old).to(b_B[0].dtype)
+    inc = torch.zeros_like(log_w)
+    for k in K:
+        inc = inc + (db * (states[k] @ (b_B[k] - b_A[k]))).to(log_w.dtype)
+    probs = {}
+    for s in S:
+        rel = _input(s, states, weights, edges, b_B[s], tok_fwd, tok_bwd) - b_A[s]
+        p = torch.sigmoid(b_A[s] + bn * rel)
+        inc = inc + softplus_increment(p, db * rel).sum(1).to(log_w.dtype)
+        probs[s] = p
+    log_w = log_w + inc
+    us, uk = _split(u_S, S, sizes), _split(u_K, K, sizes)
+    for s in S:
+        states[s] = (us[s] < probs[s]).to(probs[s].dtype)
+    for k in K:
+        a = b_A[k] + bn * (_input(k, states, weights, edges, b_B[k], tok_fwd, tok_bwd) - b_A[k])
+        states[k] = (uk[k] < torch.sigmoid(a)).to(a.dtype)
+    return tuple(states[k] for k in K), log_w
