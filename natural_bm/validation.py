@@ -16,6 +16,7 @@ def as_data_tensor(
     n_features: int | None,
     device: torch.device | str | None = None,
     dtype: torch.dtype = torch.float32,
+    value_range: tuple[float, float] | None = (0.0, 1.0),
 ) -> torch.Tensor:
     """Validate a data matrix and return it as a 2-D tensor on ``device``.
 
@@ -27,6 +28,8 @@ def as_data_tensor(
         name: the argument's name, used in error messages.
         n_features: expected number of columns (None to skip the check).
         device, dtype: where and how the returned tensor lives.
+        value_range: the values the data may take, (0, 1) for Bernoulli units (the
+            default) or None for real-valued units (any finite value), e.g. ``model.data_range``.
 
     Raises:
         TypeError: ``x`` is not an array or tensor of numbers, or is a sparse or
@@ -76,10 +79,11 @@ def as_data_tensor(
         raise ValueError(f"`{name}` contains NaN; clean or drop those rows.")
     if lo == float("-inf") or hi == float("inf"):
         raise ValueError(f"`{name}` contains inf; clean or drop those rows.")
-    if lo < 0.0 or hi > 1.0:
+    if value_range is not None and (lo < value_range[0] or hi > value_range[1]):
         raise ValueError(
             f"`{name}` must lie in [0, 1] (binary or probabilities), got values in "
-            f"[{lo:g}, {hi:g}]; rescale it, e.g. x / 255 for 8-bit images."
+            f"[{lo:g}, {hi:g}]; rescale it, e.g. x / 255 for 8-bit images, or give the model real-valued "
+            f"(Gaussian) visible units."
         )
     return t
 

@@ -107,6 +107,10 @@ class AIS:
         packed_weights: bool = True,
     ) -> None:
         model.check_finite("AIS")
+        if not model.all_binary:
+            raise ValueError("AIS anneals binary (Bernoulli) units so far; this model has real-valued units. For "
+                             "a small model use natural_bm.estimators.log_partition_exact (it integrates Gaussian "
+                             "layers in closed form).")
         self.model = model
         self.n_runs = check_positive_int(n_runs, "n_runs")
         if betas is not None:

@@ -84,7 +84,7 @@ def log_partition_exact(
             "estimate it with natural_bm.estimators.AIS instead."
         )
     device = torch.device(device) if device is not None else model.device
-    if model.n_layers > 2:
+    if model.n_layers > 2 or not model.all_binary:  # the closed form below is for two binary layers
         deep = copy.deepcopy(model).to(device=device, dtype=torch.float64)
 
         def log_p_deep(codes: torch.Tensor) -> torch.Tensor:

@@ -42,8 +42,8 @@ def log_likelihood(model, x, log_z: float, batch_size: int = 10_000) -> tuple[fl
     if not math.isfinite(log_z):
         raise ValueError(f"`log_z` must be a finite number of nats, got {given!r}; an AIS estimate of -inf or "
                          f"NaN means the annealing failed: anneal longer or check the model.")
-    x = as_data_tensor(x, "x", model.n_input, device=model.device, dtype=model.dtype)
-    if bool(((x != 0) & (x != 1)).any()):
+    x = as_data_tensor(x, "x", model.n_input, device=model.device, dtype=model.dtype, value_range=model.data_range)
+    if model.binary_visible and bool(((x != 0) & (x != 1)).any()):
         warnings.warn("log_likelihood of grey-level data: the model's visible units are binary, so -F(v) - log Z "
                       "of values between 0 and 1 is not a log-likelihood of anything; evaluate on binary data, "
                       "e.g. load_mnist('sampled').", RuntimeWarning, stacklevel=2)
@@ -55,8 +55,8 @@ def log_likelihood(model, x, log_z: float, batch_size: int = 10_000) -> tuple[fl
     s = torch.cat(scores) - log_z
     se = float(s.std(unbiased=True)) / math.sqrt(len(s)) if len(s) > 1 else 0.0
     mean = float(s.mean())
-    uniform = -model.n_input * math.log(2.0)
-    if mean < uniform - UNIFORM_MARGIN:
+    uniform = -model.n_input * math.log(2.0)  # a density of real values has no such baseline
+    if model.binary_visible and mean < uniform - UNIFORM_MARGIN:
         warnings.warn(f"mean log-likelihood {mean:.2f} nats is below the uniform model's {uniform:.2f} "
                       f"(-{model.n_input} log 2): the model is worse than guessing; training probably diverged "
                       f"(lower the learning rate).", RuntimeWarning, stacklevel=2)

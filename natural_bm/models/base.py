@@ -3,6 +3,7 @@ transform, save, load). Subclasses hold the parameters and the maths."""
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -100,6 +101,16 @@ class BoltzmannMachine(torch.nn.Module):
         whether to compile)."""
         raise NotImplementedError
 
+    #: the values training data may take ((0, 1) for binary visible units; None: any finite value)
+    data_range: tuple[float, float] | None = (0.0, 1.0)
+    #: whether the visible units are binary (pseudo-likelihood, binarisation and binary likelihoods apply)
+    binary_visible = True
+
+    def _check_binary_visible(self, what: str) -> None:
+        if not self.binary_visible:
+            raise ValueError(f"{what} needs binary (Bernoulli) visible units; this model's visible units are "
+                             f"real-valued.")
+
     def non_finite_parameters(self) -> list[str]:
         """Names of the parameters holding NaN or inf (empty for a healthy model)."""
         return [name for name, p in self.parameter_dict().items() if not bool(torch.isfinite(p).all())]
@@ -138,6 +149,8 @@ class BoltzmannMachine(torch.nn.Module):
         unbiased for the pseudo-likelihood; its noise averages out over many rows.
         """
         from natural_bm.rng import randint
+
+        self._check_binary_visible("pseudo-likelihood")
 
         idx = randint(v.shape[1], (v.shape[0],), generator, v.device)
         rows = torch.arange(v.shape[0], device=v.device)
@@ -267,7 +280,7 @@ class BoltzmannMachine(torch.nn.Module):
                 cb.on_test_batch_begin(b, logs)
                 batch = {
                     "loss": self.reconstruction_loss(v, generator).sum().item(),
-                    "pll": self.pseudo_log_likelihood(v, generator).sum().item(),
+                    "pll": self.pseudo_log_likelihood(v, generator).sum().item() if self.binary_visible else math.nan,
                     "free_energy": self.monitor_free_energy(v).sum().item(),
                 }
                 for k in totals:
@@ -288,7 +301,7 @@ class BoltzmannMachine(torch.nn.Module):
         from natural_bm.rng import RandomSource
 
         batch_size = check_positive_int(batch_size, "batch_size")
-        x = as_data_tensor(x, "x", self.n_input, device=self.device, dtype=self.dtype)
+        x = as_data_tensor(x, "x", self.n_input, device=self.device, dtype=self.dtype, value_range=self.data_range)
         cb = CallbackList(callbacks)
         cb.set_model(self)
         cb.set_params({"batch_size": batch_size, "samples": x.shape[0], "verbose": 0,
@@ -304,7 +317,7 @@ class BoltzmannMachine(torch.nn.Module):
 
         batch_size = check_positive_int(batch_size, "batch_size")
         as_numpy = not isinstance(x, torch.Tensor)
-        x = as_data_tensor(x, "x", self.n_input, device=self.device, dtype=self.dtype)
+        x = as_data_tensor(x, "x", self.n_input, device=self.device, dtype=self.dtype, value_range=self.data_range)
         cb = CallbackList(callbacks)
         cb.set_model(self)
         cb.set_params({"batch_size": batch_size, "samples": x.shape[0], "verbose": 0,

@@ -13,13 +13,13 @@ With two layers the model is an RBM and gives the same numbers as
 
 from __future__ import annotations
 
+import copy
 import warnings
 
 import torch
 
-from natural_bm.kernels import reconstruction_cross_entropy
 from natural_bm.models.layered import LayeredBM, States, normalize_topology
-from natural_bm.rng import RandomSource, bernoulli
+from natural_bm.rng import RandomSource
 
 Generator = RandomSource | torch.Generator | None
 
@@ -58,12 +58,13 @@ class DBM(LayeredBM):
             "topology": {i: list(js) for i, js in self.topology.items() if js},
             "init": self.init,
             "weight_scale": self.weight_scale,
-        }
+        } | ({"units": self.units_config()} if not self.all_binary else {})
 
     @classmethod
     def from_rbm(cls, rbm) -> DBM:
         """The two-layer DBM with the RBM's parameters."""
-        dbm = cls([rbm.n_visible, rbm.n_hidden], device=rbm.W.device, dtype=rbm.W.dtype, units=rbm.units)
+        dbm = cls([rbm.n_visible, rbm.n_hidden], device=rbm.W.device, dtype=rbm.W.dtype,
+                  units=[copy.deepcopy(u) for u in rbm.units])
         with torch.no_grad():
             dbm.W_0_1.copy_(rbm.W)
             dbm.b_0.copy_(rbm.vbias)
@@ -82,9 +83,8 @@ class DBM(LayeredBM):
     def reconstruction_loss(self, v: torch.Tensor, generator: Generator = None) -> torch.Tensor:
         """Cross-entropy of v and p(v | h), h sampled from the mean-field posterior: (n,) nats."""
         mu, _ = self.mean_field(v, max_steps=10)
-        states = [v] + [bernoulli(m, generator) for m in mu[1:]]
-        logits = self.layer_input(0, states)
-        return reconstruction_cross_entropy(logits, v)
+        states = [v] + [u.sample_from_mean(m, generator) for u, m in zip(self.units[1:], mu[1:], strict=True)]
+        return self.units[0].reconstruction_error(self.layer_input(0, states), v)
 
     def features(self, v: torch.Tensor) -> torch.Tensor:
         """Mean-field posterior means of all hidden layers, concatenated: (n, sum of hidden sizes)."""

@@ -30,7 +30,7 @@ import torch
 
 from natural_bm.kernels import binary_codes
 from natural_bm.models.base import BoltzmannMachine
-from natural_bm.models.units import Bernoulli, Units, units_from_name
+from natural_bm.models.units import Bernoulli, units_from_spec
 from natural_bm.rng import RandomSource
 from natural_bm.validation import check_beta, check_positive_int
 
@@ -87,7 +87,8 @@ class LayeredBM(BoltzmannMachine):
         weight_scale: scale of the initial weights.
         seed: seed of the initialisation (None: a fresh one).
         device, dtype: where the parameters live; CPU float32 by default.
-        units: one unit type per layer (names or ``Units``); default all Bernoulli.
+        units: one unit type per layer: a name (``"bernoulli"``, ``"gaussian"``), a dict such as
+            ``{"type": "gaussian", "sigma": 0.5}``, or a ``Units``; default all Bernoulli.
         weight_names: {(i, j): parameter name} (default ``W_i_j``).
         bias_names: one parameter name per layer (default ``b_i``).
         input_factors: {(from layer, to layer): factor} multiplying that
@@ -121,10 +122,10 @@ class LayeredBM(BoltzmannMachine):
         self.edges = normalize_topology(self.n_layers, topology)
         self.topology = {i: sorted(j for a, j in self.edges if a == i) for i in range(self.n_layers)}
         self.neighbors = {k: [j for e in self.edges for j in e if k in e and j != k] for k in range(self.n_layers)}
-        units = [Bernoulli()] * self.n_layers if units is None else [units_from_name(u) for u in units]
-        if len(units) != self.n_layers:
+        if units is not None and len(units) != self.n_layers:
             raise ValueError(f"`units` needs one unit type per layer ({self.n_layers}), got {len(units)}.")
-        self.units: list[Units] = units
+        units = [Bernoulli(n) for n in sizes] if units is None else [units_from_spec(u, n) for u, n in
+                                                                      zip(units, sizes, strict=True)]
         self.init, self.weight_scale = init, float(weight_scale)
         self._weight_name = dict(weight_names) if weight_names else {(i, j): f"W_{i}_{j}" for i, j in self.edges}
         self._bias_name = list(bias_names) if bias_names else [f"b_{k}" for k in range(self.n_layers)]
@@ -138,6 +139,7 @@ class LayeredBM(BoltzmannMachine):
         for k, n in enumerate(sizes):
             self.register_parameter(self._bias_name[k], torch.nn.Parameter(
                 torch.zeros(n, device=device, dtype=dtype), requires_grad=False))
+        self.units = torch.nn.ModuleList(units).to(device=device, dtype=dtype)
         self.param_names = tuple(self._weight_name[e] for e in self.edges) + tuple(self._bias_name)
         self.weight_names = tuple(self._weight_name[e] for e in self.edges)
 
@@ -145,6 +147,27 @@ class LayeredBM(BoltzmannMachine):
     @property
     def n_input(self) -> int:
         return self.layer_sizes[0]
+
+    @property
+    def data_range(self) -> tuple[float, float] | None:
+        """The values training data may take: (0, 1) for binary visible units, None (any finite value)
+        for real-valued ones; pass it to ``validation.as_data_tensor``."""
+        return self.units[0].data_range
+
+    @property
+    def binary_visible(self) -> bool:
+        """Whether the visible units are binary (Bernoulli): pseudo-likelihood, binarisation and
+        likelihoods of binary data apply."""
+        return isinstance(self.units[0], Bernoulli)
+
+    @property
+    def all_binary(self) -> bool:
+        """Whether every layer is Bernoulli (the fast binary kernels apply)."""
+        return all(isinstance(u, Bernoulli) for u in self.units)
+
+    def units_config(self) -> list[dict] | None:
+        """The unit types for ``get_config`` (None when all are Bernoulli, the default)."""
+        return None if self.all_binary else [u.config() for u in self.units]
 
     @property
     def n_visible(self) -> int:
@@ -198,16 +221,20 @@ class LayeredBM(BoltzmannMachine):
     def prob_layer(self, k: int, states: States, beta: float | torch.Tensor = 1.0) -> torch.Tensor:
         """E[x_k | neighbouring layers] at inverse temperature ``beta`` (p(x_k = 1 | ...) for
         Bernoulli units): (n, n_k)."""
-        return self.units[k].mean(_scale(self.layer_input(k, states), beta))
+        return self.units[k].mean(self.layer_input(k, states), check_beta(beta))
 
     def sample_layer(self, k: int, states: States, beta: float | torch.Tensor = 1.0,
                      generator: Generator = None) -> torch.Tensor:
         """A draw of x_k given its neighbouring layers: (n, n_k)."""
-        return self.units[k].sample(_scale(self.layer_input(k, states), beta), generator)
+        return self.units[k].sample(self.layer_input(k, states), check_beta(beta), generator)
 
     def joint_energy(self, states: States) -> torch.Tensor:
         """E(x) of full states (one tensor per layer), or of their means (the energy is multilinear):
         (n,) nats at beta = 1."""
+        return self._linear_energy(states) + sum(u.self_energy(x) for u, x in zip(self.units, states, strict=True))
+
+    def _linear_energy(self, states: States) -> torch.Tensor:
+        """The weight and bias terms of the energy, - sum x_i^T W x_j - sum b^T x: (n,)."""
         e = -sum((states[i] @ W * states[j]).sum(1) for (i, j), W in self.weights.items())
         return e - sum(states[k] @ b for k, b in enumerate(self.biases))
 
@@ -216,14 +243,18 @@ class LayeredBM(BoltzmannMachine):
         """Free energy (nats, (n,)) of the layers of parity ``1 - sum_out`` with the
         layers of parity ``sum_out`` summed out analytically::
 
-            F(x_kept) = -beta sum_{k kept} b_k^T x_k - sum_{s summed} log_partition_s(beta * input_s)
+            F(x_kept) = beta sum_{k kept} (s_k(x_k) - b_k^T x_k) - sum_{s summed} log_partition_s(input_s, beta)
+
+        with s_k the unit type's own energy term (0 for Bernoulli units).
 
         ``states`` lists one tensor per layer; entries of summed-out layers are ignored.
         """
         beta = check_beta(beta)
-        out = -_scale(sum(states[k] @ self.bias(k) for k in self.parity_layers(1 - sum_out)), beta)
+        kept = sum(self.units[k].self_energy(states[k]) - states[k] @ self.bias(k)
+                   for k in self.parity_layers(1 - sum_out))
+        out = _scale(kept, beta)
         for s in self.parity_layers(sum_out):
-            out = out - self.units[s].log_partition(_scale(self.layer_input(s, states), beta))
+            out = out - self.units[s].log_partition(self.layer_input(s, states), beta)
         return out
 
     def free_energy(self, v: torch.Tensor, beta: float | torch.Tensor = 1.0) -> torch.Tensor:
@@ -290,7 +321,7 @@ class LayeredBM(BoltzmannMachine):
         of layers that also receive top-down input (a cheap approximation of the posterior)."""
         states: States = [v] + [None] * (self.n_layers - 1)
         for k in range(1, self.n_layers):
-            states[k] = self.units[k].sample(self._bottom_up_input(k, states), generator)
+            states[k] = self.units[k].sample(self._bottom_up_input(k, states), 1.0, generator)
         return states
 
     def _bottom_up_input(self, k: int, states: States) -> torch.Tensor:
@@ -355,9 +386,11 @@ class LayeredBM(BoltzmannMachine):
             return -self.free_energy(v)
         if mu is None:
             mu, _ = self.mean_field(v, **mf_kwargs)
-        bound = -self.joint_energy(mu)  # the energy is multilinear: E_q[E] = E(mu) for factorised q
+        # the weight and bias terms are multilinear, so their expectation under a factorised q is their
+        # value at the means; the units' own terms (Gaussian x^2) need E_q
+        bound = -self._linear_energy(mu) - self.units[0].self_energy(v)
         for k in range(1, self.n_layers):
-            bound = bound + self.units[k].entropy(mu[k])
+            bound = bound - self.units[k].expected_self_energy(mu[k]) + self.units[k].entropy(mu[k])
         return bound
 
     def unnormalized_log_prob(self, v: torch.Tensor) -> torch.Tensor:
@@ -383,12 +416,17 @@ class LayeredBM(BoltzmannMachine):
 
     # ------------------------------------------------------------------ exact
     def n_exact_states(self) -> int:
-        """States enumerated by ``log_partition_exact`` (the parity with fewer units)."""
-        return 2 ** min(sum(self.layer_sizes[k] for k in self.parity_layers(p)) for p in (0, 1))
+        """States enumerated by ``log_partition_exact`` (of ``enumerated_parity``)."""
+        return 2 ** sum(self.layer_sizes[k] for k in self.parity_layers(self.enumerated_parity()))
 
     def enumerated_parity(self) -> int:
-        """The parity that exact log Z enumerates (the one with fewer units; odd on ties)."""
-        return min((1, 0), key=lambda p: sum(self.layer_sizes[k] for k in self.parity_layers(p)))
+        """The parity that exact log Z enumerates: of the all-binary parities, the one with fewer
+        units (odd on ties); the other parity is summed or integrated out in closed form."""
+        binary = [p for p in (1, 0) if all(isinstance(self.units[k], Bernoulli) for k in self.parity_layers(p))]
+        if not binary:
+            raise ValueError("exact log Z enumerates one parity of binary layers, but both parities hold "
+                             "non-binary units.")
+        return min(binary, key=lambda p: sum(self.layer_sizes[k] for k in self.parity_layers(p)))
 
 
 def _scale(x: torch.Tensor, beta) -> torch.Tensor:

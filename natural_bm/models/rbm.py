@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from natural_bm.kernels import reconstruction_cross_entropy, statistics_difference
+from natural_bm.kernels import statistics_difference
 from natural_bm.models.layered import LayeredBM
 from natural_bm.rng import RandomSource, bernoulli
 from natural_bm.validation import as_data_tensor, check_positive_int
@@ -52,8 +52,12 @@ class RBM(LayeredBM):
     """
 
     param_names = ("W", "vbias", "hbias")
-    supports_compiled_steps = True
     supports_init_from_data = True
+
+    @property
+    def supports_compiled_steps(self) -> bool:
+        """The fused CD/PCD steps (``training.rbm_steps``) are written for binary units."""
+        return self.all_binary
 
     def __init__(
         self,
@@ -88,7 +92,7 @@ class RBM(LayeredBM):
             "weight_scale": self.weight_scale,
             "up_factor": self.up_factor,
             "down_factor": self.down_factor,
-        }
+        } | ({"units": self.units_config()} if not self.all_binary else {})
 
     def init_from_data(self, x, eps: float = 1e-3) -> "RBM":
         """Set ``vbias`` to logit(clip(mean(x), eps, 1 - eps)) (natural_bm's ``init_standard``).
@@ -176,6 +180,7 @@ class RBM(LayeredBM):
         """
         from natural_bm.rng import randint
 
+        self._check_binary_visible("pseudo-likelihood")
         idx = randint(v.shape[1], (v.shape[0],), generator, v.device)
         d = 1 - 2 * v.gather(1, idx[:, None])  # (n, 1)
         x = self.hidden_input(v)
@@ -187,18 +192,11 @@ class RBM(LayeredBM):
         self, v: torch.Tensor, generator: Generator = None
     ) -> torch.Tensor:
         """Cross-entropy of v and its reconstruction p(v | h), h ~ p(h | v): (n,) nats per image."""
-        logits = self.visible_input(self.sample_h(v, generator=generator))
-        return reconstruction_cross_entropy(logits, v)
+        return self.units[0].reconstruction_error(self.visible_input(self.sample_h(v, generator=generator)), v)
 
     def features(self, v: torch.Tensor) -> torch.Tensor:
         """Hidden features for ``transform``: p(h = 1 | v), (n, n_hidden)."""
         return self.prob_h_given_v(v)
-
-    def log_partition_base(self) -> float:
-        """log Z of the model with W = 0 (independent units), in nats."""
-        return float(
-            F.softplus(self.vbias.double()).sum() + F.softplus(self.hbias.double()).sum()
-        )
 
     def __repr__(self) -> str:
         return (

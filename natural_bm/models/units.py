@@ -1,93 +1,230 @@
 """Unit types: what a layer's units are, and the maths that follows from it.
 
-A layer of a ``LayeredBM`` holds units of one type. The model gives every
-layer its total input ``a`` (its bias plus what its neighbours send through
-the weights, times the inverse temperature ``beta``); the unit type turns
-that input into a conditional distribution p(x | a) and the quantities that
-training and the estimators need from it:
+A layer of a ``LayeredBM`` holds units of one type. The layer's energy is
 
-* ``mean(a)``: E[x | a], (n, n_units);
-* ``sample(a, generator)``: a draw of x ~ p(x | a), (n, n_units);
-* ``log_partition(a)``: log sum_x exp(a^T x) over the layer's states, summed
-  over its units, (n,) nats. It is the term the layer contributes to a free
-  energy when it is summed out;
-* ``entropy(mu)``: the entropy of the factorised distribution with means
-  ``mu``, (n,) nats (mean-field bounds).
+    E_layer(x) = s(x) - a^T x
 
-Each type states its energy term and the data it accepts. Further types
-(Gaussian, softmax) are added here, as subclasses of ``Units``.
+where ``a`` is the layer's total input (its bias plus what its neighbours
+send through the weights) and ``s`` the unit type's own term (0 for binary
+units, x^2 / (2 sigma^2) for Gaussian ones). At inverse temperature ``beta``
+the conditional is p(x | a) proportional to exp(-beta E_layer(x)), and the
+unit type provides, for a batch of inputs ``a`` (n, n_units):
+
+* ``mean(a, beta)``: E[x | a], (n, n_units);
+* ``sample(a, beta, generator)``: a draw of x ~ p(x | a), (n, n_units);
+* ``log_partition(a, beta)``: log of the sum (or integral) over the layer's
+  states of exp(-beta E_layer(x)), summed over its units, (n,) nats: the term
+  the layer contributes to a free energy when it is summed out;
+* ``self_energy(x)``: s(x) summed over units, (n,) nats;
+* ``expected_self_energy(mu)`` and ``entropy(mu)``: E_q[s(x)] and the entropy
+  of the factorised q with means ``mu`` that mean-field uses, (n,) nats;
+* ``data_range``: the values data for this layer may take ((0, 1), or None
+  for any finite value).
+
+Because every type's energy is linear in x apart from s(x), the weights'
+and biases' sufficient statistics are x_i^T x_j and x for every type: the
+training algorithms need nothing unit-specific beyond sampling.
+
+Unit types are ``torch.nn.Module``s, so their constants (a Gaussian layer's
+standard deviations) move with the model; ``config()`` holds them, so a saved
+model's config rebuilds them.
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
+from natural_bm.kernels import reconstruction_cross_entropy
 from natural_bm.rng import RandomSource, bernoulli
 
 Generator = RandomSource | torch.Generator | None
 
 
-class Units:
+def _scale(x: torch.Tensor, beta) -> torch.Tensor:
+    """``beta * x``, skipping the multiplication at beta = 1."""
+    if isinstance(beta, float) and beta == 1.0:
+        return x
+    return beta * x
+
+
+class Units(torch.nn.Module):
     """Base class of unit types; see the module docstring for the contract."""
 
     name = "units"
+    data_range: tuple[float, float] | None = (0.0, 1.0)
 
-    def mean(self, a: torch.Tensor) -> torch.Tensor:
+    def __init__(self, n_units: int) -> None:
+        super().__init__()
+        self.n_units = int(n_units)
+
+    def mean(self, a: torch.Tensor, beta=1.0) -> torch.Tensor:
         raise NotImplementedError
 
-    def sample(self, a: torch.Tensor, generator: Generator = None) -> torch.Tensor:
+    def sample(self, a: torch.Tensor, beta=1.0, generator: Generator = None) -> torch.Tensor:
         raise NotImplementedError
 
-    def log_partition(self, a: torch.Tensor) -> torch.Tensor:
+    def log_partition(self, a: torch.Tensor, beta=1.0) -> torch.Tensor:
         raise NotImplementedError
+
+    def self_energy(self, x: torch.Tensor) -> torch.Tensor | float:
+        return 0.0
+
+    def expected_self_energy(self, mu: torch.Tensor) -> torch.Tensor | float:
+        return 0.0
 
     def entropy(self, mu: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def __eq__(self, other) -> bool:
-        return type(self) is type(other)
+    def sample_from_mean(self, mu: torch.Tensor, generator: Generator = None) -> torch.Tensor:
+        """A draw of x from the conditional (at beta = 1) whose mean is ``mu`` (saves recomputing the input)."""
+        raise NotImplementedError
 
-    def __hash__(self) -> int:
-        return hash(type(self))
+    def states_from_data(self, x: torch.Tensor, generator: Generator = None) -> torch.Tensor:
+        """Chain states started at data rows ``x`` (binary draws for binary units, the values otherwise)."""
+        return x.clone()
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
+    def reconstruction_error(self, a: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """-log p(x | input a) up to a constant, (n,) nats: how badly a reconstruction explains ``x``."""
+        raise NotImplementedError
+
+    def config(self) -> dict:
+        """What ``units_from_spec`` needs to rebuild this type (constants travel in the state dict)."""
+        return {"type": self.name}
+
+    def extra_repr(self) -> str:
+        return f"n_units={self.n_units}"
 
 
 class Bernoulli(Units):
-    """Binary units x in {0, 1}, energy term -b^T x (plus the weight terms).
+    """Binary units x in {0, 1}; s(x) = 0, so E_layer = -a^T x.
 
-    p(x_i = 1 | a) = sigmoid(a_i); summing a layer out contributes
-    sum_i softplus(a_i) = sum_i log(1 + e^{a_i}). Data for a Bernoulli layer
-    are values in [0, 1]: binary states, or grey levels read as the
-    probability of a 1 (for training statistics; a likelihood needs binary data).
+    p(x_i = 1 | a) = sigmoid(beta a_i); summing the layer out contributes
+    sum_i softplus(beta a_i). Data: values in [0, 1], binary states or grey
+    levels read as the probability of a 1 (a likelihood needs binary data).
     """
 
     name = "bernoulli"
+    data_range = (0.0, 1.0)
 
-    def mean(self, a: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(a)
+    def mean(self, a: torch.Tensor, beta=1.0) -> torch.Tensor:
+        return torch.sigmoid(_scale(a, beta))
 
-    def sample(self, a: torch.Tensor, generator: Generator = None) -> torch.Tensor:
-        return bernoulli(torch.sigmoid(a), generator)
+    def sample(self, a: torch.Tensor, beta=1.0, generator: Generator = None) -> torch.Tensor:
+        return bernoulli(torch.sigmoid(_scale(a, beta)), generator)
 
-    def log_partition(self, a: torch.Tensor) -> torch.Tensor:
-        return F.softplus(a).sum(1)
+    def log_partition(self, a: torch.Tensor, beta=1.0) -> torch.Tensor:
+        return F.softplus(_scale(a, beta)).sum(1)
+
+    def sample_from_mean(self, mu: torch.Tensor, generator: Generator = None) -> torch.Tensor:
+        return bernoulli(mu, generator)
+
+    def states_from_data(self, x: torch.Tensor, generator: Generator = None) -> torch.Tensor:
+        return bernoulli(x, generator)
+
+    def reconstruction_error(self, a: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return reconstruction_cross_entropy(a, x)
 
     def entropy(self, mu: torch.Tensor) -> torch.Tensor:
         # xlogy gives 0 log 0 = 0, so saturated means give no NaN
         return -(torch.special.xlogy(mu, mu) + torch.special.xlogy(1 - mu, 1 - mu)).sum(1)
 
 
-UNIT_TYPES: dict[str, type[Units]] = {"bernoulli": Bernoulli}
+class Gaussian(Units):
+    """Real-valued units with fixed standard deviations sigma: s(x) = sum_i x_i^2 / (2 sigma_i^2).
+
+    E_layer = sum_i x_i^2 / (2 sigma_i^2) - a^T x, so with the layer's bias b and
+    weights W the energy of a Gaussian-Bernoulli RBM is
+    sum_i v_i^2 / (2 sigma_i^2) - b^T v - v^T W h - c^T h, and
+    p(x_i | a) = N(sigma_i^2 a_i, sigma_i^2 / beta). Summing the layer out contributes
+    sum_i [beta sigma_i^2 a_i^2 / 2 + log(sqrt(2 pi / beta) sigma_i)].
+    Data: any finite real values; standardise each column (zero mean, unit
+    variance) and keep sigma = 1, the usual choice.
+
+    Args:
+        n_units: units in the layer.
+        sigma: standard deviation, one number or one per unit (fixed; saved with the model).
+    """
+
+    name = "gaussian"
+    data_range = None
+
+    def __init__(self, n_units: int, sigma=1.0) -> None:
+        super().__init__(n_units)
+        sigma = torch.as_tensor(sigma, dtype=torch.float64).flatten()
+        if sigma.numel() == 1:
+            sigma = sigma.expand(self.n_units).clone()
+        if sigma.numel() != self.n_units or not bool(torch.isfinite(sigma).all()) or bool((sigma <= 0).any()):
+            raise ValueError(f"`sigma` must be one positive number or {self.n_units} of them, got {sigma.tolist()}.")
+        self.register_buffer("sigma", sigma)  # float64 until the model moves it to its dtype
+
+    def _var(self, like: torch.Tensor) -> torch.Tensor:
+        return self.sigma.to(like.dtype) ** 2
+
+    def mean(self, a: torch.Tensor, beta=1.0) -> torch.Tensor:
+        return self._var(a) * a
+
+    def sample(self, a: torch.Tensor, beta=1.0, generator: Generator = None) -> torch.Tensor:
+        std = self.sigma.to(a.dtype) if isinstance(beta, float) and beta == 1.0 else self.sigma.to(a.dtype) / beta**0.5
+        return self.mean(a) + std * _normal(a, generator)
+
+    def sample_from_mean(self, mu: torch.Tensor, generator: Generator = None) -> torch.Tensor:
+        return mu + self.sigma.to(mu.dtype) * _normal(mu, generator)
+
+    def log_partition(self, a: torch.Tensor, beta=1.0) -> torch.Tensor:
+        var = self._var(a)
+        log_norm = 0.5 * torch.log(2 * math.pi * var).sum()
+        if isinstance(beta, float) and beta == 1.0:
+            return 0.5 * (var * a * a).sum(1) + log_norm
+        return 0.5 * beta * (var * a * a).sum(1) + log_norm - 0.5 * self.n_units * torch.log(torch.as_tensor(beta))
+
+    def self_energy(self, x: torch.Tensor) -> torch.Tensor:
+        return (x * x / (2 * self._var(x))).sum(1)
+
+    def reconstruction_error(self, a: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Squared error scaled by the variances: sum_i (x_i - sigma_i^2 a_i)^2 / (2 sigma_i^2)."""
+        d = x - self.mean(a)
+        return (d * d / (2 * self._var(a))).sum(1)
+
+    def expected_self_energy(self, mu: torch.Tensor) -> torch.Tensor:
+        # q has the conditional's variance sigma^2, so E_q[x^2] = mu^2 + sigma^2
+        return ((mu * mu + self._var(mu)) / (2 * self._var(mu))).sum(1)
+
+    def entropy(self, mu: torch.Tensor) -> torch.Tensor:
+        h = 0.5 * torch.log(2 * math.pi * math.e * self._var(mu)).sum()
+        return h.expand(mu.shape[0])
+
+    def config(self) -> dict:
+        return {"type": self.name, "sigma": self.sigma.double().cpu().tolist()}
 
 
-def units_from_name(name: str | Units) -> Units:
-    """A ``Units`` instance from its name (``"bernoulli"``) or itself."""
-    if isinstance(name, Units):
-        return name
+def _normal(like: torch.Tensor, generator: Generator) -> torch.Tensor:
+    """Standard normal numbers shaped like ``like``, from ``generator`` (a ``RandomSource``: Box-Muller
+    on its uniforms, so runs stay reproducible from the seed)."""
+    if isinstance(generator, RandomSource):
+        u1, u2 = generator.uniform(like.shape, like.dtype), generator.uniform(like.shape, like.dtype)
+        return torch.sqrt(-2 * torch.log1p(-u1)) * torch.cos(2 * math.pi * u2)
+    return torch.randn(like.shape, generator=generator, device=like.device, dtype=like.dtype)
+
+
+UNIT_TYPES: dict[str, type[Units]] = {"bernoulli": Bernoulli, "gaussian": Gaussian}
+
+
+def units_from_spec(spec, n_units: int) -> Units:
+    """A ``Units`` for a layer of ``n_units`` from its name (``"bernoulli"``, ``"gaussian"``), a dict
+    ``{"type": name, **arguments}`` (e.g. ``{"type": "gaussian", "sigma": 0.5}``), or an instance."""
+    if isinstance(spec, Units):
+        if spec.n_units != n_units:
+            raise ValueError(f"a {spec.name} unit type for {spec.n_units} units was given for a layer of {n_units}.")
+        return spec
+    args = {}
+    if isinstance(spec, dict):
+        args = {k: v for k, v in spec.items() if k != "type"}
+        spec = spec.get("type")
     try:
-        return UNIT_TYPES[str(name).lower()]()
+        cls = UNIT_TYPES[str(spec).lower()]
     except KeyError:
-        raise ValueError(f"unknown unit type {name!r}; valid types: {sorted(UNIT_TYPES)}.") from None
+        raise ValueError(f"unknown unit type {spec!r}; valid types: {sorted(UNIT_TYPES)}.") from None
+    return cls(n_units, **args)

@@ -60,8 +60,7 @@ class GibbsSampler:
         steps = check_positive_int(steps, "steps")
         states = self.run(chains, steps - 1, generator)
         states = m.sample_parity(states, 1, self.beta, generator)
-        logits = m.layer_input(0, states)
-        logits = logits if self.beta == 1.0 else self.beta * logits
-        means, states[0] = m.units[0].mean(logits), m.units[0].sample(logits, generator)
+        a = m.layer_input(0, states)
+        means, states[0] = m.units[0].mean(a, self.beta), m.units[0].sample(a, self.beta, generator)
         states = m.sample_parity(states, 0, self.beta, generator, clamp_visible=True)
         return means, states

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from natural_bm.kernels import reconstruction_cross_entropy
-from natural_bm.rng import bernoulli, randint
+from natural_bm.rng import randint
 from natural_bm.validation import check_positive_int
 
 __all__ = [
@@ -59,9 +59,9 @@ class Algorithm:
         reconstruction through the sampled hidden layer.
         """
         h_prob = model.prob_h_given_v(v)
-        h_sample = bernoulli(h_prob, generator)
+        h_sample = model.units[1].sample_from_mean(h_prob, generator)
         recon_logits = model.visible_input(h_sample)
-        loss = reconstruction_cross_entropy(recon_logits, v)
+        loss = model.units[0].reconstruction_error(recon_logits, v)
         return h_prob, h_sample, recon_logits, loss
 
     def step(self, model, v: torch.Tensor, generator):
@@ -123,7 +123,7 @@ class ContrastiveDivergence(Algorithm):
                 self._counters(v.shape[0], model), self.k, model.up_factor, model.down_factor)
             return {"W": dW, "vbias": db, "hbias": dc}, loss
         h_prob, h_sample, logits, loss = self.positive_phase(model, v, generator)
-        v_neg = bernoulli(torch.sigmoid(logits), generator)
+        v_neg = model.units[0].sample(logits, 1.0, generator)
         for _ in range(self.k - 1):
             v_neg = model.sample_v(model.sample_h(v_neg, generator=generator), generator=generator)
         h_neg = model.prob_h_given_v(v_neg)
@@ -155,7 +155,7 @@ class PersistentContrastiveDivergence(Algorithm):
             self.chains = self.chains.to(device=x.device, dtype=x.dtype)
             return
         idx = randint(x.shape[0], (self.n_chains,), generator, x.device)
-        self.chains = bernoulli(x[idx], generator)
+        self.chains = model.units[0].states_from_data(x[idx], generator)
 
     def step(self, model, v, generator):
         if self.chains is None:
@@ -245,13 +245,13 @@ class MeanFieldPersistent(Algorithm):
         if self.chains is not None and self.chains[0].shape == (self.n_chains, model.n_input):
             return
         idx = randint(x.shape[0], (self.n_chains,), generator, x.device)
-        self.chains = model.init_states(bernoulli(x[idx], generator), generator)
+        self.chains = model.init_states(model.units[0].states_from_data(x[idx], generator), generator)
 
     def step(self, model, v, generator):
         if self.chains is None:
             self.on_fit_begin(model, v, generator)
         mu, self.last_mf_steps = model.mean_field(v, max_steps=self.mf_steps, atol=self.mf_atol)
-        sampled = [v] + [bernoulli(m, generator) for m in mu[1:]]
+        sampled = [v] + [u.sample_from_mean(m, generator) for u, m in zip(model.units[1:], mu[1:], strict=True)]
         logits = model.layer_input(0, sampled)
         loss = reconstruction_cross_entropy(logits, v)
         pos = model.statistics(mu)

@@ -87,12 +87,16 @@ def fit(
     initial_epoch = check_positive_int(initial_epoch, "initial_epoch", minimum=0)
     verbose = resolve_verbose(verbose)
     device, dtype = model.device, model.dtype
-    x = as_data_tensor(x, "x", model.n_input, device=device, dtype=dtype)
+    x = as_data_tensor(x, "x", model.n_input, device=device, dtype=dtype, value_range=model.data_range)
+    if binarize and not model.binary_visible:
+        raise ValueError("binarize=True draws binary minibatches, but this model's visible units are "
+                         "real-valued; train on the values (binarize=False).")
     x_val = None
     if validation_data is not None:
         if isinstance(validation_data, tuple):  # Keras's (x_val, y_val); a list is the data itself
             validation_data = validation_data[0]
-        x_val = as_data_tensor(validation_data, "validation_data", model.n_input, device=device, dtype=dtype)
+        x_val = as_data_tensor(validation_data, "validation_data", model.n_input, device=device, dtype=dtype,
+                               value_range=model.data_range)
     if not model.compiled:
         model.compile()
     seed = new_seed() if seed is None else int(seed)
@@ -144,11 +148,13 @@ def fit(
             if model.stop_training:
                 break
         with torch.no_grad():
-            epoch_logs["pll"] = float(model.pseudo_log_likelihood(x_monitor, gen).mean())
+            if model.binary_visible:  # the pseudo-likelihood flips binary units
+                epoch_logs["pll"] = float(model.pseudo_log_likelihood(x_monitor, gen).mean())
             if x_val is not None:
                 val = model._evaluate(x_val, batch_size, cb, gen)
                 epoch_logs["val_loss"] = val["loss"]
-                epoch_logs["val_pll"] = val["pll"]
+                if model.binary_visible:
+                    epoch_logs["val_pll"] = val["pll"]
                 train_fe = float(model.monitor_free_energy(x_monitor).mean())
                 epoch_logs["free_energy_gap"] = val["free_energy"] - train_fe
         cb.on_epoch_end(epoch, epoch_logs)
