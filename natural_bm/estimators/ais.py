@@ -33,7 +33,7 @@ import torch
 from natural_bm import onednn
 from natural_bm.estimators import ais_engine
 from natural_bm.estimators.ais_schedule import default_betas
-from natural_bm.estimators.ais_steps import annealed_parity, base_biases, log_z_base
+from natural_bm.estimators.ais_steps import annealed_parity, base_biases, log_z_base, unit_kinds, unit_sigmas
 from natural_bm.estimators.ais_weights import (
     MIN_EFFECTIVE_SAMPLE_SIZE,
     effective_sample_size,
@@ -107,10 +107,6 @@ class AIS:
         packed_weights: bool = True,
     ) -> None:
         model.check_finite("AIS")
-        if not model.all_binary:
-            raise ValueError("AIS anneals binary (Bernoulli) units so far; this model has real-valued units. For "
-                             "a small model use natural_bm.estimators.log_partition_exact (it integrates Gaussian "
-                             "layers in closed form).")
         self.model = model
         self.n_runs = check_positive_int(n_runs, "n_runs")
         if betas is not None:
@@ -128,9 +124,14 @@ class AIS:
             base = "uniform"
         self.base = base
         if base == "data":
-            x = as_data_tensor(data, "data", model.n_visible, device=device, dtype=torch.float64)
-            p = (x.sum(0) + 1.0) / (x.shape[0] + 2.0)
-            self.base_vbias = (torch.log(p) - torch.log1p(-p)).to(dtype)
+            x = as_data_tensor(data, "data", model.n_visible, device=device, dtype=torch.float64,
+                               value_range=model.data_range)
+            if model.binary_visible:
+                p = (x.sum(0) + 1.0) / (x.shape[0] + 2.0)
+                self.base_vbias = (torch.log(p) - torch.log1p(-p)).to(dtype)
+            else:  # independent Gaussians with the model's sigma and the data's means: b = mean / sigma^2
+                sigma = model.units[0].sigma.to(torch.float64)
+                self.base_vbias = (x.mean(0) / sigma**2).to(dtype)
         else:
             self.base_vbias = torch.zeros(model.n_visible, device=device, dtype=dtype)
         self.seed = new_seed() if seed is None else int(seed)
@@ -154,7 +155,7 @@ class AIS:
     @property
     def log_z_base(self) -> float:
         """log Z of the base model (with every unit of the target): nats."""
-        return log_z_base(base_biases(self.model, self.base_vbias))
+        return log_z_base(self.model, base_biases(self.model, self.base_vbias))
 
     # ------------------------------------------------------------------ annealing
     def _problem(self):
@@ -165,14 +166,15 @@ class AIS:
         summed = m.parity_layers(1 - annealed_parity(m))
         n_S = sum(m.layer_sizes[k] for k in summed)
         n_K = sum(m.layer_sizes[k] for k in kept)
+        kinds, sigmas = unit_kinds(m), unit_sigmas(m)
         if m.n_layers == 2:
             W, c, b_B = m.weight(0, 1).detach(), m.bias(1).detach(), m.bias(0).detach()
-            consts = (W, c, b_A[0], b_B, b_B - b_A[0])
-            return ais_engine.PAIR, consts, None, (W, W.T), n_S, n_K, kept
+            consts = (W, c, b_A[0], b_B, b_B - b_A[0], *sigmas)
+            return ais_engine.PAIR, consts, kinds, (W, W.T), n_S, n_K, kept
         edges = tuple(tuple(e) for e in m.edges)
         weights = tuple(m.weight(*e).detach() for e in edges)
-        consts = (weights, tuple(b_A), tuple(b.detach() for b in m.biases))
-        static = (edges, tuple(kept), tuple(summed), tuple(m.layer_sizes))
+        consts = (weights, tuple(b_A), tuple(b.detach() for b in m.biases), sigmas)
+        static = (edges, tuple(kept), tuple(summed), tuple(m.layer_sizes), kinds)
         return ais_engine.LAYERED, consts, static, weights + tuple(W.T for W in weights), n_S, n_K, kept
 
     def _anneal(self, state: tuple, schedule: torch.Tensor, stream: int) -> torch.Tensor:
@@ -182,7 +184,7 @@ class AIS:
         n_pack = len(mats) // 2
         source = {"key": stream_key(self.seed, stream)} if self.compile else {"gen": self._source(stream)}
         with onednn.packed_tokens(mats, state[0].shape[0], self.packed_weights) as toks:
-            toks = (toks[0], toks[1]) if static is None else (toks[:n_pack], toks[n_pack:])
+            toks = (toks[0], toks[1]) if kernel is ais_engine.PAIR else (toks[:n_pack], toks[n_pack:])
             _, log_w = ais_engine.anneal(kernel, tuple(state), consts, static, toks, schedule, n_S, n_K,
                                          self.log_weight_dtype, progress=self.progress,
                                          cuda_graph=self.cuda_graph, **source)
@@ -201,7 +203,7 @@ class AIS:
         m = self.model
         gen = self._source(FORWARD_START)
         b_A = base_biases(m, self.base_vbias)
-        state = tuple(gen.bernoulli(torch.sigmoid(b_A[k]).expand(self.n_runs, -1).contiguous())
+        state = tuple(m.units[k].sample(b_A[k].expand(self.n_runs, -1).contiguous(), 1.0, gen)
                       for k in self._problem()[-1])
         self.log_w = self._anneal(state, self.betas, stream=FORWARD_ANNEAL)
         self.logZ = self.log_z_base + float(torch.logsumexp(self.log_w, 0)) - math.log(self.n_runs)
@@ -231,15 +233,17 @@ class AIS:
             chains = [s[: self.n_runs].clone() if s is not None else None for s in v_init]
         else:
             if v_init is not None:
-                v = as_data_tensor(v_init, "v_init", m.n_visible, device=m.device, dtype=m.dtype)
+                v = as_data_tensor(v_init, "v_init", m.n_visible, device=m.device, dtype=m.dtype,
+                                   value_range=m.data_range)
                 if v.shape[0] != self.n_runs:
                     v = v[gen.randint(v.shape[0], (self.n_runs,)).to(v.device)]
-                v = gen.bernoulli(v)
+                v = m.units[0].states_from_data(v, gen)
             elif data is not None:
-                x = as_data_tensor(data, "data", m.n_visible, device=m.device, dtype=m.dtype)
-                v = gen.bernoulli(x[gen.randint(x.shape[0], (self.n_runs,)).to(x.device)])
+                x = as_data_tensor(data, "data", m.n_visible, device=m.device, dtype=m.dtype,
+                                   value_range=m.data_range)
+                v = m.units[0].states_from_data(x[gen.randint(x.shape[0], (self.n_runs,)).to(x.device)], gen)
             else:
-                v = gen.bernoulli(torch.sigmoid(self.base_vbias).expand(self.n_runs, m.n_visible).contiguous())
+                v = m.units[0].sample(self.base_vbias.expand(self.n_runs, m.n_visible).contiguous(), 1.0, gen)
             chains = sampler.init_chains(v, gen)
         return sampler.run(chains, n_gibbs, gen)
 

@@ -32,7 +32,6 @@ own dtype (float64).
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from natural_bm import onednn
 from natural_bm.kernels import softplus_increment
@@ -53,9 +52,47 @@ def base_biases(model, base_vbias: torch.Tensor) -> list[torch.Tensor]:
     return out
 
 
-def log_z_base(b_A: list[torch.Tensor]) -> float:
-    """log Z of the base model (independent units): sum of softplus(b_A) over every unit, nats."""
-    return float(sum(F.softplus(b.double()).sum() for b in b_A))
+def log_z_base(model, b_A: list[torch.Tensor]) -> float:
+    """log Z of the base model (independent units, input b_A per layer), nats: the sum of each layer's
+    log partition (softplus(b_A) per binary unit, sigma^2 b_A^2 / 2 + log(sqrt(2 pi) sigma) per Gaussian one)."""
+    return float(sum(u.log_partition(b.double()[None])[0] for u, b in zip(model.units, b_A, strict=True)))
+
+
+def unit_kinds(model) -> tuple[str, ...]:
+    """Each layer's unit type name (static structure for the compiled steps)."""
+    return tuple(u.name for u in model.units)
+
+
+def unit_sigmas(model) -> tuple:
+    """Each layer's standard deviations (Gaussian layers; None for binary ones), detached."""
+    return tuple(getattr(u, "sigma", None) for u in model.units)
+
+
+#: uniforms are kept away from 0 before the inverse normal CDF (24-bit counters can give exactly 0)
+_U_FLOOR = 2.0**-25
+
+
+def _summed_increment(kind: str, a_new, da, sigma):
+    """(log partition(a_new) - log partition(a_new - da) summed over units (R,), E[x | a_new]) of a summed
+    layer at beta = 1 (the tempering interpolates the inputs): softplus differences without cancellation
+    for binary units, sigma^2 da (2 a_new - da) / 2 for Gaussian ones."""
+    if kind == "bernoulli":
+        p = torch.sigmoid(a_new)
+        return softplus_increment(p, da).sum(1), p
+    var = sigma * sigma
+    return (0.5 * var * da * (2 * a_new - da)).sum(1), var * a_new
+
+
+def _draw(kind: str, mean, u, sigma):
+    """A draw given the conditional mean ``mean`` and uniforms ``u``: u < p for binary units, the inverse
+    normal CDF for Gaussian ones (one uniform per unit)."""
+    if kind == "bernoulli":
+        return (u < mean).to(mean.dtype)
+    return mean + sigma * torch.special.ndtri(u.clamp_min(_U_FLOOR))
+
+
+def _mean(kind: str, a, sigma):
+    return torch.sigmoid(a) if kind == "bernoulli" else sigma * sigma * a
 
 
 # ----------------------------------------------------------------------------- two layers
@@ -64,21 +101,22 @@ def log_z_base(b_A: list[torch.Tensor]) -> float:
 def pair_step(state, log_w, consts, b_new, b_old, u_S, u_K, toks, static):
     """One step of a two-layer model: the weight update at (b_new vs b_old), then v -> h -> v at b_new.
 
-    ``state`` = (v,) (R, nv); ``consts`` = (W (nv, nh), c (nh,), b_A, b_B, d_b = b_B - b_A (nv,));
-    ``toks`` = (token of W, token of W^T); ``u_S`` (R, nh), ``u_K`` (R, nv).
+    ``state`` = (v,) (R, nv); ``consts`` = (W (nv, nh), c (nh,), b_A, b_B, d_b = b_B - b_A (nv,),
+    sigma_v, sigma_h (None for binary layers)); ``toks`` = (token of W, token of W^T);
+    ``static`` = (unit type of v, unit type of h); ``u_S`` (R, nh), ``u_K`` (R, nv).
     """
     (v,) = state
-    W, c, b_A, b_B, d_b = consts
+    W, c, b_A, b_B, d_b, sigma_v, sigma_h = consts
+    kind_v, kind_h = static
     tok_w, tok_wt = toks
     x = onednn.addmm(c, v, W, tok_w)  # (R, nh), shared by the weight update and the hidden sample
     bn = b_new.to(x.dtype)
     db = (b_new - b_old).to(x.dtype)
-    p_h = torch.sigmoid(bn * x)
-    inc = (db * (v @ d_b)).to(log_w.dtype) + softplus_increment(p_h, db * x).sum(1).to(log_w.dtype)
-    log_w = log_w + inc
-    h = (u_S < p_h).to(v.dtype)
+    inc_h, mean_h = _summed_increment(kind_h, bn * x, db * x, sigma_h)
+    log_w = log_w + (db * (v @ d_b)).to(log_w.dtype) + inc_h.to(log_w.dtype)
+    h = _draw(kind_h, mean_h, u_S, sigma_h)
     act = (1 - bn) * b_A + bn * onednn.addmm(b_B, h, W.T, tok_wt)
-    v = (u_K < torch.sigmoid(act)).to(v.dtype)
+    v = _draw(kind_v, _mean(kind_v, act, sigma_v), u_K, sigma_v)
     return (v,), log_w
 
 
@@ -113,12 +151,12 @@ def layered_step(state, log_w, consts, b_new, b_old, u_S, u_K, toks, static):
     """One step of a layered model: the increment at (b_new vs b_old), then a sweep S | K, K | S at b_new.
 
     ``state`` = the kept layers' states in order of K; ``consts`` = (weights per edge, b_A per layer,
-    b_B per layer); ``toks`` = (tokens of W per edge, tokens of W^T per edge);
-    ``static`` = (edges, K, S, layer sizes).
+    b_B per layer, sigma per layer (None for binary layers)); ``toks`` = (tokens of W per edge, tokens
+    of W^T per edge); ``static`` = (edges, K, S, layer sizes, unit type per layer).
     """
-    weights, b_A, b_B = consts
+    weights, b_A, b_B, sigmas = consts
     tok_fwd, tok_bwd = toks
-    edges, K, S, sizes = static
+    edges, K, S, sizes, kinds = static
     states = [None] * len(sizes)
     for n, k in enumerate(K):
         states[k] = state[n]
@@ -127,17 +165,16 @@ def layered_step(state, log_w, consts, b_new, b_old, u_S, u_K, toks, static):
     inc = torch.zeros_like(log_w)
     for k in K:
         inc = inc + (db * (states[k] @ (b_B[k] - b_A[k]))).to(log_w.dtype)
-    probs = {}
+    means = {}
     for s in S:
         rel = _input(s, states, weights, edges, b_B[s], tok_fwd, tok_bwd) - b_A[s]
-        p = torch.sigmoid(b_A[s] + bn * rel)
-        inc = inc + softplus_increment(p, db * rel).sum(1).to(log_w.dtype)
-        probs[s] = p
+        inc_s, means[s] = _summed_increment(kinds[s], b_A[s] + bn * rel, db * rel, sigmas[s])
+        inc = inc + inc_s.to(log_w.dtype)
     log_w = log_w + inc
     us, uk = _split(u_S, S, sizes), _split(u_K, K, sizes)
     for s in S:
-        states[s] = (us[s] < probs[s]).to(probs[s].dtype)
+        states[s] = _draw(kinds[s], means[s], us[s], sigmas[s])
     for k in K:
         a = b_A[k] + bn * (_input(k, states, weights, edges, b_B[k], tok_fwd, tok_bwd) - b_A[k])
-        states[k] = (uk[k] < torch.sigmoid(a)).to(a.dtype)
+        states[k] = _draw(kinds[k], _mean(kinds[k], a, sigmas[k]), uk[k], sigmas[k])
     return tuple(states[k] for k in K), log_w
