@@ -128,6 +128,14 @@ def int_or_int_list(minimum: int = 0):
     return check
 
 
+def unit_list(value, where: str):
+    """One unit type per layer: names ("bernoulli", "gaussian") or mappings such as {type: gaussian, sigma: 0.5}."""
+    if not isinstance(value, (list, tuple)) or not all(isinstance(u, (str, dict)) for u in value):
+        raise ConfigError(f"{where} must be a list of unit types, one per layer (e.g. [gaussian, bernoulli]), "
+                          f"got {_describe(value)}.")
+    return list(value)
+
+
 def mapping(value, where: str):
     if not isinstance(value, dict):
         raise ConfigError(f"{where} must be a mapping, got {_describe(value)}.")
@@ -142,12 +150,13 @@ def passthrough(value, where: str):
 SCHEMA: dict = {
     "model": {
         "type": choice("rbm", "dbm"), "n_hidden": integer(1), "layer_sizes": optional(int_list(1, min_len=2)),
+        "units": optional(unit_list),
         "topology": optional(mapping), "init": choice("gaussian", "orthogonal"),
         "weight_scale": number(0, strict_min=True),
     },
     "data": {
-        "name": choice("mnist", "bars_and_stripes", "files"),
-        "kind": choice("probability", "sampled", "threshold", "stochastic"),
+        "name": choice("mnist", "bars_and_stripes", "files", "digits"),
+        "kind": choice("probability", "sampled", "threshold", "stochastic", "standardized"),
         "n_train": integer(1), "n_valid": integer(0), "eval_kind": choice("probability", "sampled", "threshold"),
         "size": integer(2), "n_samples": integer(1), "path": optional(text), "train": optional(text),
         "valid": optional(text), "test": optional(text), "key": optional(text),

@@ -93,15 +93,22 @@ class PackedWeight:
         self._finalizer()
 
 
+#: smaller weight matrices are not packed. Measured on 2 Intel Xeon cores, 100 rows: 64x20 takes
+#: 0.045 ms packed against 0.011 ms through torch.addmm (784x500: 0.42 against 0.49 ms), and under CPU
+#: contention (another training job on the same cores) the packed 64x20 product took 8 ms
+MIN_PACKED_ELEMENTS = 2**16
+
+
 def pack(w: torch.Tensor, batch_size: int) -> PackedWeight | None:
     """``w`` packed for products with ``batch_size`` rows, or None where packing does not apply.
 
-    It applies to float32 CPU tensors when oneDNN is available (``available()``).
+    It applies to float32 CPU tensors of at least ``MIN_PACKED_ELEMENTS`` entries when oneDNN is
+    available (``available()``).
     """
     if not isinstance(w, torch.Tensor) or w.ndim != 2:
         raise ValueError(f"`w` must be a 2-D tensor (n_in, n_out), got {getattr(w, 'shape', type(w).__name__)}.")
     batch_size = check_positive_int(batch_size, "batch_size")
-    if w.device.type != "cpu" or w.dtype != torch.float32 or not available():
+    if w.device.type != "cpu" or w.dtype != torch.float32 or w.numel() < MIN_PACKED_ELEMENTS or not available():
         return None
     return PackedWeight(w, batch_size)
 

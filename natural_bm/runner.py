@@ -4,9 +4,12 @@ A config (JSON or YAML) has these sections; every key is optional except
 ``model``::
 
     model:     {type: rbm, n_hidden: 500}              # or {type: dbm, layer_sizes: [784, 500, 1000], topology: ...}
+               # units: one unit type per layer, e.g. [gaussian, bernoulli] or [{type: gaussian, sigma: 0.5}, ...]
     data:      {name: mnist, kind: probability, n_train: 50000, n_valid: 10000, eval_kind: sampled}
                # kind: probability, sampled (once), threshold, or stochastic (grey levels binarised afresh
                # for every training minibatch from the run's seed; validation and test use eval_kind)
+               # or {name: digits, kind: standardized}: scikit-learn's 8x8 digits, 1197/300/300 rows, real
+               #     values (columns standardised on the training rows) for Gaussian units, or the MNIST kinds
                # or {name: bars_and_stripes, size: 3, n_samples: 1000}: training rows, and
                # n_samples // 5 validation and test rows drawn independently (seeds seed, +1, +2)
                # or {name: files, train: x.npy, valid: v.npy, test: t.csv, key: null (an .npz array),
@@ -55,7 +58,7 @@ from natural_bm.io import atomic_write_text, first_line
 __all__ = ["ConfigError", "DEFAULTS", "build_model", "load_data", "read_config", "resolve_config", "train"]
 
 DEFAULTS: dict = {
-    "model": {"type": "rbm", "n_hidden": 500, "layer_sizes": None, "topology": None, "init": "gaussian",
+    "model": {"type": "rbm", "n_hidden": 500, "layer_sizes": None, "units": None, "topology": None, "init": "gaussian",
               "weight_scale": 0.01},
     "data": {"name": "mnist", "kind": "probability", "n_train": 50000, "n_valid": 10000, "eval_kind": "sampled",
              "size": 3, "n_samples": 1000, "path": None, "train": None, "valid": None, "test": None, "key": None,
@@ -245,6 +248,9 @@ def load_data(cfg: dict):
     import numpy as np
 
     d = cfg["data"]
+    if d["kind"] == "standardized" and d["name"] != "digits":
+        raise ConfigError("data.kind 'standardized' (real values for Gaussian visible units) is for data.name "
+                          f"'digits', not {d['name']!r}.")
     if d["name"] == "files":
         from natural_bm.datasets import load_files
 
@@ -257,6 +263,14 @@ def load_data(cfg: dict):
         side = math.isqrt(x.shape[1])
         shape = (side, side) if side * side == x.shape[1] else (1, x.shape[1])
         return x, (valid if len(valid) else None), (test if len(test) else None), shape
+    if d["name"] == "digits":
+        from natural_bm.datasets import load_digits
+
+        if d["kind"] == "stochastic":
+            data, evaluation = load_digits("probability", cfg["seed"]), load_digits(d["eval_kind"], cfg["seed"])
+            return data.train, evaluation.valid, evaluation.test, (8, 8)
+        data = load_digits(d["kind"], cfg["seed"])
+        return data.train, data.valid, data.test, (8, 8)
     if d["name"] == "bars_and_stripes":
         from natural_bm.datasets import bars_and_stripes
 
@@ -278,21 +292,34 @@ def load_data(cfg: dict):
     return np.ascontiguousarray(data.train), valid, test, (28, 28)
 
 
+def _made(cls, *args, **kwargs):
+    """``cls(*args, **kwargs)`` with a bad unit type reported as a ConfigError naming model.units."""
+    try:
+        return cls(*args, **kwargs)
+    except ValueError as err:
+        if "unit type" in str(err) or "sigma" in str(err) or "`units`" in str(err):
+            raise ConfigError(f"model.units: {err}") from None
+        raise
+
+
 def build_model(cfg: dict, n_visible: int):
     from natural_bm import DBM, RBM
     from natural_bm.training import SGD, Adam
 
     m, t, o = cfg["model"], cfg["training"], cfg["optimizer"]
-    common = {"init": m["init"], "weight_scale": m["weight_scale"], "seed": cfg["seed"], "device": cfg["device"]}
+    common = {"init": m["init"], "weight_scale": m["weight_scale"], "seed": cfg["seed"], "device": cfg["device"],
+              "units": m["units"]}
     if m["type"] == "rbm":
-        model = RBM(n_visible, m["n_hidden"], **common)
+        if m["units"] is not None and len(m["units"]) != 2:
+            raise ConfigError(f"model.units of an RBM lists 2 unit types (visible, hidden), got {len(m['units'])}.")
+        model = _made(RBM, n_visible, m["n_hidden"], **common)
         alg_kwargs = {"k": t["k"]} | ({"n_chains": t["n_chains"]} if t["algorithm"] == "pcd" else {})
     else:
         sizes = m["layer_sizes"] or [n_visible, m["n_hidden"]]
         if sizes[0] != n_visible:
             raise ConfigError(f"model.layer_sizes[0] = {sizes[0]} but the data has {n_visible} columns.")
         topology = {int(k): v for k, v in m["topology"].items()} if m["topology"] else None
-        model = DBM(sizes, topology, **common)
+        model = _made(DBM, sizes, topology, **common)
         alg_kwargs = {"k": t["k"], "n_chains": t["n_chains"], "mf_steps": t["mf_steps"]}
     if o["name"] == "sgd":
         opt = SGD(o["lr"], o["momentum"], o["nesterov"], o["decay"], o["decay_mode"])

@@ -222,7 +222,10 @@ def test_compiled_dbm_ais_chunks_and_tail_follow_the_counter_stream():
     np.testing.assert_allclose(a.log_w.numpy(), log_w.numpy(), rtol=1e-10, atol=1e-10)
 
 
-def test_dbm_ais_float32_with_packed_weights_matches_exact():
+def test_dbm_ais_float32_with_packed_weights_matches_exact(monkeypatch):
+    from natural_bm import onednn
+
+    monkeypatch.setattr(onednn, "MIN_PACKED_ELEMENTS", 0)  # pack these small matrices too
     d = random_dbm([12, 6, 5], scale=0.5, seed=2).to(dtype=torch.float32)
     exact = log_partition_exact(random_dbm([12, 6, 5], scale=0.5, seed=2))
     for packed in (True, False):

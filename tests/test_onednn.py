@@ -12,6 +12,12 @@ from natural_bm.estimators import AIS, log_partition_exact
 needs_onednn = pytest.mark.skipif(not onednn.available(), reason="this torch build has no oneDNN (mkldnn)")
 
 
+@pytest.fixture(autouse=True)
+def _pack_small_matrices(monkeypatch):
+    """These tests use small matrices, which ``pack`` leaves unpacked by default (MIN_PACKED_ELEMENTS)."""
+    monkeypatch.setattr(onednn, "MIN_PACKED_ELEMENTS", 0)
+
+
 def _operands(rows=37, n_in=29, n_out=13, seed=0):
     g = torch.Generator().manual_seed(seed)
     x = torch.bernoulli(torch.full((rows, n_in), 0.5), generator=g)
@@ -60,6 +66,8 @@ def test_pack_applies_to_float32_cpu_only():
     with pytest.raises(ValueError, match="`batch_size`"):
         onednn.pack(w, 0)
     assert onednn.pack(w.double(), 4) is None
+    onednn.MIN_PACKED_ELEMENTS = w.numel() + 1  # (restored by the fixture) small matrices stay unpacked
+    assert onednn.pack(w, 4) is None
     if not onednn.available():
         assert onednn.pack(w, 4) is None
     # without a token it is torch.addmm, in any dtype

@@ -176,3 +176,126 @@ def test_ais_of_gaussian_visible_models_matches_exact_log_z(compile):
         assert abs(z - exact) < 0.05 and lo <= exact <= hi, (z, lo, hi, exact)
         rz = ais.run_reverse(data=x, n_gibbs=200)
         assert abs(rz - exact) < 0.05, (rz, exact)
+
+
+def test_digits_loader_standardises_on_the_training_split():
+    from natural_bm.datasets import load_digits
+
+    d = load_digits("standardized", seed=0)
+    assert (len(d.train), len(d.valid), len(d.test)) == (1197, 300, 300) and d.image_shape == (8, 8)
+    std = d.train.std(0)
+    np.testing.assert_allclose(d.train.mean(0), 0.0, atol=1e-5)
+    assert np.allclose(std[std > 0], 1.0, atol=1e-4) and (std == 0).sum() >= 1  # the blank corner pixels
+    again = load_digits("standardized", seed=0)
+    np.testing.assert_array_equal(d.test, again.test)
+    p = load_digits("probability", seed=0)
+    assert p.train.min() >= 0 and p.train.max() <= 1
+    np.testing.assert_array_equal(p.train_labels, d.train_labels)
+    with pytest.raises(ValueError, match="kind"):
+        load_digits("grey")
+
+
+def test_a_gaussian_config_trains_and_reports_exact_and_ais_log_z(tmp_path, capsys):
+    import json
+
+    from natural_bm.cli import main
+
+    cfg = {"model": {"type": "rbm", "n_hidden": 6, "units": ["gaussian", "bernoulli"]},
+           "data": {"name": "digits", "kind": "standardized"},
+           "training": {"algorithm": "pcd", "epochs": 2, "batch_size": 50},
+           "optimizer": {"lr": 0.002, "momentum": 0.5},
+           "ais": {"n_runs": 32, "n_betas": 1000, "exact": True, "reverse": True, "reverse_gibbs": 50},
+           "samples": {"n_chains": 4, "n_samples": 2, "plot_every": 10}}
+    (tmp_path / "gb.json").write_text(json.dumps(cfg))
+    assert main(["train", str(tmp_path / "gb.json"), "--out", str(tmp_path / "run"), "--verbose", "0"]) == 0
+    res = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert abs(res["logZ"] - res["logZ_exact"]) < 0.05 and abs(res["logZ_reverse"] - res["logZ_exact"]) < 0.05
+    assert res["test_ll_exact"] == pytest.approx(res["test_ll"] - (res["logZ_exact"] - res["logZ"]), abs=1e-9)
+    header = (tmp_path / "run" / "log.csv").read_text().splitlines()[0].split(",")
+    assert "loss" in header and "pll" not in header and "val_pll" not in header
+    cfg["model"]["units"] = ["poisson", "bernoulli"]
+    (tmp_path / "bad.json").write_text(json.dumps(cfg))
+    assert main(["train", str(tmp_path / "bad.json"), "--out", str(tmp_path / "bad")]) == 2
+    assert "model.units: unknown unit type 'poisson'" in capsys.readouterr().err
+    cfg["model"]["units"] = ["bernoulli"]
+    (tmp_path / "bad.json").write_text(json.dumps(cfg))
+    assert main(["train", str(tmp_path / "bad.json"), "--out", str(tmp_path / "bad")]) == 2
+    assert "model.units of an RBM lists 2 unit types" in capsys.readouterr().err
+
+
+def _brute_softmax_model():
+    """[3 binary pixels, 4 hidden, 3 labels (one softmax group)] with random weights, float64."""
+    d = DBM([3, 4, 3], units=["bernoulli", "bernoulli", "softmax"], dtype=torch.float64)
+    g = torch.Generator().manual_seed(7)
+    with torch.no_grad():
+        for p in d.parameters():
+            p.copy_(0.9 * torch.randn(p.shape, generator=g, dtype=torch.float64))
+    return d
+
+
+def _brute_log_joint(d):
+    """log p*(v, h, y) over every state (v binary, h binary, y one-hot) as an array [v, h, y]."""
+    V = np.array(list(itertools.product([0.0, 1.0], repeat=3)))
+    H = np.array(list(itertools.product([0.0, 1.0], repeat=4)))
+    Y = np.eye(3)
+    W01, W12 = d.W_0_1.detach().numpy(), d.W_1_2.detach().numpy()
+    b0, b1, b2 = (x.detach().numpy() for x in d.biases)
+    return ((V @ W01 @ H.T)[:, :, None] + (H @ W12 @ Y.T)[None] + (V @ b0)[:, None, None]
+            + (H @ b1)[None, :, None] + (Y @ b2)[None, None, :]), V
+
+
+def test_softmax_label_layer_against_brute_force():
+    """Exact log Z, p(y | v) (classification), the joint's visible-label distribution under the sampler,
+    digits drawn given a clamped label, and AIS: all against enumeration of (v, h, y)."""
+    from natural_bm.rng import RandomSource
+    from natural_bm.sampling import GibbsSampler
+
+    d = _brute_softmax_model()
+    log_joint, V = _brute_log_joint(d)
+    assert log_partition_exact(d) == pytest.approx(logsumexp(log_joint), abs=1e-10)
+    log_vy = logsumexp(log_joint, axis=1)  # [v, y]
+    expected = log_vy - logsumexp(log_vy, axis=1, keepdims=True)
+    np.testing.assert_allclose(d.predict_log_proba(torch.from_numpy(V)).numpy(), expected, atol=1e-10)
+    # the sampler's (v, y) histogram: 20,000 chains after 40 sweeps
+    gen = RandomSource(3)
+    sampler = GibbsSampler(d)
+    chains = sampler.run(sampler.init_chains(gen.bernoulli(torch.full((20000, 3), 0.5, dtype=torch.float64)),
+                                             gen), 40, gen)
+    assert bool((chains[2].sum(1) == 1).all())  # one label on in every chain
+    code = (chains[0] @ torch.tensor([4.0, 2.0, 1.0], dtype=torch.float64)).long() * 3 + chains[2].argmax(1)
+    freq = np.bincount(code.numpy(), minlength=24) / 20000
+    p_vy = np.exp(log_vy - logsumexp(log_vy)).reshape(-1)
+    assert 0.5 * np.abs(freq - p_vy).sum() < 0.03
+    # digits given a label: the label layer clamped to class 2
+    y = torch.zeros(20000, 3, dtype=torch.float64)
+    y[:, 2] = 1
+    clamped = GibbsSampler(d, clamp={2: y})
+    chains = clamped.run(clamped.init_chains(gen.bernoulli(torch.full((20000, 3), 0.5, dtype=torch.float64)),
+                                             gen), 40, gen)
+    assert torch.equal(chains[2], y)
+    freq = np.bincount((chains[0] @ torch.tensor([4.0, 2.0, 1.0], dtype=torch.float64)).long().numpy(),
+                       minlength=8) / 20000
+    p_v_given_y = np.exp(log_vy[:, 2] - logsumexp(log_vy[:, 2]))
+    assert 0.5 * np.abs(freq - p_v_given_y).sum() < 0.03
+    # AIS (h annealed; v and the labels summed out) against exact
+    for compile in (False, True):
+        z, lo, hi = AIS(d, n_runs=64, n_betas=1500, base="uniform", seed=1, compile=compile,
+                        progress=False).estimate_log_error_Z()
+        assert abs(z - logsumexp(log_joint)) < 0.03 and lo <= logsumexp(log_joint) <= hi
+
+
+def test_softmax_units_checks():
+    from natural_bm.models.units import Softmax
+
+    with pytest.raises(ValueError, match="group_size"):
+        Softmax(5, group_size=2)
+    s = Softmax(6, group_size=3)
+    a = torch.randn(4, 6, dtype=torch.float64)
+    mu = s.mean(a)
+    torch.testing.assert_close(mu.view(4, 2, 3).sum(-1), torch.ones(4, 2, dtype=torch.float64))
+    x = s.sample(a, generator=torch.Generator().manual_seed(0))
+    assert bool((x.view(4, 2, 3).sum(-1) == 1).all())
+    brute = torch.logsumexp(a.view(4, 2, 3), -1).sum(1)
+    torch.testing.assert_close(s.log_partition(a), brute)
+    with pytest.raises(ValueError, match="softmax units in one group"):
+        DBM([3, 4, 3]).predict_log_proba(torch.zeros(2, 3))

@@ -116,6 +116,8 @@ class SampleCallback(Callback):
         tiles = torch.stack(snapshots, 1).reshape(-1, model.n_visible)  # row = chain, column = snapshot
         self.last_samples = tiles.cpu().double().numpy()
         path = epoch_path(self.savename, epoch, Path(str(self.savename)).suffix)
-        image_grid(self.last_samples, self.image_shape, n_cols=self.n_samples, path=path, scale=self.scale)
+        # real-valued (Gaussian) visible units: each tile rescaled to its own range
+        image_grid(self.last_samples, self.image_shape, n_cols=self.n_samples, path=path, scale=self.scale,
+                   normalize=not model.binary_visible)
         self.saved.append(path)
         return path

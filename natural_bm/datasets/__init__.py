@@ -1,6 +1,8 @@
-"""Data sets: MNIST (file search, checksums, binarisations), bars and stripes, and your own files."""
+"""Data sets: MNIST (file search, checksums, binarisations), scikit-learn's digits (real-valued or
+binarised), bars and stripes, and your own files."""
 
 from natural_bm.datasets.arrays import load_array, load_files
+from natural_bm.datasets.digits import load_digits
 from natural_bm.datasets.mnist import Dataset, load_mnist
 from natural_bm.datasets.synthetic import (
     bars_and_stripes,
@@ -14,6 +16,7 @@ __all__ = [
     "bars_and_stripes_log_likelihood",
     "bars_and_stripes_patterns",
     "load_array",
+    "load_digits",
     "load_files",
     "load_mnist",
 ]

@@ -35,6 +35,7 @@ import torch
 
 from natural_bm import onednn
 from natural_bm.kernels import softplus_increment
+from natural_bm.models.units import one_hot_from_uniform
 
 
 def annealed_parity(model) -> int:
@@ -59,8 +60,9 @@ def log_z_base(model, b_A: list[torch.Tensor]) -> float:
 
 
 def unit_kinds(model) -> tuple[str, ...]:
-    """Each layer's unit type name (static structure for the compiled steps)."""
-    return tuple(u.name for u in model.units)
+    """Each layer's unit type (static structure for the compiled steps): its name, and for softmax
+    units the group size too (``"softmax:10"``)."""
+    return tuple(f"softmax:{u.group_size}" if u.name == "softmax" else u.name for u in model.units)
 
 
 def unit_sigmas(model) -> tuple:
@@ -79,6 +81,13 @@ def _summed_increment(kind: str, a_new, da, sigma):
     if kind == "bernoulli":
         p = torch.sigmoid(a_new)
         return softplus_increment(p, da).sum(1), p
+    if kind.startswith("softmax"):
+        # logsumexp(a_new) - logsumexp(a_old) = -log sum_i p_i e^{-da_i} = -log1p(sum_i p_i expm1(-da_i))
+        k = int(kind.split(":")[1])
+        rows = a_new.shape[0]
+        p = torch.softmax(a_new.reshape(rows, -1, k), -1)
+        inc = -torch.log1p((p * torch.expm1(-da.reshape(rows, -1, k))).sum(-1)).sum(1)
+        return inc, p.reshape(a_new.shape)
     var = sigma * sigma
     return (0.5 * var * da * (2 * a_new - da)).sum(1), var * a_new
 
@@ -88,11 +97,20 @@ def _draw(kind: str, mean, u, sigma):
     normal CDF for Gaussian ones (one uniform per unit)."""
     if kind == "bernoulli":
         return (u < mean).to(mean.dtype)
+    if kind.startswith("softmax"):  # one draw per group, from the group's first uniform
+        k = int(kind.split(":")[1])
+        rows = mean.shape[0]
+        return one_hot_from_uniform(mean.reshape(rows, -1, k), u.reshape(rows, -1, k)[..., 0]).reshape(mean.shape)
     return mean + sigma * torch.special.ndtri(u.clamp_min(_U_FLOOR))
 
 
 def _mean(kind: str, a, sigma):
-    return torch.sigmoid(a) if kind == "bernoulli" else sigma * sigma * a
+    if kind == "bernoulli":
+        return torch.sigmoid(a)
+    if kind.startswith("softmax"):
+        k = int(kind.split(":")[1])
+        return torch.softmax(a.reshape(a.shape[0], -1, k), -1).reshape(a.shape)
+    return sigma * sigma * a
 
 
 # ----------------------------------------------------------------------------- two layers

@@ -12,7 +12,6 @@ x max(n_visible, n_hidden) softplus evaluations.
 
 from __future__ import annotations
 
-import copy
 import math
 
 import torch
@@ -85,7 +84,7 @@ def log_partition_exact(
         )
     device = torch.device(device) if device is not None else model.device
     if model.n_layers > 2 or not model.all_binary:  # the closed form below is for two binary layers
-        deep = copy.deepcopy(model).to(device=device, dtype=torch.float64)
+        deep = model.detached_copy(device=device, dtype=torch.float64)
 
         def log_p_deep(codes: torch.Tensor) -> torch.Tensor:
             return -deep.free_energy_parity(deep.split_codes(codes, layers), sum_out=1 - enum_parity, beta=beta)

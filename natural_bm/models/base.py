@@ -111,6 +111,15 @@ class BoltzmannMachine(torch.nn.Module):
             raise ValueError(f"{what} needs binary (Bernoulli) visible units; this model's visible units are "
                              f"real-valued.")
 
+    def detached_copy(self, device=None, dtype: torch.dtype | None = None) -> "BoltzmannMachine":
+        """A new model of the same class and config holding a copy of the parameters (no optimiser,
+        algorithm or history), on ``device`` in ``dtype`` (default: this model's)."""
+        copy = type(self)(**self.get_config(), device=device or self.device, dtype=dtype or self.dtype)
+        with torch.no_grad():
+            for name, p in copy.parameter_dict().items():
+                p.copy_(getattr(self, name))
+        return copy
+
     def non_finite_parameters(self) -> list[str]:
         """Names of the parameters holding NaN or inf (empty for a healthy model)."""
         return [name for name, p in self.parameter_dict().items() if not bool(torch.isfinite(p).all())]

@@ -289,17 +289,18 @@ class LayeredBM(BoltzmannMachine):
 
     # ------------------------------------------------------------------ sampling
     def sample_parity(self, states: States, parity: int, beta: float | torch.Tensor = 1.0,
-                      generator: Generator = None, clamp_visible: bool = False) -> States:
-        """Resample every layer of ``parity`` given the others (one block); returns new states."""
+                      generator: Generator = None, clamp_visible: bool = False, clamp=()) -> States:
+        """Resample every layer of ``parity`` given the others (one block), except the visible layer with
+        ``clamp_visible`` and the layers listed in ``clamp``; returns new states."""
         states = list(states)
         for k in self.parity_layers(parity):
-            if clamp_visible and k == 0:
+            if (clamp_visible and k == 0) or k in clamp:
                 continue
             states[k] = self.sample_layer(k, states, beta, generator)
         return states
 
     def gibbs(self, states, k: int = 1, beta: float | torch.Tensor = 1.0, generator: Generator = None,
-              clamp_visible: bool = False):
+              clamp_visible: bool = False, clamp=()):
         """``k`` sweeps of block Gibbs sampling (odd layers, then even layers).
 
         ``states`` is a list of full states, or a visible tensor; the visible
@@ -312,8 +313,8 @@ class LayeredBM(BoltzmannMachine):
         if only_visible:
             states = [states, None] if self.n_layers == 2 else self.init_states(states, generator)
         for _ in range(k):
-            states = self.sample_parity(states, 1, beta, generator)
-            states = self.sample_parity(states, 0, beta, generator, clamp_visible=clamp_visible)
+            states = self.sample_parity(states, 1, beta, generator, clamp=clamp)
+            states = self.sample_parity(states, 0, beta, generator, clamp_visible=clamp_visible, clamp=clamp)
         return states[0] if only_visible else states
 
     def init_states(self, v: torch.Tensor, generator: Generator = None) -> States:
@@ -392,6 +393,26 @@ class LayeredBM(BoltzmannMachine):
         for k in range(1, self.n_layers):
             bound = bound - self.units[k].expected_self_energy(mu[k]) + self.units[k].entropy(mu[k])
         return bound
+
+    def predict_log_proba(self, v: torch.Tensor, layer: int | None = None) -> torch.Tensor:
+        """log p(y | v) of a softmax layer ``layer`` (default: the last layer) with one group, exactly:
+        (n, n_classes) nats. The layer must have the visible layer's parity and be, with it, the whole
+        of that parity (e.g. [pixels, hidden, labels]: v and y joined through the hidden layer), so that
+        -F(v, y) with the other parity summed out is log p*(v, y)."""
+        layer = self.n_layers - 1 if layer is None else layer
+        units = self.units[layer]
+        if units.name != "softmax" or units.group_size != self.layer_sizes[layer]:
+            raise ValueError(f"layer {layer} must hold softmax units in one group (a label layer), got {units}.")
+        if layer % 2 or set(self.parity_layers(0)) != {0, layer}:
+            raise ValueError(f"exact p(y | v) needs the visible layer and layer {layer} to be the whole even "
+                             f"parity; this model's even layers are {self.parity_layers(0)}.")
+        n, n_classes = v.shape[0], self.layer_sizes[layer]
+        eye = torch.eye(n_classes, device=v.device, dtype=v.dtype)
+        states: States = [None] * self.n_layers
+        states[0] = v.repeat_interleave(n_classes, 0)
+        states[layer] = eye.repeat(n, 1)
+        log_joint = -self.free_energy_parity(states, sum_out=1).view(n, n_classes)
+        return torch.log_softmax(log_joint, 1)
 
     def unnormalized_log_prob(self, v: torch.Tensor) -> torch.Tensor:
         """log p*(v) for ``log_likelihood``: exact for two layers, the mean-field bound otherwise."""

@@ -95,12 +95,15 @@ class RBM(LayeredBM):
         } | ({"units": self.units_config()} if not self.all_binary else {})
 
     def init_from_data(self, x, eps: float = 1e-3) -> "RBM":
-        """Set ``vbias`` to logit(clip(mean(x), eps, 1 - eps)) (natural_bm's ``init_standard``).
-
-        With zero weights this makes the model's visible marginals equal the
-        data's pixel means. Returns ``self``.
+        """Set ``vbias`` so that, with zero weights, the visible marginals have the data's means:
+        logit(clip(mean(x), eps, 1 - eps)) for binary units (natural_bm's ``init_standard``),
+        mean(x) / sigma^2 for Gaussian ones. Returns ``self``.
         """
-        x = as_data_tensor(x, "x", self.n_visible, device=self.W.device, dtype=torch.float64)
+        x = as_data_tensor(x, "x", self.n_visible, device=self.W.device, dtype=torch.float64,
+                           value_range=self.data_range)
+        if not self.binary_visible:
+            self.vbias.copy_(x.mean(0) / self.units[0].sigma.double() ** 2)
+            return self
         p = x.mean(0).clamp(eps, 1 - eps)
         self.vbias.copy_(torch.log(p) - torch.log1p(-p))
         return self

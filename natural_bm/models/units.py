@@ -200,6 +200,69 @@ class Gaussian(Units):
         return {"type": self.name, "sigma": self.sigma.double().cpu().tolist()}
 
 
+class Softmax(Units):
+    """Groups of ``group_size`` units with exactly one unit on in each group (one-hot; e.g. a label layer).
+
+    E_layer = -a^T x with x one-hot per group, so p(x_g = e_i | a) = softmax(beta a_g)_i and summing the
+    layer out contributes sum over groups of logsumexp(beta a_g). Units are grouped contiguously: group
+    g is units g * group_size ... (g + 1) * group_size - 1. Data: one-hot rows per group (rows of
+    probabilities per group are drawn from when chains start at data).
+
+    Args:
+        n_units: units in the layer, a multiple of ``group_size``.
+        group_size: units per group (default: one group of all units).
+    """
+
+    name = "softmax"
+    data_range = (0.0, 1.0)
+
+    def __init__(self, n_units: int, group_size: int | None = None) -> None:
+        super().__init__(n_units)
+        self.group_size = int(group_size or n_units)
+        if self.group_size < 2 or self.n_units % self.group_size:
+            raise ValueError(f"softmax units: `group_size` must be >= 2 and divide the layer's {self.n_units} "
+                             f"units, got {group_size}.")
+
+    def _groups(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(x.shape[0], -1, self.group_size)
+
+    def mean(self, a: torch.Tensor, beta=1.0) -> torch.Tensor:
+        return torch.softmax(self._groups(_scale(a, beta)), -1).reshape(a.shape)
+
+    def sample(self, a: torch.Tensor, beta=1.0, generator: Generator = None) -> torch.Tensor:
+        return self.sample_from_mean(self.mean(a, beta), generator)
+
+    def sample_from_mean(self, mu: torch.Tensor, generator: Generator = None) -> torch.Tensor:
+        groups = self._groups(mu)
+        if isinstance(generator, RandomSource):
+            u = generator.uniform(groups.shape[:2], mu.dtype)
+        else:
+            u = torch.rand(groups.shape[:2], generator=generator, device=mu.device, dtype=mu.dtype)
+        return one_hot_from_uniform(groups, u).reshape(mu.shape)
+
+    def states_from_data(self, x: torch.Tensor, generator: Generator = None) -> torch.Tensor:
+        return self.sample_from_mean(x, generator)
+
+    def log_partition(self, a: torch.Tensor, beta=1.0) -> torch.Tensor:
+        return torch.logsumexp(self._groups(_scale(a, beta)), -1).sum(1)
+
+    def entropy(self, mu: torch.Tensor) -> torch.Tensor:
+        return -torch.special.xlogy(mu, mu).sum(1)
+
+    def reconstruction_error(self, a: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return -(self._groups(x) * torch.log_softmax(self._groups(a), -1)).sum((1, 2))
+
+    def config(self) -> dict:
+        return {"type": self.name, "group_size": self.group_size}
+
+
+def one_hot_from_uniform(probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """One-hot draws from categorical ``probs`` (..., K) with one uniform per distribution ``u`` (...):
+    the first category whose cumulative probability exceeds u (the last one if rounding leaves none)."""
+    below = (torch.cumsum(probs, -1) <= u[..., None]).sum(-1, keepdim=True).clamp_max(probs.shape[-1] - 1)
+    return torch.zeros_like(probs).scatter_(-1, below, 1.0)
+
+
 def _normal(like: torch.Tensor, generator: Generator) -> torch.Tensor:
     """Standard normal numbers shaped like ``like``, from ``generator`` (a ``RandomSource``: Box-Muller
     on its uniforms, so runs stay reproducible from the seed)."""
@@ -209,7 +272,7 @@ def _normal(like: torch.Tensor, generator: Generator) -> torch.Tensor:
     return torch.randn(like.shape, generator=generator, device=like.device, dtype=like.dtype)
 
 
-UNIT_TYPES: dict[str, type[Units]] = {"bernoulli": Bernoulli, "gaussian": Gaussian}
+UNIT_TYPES: dict[str, type[Units]] = {"bernoulli": Bernoulli, "gaussian": Gaussian, "softmax": Softmax}
 
 
 def units_from_spec(spec, n_units: int) -> Units:

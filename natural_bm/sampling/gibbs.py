@@ -36,22 +36,30 @@ class GibbsSampler:
     Args:
         model: the model whose chains are run.
         beta: inverse temperature (1: the model itself).
+        clamp: {layer: states (n_chains, n_layer)} held fixed, e.g. a label layer's one-hot rows to
+            draw digits of given classes; the chains then sample p(the rest | the clamped layers).
     """
 
-    def __init__(self, model, beta: float = 1.0) -> None:
+    def __init__(self, model, beta: float = 1.0, clamp: dict | None = None) -> None:
         self.model = model
         self.beta = check_beta(beta)
+        self.clamp = dict(clamp or {})
 
     def init_chains(self, v: torch.Tensor, generator: Generator = None) -> States:
         """Chains started at the visible batch ``v`` (n_chains, n_visible): the hidden layers are
         drawn by the first sweep (two layers) or bottom-up (``init_states``, deeper models)."""
         m = self.model
-        return [v, None] if m.n_layers == 2 else m.init_states(v, generator)
+        states = [v, None] if m.n_layers == 2 else m.init_states(v, generator)
+        for k, x in self.clamp.items():
+            states[k] = x
+        return states
 
     def run(self, chains: States, steps: int, generator: Generator = None) -> States:
         """``chains`` advanced by ``steps`` >= 0 sweeps (a new list; the input is not modified)."""
         steps = check_positive_int(steps, "steps", minimum=0)
-        return self.model.gibbs(list(chains), steps, self.beta, generator) if steps else list(chains)
+        if not steps:
+            return list(chains)
+        return self.model.gibbs(list(chains), steps, self.beta, generator, clamp=tuple(self.clamp))
 
     def snapshot(self, chains: States, steps: int, generator: Generator = None):
         """Advance ``chains`` by ``steps`` >= 1 sweeps; returns (E[v | the rest] of the last sweep,
@@ -59,8 +67,8 @@ class GibbsSampler:
         m = self.model
         steps = check_positive_int(steps, "steps")
         states = self.run(chains, steps - 1, generator)
-        states = m.sample_parity(states, 1, self.beta, generator)
+        states = m.sample_parity(states, 1, self.beta, generator, clamp=tuple(self.clamp))
         a = m.layer_input(0, states)
         means, states[0] = m.units[0].mean(a, self.beta), m.units[0].sample(a, self.beta, generator)
-        states = m.sample_parity(states, 0, self.beta, generator, clamp_visible=True)
+        states = m.sample_parity(states, 0, self.beta, generator, clamp_visible=True, clamp=tuple(self.clamp))
         return means, states

@@ -112,6 +112,8 @@ def fit(
     cb = CallbackList(cbs)
     cb.set_model(model)
     metrics = ["loss", "pll"] + (["val_loss", "val_pll", "free_energy_gap"] if x_val is not None else [])
+    if not model.binary_visible:  # no pseudo-likelihood of real values
+        metrics = [k for k in metrics if not k.endswith("pll")]
     x_monitor = monitor_rows(x, seed, binarize)
     cb.set_params({
         "batch_size": batch_size, "epochs": epochs, "steps": steps, "samples": n,
