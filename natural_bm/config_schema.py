@@ -163,7 +163,8 @@ SCHEMA: dict = {
         "valid_fraction": number(0, 1, strict_max=True), "test_fraction": number(0, 1, strict_max=True),
     },
     "training": {
-        "algorithm": choice("cd", "pcd", "exact", "mfpcd"), "k": integer(1), "n_chains": integer(1),
+        "algorithm": choice("cd", "pcd", "exact", "mfpcd", "pt"), "k": integer(1), "n_chains": integer(1),
+        "n_temperatures": integer(2), "min_beta": number(0, 1, strict_min=True, strict_max=True),
         "epochs": integer(1), "batch_size": integer(1), "l1": number(0), "l2": number(0),
         "mf_steps": integer(1), "jit_compile": choice(True, False, "auto"),
         "keep_checkpoints": optional(integer(1)), "best_checkpoint": optional(text),

@@ -16,6 +16,8 @@ A config (JSON or YAML) has these sections; every key is optional except
                #     valid_fraction: 0.1, test_fraction: 0.1, kind: sampled}: .npy/.npz/.csv matrices in
                #     [0, 1]; a split without its own file is a seeded fraction of the training rows
     training:  {algorithm: pcd, k: 1, n_chains: 100, epochs: 10, batch_size: 100, l1: 0.0, l2: 0.0,
+                # algorithm: cd, pcd, exact, mfpcd (DBMs) or pt (parallel tempering: n_temperatures: 10,
+                # min_beta: 0.1, a geometric ladder; swap rates logged as swap_rate_<k>)
                 mf_steps: 10, jit_compile: auto,   # see BoltzmannMachine.compile
                 keep_checkpoints: 3, best_checkpoint: val_pll}   # checkpoints kept: the newest 3 and the
                # best epoch by that log key (keep_checkpoints: null keeps all; best_checkpoint: null none)
@@ -63,7 +65,8 @@ DEFAULTS: dict = {
     "data": {"name": "mnist", "kind": "probability", "n_train": 50000, "n_valid": 10000, "eval_kind": "sampled",
              "size": 3, "n_samples": 1000, "path": None, "train": None, "valid": None, "test": None, "key": None,
              "valid_fraction": 0.0, "test_fraction": 0.0},
-    "training": {"algorithm": "pcd", "k": 1, "n_chains": 100, "epochs": 10, "batch_size": 100, "l1": 0.0,
+    "training": {"algorithm": "pcd", "k": 1, "n_chains": 100, "n_temperatures": 10, "min_beta": 0.1,
+                 "epochs": 10, "batch_size": 100, "l1": 0.0,
                  "l2": 0.0, "mf_steps": 10, "jit_compile": "auto", "keep_checkpoints": 3,
                  "best_checkpoint": "val_pll"},
     "pretrain": {"epochs": 0, "algorithm": "cd", "k": 1, "n_chains": 100, "lr": 0.05, "momentum": 0.5,
@@ -313,7 +316,9 @@ def build_model(cfg: dict, n_visible: int):
         if m["units"] is not None and len(m["units"]) != 2:
             raise ConfigError(f"model.units of an RBM lists 2 unit types (visible, hidden), got {len(m['units'])}.")
         model = _made(RBM, n_visible, m["n_hidden"], **common)
-        alg_kwargs = {"k": t["k"]} | ({"n_chains": t["n_chains"]} if t["algorithm"] == "pcd" else {})
+        alg_kwargs = {"k": t["k"]} | ({"n_chains": t["n_chains"]} if t["algorithm"] in ("pcd", "pt") else {})
+        if t["algorithm"] == "pt":
+            alg_kwargs |= {"n_temperatures": t["n_temperatures"], "min_beta": t["min_beta"]}
     else:
         sizes = m["layer_sizes"] or [n_visible, m["n_hidden"]]
         if sizes[0] != n_visible:
@@ -325,7 +330,10 @@ def build_model(cfg: dict, n_visible: int):
         opt = SGD(o["lr"], o["momentum"], o["nesterov"], o["decay"], o["decay_mode"])
     else:
         opt = Adam(o["lr"], o["beta_1"], o["beta_2"], o["epsilon"], o["decay"], o["decay_mode"])
-    algorithm = t["algorithm"] if m["type"] == "rbm" else "mfpcd"
+    algorithm = t["algorithm"] if m["type"] == "rbm" else ("pt" if t["algorithm"] == "pt" else "mfpcd")
+    if algorithm == "pt" and m["type"] == "dbm":
+        alg_kwargs = {"k": t["k"], "n_chains": t["n_chains"], "mf_steps": t["mf_steps"],
+                      "n_temperatures": t["n_temperatures"], "min_beta": t["min_beta"]}
     if t["jit_compile"] not in (True, False, "auto"):
         raise ConfigError(f"training.jit_compile must be true, false or 'auto', got {t['jit_compile']!r}.")
     model.compile(opt, algorithm, l1=t["l1"], l2=t["l2"], jit_compile=t["jit_compile"], **alg_kwargs)

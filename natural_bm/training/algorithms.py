@@ -24,11 +24,11 @@ CD and PCD on an ``RBM`` run a compiled, fused step
 from __future__ import annotations
 
 import itertools
+import math
 
 import torch
 import torch.nn.functional as F
 
-from natural_bm.kernels import reconstruction_cross_entropy
 from natural_bm.rng import randint
 from natural_bm.validation import check_positive_int
 
@@ -66,6 +66,10 @@ class Algorithm:
 
     def step(self, model, v: torch.Tensor, generator):
         raise NotImplementedError
+
+    def epoch_logs(self) -> dict[str, float]:
+        """Keys the fit loop adds to each epoch's logs (e.g. parallel tempering's swap rates)."""
+        return {}
 
     # ------------------------------------------------------------ compiled steps
     _jit_rows: int | None = None
@@ -252,11 +256,10 @@ class MeanFieldPersistent(Algorithm):
             self.on_fit_begin(model, v, generator)
         mu, self.last_mf_steps = model.mean_field(v, max_steps=self.mf_steps, atol=self.mf_atol)
         sampled = [v] + [u.sample_from_mean(m, generator) for u, m in zip(model.units[1:], mu[1:], strict=True)]
-        logits = model.layer_input(0, sampled)
-        loss = reconstruction_cross_entropy(logits, v)
-        pos = model.statistics(mu)
+        loss = model.units[0].reconstruction_error(model.layer_input(0, sampled), v)
+        pos = model.sufficient_statistics(mu)
         self.chains = model.gibbs(self.chains, self.k, generator=generator)
-        neg = model.statistics(self.chains)
+        neg = model.sufficient_statistics(self.chains)
         return {name: pos[name] - neg[name] for name in pos}, loss
 
     def state_dict(self) -> dict:
@@ -268,11 +271,84 @@ class MeanFieldPersistent(Algorithm):
         self.chains = None if chains is None else [c.clone() for c in chains]
 
 
+class ParallelTemperingAlgorithm(Algorithm):
+    """Parallel tempering (``"pt"``): the negative phase from persistent chains at K temperatures.
+
+    ``n_chains`` chains run at each inverse temperature of ``betas`` (default: ``n_temperatures``
+    geometrically spaced from 1 to ``min_beta``); every update advances them ``k`` steps of
+    ``natural_bm.sampling.ParallelTempering`` (a sweep at every temperature, then neighbour swaps) and
+    takes the negative statistics from the beta = 1 chains. The positive phase is the exact posterior
+    for two layers, mean-field (``mf_steps``) for deeper models. Each epoch logs the swap rate of each
+    neighbouring pair (``swap_rate_<k>``, since the last epoch), to judge the ladder.
+    """
+
+    name = "pt"
+
+    def __init__(self, k: int = 1, n_chains: int = 100, n_temperatures: int = 10, min_beta: float = 0.1,
+                 betas=None, mf_steps: int = 10) -> None:
+        from natural_bm.sampling.tempering import geometric_betas
+
+        self.k = check_positive_int(k, "k")
+        self.n_chains = check_positive_int(n_chains, "n_chains")
+        self.mf_steps = check_positive_int(mf_steps, "mf_steps")
+        self.betas = (geometric_betas(n_temperatures, min_beta) if betas is None
+                      else torch.as_tensor(betas, dtype=torch.float64))
+        self.sampler = None
+        self._saved_state = None
+        self._counts = None
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "k": self.k, "n_chains": self.n_chains, "betas": self.betas.tolist(),
+                "mf_steps": self.mf_steps}
+
+    def on_fit_begin(self, model, x, generator):
+        from natural_bm.sampling.tempering import ParallelTempering
+
+        super().on_fit_begin(model, x, generator)
+        if self.sampler is not None and self.sampler.model is model and self.sampler.chains is not None:
+            return
+        self.sampler = ParallelTempering(model, self.betas)
+        if self._saved_state is not None:
+            self.sampler.load_state_dict(self._saved_state)
+            self._saved_state = None
+            if self.sampler.chains is not None:
+                return
+        idx = randint(x.shape[0], (self.n_chains,), generator, x.device)
+        self.sampler.init_chains(model.units[0].states_from_data(x[idx], generator), generator)
+
+    def step(self, model, v, generator):
+        if self.sampler is None or self.sampler.chains is None:
+            self.on_fit_begin(model, v, generator)
+        mu, _ = model.mean_field(v, max_steps=1 if model.n_layers == 2 else self.mf_steps)
+        sampled = [v] + [u.sample_from_mean(m, generator) for u, m in zip(model.units[1:], mu[1:], strict=True)]
+        loss = model.units[0].reconstruction_error(model.layer_input(0, sampled), v)
+        pos = model.sufficient_statistics(mu)
+        neg = model.sufficient_statistics(self.sampler.run(self.k, generator))
+        return {name: pos[name] - neg[name] for name in pos}, loss
+
+    def epoch_logs(self) -> dict[str, float]:
+        if self.sampler is None:
+            return {}
+        counts = (self.sampler.swaps_proposed.clone(), self.sampler.swaps_accepted.clone())
+        prev = self._counts or (torch.zeros_like(counts[0]), torch.zeros_like(counts[1]))
+        self._counts = counts
+        proposed, accepted = counts[0] - prev[0], counts[1] - prev[1]
+        return {f"swap_rate_{k}": float(accepted[k]) / float(proposed[k]) if proposed[k] else math.nan
+                for k in range(len(proposed))}
+
+    def state_dict(self) -> dict:
+        return {"config": self.get_config(), "sampler": None if self.sampler is None else self.sampler.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.sampler, self._saved_state, self._counts = None, state.get("sampler"), None
+
+
 _ALGORITHMS = {
     "cd": ContrastiveDivergence,
     "pcd": PersistentContrastiveDivergence,
     "exact": ExactGradient,
     "mfpcd": MeanFieldPersistent,
+    "pt": ParallelTemperingAlgorithm,
 }
 
 

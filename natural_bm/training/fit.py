@@ -149,6 +149,7 @@ def fit(
             cb.on_train_batch_end(b, batch_logs)
             if model.stop_training:
                 break
+        epoch_logs.update(model.algorithm.epoch_logs())
         with torch.no_grad():
             if model.binary_visible:  # the pseudo-likelihood flips binary units
                 epoch_logs["pll"] = float(model.pseudo_log_likelihood(x_monitor, gen).mean())
