@@ -388,7 +388,8 @@ def test_damaged_log_on_resume_is_one_line_naming_the_file(content, finished, tm
     ("training", "pretrain_epochs", 3, "training.pretrain_epochs has moved: write pretrain: {epochs: N}"),
     ("model", "weight_scale", "big", "model.weight_scale must be a number > 0, got the string 'big'"),
     ("optimizer", "momentum", 1.0, "optimizer.momentum must be a finite number >= 0 and < 1, got 1.0"),
-    ("data", "kind", "binary", "data.kind must be 'probability', 'sampled', 'threshold', 'stochastic' or 'standardized'"),
+    ("data", "kind", "binary",
+     "data.kind must be 'probability', 'sampled', 'threshold', 'stochastic' or 'standardized'"),
     ("training", "jit_compile", "yes", "training.jit_compile must be true, false or 'auto'"),
     (None, "seed", -1, "seed must be an integer >= 0 and <= 9.22337e+18, got -1"),
 ])
