@@ -16,13 +16,14 @@ from __future__ import annotations
 import importlib
 
 __version__ = "0.1.0"
-__all__ = ["DBM", "RBM", "BoltzmannMachine", "LayeredBM", "load_model", "SGD", "Adam", "__version__"]
+__all__ = ["DBM", "DBN", "RBM", "BoltzmannMachine", "LayeredBM", "load_model", "SGD", "Adam", "__version__"]
 
 # Names are loaded on first use (PEP 562), so that importing one layer of the
 # package (natural_bm.models, natural_bm.estimators, ...) loads only that
 # layer and the ones below it: core -> models -> sampling / training /
 # estimators -> callbacks -> runner and cli.
-_LAZY = {"DBM": "natural_bm.models", "RBM": "natural_bm.models", "BoltzmannMachine": "natural_bm.models",
+_LAZY = {"DBM": "natural_bm.models", "DBN": "natural_bm.models",
+         "RBM": "natural_bm.models", "BoltzmannMachine": "natural_bm.models",
          "LayeredBM": "natural_bm.models", "load_model": "natural_bm.models", "SGD": "natural_bm.training",
          "Adam": "natural_bm.training"}
 

@@ -38,7 +38,8 @@ ALLOWED_UPWARD = {
 
 
 #: names that ``from natural_bm import ...`` resolves, and the layer they come from
-PACKAGE_NAMES = {"RBM": 1, "DBM": 1, "BoltzmannMachine": 1, "LayeredBM": 1, "load_model": 1, "SGD": 2, "Adam": 2,
+PACKAGE_NAMES = {"RBM": 1, "DBM": 1, "DBN": 1,
+                 "BoltzmannMachine": 1, "LayeredBM": 1, "load_model": 1, "SGD": 2, "Adam": 2,
                  "__version__": 0}
 
 

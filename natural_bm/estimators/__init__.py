@@ -2,10 +2,11 @@
 
 from natural_bm.estimators.ais import AIS, default_betas, effective_sample_size, log_mean_exp_band
 from natural_bm.estimators.exact import log_partition_exact
-from natural_bm.estimators.likelihood import log_likelihood
+from natural_bm.estimators.likelihood import dbn_log_likelihood_bound, log_likelihood
 
 __all__ = [
     "AIS",
+    "dbn_log_likelihood_bound",
     "default_betas",
     "effective_sample_size",
     "log_likelihood",

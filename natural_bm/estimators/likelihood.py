@@ -61,3 +61,20 @@ def log_likelihood(model, x, log_z: float, batch_size: int = 10_000) -> tuple[fl
                       f"(-{model.n_input} log 2): the model is worse than guessing; training probably diverged "
                       f"(lower the learning rate).", RuntimeWarning, stacklevel=2)
     return mean, se
+
+
+def dbn_log_likelihood_bound(dbn, x, log_z_top: float, n_samples: int = 10, batch_size: int = 1000,
+                             seed: int = 0) -> tuple[float, float]:
+    """Mean and standard error (nats) of Salakhutdinov & Murray's lower bound on log p(x) of a ``DBN``
+    (``DBN.log_prob_bound``), with ``log_z_top`` the top RBM's log partition function (exact or AIS;
+    an AIS estimate that is too low makes the bound too high). ``x`` must be binary."""
+    from natural_bm.rng import RandomSource
+
+    gen = RandomSource(seed, dbn.top.device)
+    x = as_data_tensor(x, "x", dbn.n_visible, device=dbn.top.device, dtype=dbn.top.dtype)
+    if bool(((x != 0) & (x != 1)).any()):
+        raise ValueError("the DBN bound needs binary data; binarise it first, e.g. load_mnist('sampled').")
+    s = torch.cat([dbn.log_prob_bound(x[lo : lo + batch_size], log_z_top, n_samples, gen)
+                   for lo in range(0, x.shape[0], batch_size)])
+    se = float(s.std(unbiased=True)) / math.sqrt(len(s)) if len(s) > 1 else 0.0
+    return float(s.mean()), se

@@ -6,8 +6,10 @@ topology); ``RBM`` is its two-layer case and ``DBM`` the general one.
 
 from natural_bm.models.base import BoltzmannMachine, load_model
 from natural_bm.models.dbm import DBM
+from natural_bm.models.dbn import DBN
 from natural_bm.models.layered import LayeredBM
 from natural_bm.models.rbm import RBM
-from natural_bm.models.units import Bernoulli, Units
+from natural_bm.models.units import Bernoulli, Gaussian, Softmax, Units
 
-__all__ = ["Bernoulli", "BoltzmannMachine", "DBM", "LayeredBM", "RBM", "Units", "load_model"]
+__all__ = ["Bernoulli", "BoltzmannMachine", "DBM", "DBN", "LayeredBM", "RBM", "Units", "load_model",
+           "Gaussian", "Softmax"]

@@ -9,7 +9,7 @@ from natural_bm.training.algorithms import (
     get_algorithm,
 )
 from natural_bm.training.optimizers import SGD, Adam, Optimizer, get_optimizer
-from natural_bm.training.pretrain import pretrain_dbm
+from natural_bm.training.pretrain import pretrain_dbm, pretrain_dbn
 from natural_bm.training.regularizers import apply_weight_decay
 
 __all__ = [
@@ -25,4 +25,5 @@ __all__ = [
     "get_algorithm",
     "get_optimizer",
     "pretrain_dbm",
+    "pretrain_dbn",
 ]

@@ -52,35 +52,19 @@ def pretrain_dbm(
             levels for the first RBM, the hidden probabilities of the RBM below for the others),
             afresh for every minibatch, as ``fit(binarize=True)``.
     """
-    from natural_bm.training import SGD
-
     if dbm.edges != [(i, i + 1) for i in range(dbm.n_layers - 1)]:
         raise ValueError(f"greedy pre-training needs a chain topology, got edges {dbm.edges}.")
     n_pairs = dbm.n_layers - 1
-    per_rbm = [int(epochs)] * n_pairs if isinstance(epochs, numbers.Integral) else [int(e) for e in epochs]
-    if len(per_rbm) != n_pairs or any(e < 0 for e in per_rbm):
-        raise ValueError(f"`epochs` must be an integer >= 0 or a list of {n_pairs} of them (one per RBM, "
-                         f"bottom first), got {epochs!r}.")
-    data = as_data_tensor(x, "x", dbm.n_input, device=dbm.device, dtype=dbm.dtype)
-    rbms = []
+    factors = []
     for i in range(n_pairs):
         bottom, top = i == 0, i == n_pairs - 1
         up = 1.0 if (top and not bottom) else 2.0
         down = 2.0 if (top and not bottom) or not (bottom or top) else 1.0
-        if n_pairs == 1:
-            up = down = 1.0  # a single RBM is the whole model
-        rbm = RBM(dbm.layer_sizes[i], dbm.layer_sizes[i + 1], seed=seed + i, device=dbm.device, dtype=dbm.dtype,
-                  up_factor=up, down_factor=down)
-        if i == 0:
-            rbm.init_from_data(data)
-        opt = optimizer_factory(i) if optimizer_factory else SGD(0.05, momentum=0.5)
-        rbm.compile(opt, algorithm, **algorithm_kwargs)
-        cbs = callbacks_factory(i) if callbacks_factory else None
-        rbm.fit(data, batch_size=batch_size, epochs=per_rbm[i], callbacks=cbs, verbose=verbose, seed=seed + i,
-                binarize=binarize)
-        rbms.append(rbm)
-        with torch.no_grad():
-            data = rbm.prob_h_given_v(data)
+        factors.append((1.0, 1.0) if n_pairs == 1 else (up, down))  # a single RBM is the whole model
+    rbms = [RBM(dbm.layer_sizes[i], dbm.layer_sizes[i + 1], seed=seed + i, device=dbm.device, dtype=dbm.dtype,
+                up_factor=factors[i][0], down_factor=factors[i][1]) for i in range(n_pairs)]
+    train_greedily(rbms, x, epochs, batch_size, optimizer_factory, algorithm, seed, verbose, callbacks_factory,
+                   binarize, **algorithm_kwargs)
     with torch.no_grad():
         for i, rbm in enumerate(rbms):
             middle = 0 < i < n_pairs - 1
@@ -89,3 +73,37 @@ def pretrain_dbm(
                 dbm.bias(0).copy_(rbm.vbias)
             dbm.bias(i + 1).copy_(rbm.hbias)
     return rbms
+
+
+def pretrain_dbn(dbn, x, epochs: int | Sequence[int] = 10, batch_size: int = 100, optimizer_factory=None,
+                 algorithm: str = "cd", seed: int = 0, verbose: int = 0, callbacks_factory=None,
+                 binarize: bool = False, **algorithm_kwargs):
+    """Train the RBMs of ``dbn`` (a ``DBN``) greedily, in place, bottom first: each on the hidden
+    probabilities of the one below (Hinton, Osindero & Teh 2006). Arguments as ``pretrain_dbm``."""
+    train_greedily(list(dbn.rbms), x, epochs, batch_size, optimizer_factory, algorithm, seed, verbose,
+                   callbacks_factory, binarize, **algorithm_kwargs)
+    return dbn
+
+
+def train_greedily(rbms, x, epochs, batch_size, optimizer_factory, algorithm, seed, verbose, callbacks_factory,
+                   binarize, **algorithm_kwargs) -> None:
+    """Fit ``rbms`` in turn, RBM i on the hidden probabilities of RBM i - 1 (RBM 0 on ``x``, its visible
+    biases first set from the data); the greedy loop shared by DBM and DBN pre-training."""
+    from natural_bm.training import SGD
+
+    n = len(rbms)
+    per_rbm = [int(epochs)] * n if isinstance(epochs, numbers.Integral) else [int(e) for e in epochs]
+    if len(per_rbm) != n or any(e < 0 for e in per_rbm):
+        raise ValueError(f"`epochs` must be an integer >= 0 or a list of {n} of them (one per RBM, "
+                         f"bottom first), got {epochs!r}.")
+    data = as_data_tensor(x, "x", rbms[0].n_visible, device=rbms[0].device, dtype=rbms[0].dtype)
+    for i, rbm in enumerate(rbms):
+        if i == 0:
+            rbm.init_from_data(data)
+        opt = optimizer_factory(i) if optimizer_factory else SGD(0.05, momentum=0.5)
+        rbm.compile(opt, algorithm, **algorithm_kwargs)
+        cbs = callbacks_factory(i) if callbacks_factory else None
+        rbm.fit(data, batch_size=batch_size, epochs=per_rbm[i], callbacks=cbs, verbose=verbose, seed=seed + i,
+                binarize=binarize)
+        with torch.no_grad():
+            data = rbm.prob_h_given_v(data)
