@@ -18,30 +18,44 @@ Order inside ``fit``: callbacks that add log keys (``produces_logs``) run
 first, then loggers, then callbacks that read the written CSV (``order = 2``).
 """
 
-from natural_bm.callbacks.ais_callback import AISCallback
-from natural_bm.callbacks.base_logger import BaseLogger
-from natural_bm.callbacks.callback import Callback
-from natural_bm.callbacks.callback_list import CallbackList
-from natural_bm.callbacks.csv_logger import CSVLogger
-from natural_bm.callbacks.cyclic_lr import CyclicLR
-from natural_bm.callbacks.dead_unit_detector import DeadUnitDetector
-from natural_bm.callbacks.early_stopping import EarlyStopping
-from natural_bm.callbacks.history import History
-from natural_bm.callbacks.lambda_callback import LambdaCallback
-from natural_bm.callbacks.layerwise import AdaptiveLayerwise, ScheduledLayerwise, SimpleLayerwise, gen_schedule
-from natural_bm.callbacks.model_checkpoint import ModelCheckpoint
-from natural_bm.callbacks.optimizer_spy import OptimizerSpy
-from natural_bm.callbacks.periodic_save import PeriodicSave, load_training_state
-from natural_bm.callbacks.plot_callback import PlotCallback
-from natural_bm.callbacks.progbar_logger import ProgbarLogger
-from natural_bm.callbacks.reduce_lr_on_plateau import ReduceLROnPlateau
-from natural_bm.callbacks.remote_monitor import RemoteMonitor
-from natural_bm.callbacks.sample_callback import SampleCallback
-from natural_bm.callbacks.schedulers import GibbsStepsScheduler, LearningRateScheduler, MomentumRateScheduler
-from natural_bm.callbacks.snapshot import SnapshotCallbackBuilder, SnapshotModelCheckpoint
-from natural_bm.callbacks.summary_callback import SummaryCallback
-from natural_bm.callbacks.tensorboard_callback import TensorBoard
-from natural_bm.callbacks.terminate_on_nan import TerminateOnNaN
+import importlib
+
+# Loaded on first use (PEP 562): the hook machinery that the fit loop drives (Callback, CallbackList,
+# History, BaseLogger, ProgbarLogger) imports without the callbacks that need the estimators.
+_LAZY = {
+    "AISCallback": "natural_bm.callbacks.ais_callback",
+    "BaseLogger": "natural_bm.callbacks.base_logger",
+    "Callback": "natural_bm.callbacks.callback",
+    "CallbackList": "natural_bm.callbacks.callback_list",
+    "CSVLogger": "natural_bm.callbacks.csv_logger",
+    "CyclicLR": "natural_bm.callbacks.cyclic_lr",
+    "DeadUnitDetector": "natural_bm.callbacks.dead_unit_detector",
+    "EarlyStopping": "natural_bm.callbacks.early_stopping",
+    "History": "natural_bm.callbacks.history",
+    "LambdaCallback": "natural_bm.callbacks.lambda_callback",
+    "AdaptiveLayerwise": "natural_bm.callbacks.layerwise",
+    "ScheduledLayerwise": "natural_bm.callbacks.layerwise",
+    "SimpleLayerwise": "natural_bm.callbacks.layerwise",
+    "gen_schedule": "natural_bm.callbacks.layerwise",
+    "ModelCheckpoint": "natural_bm.callbacks.model_checkpoint",
+    "OptimizerSpy": "natural_bm.callbacks.optimizer_spy",
+    "PeriodicSave": "natural_bm.callbacks.periodic_save",
+    "load_training_state": "natural_bm.callbacks.periodic_save",
+    "PlotCallback": "natural_bm.callbacks.plot_callback",
+    "ProgbarLogger": "natural_bm.callbacks.progbar_logger",
+    "ReduceLROnPlateau": "natural_bm.callbacks.reduce_lr_on_plateau",
+    "RemoteMonitor": "natural_bm.callbacks.remote_monitor",
+    "SampleCallback": "natural_bm.callbacks.sample_callback",
+    "GibbsStepsScheduler": "natural_bm.callbacks.schedulers",
+    "LearningRateScheduler": "natural_bm.callbacks.schedulers",
+    "MomentumRateScheduler": "natural_bm.callbacks.schedulers",
+    "SnapshotCallbackBuilder": "natural_bm.callbacks.snapshot",
+    "SnapshotModelCheckpoint": "natural_bm.callbacks.snapshot",
+    "SummaryCallback": "natural_bm.callbacks.summary_callback",
+    "TensorBoard": "natural_bm.callbacks.tensorboard_callback",
+    "TerminateOnNaN": "natural_bm.callbacks.terminate_on_nan",
+}
+
 
 __all__ = [
     "AdaptiveLayerwise",
@@ -76,3 +90,15 @@ __all__ = [
     "TensorBoard",
     "TerminateOnNaN",
 ]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'natural_bm.callbacks' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

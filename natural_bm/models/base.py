@@ -306,7 +306,7 @@ class BoltzmannMachine(torch.nn.Module):
         Returns ``{"loss": reconstruction cross-entropy, "pll": pseudo-log-likelihood,
         "free_energy": mean free energy}``.
         """
-        from natural_bm.callbacks import CallbackList
+        from natural_bm.callbacks.callback_list import CallbackList
         from natural_bm.rng import RandomSource
 
         batch_size = check_positive_int(batch_size, "batch_size")
@@ -322,7 +322,7 @@ class BoltzmannMachine(torch.nn.Module):
 
         Returns a tensor if ``x`` is one, else a numpy array: (n_samples, n_features).
         """
-        from natural_bm.callbacks import CallbackList
+        from natural_bm.callbacks.callback_list import CallbackList
 
         batch_size = check_positive_int(batch_size, "batch_size")
         as_numpy = not isinstance(x, torch.Tensor)

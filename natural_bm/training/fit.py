@@ -29,7 +29,10 @@ import sys
 
 import torch
 
-from natural_bm.callbacks import BaseLogger, CallbackList, History, ProgbarLogger
+from natural_bm.callbacks.base_logger import BaseLogger
+from natural_bm.callbacks.callback_list import CallbackList
+from natural_bm.callbacks.history import History
+from natural_bm.callbacks.progbar_logger import ProgbarLogger
 from natural_bm.rng import RandomSource, bernoulli
 from natural_bm.seeding import epoch_seed, new_seed
 from natural_bm.validation import as_data_tensor, check_positive_int
