@@ -83,7 +83,7 @@ def run(out: str | Path | None = None, **overrides) -> Path:
     t1 = time.perf_counter()
     reverse = AIS(rbm, data=ais.params["train_data"], n_runs=100, n_betas=cfg["n_betas"], seed=cfg["seed"] + last,
                   progress=False)
-    log_z_rev = reverse.run_reverse(v_init=rbm.algorithm.chains)  # from the model's own persistent chains
+    log_z_rev = reverse.run_reverse(v_init=rbm.algorithm.model_chains())  # from the model's own persistent chains
     ll_rev = ll - (log_z_rev - z["logZ"])
     results = {
         "logZ": z["logZ"], "logZ_lo": z["logZ_lo"], "logZ_hi": z["logZ_hi"], "ais_ess": z["ais_ess"],

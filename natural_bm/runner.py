@@ -462,7 +462,7 @@ def _reverse_ais(model, base_data, x, log_z_forward: float, test_ll: float, a: d
     from natural_bm.estimators.ais import describe_bracket
 
     ais = AIS(model, data=base_data, n_runs=a["n_runs"], n_betas=a["n_betas"], seed=seed, progress=False)
-    chains = getattr(model.algorithm, "chains", None)
+    chains = model.algorithm.model_chains()
     log_z_rev = ais.run_reverse(v_init=chains, n_gibbs=a["reverse_gibbs"], data=x)
     return {"logZ_reverse": log_z_rev, "test_ll_reverse": test_ll - (log_z_rev - log_z_forward),
             "ais_ess_reverse": ais.ess_reverse, "brackets": bool(log_z_rev >= log_z_forward),

@@ -71,6 +71,11 @@ class Algorithm:
         """Keys the fit loop adds to each epoch's logs (e.g. parallel tempering's swap rates)."""
         return {}
 
+    def model_chains(self):
+        """The persistent chains that sample the model (beta = 1), for reverse AIS to start from:
+        visible rows or a list of layer states; None for algorithms without persistent chains."""
+        return None
+
     # ------------------------------------------------------------ compiled steps
     _jit_rows: int | None = None
 
@@ -149,6 +154,9 @@ class PersistentContrastiveDivergence(Algorithm):
         self.k = check_positive_int(k, "k")
         self.n_chains = check_positive_int(n_chains, "n_chains")
         self.chains: torch.Tensor | None = None
+
+    def model_chains(self):
+        return self.chains
 
     def get_config(self) -> dict:
         return {"name": self.name, "k": self.k, "n_chains": self.n_chains}
@@ -240,6 +248,9 @@ class MeanFieldPersistent(Algorithm):
         self.chains: list | None = None
         self.last_mf_steps = 0
 
+    def model_chains(self):
+        return self.chains
+
     def get_config(self) -> dict:
         return {"name": self.name, "k": self.k, "n_chains": self.n_chains, "mf_steps": self.mf_steps,
                 "mf_atol": self.mf_atol}
@@ -325,6 +336,9 @@ class ParallelTemperingAlgorithm(Algorithm):
         pos = model.sufficient_statistics(mu)
         neg = model.sufficient_statistics(self.sampler.run(self.k, generator))
         return {name: pos[name] - neg[name] for name in pos}, loss
+
+    def model_chains(self):
+        return None if self.sampler is None or self.sampler.chains is None else self.sampler.chains[0]
 
     def epoch_logs(self) -> dict[str, float]:
         if self.sampler is None:
