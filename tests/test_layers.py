@@ -21,7 +21,7 @@ LAYERS = {
     "models": 1,
     "sampling": 2, "training": 2, "estimators": 2,
     "callbacks": 3,
-    "runner": 4, "cli": 4, "demo": 4,
+    "runner": 4, "cli": 4, "demo": 4, "sklearn": 4,
 }
 
 #: upward imports that stay, each inside a function, with the reason
