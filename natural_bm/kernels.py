@@ -9,7 +9,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["binary_codes", "reconstruction_cross_entropy", "softplus_increment", "statistics_difference"]
+__all__ = ["binary_codes", "reconstruction_cross_entropy", "scale_by_beta", "softplus_increment",
+           "statistics_difference"]
 
 
 def reconstruction_cross_entropy(logits: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -49,3 +50,10 @@ def softplus_increment(p_new: torch.Tensor, da: torch.Tensor) -> torch.Tensor:
     this form is small and keeps full relative precision in the input dtype.
     """
     return -torch.log1p(p_new * torch.expm1(-da))
+
+
+def scale_by_beta(x: torch.Tensor, beta) -> torch.Tensor:
+    """``beta * x`` for an inverse temperature ``beta`` (float or tensor), skipping the product at beta = 1."""
+    if isinstance(beta, float) and beta == 1.0:
+        return x
+    return beta * x

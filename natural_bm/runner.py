@@ -316,24 +316,22 @@ def build_model(cfg: dict, n_visible: int):
         if m["units"] is not None and len(m["units"]) != 2:
             raise ConfigError(f"model.units of an RBM lists 2 unit types (visible, hidden), got {len(m['units'])}.")
         model = _made(RBM, n_visible, m["n_hidden"], **common)
-        alg_kwargs = {"k": t["k"]} | ({"n_chains": t["n_chains"]} if t["algorithm"] in ("pcd", "pt") else {})
-        if t["algorithm"] == "pt":
-            alg_kwargs |= {"n_temperatures": t["n_temperatures"], "min_beta": t["min_beta"]}
+        algorithm = t["algorithm"]
+        alg_kwargs = {"k": t["k"]} | ({"n_chains": t["n_chains"]} if algorithm in ("pcd", "pt") else {})
     else:
         sizes = m["layer_sizes"] or [n_visible, m["n_hidden"]]
         if sizes[0] != n_visible:
             raise ConfigError(f"model.layer_sizes[0] = {sizes[0]} but the data has {n_visible} columns.")
         topology = {int(k): v for k, v in m["topology"].items()} if m["topology"] else None
         model = _made(DBM, sizes, topology, **common)
+        algorithm = "pt" if t["algorithm"] == "pt" else "mfpcd"  # a DBM's positive phase is mean-field
         alg_kwargs = {"k": t["k"], "n_chains": t["n_chains"], "mf_steps": t["mf_steps"]}
+    if algorithm == "pt":
+        alg_kwargs |= {"n_temperatures": t["n_temperatures"], "min_beta": t["min_beta"]}
     if o["name"] == "sgd":
         opt = SGD(o["lr"], o["momentum"], o["nesterov"], o["decay"], o["decay_mode"])
     else:
         opt = Adam(o["lr"], o["beta_1"], o["beta_2"], o["epsilon"], o["decay"], o["decay_mode"])
-    algorithm = t["algorithm"] if m["type"] == "rbm" else ("pt" if t["algorithm"] == "pt" else "mfpcd")
-    if algorithm == "pt" and m["type"] == "dbm":
-        alg_kwargs = {"k": t["k"], "n_chains": t["n_chains"], "mf_steps": t["mf_steps"],
-                      "n_temperatures": t["n_temperatures"], "min_beta": t["min_beta"]}
     if t["jit_compile"] not in (True, False, "auto"):
         raise ConfigError(f"training.jit_compile must be true, false or 'auto', got {t['jit_compile']!r}.")
     model.compile(opt, algorithm, l1=t["l1"], l2=t["l2"], jit_compile=t["jit_compile"], **alg_kwargs)

@@ -20,15 +20,19 @@ def pytest_configure(config):
     torch.set_num_threads(min(2, torch.get_num_threads()))
 
 
+def randomize(model, scale: float = 1.0, seed: int = 0):
+    """Every parameter of ``model`` set to ``scale`` times N(0, 1) draws (float64, from ``seed``, in
+    parameter order); returns the model. Non-zero weights and biases make brute-force checks bite."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(scale * torch.randn(p.shape, generator=g, dtype=torch.float64))
+    return model
+
+
 def random_rbm(n_visible=6, n_hidden=4, scale=1.0, seed=0, dtype=torch.float64) -> RBM:
     """An RBM with non-zero random weights and biases (never all zeros)."""
-    g = torch.Generator().manual_seed(seed)
-    m = RBM(n_visible, n_hidden, dtype=dtype)
-    with torch.no_grad():
-        m.W.copy_(scale * torch.randn(n_visible, n_hidden, generator=g, dtype=torch.float64))
-        m.vbias.copy_(scale * torch.randn(n_visible, generator=g, dtype=torch.float64))
-        m.hbias.copy_(scale * torch.randn(n_hidden, generator=g, dtype=torch.float64))
-    return m
+    return randomize(RBM(n_visible, n_hidden, dtype=dtype), scale, seed)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ CI has no GPU; these run on a lent GPU machine with
 import numpy as np
 import pytest
 import torch
-from conftest import random_rbm
+from conftest import random_rbm, randomize
 from reference import free_energy, log_z, params
 
 from natural_bm import DBM, RBM, SGD, load_model
@@ -74,10 +74,7 @@ def test_dbm_ais_cuda_graph_replay_is_bit_identical_to_the_plain_loop():
     from natural_bm import DBM
 
     d = DBM([30, 12, 8], seed=0, dtype=torch.float64)
-    g = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for p in d.parameters():
-            p.copy_(0.5 * torch.randn(p.shape, generator=g, dtype=torch.float64))
+    randomize(d, 0.5, seed=1)
     d = d.to(CUDA)
     betas = default_betas(2 * 128 + 40)  # two whole graph chunks and a looped/eager tail
     kw = dict(n_runs=32, betas=betas, base="uniform", seed=5, progress=False, compile=True)
@@ -122,10 +119,7 @@ def test_fit_on_cuda_is_reproducible_and_learns_as_on_the_cpu(jit):
 
 def test_dbm_on_cuda_exact_and_ais_equal_cpu(tmp_path):
     d = DBM([8, 4, 3], dtype=torch.float64, seed=1)
-    with torch.no_grad():
-        g = torch.Generator().manual_seed(0)
-        for p in d.parameters():
-            p.copy_(0.8 * torch.randn(p.shape, generator=g, dtype=torch.float64))
+    randomize(d, 0.8, seed=0)
     exact_cpu = log_partition_exact(d)
     d_gpu = d.to(CUDA)  # in place, as for any torch module
     assert log_partition_exact(d_gpu) == pytest.approx(exact_cpu, abs=1e-9)

@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 import torch
-from conftest import random_rbm
+from conftest import random_rbm, randomize
 from scipy.special import logsumexp
 
 from natural_bm import DBM, SGD
@@ -19,10 +19,7 @@ def all_states(n):
 
 def random_dbm(sizes, topology=None, scale=1.0, seed=0):
     d = DBM(sizes, topology, dtype=torch.float64)
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in d.parameters():
-            p.copy_(scale * torch.randn(p.shape, generator=g, dtype=torch.float64))
+    randomize(d, scale, seed=seed)
     return d
 
 

@@ -5,6 +5,7 @@ import itertools
 import numpy as np
 import pytest
 import torch
+from conftest import randomize
 from scipy.special import expit, logsumexp
 
 from natural_bm import DBN
@@ -16,10 +17,7 @@ from natural_bm.training import pretrain_dbn
 
 def _tiny_dbn(seed=0, scale=1.0):
     d = DBN([4, 3, 3], dtype=torch.float64)
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in d.parameters():
-            p.copy_(scale * torch.randn(p.shape, generator=g, dtype=torch.float64))
+    randomize(d, scale, seed=seed)
     return d
 
 

@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 import torch
-from conftest import random_rbm
+from conftest import random_rbm, randomize
 from scipy.special import logsumexp
 
 from natural_bm import DBM
@@ -45,10 +45,7 @@ def test_sampler_draws_the_models_distribution(which, beta):
         model = random_rbm(4, 3, scale=0.8, seed=1)
     else:
         model = DBM([3, 3, 2], seed=0, dtype=torch.float64)
-        g = torch.Generator().manual_seed(3)
-        with torch.no_grad():
-            for p in model.parameters():
-                p.copy_(0.9 * torch.randn(p.shape, generator=g, dtype=torch.float64))
+        randomize(model, 0.9, seed=3)
     exact = _exact_visible_distribution(model, beta)
     n_vis = model.n_visible
     gen = RandomSource(7)

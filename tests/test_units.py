@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import randomize
 from scipy import integrate
 from scipy.special import logsumexp
 
@@ -18,10 +19,7 @@ SIGMA = np.array([0.8, 1.3])
 
 def _gb_rbm(n_hidden=3, seed=0, scale=0.6):
     m = RBM(2, n_hidden, units=[{"type": "gaussian", "sigma": SIGMA.tolist()}, "bernoulli"], dtype=torch.float64)
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in m.parameters():
-            p.copy_(scale * torch.randn(p.shape, generator=g, dtype=torch.float64))
+    randomize(m, scale, seed=seed)
     return m
 
 
@@ -49,10 +47,7 @@ def test_exact_log_z_of_a_gaussian_bernoulli_rbm_equals_numerical_integration():
     # a DBM with Gaussian visible units and two binary hidden layers: v integrated, h1 enumerated, h2 summed
     d = DBM([2, 3, 2], units=[{"type": "gaussian", "sigma": SIGMA.tolist()}, "bernoulli", "bernoulli"],
             dtype=torch.float64)
-    g = torch.Generator().manual_seed(3)
-    with torch.no_grad():
-        for p in d.parameters():
-            p.copy_(0.5 * torch.randn(p.shape, generator=g, dtype=torch.float64))
+    randomize(d, 0.5, seed=3)
     W01, W12 = d.W_0_1.detach().numpy(), d.W_1_2.detach().numpy()
     b0, b1, b2 = (x.detach().numpy() for x in d.biases)
     terms = []
@@ -146,10 +141,7 @@ def test_mean_field_bound_of_a_gaussian_visible_dbm_is_below_the_exact_free_ener
     matches -F(v) of a two-layer model exactly."""
     d = DBM([2, 3, 2], units=[{"type": "gaussian", "sigma": SIGMA.tolist()}, "bernoulli", "bernoulli"],
             dtype=torch.float64)
-    g = torch.Generator().manual_seed(5)
-    with torch.no_grad():
-        for p in d.parameters():
-            p.copy_(0.8 * torch.randn(p.shape, generator=g, dtype=torch.float64))
+    randomize(d, 0.8, seed=5)
     v = torch.tensor([[0.5, -1.0], [2.0, 1.5], [-0.3, 0.1]], dtype=torch.float64)
     bound, exact = d.log_prob_bound(v, max_steps=200, atol=1e-12), -d.free_energy(v)
     assert bool((bound <= exact + 1e-12).all()) and bool((exact - bound < 0.5).all()), (bound, exact)
@@ -166,10 +158,7 @@ def test_ais_of_gaussian_visible_models_matches_exact_log_z(compile):
     m = RBM(6, 8, units=[{"type": "gaussian", "sigma": 0.9}, "bernoulli"], dtype=torch.float64)
     d = DBM([6, 5, 3], units=["gaussian", "bernoulli", "bernoulli"], dtype=torch.float64)
     for model, seed in ((m, 2), (d, 3)):
-        g = torch.Generator().manual_seed(seed)
-        with torch.no_grad():
-            for p in model.parameters():
-                p.copy_(0.4 * torch.randn(p.shape, generator=g, dtype=torch.float64))
+        randomize(model, 0.4, seed=seed)
         exact = log_partition_exact(model)
         ais = AIS(model, data=x, n_runs=64, n_betas=2000, seed=0, compile=compile, progress=False)
         z, lo, hi = ais.estimate_log_error_Z()
@@ -226,10 +215,7 @@ def test_a_gaussian_config_trains_and_reports_exact_and_ais_log_z(tmp_path, caps
 def _brute_softmax_model():
     """[3 binary pixels, 4 hidden, 3 labels (one softmax group)] with random weights, float64."""
     d = DBM([3, 4, 3], units=["bernoulli", "bernoulli", "softmax"], dtype=torch.float64)
-    g = torch.Generator().manual_seed(7)
-    with torch.no_grad():
-        for p in d.parameters():
-            p.copy_(0.9 * torch.randn(p.shape, generator=g, dtype=torch.float64))
+    randomize(d, 0.9, seed=7)
     return d
 
 

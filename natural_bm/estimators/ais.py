@@ -158,11 +158,16 @@ class AIS:
         return log_z_base(self.model, base_biases(self.model, self.base_vbias))
 
     # ------------------------------------------------------------------ annealing
+    @property
+    def _kept_layers(self) -> list[int]:
+        """The layers AIS anneals (``ais_steps.annealed_parity``)."""
+        return self.model.parity_layers(annealed_parity(self.model))
+
     def _problem(self):
-        """(kernel, consts, static, matrices to pack, n_S, n_K, kept layers) of this model."""
+        """(kernel, consts, static, matrices to pack, n_S, n_K) of this model."""
         m = self.model
         b_A = base_biases(m, self.base_vbias)
-        kept = m.parity_layers(annealed_parity(m))
+        kept = self._kept_layers
         summed = m.parity_layers(1 - annealed_parity(m))
         n_S = sum(m.layer_sizes[k] for k in summed)
         n_K = sum(m.layer_sizes[k] for k in kept)
@@ -170,17 +175,17 @@ class AIS:
         if m.n_layers == 2:
             W, c, b_B = m.weight(0, 1).detach(), m.bias(1).detach(), m.bias(0).detach()
             consts = (W, c, b_A[0], b_B, b_B - b_A[0], *sigmas)
-            return ais_engine.PAIR, consts, kinds, (W, W.T), n_S, n_K, kept
+            return ais_engine.PAIR, consts, kinds, (W, W.T), n_S, n_K
         edges = tuple(tuple(e) for e in m.edges)
         weights = tuple(m.weight(*e).detach() for e in edges)
         consts = (weights, tuple(b_A), tuple(b.detach() for b in m.biases), sigmas)
         static = (edges, tuple(kept), tuple(summed), tuple(m.layer_sizes), kinds)
-        return ais_engine.LAYERED, consts, static, weights + tuple(W.T for W in weights), n_S, n_K, kept
+        return ais_engine.LAYERED, consts, static, weights + tuple(W.T for W in weights), n_S, n_K
 
     def _anneal(self, state: tuple, schedule: torch.Tensor, stream: int) -> torch.Tensor:
         """Run the chains ``state`` (the kept layers' states) along ``schedule`` (forward or reversed);
         returns the log weights. Compiled: SplitMix64 counters of ``stream``; eager: a PCG64 source."""
-        kernel, consts, static, mats, n_S, n_K, _ = self._problem()
+        kernel, consts, static, mats, n_S, n_K = self._problem()
         n_pack = len(mats) // 2
         source = {"key": stream_key(self.seed, stream)} if self.compile else {"gen": self._source(stream)}
         with onednn.packed_tokens(mats, state[0].shape[0], self.packed_weights) as toks:
@@ -196,7 +201,7 @@ class AIS:
 
     def _kept(self, states: list) -> tuple:
         """The kept layers of full states (one tensor per layer), in order."""
-        return tuple(states[k] for k in self._problem()[-1])
+        return tuple(states[k] for k in self._kept_layers)
 
     def run_logZ(self) -> float:
         """Forward AIS from the base model to the model; returns the log Z estimate (nats)."""
@@ -204,7 +209,7 @@ class AIS:
         gen = self._source(FORWARD_START)
         b_A = base_biases(m, self.base_vbias)
         state = tuple(m.units[k].sample(b_A[k].expand(self.n_runs, -1).contiguous(), 1.0, gen)
-                      for k in self._problem()[-1])
+                      for k in self._kept_layers)
         self.log_w = self._anneal(state, self.betas, stream=FORWARD_ANNEAL)
         self.logZ = self.log_z_base + float(torch.logsumexp(self.log_w, 0)) - math.log(self.n_runs)
         self.ess = warn_if_unreliable(self.log_w, "forward")

@@ -83,8 +83,7 @@ class DBM(LayeredBM):
     def reconstruction_loss(self, v: torch.Tensor, generator: Generator = None) -> torch.Tensor:
         """Cross-entropy of v and p(v | h), h sampled from the mean-field posterior: (n,) nats."""
         mu, _ = self.mean_field(v, max_steps=10)
-        states = [v] + [u.sample_from_mean(m, generator) for u, m in zip(self.units[1:], mu[1:], strict=True)]
-        return self.units[0].reconstruction_error(self.layer_input(0, states), v)
+        return self.reconstruction_error_from_means(v, mu, generator)
 
     def features(self, v: torch.Tensor) -> torch.Tensor:
         """Mean-field posterior means of all hidden layers, concatenated: (n, sum of hidden sizes)."""

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import torch
 
-from natural_bm.kernels import binary_codes
+from natural_bm.kernels import binary_codes, scale_by_beta
 from natural_bm.models.base import BoltzmannMachine
 from natural_bm.models.units import Bernoulli, units_from_spec
 from natural_bm.rng import RandomSource
@@ -252,7 +252,7 @@ class LayeredBM(BoltzmannMachine):
         beta = check_beta(beta)
         kept = sum(self.units[k].self_energy(states[k]) - states[k] @ self.bias(k)
                    for k in self.parity_layers(1 - sum_out))
-        out = _scale(kept, beta)
+        out = scale_by_beta(kept, beta)
         for s in self.parity_layers(sum_out):
             out = out - self.units[s].log_partition(self.layer_input(s, states), beta)
         return out
@@ -414,6 +414,14 @@ class LayeredBM(BoltzmannMachine):
         log_joint = -self.free_energy_parity(states, sum_out=1).view(n, n_classes)
         return torch.log_softmax(log_joint, 1)
 
+    def reconstruction_error_from_means(self, v: torch.Tensor, mu: States, generator: Generator = None
+                                        ) -> torch.Tensor:
+        """How badly v is reconstructed through hidden layers drawn from their means ``mu`` (e.g. the
+        mean-field posterior; ``mu[0]`` is ignored): the visible units' ``reconstruction_error`` of v
+        given those draws, (n,) nats (the cross-entropy for binary units)."""
+        states = [v] + [u.sample_from_mean(m, generator) for u, m in zip(self.units[1:], mu[1:], strict=True)]
+        return self.units[0].reconstruction_error(self.layer_input(0, states), v)
+
     def unnormalized_log_prob(self, v: torch.Tensor) -> torch.Tensor:
         """log p*(v) for ``log_likelihood``: exact for two layers, the mean-field bound otherwise."""
         return self.log_prob_bound(v)
@@ -449,10 +457,3 @@ class LayeredBM(BoltzmannMachine):
                              "non-binary units.")
         return min(binary, key=lambda p: sum(self.layer_sizes[k] for k in self.parity_layers(p)))
 
-
-def _scale(x: torch.Tensor, beta) -> torch.Tensor:
-    """``beta * x``, skipping the multiplication at beta = 1."""
-    beta = check_beta(beta)
-    if isinstance(beta, float) and beta == 1.0:
-        return x
-    return beta * x

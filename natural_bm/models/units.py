@@ -37,17 +37,10 @@ import math
 import torch
 import torch.nn.functional as F
 
-from natural_bm.kernels import reconstruction_cross_entropy
+from natural_bm.kernels import reconstruction_cross_entropy, scale_by_beta
 from natural_bm.rng import RandomSource, bernoulli
 
 Generator = RandomSource | torch.Generator | None
-
-
-def _scale(x: torch.Tensor, beta) -> torch.Tensor:
-    """``beta * x``, skipping the multiplication at beta = 1."""
-    if isinstance(beta, float) and beta == 1.0:
-        return x
-    return beta * x
 
 
 class Units(torch.nn.Module):
@@ -110,13 +103,13 @@ class Bernoulli(Units):
     data_range = (0.0, 1.0)
 
     def mean(self, a: torch.Tensor, beta=1.0) -> torch.Tensor:
-        return torch.sigmoid(_scale(a, beta))
+        return torch.sigmoid(scale_by_beta(a, beta))
 
     def sample(self, a: torch.Tensor, beta=1.0, generator: Generator = None) -> torch.Tensor:
-        return bernoulli(torch.sigmoid(_scale(a, beta)), generator)
+        return bernoulli(torch.sigmoid(scale_by_beta(a, beta)), generator)
 
     def log_partition(self, a: torch.Tensor, beta=1.0) -> torch.Tensor:
-        return F.softplus(_scale(a, beta)).sum(1)
+        return F.softplus(scale_by_beta(a, beta)).sum(1)
 
     def sample_from_mean(self, mu: torch.Tensor, generator: Generator = None) -> torch.Tensor:
         return bernoulli(mu, generator)
@@ -227,7 +220,7 @@ class Softmax(Units):
         return x.reshape(x.shape[0], -1, self.group_size)
 
     def mean(self, a: torch.Tensor, beta=1.0) -> torch.Tensor:
-        return torch.softmax(self._groups(_scale(a, beta)), -1).reshape(a.shape)
+        return torch.softmax(self._groups(scale_by_beta(a, beta)), -1).reshape(a.shape)
 
     def sample(self, a: torch.Tensor, beta=1.0, generator: Generator = None) -> torch.Tensor:
         return self.sample_from_mean(self.mean(a, beta), generator)
@@ -244,7 +237,7 @@ class Softmax(Units):
         return self.sample_from_mean(x, generator)
 
     def log_partition(self, a: torch.Tensor, beta=1.0) -> torch.Tensor:
-        return torch.logsumexp(self._groups(_scale(a, beta)), -1).sum(1)
+        return torch.logsumexp(self._groups(scale_by_beta(a, beta)), -1).sum(1)
 
     def entropy(self, mu: torch.Tensor) -> torch.Tensor:
         return -torch.special.xlogy(mu, mu).sum(1)

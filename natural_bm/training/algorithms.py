@@ -266,8 +266,7 @@ class MeanFieldPersistent(Algorithm):
         if self.chains is None:
             self.on_fit_begin(model, v, generator)
         mu, self.last_mf_steps = model.mean_field(v, max_steps=self.mf_steps, atol=self.mf_atol)
-        sampled = [v] + [u.sample_from_mean(m, generator) for u, m in zip(model.units[1:], mu[1:], strict=True)]
-        loss = model.units[0].reconstruction_error(model.layer_input(0, sampled), v)
+        loss = model.reconstruction_error_from_means(v, mu, generator)
         pos = model.sufficient_statistics(mu)
         self.chains = model.gibbs(self.chains, self.k, generator=generator)
         neg = model.sufficient_statistics(self.chains)
@@ -331,8 +330,7 @@ class ParallelTemperingAlgorithm(Algorithm):
         if self.sampler is None or self.sampler.chains is None:
             self.on_fit_begin(model, v, generator)
         mu, _ = model.mean_field(v, max_steps=1 if model.n_layers == 2 else self.mf_steps)
-        sampled = [v] + [u.sample_from_mean(m, generator) for u, m in zip(model.units[1:], mu[1:], strict=True)]
-        loss = model.units[0].reconstruction_error(model.layer_input(0, sampled), v)
+        loss = model.reconstruction_error_from_means(v, mu, generator)
         pos = model.sufficient_statistics(mu)
         neg = model.sufficient_statistics(self.sampler.run(self.k, generator))
         return {name: pos[name] - neg[name] for name in pos}, loss
