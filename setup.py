@@ -29,7 +29,9 @@ setup(
         "dev": ["pytest", "ruff", "tensorboard"],
         # the TensorBoard callback writes through torch.utils.tensorboard, which needs it
         "tensorboard": ["tensorboard"],
-        # only for scripts/bench_rbm.py's comparison with BernoulliRBM
+        # natural_bm.sklearn (the scikit-learn estimator) and load_digits (the data set ships inside it)
+        "sklearn": ["scikit-learn"],
+        # scripts/bench_rbm.py and experiments/mnist_features compare with scikit-learn's BernoulliRBM
         "bench": ["scikit-learn"],
     },
     entry_points={"console_scripts": ["natural-bm=natural_bm.cli:main"]},
