@@ -39,7 +39,8 @@ def _parser() -> argparse.ArgumentParser:
                            "keys, with their defaults (every key but model is optional; details in "
                            "natural_bm/runner.py):", 79) + "\n\n" + _config_keys(),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    t.add_argument("config", help="JSON or YAML config file")
+    t.add_argument("config", nargs="?", default=None,
+                   help="JSON or YAML config file (not needed with --resume, which reads the run's config.json)")
     t.add_argument("--out", help="results folder (default results/<config name>)")
     t.add_argument("--resume", metavar="RESULTS_DIR", help="continue an interrupted run from its last checkpoint")
     t.add_argument("--verbose", type=int, default=None, choices=[0, 1, 2],
@@ -109,6 +110,9 @@ def _cmd_train(args) -> int:
     from natural_bm import runner
 
     if args.resume:
+        if args.config is not None:
+            print(f"natural-bm: --resume uses {args.resume}/config.json; the config argument "
+                  f"{args.config} is ignored.", file=sys.stderr)
         folder = runner.check_out_path(args.resume)
         if not (folder / "config.json").is_file():
             raise FileNotFoundError(f"{folder / 'config.json'} not found: --resume needs a results folder.")
@@ -116,6 +120,9 @@ def _cmd_train(args) -> int:
         results = runner.train(cfg, folder, resume=True, verbose=_verbose(args))
         out = folder
     else:
+        if args.config is None:
+            raise CLIError("train needs a config file (natural-bm train CONFIG), "
+                           "or --resume RESULTS_DIR to continue a run.")
         cfg = runner.read_config(args.config)
         out = runner.check_out_path(Path("results") / Path(args.config).stem if args.out is None else args.out)
         results = runner.train(cfg, out, verbose=_verbose(args))
@@ -278,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"natural-bm: error: {_one_line(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        hint = " (continue with: natural-bm train CONFIG --resume RESULTS_DIR)" if args.command == "train" else ""
+        hint = " (continue with: natural-bm train --resume RESULTS_DIR)" if args.command == "train" else ""
         print(f"natural-bm: interrupted{hint}", file=sys.stderr)
         return 130
 

@@ -18,6 +18,12 @@ and the graph passes a 0-d int64 *token* naming them. A token with no packed
 weights (released, or oneDNN missing) falls back to ``torch.addmm`` on the
 plain weights: the result is always ``bias + x @ w``, to float32 rounding
 (oneDNN sums in another order than MKL; differences are about 1e-6).
+
+Maths kernels never see tokens: they take a matrix product as a callable,
+``Product`` (``mm(bias, x) = bias + x @ w`` for its fixed ``w``), which holds
+the token if the weights are packed and calls ``torch.addmm`` if not.
+``torch.compile`` traces through the call and guards on the class, not on the
+object, so a new ``Product`` per run does not recompile.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ import torch
 
 from natural_bm.validation import check_positive_int
 
-__all__ = ["PackedWeight", "addmm", "available", "pack", "packed_tokens"]
+__all__ = ["PackedWeight", "Product", "addmm", "available", "pack", "packed_products"]
 
 _PACKED: dict[int, torch.Tensor] = {}
 _TOKENS = itertools.count(1)
@@ -113,14 +119,31 @@ def pack(w: torch.Tensor, batch_size: int) -> PackedWeight | None:
     return PackedWeight(w, batch_size)
 
 
+class Product:
+    """The matrix product ``mm(bias, x) = bias + x @ w`` for a fixed ``w`` (n_in, n_out):
+    shapes (n_out,), (rows, n_in) -> (rows, n_out).
+
+    Maths kernels take products as callables, so how a product is computed stays
+    out of their signatures. With ``token`` (a ``PackedWeight.token`` for ``w``)
+    through oneDNN's packed weights, else ``torch.addmm``. Traceable by ``torch.compile``.
+    """
+
+    def __init__(self, w: torch.Tensor, token: torch.Tensor | None = None) -> None:
+        self.w = w
+        self.token = token
+
+    def __call__(self, bias: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return addmm(bias, x, self.w, self.token)
+
+
 @contextlib.contextmanager
-def packed_tokens(weights: Sequence[torch.Tensor], batch_size: int, enabled: bool = True
-                  ) -> Iterator[tuple[torch.Tensor | None, ...]]:
-    """Pack each of ``weights`` (``pack``) for the ``with`` block; yields their tokens for ``addmm``
-    (None where packing does not apply or ``enabled`` is False) and frees the copies on exit."""
+def packed_products(weights: Sequence[torch.Tensor], batch_size: int, enabled: bool = True
+                    ) -> Iterator[tuple[Product, ...]]:
+    """One ``Product`` per matrix of ``weights`` for the ``with`` block, each packed (``pack``) where
+    packing applies and ``enabled`` is True, else ``torch.addmm``; frees the packed copies on exit."""
     packs = [pack(w, batch_size) if enabled else None for w in weights]
     try:
-        yield tuple(None if p is None else p.token for p in packs)
+        yield tuple(Product(w, None if p is None else p.token) for w, p in zip(weights, packs, strict=True))
     finally:
         for p in packs:
             if p is not None:

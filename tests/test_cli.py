@@ -96,7 +96,7 @@ def test_resume_equals_uninterrupted(trained, tmp_path):
         (crashed / p).unlink()
     df = pd.read_csv(crashed / "log.csv")
     df[df["epoch"] <= 2].to_csv(crashed / "log.csv", index=False)
-    assert main(["train", "unused", "--resume", str(crashed), "--verbose", "0"]) == 0
+    assert main(["train", "--resume", str(crashed), "--verbose", "0"]) == 0
     a, b = RBM.load(trained / "model.pt"), RBM.load(crashed / "model.pt")
     for name in a.param_names:
         assert torch.equal(getattr(a, name), getattr(b, name))
@@ -119,7 +119,8 @@ def test_sample_and_summary(trained, tmp_path, capsys):
     (["logz", "missing.pt"], "model file not found"),
     (["sample", "missing.pt", "--out", "x.png"], "model file not found"),
     (["summary", "missing_dir"], "neither summary.txt nor log.csv"),
-    (["train", "x", "--resume", "missing_dir"], "config.json not found"),
+    (["train", "--resume", "missing_dir"], "config.json not found"),
+    (["train"], "train needs a config file"),
 ])
 def test_errors_are_one_line_with_exit_code_2(argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -205,17 +205,18 @@ def test_compiled_dbm_ais_chunks_and_tail_follow_the_counter_stream():
     b_A = ais_steps.base_biases(d, a.base_vbias)
     gen = a._source(0)
     state = tuple(gen.bernoulli(torch.sigmoid(b_A[k]).expand(9, -1).contiguous()) for k in K)
-    consts = (tuple(d.weights[e] for e in d.edges), tuple(b_A), tuple(d.biases), (None,) * d.n_layers)
+    weights = [d.weights[e] for e in d.edges]
+    up = tuple((lambda W: lambda bias, x: bias + x @ W)(W) for W in weights)
+    down = tuple((lambda W: lambda bias, x: bias + x @ W.T)(W) for W in weights)
+    consts = (up, down, tuple(b_A), tuple(d.biases), (None,) * d.n_layers)
     static = (tuple(d.edges), tuple(K), tuple(S), tuple(sizes), ("bernoulli",) * d.n_layers)
-    none = (None,) * len(d.edges)
     log_w = torch.zeros(9, dtype=torch.float64)
     key = torch.tensor(stream_key(4, 1))
     M = max(n_S, n_K)
     idx = torch.arange(9 * M).view(9, M)
     for k in range(1, len(betas)):
         u_S, u_K = gibbs_uniforms(idx + k * 9 * M, key, n_K, n_S, torch.float64)
-        state, log_w = ais_steps.layered_step(state, log_w, consts, betas[k], betas[k - 1], u_S, u_K, (none, none),
-                                              static)
+        state, log_w = ais_steps.layered_step(state, log_w, consts, betas[k], betas[k - 1], u_S, u_K, static)
     np.testing.assert_allclose(a.log_w.numpy(), log_w.numpy(), rtol=1e-10, atol=1e-10)
 
 

@@ -220,10 +220,11 @@ def test_compiled_ais_chunks_and_tail_follow_the_counter_stream():
     idx = torch.arange(9 * M).view(9, M)
     key = torch.tensor(stream_key(4, 1))
     W, c, b = m.W.detach(), m.hbias.detach(), m.vbias.detach()
-    consts = (W, c, a.base_vbias, b, b - a.base_vbias, None, None)
+    consts = (lambda bias, x: bias + x @ W, lambda bias, x: bias + x @ W.T, c, a.base_vbias, b, b - a.base_vbias,
+              None, None)
     for k in range(1, len(betas)):
         u_h, u_v = gibbs_uniforms(idx + k * 9 * M, key, 12, 7, m.dtype)
-        (v,), log_w = ais_steps.pair_step((v,), log_w, consts, betas[k], betas[k - 1], u_h, u_v, (None, None),
+        (v,), log_w = ais_steps.pair_step((v,), log_w, consts, betas[k], betas[k - 1], u_h, u_v,
                                           ("bernoulli", "bernoulli"))
     np.testing.assert_allclose(a.log_w.numpy(), log_w.numpy(), rtol=1e-10, atol=1e-10)
 
@@ -242,8 +243,9 @@ def test_ais_step_increment_is_the_difference_of_tempered_log_probabilities():
 
     b_old, b_new = torch.tensor(0.3, dtype=torch.float64), torch.tensor(0.31, dtype=torch.float64)
     u = torch.full((6, 5), 0.5, dtype=torch.float64), torch.full((6, 8), 0.5, dtype=torch.float64)
-    _, inc = ais_steps.pair_step((v,), torch.zeros(6, dtype=torch.float64), (W, c, b_A, b, b - b_A, None, None),
-                                 b_new, b_old, *u, (None, None), ("bernoulli", "bernoulli"))
+    consts = (lambda bias, x: bias + x @ W, lambda bias, x: bias + x @ W.T, c, b_A, b, b - b_A, None, None)
+    _, inc = ais_steps.pair_step((v,), torch.zeros(6, dtype=torch.float64), consts, b_new, b_old, *u,
+                                 ("bernoulli", "bernoulli"))
     torch.testing.assert_close(inc, log_p(0.31) - log_p(0.3), rtol=1e-9, atol=1e-12)
 
 

@@ -59,6 +59,33 @@ def test_packed_addmm_compiles_and_released_tokens_fall_back():
     np.testing.assert_allclose(onednn.addmm(b, x, w, token).double().numpy(), _reference(b, x, w), atol=2e-5)
 
 
+@needs_onednn
+def test_products_as_callables_compile_once_across_runs():
+    """A kernel takes its matrix products as ``Product`` callables: a new packed product per run (new
+    weights, new token) reuses the compiled graph, and the packed copies are freed after the block."""
+    from torch._dynamo.utils import counters
+
+    x, w, b = _operands(seed=1)
+    f = CompiledFunction(lambda mm, x: torch.sigmoid(mm(b, x)), "test product callable")
+    frames = None
+    for seed in (2, 3, 4):
+        _, w, _ = _operands(seed=seed)
+        with onednn.packed_products([w, w.T], x.shape[0]) as (mm, mm_t):
+            assert mm.token is not None and int(mm.token) in onednn._PACKED
+            np.testing.assert_allclose(f(mm, x).double().numpy(), 1 / (1 + np.exp(-_reference(b, x, w))),
+                                       atol=2e-6)
+            np.testing.assert_allclose(mm_t(torch.zeros(29), torch.ones(3, 13)).double().numpy(),
+                                       _reference(torch.zeros(29), torch.ones(3, 13), w.T), atol=2e-5)
+        assert int(mm.token) not in onednn._PACKED
+        if frames is None:
+            frames = counters["frames"]["total"]
+        assert counters["frames"]["total"] == frames  # no recompilation for the second and third runs
+    assert not f.failed and f.compiled_calls == 3
+    with onednn.packed_products([w], x.shape[0], enabled=False) as (mm,):  # unpacked: torch.addmm
+        assert mm.token is None
+        np.testing.assert_allclose(mm(b, x).double().numpy(), _reference(b, x, w), atol=2e-5)
+
+
 def test_pack_applies_to_float32_cpu_only():
     x, w, b = _operands()
     with pytest.raises(ValueError, match="`w` must be a 2-D tensor"):

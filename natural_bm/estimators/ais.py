@@ -164,7 +164,8 @@ class AIS:
         return self.model.parity_layers(annealed_parity(self.model))
 
     def _problem(self):
-        """(kernel, consts, static, matrices to pack, n_S, n_K) of this model."""
+        """(kernel, matrices to multiply by, the other constants, static, n_S, n_K) of this model. The
+        kernel's ``consts`` are the matrices' products (``onednn.Product``) followed by the other constants."""
         m = self.model
         b_A = base_biases(m, self.base_vbias)
         kept = self._kept_layers
@@ -174,23 +175,23 @@ class AIS:
         kinds, sigmas = unit_kinds(m), unit_sigmas(m)
         if m.n_layers == 2:
             W, c, b_B = m.weight(0, 1).detach(), m.bias(1).detach(), m.bias(0).detach()
-            consts = (W, c, b_A[0], b_B, b_B - b_A[0], *sigmas)
-            return ais_engine.PAIR, consts, kinds, (W, W.T), n_S, n_K
+            return ais_engine.PAIR, (W, W.T), (c, b_A[0], b_B, b_B - b_A[0], *sigmas), kinds, n_S, n_K
         edges = tuple(tuple(e) for e in m.edges)
         weights = tuple(m.weight(*e).detach() for e in edges)
-        consts = (weights, tuple(b_A), tuple(b.detach() for b in m.biases), sigmas)
+        rest = (tuple(b_A), tuple(b.detach() for b in m.biases), sigmas)
         static = (edges, tuple(kept), tuple(summed), tuple(m.layer_sizes), kinds)
-        return ais_engine.LAYERED, consts, static, weights + tuple(W.T for W in weights), n_S, n_K
+        return ais_engine.LAYERED, weights + tuple(W.T for W in weights), rest, static, n_S, n_K
 
     def _anneal(self, state: tuple, schedule: torch.Tensor, stream: int) -> torch.Tensor:
         """Run the chains ``state`` (the kept layers' states) along ``schedule`` (forward or reversed);
         returns the log weights. Compiled: SplitMix64 counters of ``stream``; eager: a PCG64 source."""
-        kernel, consts, static, mats, n_S, n_K = self._problem()
-        n_pack = len(mats) // 2
+        kernel, mats, rest, static, n_S, n_K = self._problem()
         source = {"key": stream_key(self.seed, stream)} if self.compile else {"gen": self._source(stream)}
-        with onednn.packed_tokens(mats, state[0].shape[0], self.packed_weights) as toks:
-            toks = (toks[0], toks[1]) if kernel is ais_engine.PAIR else (toks[:n_pack], toks[n_pack:])
-            _, log_w = ais_engine.anneal(kernel, tuple(state), consts, static, toks, schedule, n_S, n_K,
+        with onednn.packed_products(mats, state[0].shape[0], self.packed_weights) as products:
+            # the pair kernel takes (mm_W, mm_Wt, ...), the layered one (products of W, products of W^T, ...)
+            half = len(products) // 2
+            mms = products if kernel is ais_engine.PAIR else (products[:half], products[half:])
+            _, log_w = ais_engine.anneal(kernel, tuple(state), (*mms, *rest), static, schedule, n_S, n_K,
                                          self.log_weight_dtype, progress=self.progress,
                                          cuda_graph=self.cuda_graph, **source)
         return log_w

@@ -16,8 +16,9 @@ One counter layout: step t of a run r uses the counters
 SplitMix64 output gives one uniform for each parity (``gibbs_uniforms``):
 the larger parity's from the high bits, the smaller's from the next 24.
 Eagerly, each step draws the summed parity's uniforms, then the kept's.
-On the CPU in float32 the products use oneDNN with the weights packed once
-per run (``natural_bm.onednn``); the kernels receive the tokens.
+The kernels take the model's weights as matrix products (``consts``); on the
+CPU in float32 these are oneDNN products with the weights packed once per run
+(``natural_bm.onednn.Product``).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ GRAPH_STEPS = 128
 def _steps_along(step: Callable) -> Callable:
     """``len(betas) - 1`` consecutive ``step``s along ``betas`` with uniforms from counters ``offset`` on."""
 
-    def steps(state, log_w, consts, betas, key, offset, toks, static, n_S: int, n_K: int):
+    def steps(state, log_w, consts, betas, key, offset, static, n_S: int, n_K: int):
         R = log_w.shape[0]
         M = max(n_S, n_K)
         # the counters are rebuilt here, so the compiled kernels compute them from their loop indices
@@ -46,7 +47,7 @@ def _steps_along(step: Callable) -> Callable:
         dtype = state[0].dtype
         for s in range(betas.shape[0] - 1):
             u_S, u_K = _parity_uniforms(idx + (offset + s * R * M), key, n_S, n_K, dtype)
-            state, log_w = step(state, log_w, consts, betas[s + 1], betas[s], u_S, u_K, toks, static)
+            state, log_w = step(state, log_w, consts, betas[s + 1], betas[s], u_S, u_K, static)
         return state, log_w
 
     steps.__name__ = f"{step.__name__}_steps"
@@ -72,7 +73,7 @@ PAIR = Kernel(pair_step, CompiledFunction(_steps_along(pair_step), "AIS step"), 
 LAYERED = Kernel(layered_step, CompiledFunction(_steps_along(layered_step), "AIS step (layered)"), steps_per_call=2)
 
 
-def anneal(kernel: Kernel, state: tuple, consts: tuple, static, toks: tuple, sched: torch.Tensor, n_S: int,
+def anneal(kernel: Kernel, state: tuple, consts: tuple, static, sched: torch.Tensor, n_S: int,
            n_K: int, log_w_dtype: torch.dtype, key: int | None = None, gen: RandomSource | None = None,
            progress: bool = False, cuda_graph: bool = True, desc: str = "AIS") -> tuple[tuple, torch.Tensor]:
     """Run the chains ``state`` (kept layers, each (R, n_k)) along ``sched``; returns (state, log weights (R,)).
@@ -97,12 +98,12 @@ def anneal(kernel: Kernel, state: tuple, consts: tuple, static, toks: tuple, sch
             key_t = torch.tensor(key, device=dev, dtype=torch.int64)
             offsets = torch.arange(n_steps + 1, device=dev, dtype=torch.int64) * (R * M)
             per = kernel.steps_per_call
-            args = (consts, toks, static, n_S, n_K)
+            args = (consts, static, n_S, n_K)
             if dev.type == "cuda" and cuda_graph:
                 state, log_w, k = _anneal_graphed(kernel.steps, state, log_w, args, sched, key_t, offsets, bar, per)
             while k + per - 1 <= n_steps:
-                state, log_w = kernel.steps(state, log_w, consts, sched[k - 1 : k + per], key_t, offsets[k], toks,
-                                            static, n_S, n_K)
+                state, log_w = kernel.steps(state, log_w, consts, sched[k - 1 : k + per], key_t, offsets[k], static,
+                                            n_S, n_K)
                 k += per
                 if bar is not None:
                     bar.update(per)
@@ -112,7 +113,7 @@ def anneal(kernel: Kernel, state: tuple, consts: tuple, static, toks: tuple, sch
                 u_S, u_K = _parity_uniforms(idx + offsets[j], key_t, n_S, n_K, dtype)
             else:
                 u_S, u_K = gen.uniform((R, n_S), dtype), gen.uniform((R, n_K), dtype)
-            state, log_w = kernel.step(state, log_w, consts, sched[j], sched[j - 1], u_S, u_K, toks, static)
+            state, log_w = kernel.step(state, log_w, consts, sched[j], sched[j - 1], u_S, u_K, static)
             if bar is not None:
                 bar.update(1)
     if bar is not None:
@@ -133,7 +134,7 @@ def _anneal_graphed(steps, state, log_w, args, sched, key, offsets, bar, per_cal
     Returns ``(state, log_w, k)`` with ``k`` the next step to run (1 if the run
     is too short to be worth a capture).
     """
-    consts, toks, static, n_S, n_K = args
+    consts, static, n_S, n_K = args
     calls = GRAPH_STEPS // per_call
     span = calls * per_call
     n_steps = len(sched) - 1
@@ -148,8 +149,8 @@ def _anneal_graphed(steps, state, log_w, args, sched, key, offsets, bar, per_cal
     def body():
         st, lw = s_state, s_lw
         for j in range(calls):
-            st, lw = steps(st, lw, consts, s_beta[j * per_call : (j + 1) * per_call + 1], key, s_off[j], toks,
-                           static, n_S, n_K)
+            st, lw = steps(st, lw, consts, s_beta[j * per_call : (j + 1) * per_call + 1], key, s_off[j], static,
+                           n_S, n_K)
         for target, value in zip(s_state, st, strict=True):
             target.copy_(value)
         s_lw.copy_(lw)

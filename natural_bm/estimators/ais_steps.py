@@ -19,10 +19,11 @@ Two step kernels share one signature and one engine (``ais_engine``):
   hidden input reused by the weight update and the hidden sample;
 * ``layered_step``: any depth and topology (K = the parity with fewer units).
 
-Signature: ``step(state, log_w, consts, b_new, b_old, u_S, u_K, toks, static)
+Signature: ``step(state, log_w, consts, b_new, b_old, u_S, u_K, static)
 -> (state, log_w)``. ``state`` is the tuple of the kept layers' states,
 ``u_S`` (R, units of S) and ``u_K`` (R, units of K) the step's uniforms,
-``toks`` oneDNN tokens of the packed weights (None: ``torch.addmm``) and
+``consts`` the model's constants, its weights as matrix products
+(``mm(bias, x) = bias + x @ W``, e.g. ``natural_bm.onednn.Product``), and
 ``static`` the structure (Python ints and tuples, constant under
 ``torch.compile``). The increment is computed without cancellation
 (``natural_bm.kernels.softplus_increment``) and summed into ``log_w`` in its
@@ -33,7 +34,6 @@ from __future__ import annotations
 
 import torch
 
-from natural_bm import onednn
 from natural_bm.kernels import softplus_increment
 from natural_bm.models.units import one_hot_from_uniform
 
@@ -116,24 +116,23 @@ def _mean(kind: str, a, sigma):
 # ----------------------------------------------------------------------------- two layers
 
 
-def pair_step(state, log_w, consts, b_new, b_old, u_S, u_K, toks, static):
+def pair_step(state, log_w, consts, b_new, b_old, u_S, u_K, static):
     """One step of a two-layer model: the weight update at (b_new vs b_old), then v -> h -> v at b_new.
 
-    ``state`` = (v,) (R, nv); ``consts`` = (W (nv, nh), c (nh,), b_A, b_B, d_b = b_B - b_A (nv,),
-    sigma_v, sigma_h (None for binary layers)); ``toks`` = (token of W, token of W^T);
-    ``static`` = (unit type of v, unit type of h); ``u_S`` (R, nh), ``u_K`` (R, nv).
+    ``state`` = (v,) (R, nv); ``consts`` = (mm_W, mm_Wt: the products ``bias + x @ W`` and
+    ``bias + x @ W^T`` (W (nv, nh)), c (nh,), b_A, b_B, d_b = b_B - b_A (nv,), sigma_v, sigma_h (None
+    for binary layers)); ``static`` = (unit type of v, unit type of h); ``u_S`` (R, nh), ``u_K`` (R, nv).
     """
     (v,) = state
-    W, c, b_A, b_B, d_b, sigma_v, sigma_h = consts
+    mm_W, mm_Wt, c, b_A, b_B, d_b, sigma_v, sigma_h = consts
     kind_v, kind_h = static
-    tok_w, tok_wt = toks
-    x = onednn.addmm(c, v, W, tok_w)  # (R, nh), shared by the weight update and the hidden sample
+    x = mm_W(c, v)  # (R, nh), shared by the weight update and the hidden sample
     bn = b_new.to(x.dtype)
     db = (b_new - b_old).to(x.dtype)
     inc_h, mean_h = _summed_increment(kind_h, bn * x, db * x, sigma_h)
     log_w = log_w + (db * (v @ d_b)).to(log_w.dtype) + inc_h.to(log_w.dtype)
     h = _draw(kind_h, mean_h, u_S, sigma_h)
-    act = (1 - bn) * b_A + bn * onednn.addmm(b_B, h, W.T, tok_wt)
+    act = (1 - bn) * b_A + bn * mm_Wt(b_B, h)
     v = _draw(kind_v, _mean(kind_v, act, sigma_v), u_K, sigma_v)
     return (v,), log_w
 
@@ -141,17 +140,18 @@ def pair_step(state, log_w, consts, b_new, b_old, u_S, u_K, toks, static):
 # ----------------------------------------------------------------------------- any depth
 
 
-def _input(k, states, weights, edges, bias, tok_fwd, tok_bwd):
-    """Total input to layer k from the filled layers of ``states``: bias + sum of products, (R, n_k)."""
+def _input(k, states, up, down, edges, bias):
+    """Total input to layer k from the filled layers of ``states``: bias + sum of products, (R, n_k).
+    ``up[e]``/``down[e]``: the products ``bias + x @ W_e`` and ``bias + x @ W_e^T`` of edge e."""
     out = None
     for e, (i, j) in enumerate(edges):
         if j == k and states[i] is not None:
-            x, w, tok = states[i], weights[e], tok_fwd[e]
+            x, mm = states[i], up[e]
         elif i == k and states[j] is not None:
-            x, w, tok = states[j], weights[e].T, tok_bwd[e]
+            x, mm = states[j], down[e]
         else:
             continue
-        term = onednn.addmm(bias if out is None else torch.zeros_like(bias), x, w, tok)
+        term = mm(bias if out is None else torch.zeros_like(bias), x)
         out = term if out is None else out + term
     return out
 
@@ -165,15 +165,14 @@ def _split(u, layers, sizes):
     return out
 
 
-def layered_step(state, log_w, consts, b_new, b_old, u_S, u_K, toks, static):
+def layered_step(state, log_w, consts, b_new, b_old, u_S, u_K, static):
     """One step of a layered model: the increment at (b_new vs b_old), then a sweep S | K, K | S at b_new.
 
-    ``state`` = the kept layers' states in order of K; ``consts`` = (weights per edge, b_A per layer,
-    b_B per layer, sigma per layer (None for binary layers)); ``toks`` = (tokens of W per edge, tokens
-    of W^T per edge); ``static`` = (edges, K, S, layer sizes, unit type per layer).
+    ``state`` = the kept layers' states in order of K; ``consts`` = (products ``bias + x @ W`` per edge,
+    products ``bias + x @ W^T`` per edge, b_A per layer, b_B per layer, sigma per layer (None for binary
+    layers)); ``static`` = (edges, K, S, layer sizes, unit type per layer).
     """
-    weights, b_A, b_B, sigmas = consts
-    tok_fwd, tok_bwd = toks
+    up, down, b_A, b_B, sigmas = consts
     edges, K, S, sizes, kinds = static
     states = [None] * len(sizes)
     for n, k in enumerate(K):
@@ -185,7 +184,7 @@ def layered_step(state, log_w, consts, b_new, b_old, u_S, u_K, toks, static):
         inc = inc + (db * (states[k] @ (b_B[k] - b_A[k]))).to(log_w.dtype)
     means = {}
     for s in S:
-        rel = _input(s, states, weights, edges, b_B[s], tok_fwd, tok_bwd) - b_A[s]
+        rel = _input(s, states, up, down, edges, b_B[s]) - b_A[s]
         inc_s, means[s] = _summed_increment(kinds[s], b_A[s] + bn * rel, db * rel, sigmas[s])
         inc = inc + inc_s.to(log_w.dtype)
     log_w = log_w + inc
@@ -193,6 +192,6 @@ def layered_step(state, log_w, consts, b_new, b_old, u_S, u_K, toks, static):
     for s in S:
         states[s] = _draw(kinds[s], means[s], us[s], sigmas[s])
     for k in K:
-        a = b_A[k] + bn * (_input(k, states, weights, edges, b_B[k], tok_fwd, tok_bwd) - b_A[k])
+        a = b_A[k] + bn * (_input(k, states, up, down, edges, b_B[k]) - b_A[k])
         states[k] = _draw(kinds[k], _mean(kinds[k], a, sigmas[k]), uk[k], sigmas[k])
     return tuple(states[k] for k in K), log_w
