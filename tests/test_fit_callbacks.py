@@ -252,7 +252,7 @@ def test_verbose_auto_prints_one_line_per_epoch_without_nan_keys(capsys):
     m.fit(x, batch_size=10, epochs=2, callbacks=[nan_key], seed=0)
     captured = capsys.readouterr()
     lines = captured.out.splitlines()
-    assert [line.split(" - ")[0] for line in lines] == ["Epoch 1/2", "Epoch 2/2"]
+    assert [line.split(" - ")[0] for line in lines] == ["Epoch 0 (1/2)", "Epoch 1 (2/2)"]
     assert "logZ" not in lines[0] and "logZ: 1.5000" in lines[1] and "nan" not in captured.out
     assert "batch/s" not in captured.err and "it/s" not in captured.err  # no progress bar text
     with pytest.raises(ValueError, match="'auto'"):

@@ -57,15 +57,16 @@ def test_model_checkpoint_every_epoch_with_templated_names(tmp_path):
     m = _model()
     cp = ModelCheckpoint(str(tmp_path / "ckpt-{epoch:02d}-{metric:.2f}.pt"), monitor="metric", period=2)
     _fit(m, [Feed("metric", [5, 4, 3, 2, 1]), cp], 5)
-    assert [p.name for p in cp.saved] == ["ckpt-02-4.00.pt", "ckpt-04-2.00.pt"]
-    assert torch.equal(RBM.load(cp.saved[-1]).W, RBM.load(tmp_path / "ckpt-04-2.00.pt").W)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt-02-4.00.pt", "ckpt-04-2.00.pt"]
+    # {epoch} is the 0-based index, as in log.csv and the library's other file names (Keras: 1-based)
+    assert [p.name for p in cp.saved] == ["ckpt-01-4.00.pt", "ckpt-03-2.00.pt"]
+    assert torch.equal(RBM.load(cp.saved[-1]).W, RBM.load(tmp_path / "ckpt-03-2.00.pt").W)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt-01-4.00.pt", "ckpt-03-2.00.pt"]
 
 
 @pytest.mark.parametrize("key,values,saved_epochs", [
-    ("val_loss", [3, 2, 2.5, 1, 1.5], [1, 2, 4]),  # minimised
-    ("val_ll", [-90, -95, -80, -85, -70], [1, 3, 5]),  # log-likelihoods maximised by mode='auto'
-    ("pll", [-5, -4, -6, -3, -3], [1, 2, 4]),
+    ("val_loss", [3, 2, 2.5, 1, 1.5], [0, 1, 3]),  # minimised
+    ("val_ll", [-90, -95, -80, -85, -70], [0, 2, 4]),  # log-likelihoods maximised by mode='auto'
+    ("pll", [-5, -4, -6, -3, -3], [0, 1, 3]),
 ])
 def test_model_checkpoint_save_best_only_auto_mode(tmp_path, key, values, saved_epochs):
     m = _model()

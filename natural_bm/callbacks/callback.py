@@ -3,6 +3,18 @@
 from __future__ import annotations
 
 
+def epoch_label(epoch: int, epochs: int | None = None) -> str:
+    """How messages name an epoch: ``"Epoch 39 (40/40)"``.
+
+    One convention everywhere: an epoch is its 0-based index, as the hooks
+    receive it and as ``log.csv``, ``History``, file names
+    (``samples_epoch0039.png``, ``ModelCheckpoint``'s ``{epoch}``), plot axes,
+    ``results.json`` and config epoch lists give it; the console adds the
+    count of epochs done out of ``epochs`` (the total, when known).
+    """
+    return f"Epoch {epoch}" if epochs is None else f"Epoch {epoch} ({epoch + 1}/{epochs})"
+
+
 class Callback:
     """Base class for callbacks; override the hooks you need.
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from natural_bm.callbacks.callback import Callback
+from natural_bm.callbacks.callback import Callback, epoch_label
 from natural_bm.callbacks.monitor import Monitor
 
 
@@ -64,4 +64,4 @@ class EarlyStopping(Callback):
                 for k, v in self.model.parameter_dict().items():
                     v.copy_(self.best_weights[k])
             if self.verbose:
-                print(f"Epoch {epoch + 1}: early stopping ({self.monitor.key} best {self.monitor.best:.5f}).")
+                print(f"{epoch_label(epoch)}: early stopping ({self.monitor.key} best {self.monitor.best:.5f}).")

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from natural_bm.callbacks.callback import Callback
+from natural_bm.callbacks.callback import Callback, epoch_label
 from natural_bm.callbacks.monitor import Monitor
 
 
 class ModelCheckpoint(Callback):
     """Saves the model after epochs (atomically, through ``model.save``).
 
-    ``filepath`` may hold ``{epoch:02d}`` (1-based, as in Keras) and any log
+    ``filepath`` may hold ``{epoch:02d}`` (0-based, as log.csv and every file name
+    of the library; Keras counts from 1 here) and any log
     key, e.g. ``"ckpt-{epoch:02d}-{val_loss:.2f}.pt"``. With
     ``save_best_only`` the file is written only when ``monitor`` improves;
     ``mode='auto'`` maximises log-likelihood keys (``pll``, ``val_ll``, ...)
@@ -47,20 +48,20 @@ class ModelCheckpoint(Callback):
             return
         self.epochs_since_last_save = 0
         try:
-            path = Path(self.filepath.format(epoch=epoch + 1, **logs))
+            path = Path(self.filepath.format(epoch=epoch, **logs))
         except KeyError as err:
             raise ValueError(f"ModelCheckpoint filepath names {err} which is not a log key ({sorted(logs)}).") from err
         if self.save_best_only:
             current = self.monitor.value(logs)
             if current is None or not self.monitor.improved(current):
                 if self.verbose and current is not None:
-                    print(f"Epoch {epoch + 1}: {self.monitor.key} did not improve from {self.monitor.best:.5f}")
+                    print(f"{epoch_label(epoch)}: {self.monitor.key} did not improve from {self.monitor.best:.5f}")
                 return
             if self.verbose:
-                print(f"Epoch {epoch + 1}: {self.monitor.key} improved from {self.monitor.best:.5f} to "
+                print(f"{epoch_label(epoch)}: {self.monitor.key} improved from {self.monitor.best:.5f} to "
                       f"{current:.5f}, saving model to {path}")
             self.monitor.best = current
         elif self.verbose:
-            print(f"Epoch {epoch + 1}: saving model to {path}")
+            print(f"{epoch_label(epoch)}: saving model to {path}")
         self.model.save(path, include_optimizer=not self.save_weights_only)
         self.saved.append(path)

@@ -6,7 +6,7 @@ import sys
 
 from tqdm.auto import tqdm
 
-from natural_bm.callbacks.callback import Callback
+from natural_bm.callbacks.callback import Callback, epoch_label
 
 
 class ProgbarLogger(Callback):
@@ -36,7 +36,7 @@ class ProgbarLogger(Callback):
         if self.verbose == 1:
             self.bar = tqdm(
                 total=total,
-                desc=f"Epoch {epoch + 1}/{self.epochs}",
+                desc=epoch_label(epoch, self.epochs),
                 unit="batch" if self.count_mode == "steps" else "sample",
                 file=self.file or sys.stderr,
                 leave=True,
@@ -63,4 +63,4 @@ class ProgbarLogger(Callback):
             self.bar.close()
             self.bar = None
         elif self.verbose == 2:
-            print(f"Epoch {epoch + 1}/{self.epochs} - {text}", file=self.file or sys.stdout, flush=True)
+            print(f"{epoch_label(epoch, self.epochs)} - {text}", file=self.file or sys.stdout, flush=True)

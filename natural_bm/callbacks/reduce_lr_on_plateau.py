@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from natural_bm.callbacks.callback import Callback
+from natural_bm.callbacks.callback import Callback, epoch_label
 from natural_bm.callbacks.monitor import Monitor
 
 
@@ -52,6 +52,6 @@ class ReduceLROnPlateau(Callback):
                 if old > self.min_lr:
                     opt.lr = max(old * self.factor, self.min_lr)
                     if self.verbose:
-                        print(f"Epoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {opt.lr:g}.")
+                        print(f"{epoch_label(epoch)}: ReduceLROnPlateau reducing learning rate to {opt.lr:g}.")
                     self.cooldown_counter = self.cooldown
                     self.wait = 0

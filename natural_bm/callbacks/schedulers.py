@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 
-from natural_bm.callbacks.callback import Callback
+from natural_bm.callbacks.callback import Callback, epoch_label
 
 
 def _call(schedule, epoch: int, current: float) -> float:
@@ -46,7 +46,7 @@ class _HyperparameterScheduler(Callback):
         value = self._convert(_call(self.schedule, epoch, getattr(opt, attr)))
         setattr(opt, attr, value)
         if self.verbose:
-            print(f"Epoch {epoch + 1}: {type(self).__name__} sets {attr} to {value:g}.")
+            print(f"{epoch_label(epoch)}: {type(self).__name__} sets {attr} to {value:g}.")
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from natural_bm.callbacks.callback import Callback
+from natural_bm.callbacks.callback import Callback, epoch_label
 
 
 class TerminateOnNaN(Callback):
@@ -24,7 +24,7 @@ class TerminateOnNaN(Callback):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(loss):
             epoch = getattr(self, "epoch", None)
-            print(f"Epoch {epoch}, batch {batch}: invalid loss {loss}, terminating training")
+            print(f"{epoch_label(epoch)}, batch {batch}: invalid loss {loss}, terminating training")
             self.terminated_on_batch = batch
             self.model.stop_training = True
             self.model.diverged = True
