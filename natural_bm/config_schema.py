@@ -142,6 +142,18 @@ def mapping(value, where: str):
     return value
 
 
+def centering(value, where: str):
+    """true, or a mapping {rate: 0.01, target: data} (natural_bm.training.centering.Centering)."""
+    if value is True:
+        return {}
+    if value is False:
+        return None
+    if not isinstance(value, dict) or set(value) - {"rate", "target"}:
+        raise ConfigError(f"{where} must be true or a mapping with keys rate and target (e.g. {{rate: 0.01, "
+                          f"target: data}}), got {_describe(value)}.")
+    return dict(value)
+
+
 def passthrough(value, where: str):
     """Checked elsewhere (schedules by ``steps_of``, callbacks by ``make_callback``)."""
     return value
@@ -166,7 +178,7 @@ SCHEMA: dict = {
         "algorithm": choice("cd", "pcd", "exact", "mfpcd", "pt"), "k": integer(1), "n_chains": integer(1),
         "n_temperatures": integer(2), "min_beta": number(0, 1, strict_min=True, strict_max=True),
         "epochs": integer(1), "batch_size": integer(1), "l1": number(0), "l2": number(0),
-        "mf_steps": integer(1), "jit_compile": choice(True, False, "auto"),
+        "mf_steps": integer(1), "jit_compile": choice(True, False, "auto"), "centering": optional(centering),
         "keep_checkpoints": optional(integer(1)), "best_checkpoint": optional(text),
     },
     "pretrain": {

@@ -9,8 +9,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["binary_codes", "reconstruction_cross_entropy", "scale_by_beta", "softplus_increment",
-           "statistics_difference"]
+__all__ = ["binary_codes", "centred_weight_gradient", "offset_bias_shift", "reconstruction_cross_entropy",
+           "scale_by_beta", "softplus_increment", "statistics_difference"]
 
 
 def reconstruction_cross_entropy(logits: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -57,3 +57,29 @@ def scale_by_beta(x: torch.Tensor, beta) -> torch.Tensor:
     if isinstance(beta, float) and beta == 1.0:
         return x
     return beta * x
+
+
+def offset_bias_shift(k: int, weights: dict, offsets) -> torch.Tensor:
+    """sum over the edges (i, j) at layer k of W mu_other: the term that links layer k's centred and
+    uncentred biases (Melchior, Fischer & Wiskott 2016).
+
+    The centred energy -sum_(i,j) (x_i - mu_i)^T W_ij (x_j - mu_j) - sum_k (x_k - mu_k)^T c_k (plus the
+    units' own terms) equals the uncentred one with biases b_k = c_k - shift_k, up to a constant, so
+    both give the same p(x). ``weights``: {(i, j): W_ij (n_i, n_j)}; ``offsets``: one (n_k,) tensor per
+    layer. Returns (n_k,).
+    """
+    out = torch.zeros_like(offsets[k])
+    for (i, j), W in weights.items():
+        if i == k:
+            out = out + W @ offsets[j]
+        elif j == k:
+            out = out + offsets[i] @ W
+    return out
+
+
+def centred_weight_gradient(dW: torch.Tensor, db_i: torch.Tensor, db_j: torch.Tensor, mu_i: torch.Tensor,
+                            mu_j: torch.Tensor) -> torch.Tensor:
+    """The centred gradient of W_ij from the uncentred statistics differences:
+    <(x_i - mu_i)(x_j - mu_j)^T>_data - <...>_model = dW - mu_i db_j^T - db_i mu_j^T, exactly
+    (db: <x>_data - <x>_model of each layer). Shapes (n_i, n_j), (n_i,), (n_j,), (n_i,), (n_j,)."""
+    return dW - torch.outer(mu_i, db_j) - torch.outer(db_i, mu_j)

@@ -19,6 +19,8 @@ A config (JSON or YAML) has these sections; every key is optional except
                 # algorithm: cd, pcd, exact, mfpcd (DBMs) or pt (parallel tempering: n_temperatures: 10,
                 # min_beta: 0.1, a geometric ladder; swap rates logged as swap_rate_<k>)
                 mf_steps: 10, jit_compile: auto,   # see BoltzmannMachine.compile
+                centering: null,   # or {rate: 0.01, target: data}: train the centred machine (Melchior et al.
+                                   # 2016; natural_bm.training.centering), any depth and algorithm
                 keep_checkpoints: 3, best_checkpoint: val_pll}   # checkpoints kept: the newest 3 and the
                # best epoch by that log key (keep_checkpoints: null keeps all; best_checkpoint: null none)
     pretrain:  {epochs: 0, algorithm: cd, k: 1, n_chains: 100, lr: 0.05, momentum: 0.5, decay: 0.0,
@@ -67,7 +69,7 @@ DEFAULTS: dict = {
              "valid_fraction": 0.0, "test_fraction": 0.0},
     "training": {"algorithm": "pcd", "k": 1, "n_chains": 100, "n_temperatures": 10, "min_beta": 0.1,
                  "epochs": 10, "batch_size": 100, "l1": 0.0,
-                 "l2": 0.0, "mf_steps": 10, "jit_compile": "auto", "keep_checkpoints": 3,
+                 "l2": 0.0, "mf_steps": 10, "jit_compile": "auto", "centering": None, "keep_checkpoints": 3,
                  "best_checkpoint": "val_pll"},
     "pretrain": {"epochs": 0, "algorithm": "cd", "k": 1, "n_chains": 100, "lr": 0.05, "momentum": 0.5,
                  "decay": 0.0, "decay_mode": "inverse", "l2": 0.0, "schedule": None},
@@ -334,7 +336,13 @@ def build_model(cfg: dict, n_visible: int):
         opt = Adam(o["lr"], o["beta_1"], o["beta_2"], o["epsilon"], o["decay"], o["decay_mode"])
     if t["jit_compile"] not in (True, False, "auto"):
         raise ConfigError(f"training.jit_compile must be true, false or 'auto', got {t['jit_compile']!r}.")
-    model.compile(opt, algorithm, l1=t["l1"], l2=t["l2"], jit_compile=t["jit_compile"], **alg_kwargs)
+    try:
+        model.compile(opt, algorithm, l1=t["l1"], l2=t["l2"], jit_compile=t["jit_compile"],
+                      centering=t["centering"], **alg_kwargs)
+    except (ValueError, TypeError) as err:
+        if t["centering"] is not None and ("centering" in str(err) or "Centering" in str(err)):
+            raise ConfigError(f"training.centering: {err}") from None
+        raise
     return model
 
 

@@ -378,3 +378,16 @@ def test_model_protocol_filters_unnormalized_log_prob_and_exact_states():
     assert r.n_exact_states() == d.n_exact_states() == 2**4
     skip = random_dbm([5, 3, 2, 2], {0: {1, 3}, 1: {2}, 2: {3}}, seed=2)
     assert skip.filters().shape == (5, 3 + 2)  # both edges from the visible layer
+
+
+def test_dbm_init_from_data_gives_the_pixel_means_as_exact_marginals():
+    """With zero weights, init_from_data makes each visible marginal of a DBM the data's mean (exact F(v))."""
+    x = np.random.default_rng(0).random((300, 4)) ** 2
+    d = DBM([4, 3, 2], seed=0, dtype=torch.float64)
+    with torch.no_grad():
+        for w in d.weights.values():
+            w.zero_()
+    d.init_from_data(x)
+    codes = torch.tensor(list(itertools.product([0.0, 1.0], repeat=4)), dtype=torch.float64)
+    p = torch.exp(-d.free_energy(codes) - log_partition_exact(d))
+    np.testing.assert_allclose((p[:, None] * codes).sum(0).numpy(), x.mean(0), atol=1e-9)

@@ -45,7 +45,7 @@ class BoltzmannMachine(torch.nn.Module):
     weight_names: tuple[str, ...] = ("W",)
     #: subclasses whose CD/PCD steps have a compiled form set this (``RBM``)
     supports_compiled_steps = False
-    #: subclasses with ``init_from_data(x)`` (visible biases from the data) set this (``RBM``)
+    #: subclasses with ``init_from_data(x)`` (visible biases from the data) set this (``LayeredBM``)
     supports_init_from_data = False
 
     def __init_subclass__(cls, **kwargs):
@@ -56,6 +56,7 @@ class BoltzmannMachine(torch.nn.Module):
         super().__init__()
         self.optimizer = None
         self.algorithm = None
+        self.centering = None  # a training.centering.Centering, set by compile(centering=...)
         self.l1 = 0.0
         self.l2 = 0.0
         self.history = None
@@ -176,6 +177,7 @@ class BoltzmannMachine(torch.nn.Module):
         l1: float = 0.0,
         l2: float = 0.0,
         jit_compile: bool | str = "auto",
+        centering=None,
         **algorithm_kwargs,
     ) -> "BoltzmannMachine":
         """Choose how ``fit`` trains.
@@ -196,16 +198,24 @@ class BoltzmannMachine(torch.nn.Module):
                 compilation. ``True``/``False`` force it. Compiled steps draw
                 counter-based uniforms, so a seed gives a different (equally
                 valid) run than with ``False``.
+            centering: train the centred machine (Melchior, Fischer & Wiskott 2016;
+                ``natural_bm.training.centering``): True, a dict such as
+                ``{"rate": 0.01, "target": "data"}``, or a ``Centering``; None (default) trains
+                the plain parameters. The model's parameters stay uncentred either way.
             **algorithm_kwargs: passed to the algorithm, e.g. ``k=5``, ``n_chains=100``.
 
         Returns ``self``.
         """
         from natural_bm.training import get_algorithm, get_optimizer
+        from natural_bm.training.centering import get_centering
 
         if l1 < 0 or l2 < 0:
             raise ValueError(f"`l1` and `l2` must be >= 0, got l1={l1}, l2={l2}.")
         self.optimizer = get_optimizer(optimizer)
         self.algorithm = get_algorithm(algorithm, **algorithm_kwargs)
+        self.centering = get_centering(centering)
+        if self.centering is not None:
+            self.centering.check_model(self)
         self.l1, self.l2 = float(l1), float(l2)
         self._set_default_param_groups()
         if jit_compile not in (True, False, "auto"):
@@ -351,6 +361,7 @@ class BoltzmannMachine(torch.nn.Module):
         return {
             "optimizer": self.optimizer.state_dict(),
             "algorithm": self.algorithm.state_dict(),
+            "centering": None if self.centering is None else self.centering.state_dict(),
             "l1": self.l1,
             "l2": self.l2,
             "seed": self.seed,
@@ -440,6 +451,13 @@ class BoltzmannMachine(torch.nn.Module):
         alg_config = dict(training["algorithm"]["config"])
         self.algorithm = get_algorithm(alg_config.pop("name"), **alg_config)
         self.algorithm.load_state_dict(training["algorithm"])
+        if training.get("centering") is None:  # (files before centering have no entry)
+            self.centering = None
+        else:
+            from natural_bm.training.centering import Centering
+
+            self.centering = Centering()
+            self.centering.load_state_dict(training["centering"])
         self.l1, self.l2, self.seed = training["l1"], training["l2"], training.get("seed")
         self.jit_compile = training.get("jit_compile", "auto")
         self._set_default_param_groups()  # files without groups: as compile() would make them

@@ -32,7 +32,7 @@ from natural_bm.kernels import binary_codes, scale_by_beta
 from natural_bm.models.base import BoltzmannMachine
 from natural_bm.models.units import Bernoulli, units_from_spec
 from natural_bm.rng import RandomSource
-from natural_bm.validation import check_beta, check_positive_int
+from natural_bm.validation import as_data_tensor, check_beta, check_positive_int
 
 Generator = RandomSource | torch.Generator | None
 States = list  # one (n, n_k) tensor per layer (None where unused)
@@ -142,6 +142,23 @@ class LayeredBM(BoltzmannMachine):
         self.units = torch.nn.ModuleList(units).to(device=device, dtype=dtype)
         self.param_names = tuple(self._weight_name[e] for e in self.edges) + tuple(self._bias_name)
         self.weight_names = tuple(self._weight_name[e] for e in self.edges)
+
+    supports_init_from_data = True
+
+    def init_from_data(self, x, eps: float = 1e-3) -> "LayeredBM":
+        """Set the visible biases so that, with zero weights, the visible marginals have the data's means:
+        logit(clip(mean(x), eps, 1 - eps)) for binary units (natural_bm's ``init_standard``),
+        mean(x) / sigma^2 for Gaussian ones. Returns ``self``.
+        """
+        x = as_data_tensor(x, "x", self.n_visible, device=self.bias(0).device, dtype=torch.float64,
+                           value_range=self.data_range)
+        with torch.no_grad():
+            if not self.binary_visible:
+                self.bias(0).copy_(x.mean(0) / self.units[0].sigma.double() ** 2)
+                return self
+            p = x.mean(0).clamp(eps, 1 - eps)
+            self.bias(0).copy_(torch.log(p) - torch.log1p(-p))
+        return self
 
     # ------------------------------------------------------------------ structure
     @property

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from natural_bm.kernels import statistics_difference
 from natural_bm.models.layered import LayeredBM
 from natural_bm.rng import RandomSource, bernoulli
-from natural_bm.validation import as_data_tensor, check_positive_int
+from natural_bm.validation import check_positive_int
 
 Generator = RandomSource | torch.Generator | None
 
@@ -52,7 +52,6 @@ class RBM(LayeredBM):
     """
 
     param_names = ("W", "vbias", "hbias")
-    supports_init_from_data = True
 
     @property
     def supports_compiled_steps(self) -> bool:
@@ -93,20 +92,6 @@ class RBM(LayeredBM):
             "up_factor": self.up_factor,
             "down_factor": self.down_factor,
         } | ({"units": self.units_config()} if not self.all_binary else {})
-
-    def init_from_data(self, x, eps: float = 1e-3) -> "RBM":
-        """Set ``vbias`` so that, with zero weights, the visible marginals have the data's means:
-        logit(clip(mean(x), eps, 1 - eps)) for binary units (natural_bm's ``init_standard``),
-        mean(x) / sigma^2 for Gaussian ones. Returns ``self``.
-        """
-        x = as_data_tensor(x, "x", self.n_visible, device=self.W.device, dtype=torch.float64,
-                           value_range=self.data_range)
-        if not self.binary_visible:
-            self.vbias.copy_(x.mean(0) / self.units[0].sigma.double() ** 2)
-            return self
-        p = x.mean(0).clamp(eps, 1 - eps)
-        self.vbias.copy_(torch.log(p) - torch.log1p(-p))
-        return self
 
     # ------------------------------------------------------------------ maths (the core's, by layer)
     def hidden_input(self, v: torch.Tensor) -> torch.Tensor:

@@ -47,9 +47,21 @@ class Algorithm:
 
     name = "algorithm"
 
+    #: the last batch's data-dependent means, one (n_k,) tensor per layer (set by ``step`` where the
+    #: positive phase computes them; None where it does not, e.g. the compiled RBM steps)
+    positive_means: list | None = None
+
     def on_fit_begin(self, model, x: torch.Tensor, generator) -> None:
         """Called once by ``fit`` before the first batch (PCD initialises chains here)."""
         self._jit_rows = None
+
+    def data_means(self, model, v: torch.Tensor) -> list:
+        """The data-dependent means of every layer for the batch ``v`` that ``step`` just used: the
+        positive phase's, or (where the step did not keep them) the mean-field posterior's. For centering."""
+        if self.positive_means is not None:
+            return self.positive_means
+        mu, _ = model.mean_field(v)
+        return [m.mean(0) for m in mu]
 
     def positive_phase(self, model, v: torch.Tensor, generator):
         """Hidden probabilities and a hidden sample given the data, plus the loss.
@@ -130,8 +142,10 @@ class ContrastiveDivergence(Algorithm):
             dW, db, dc, loss = compiled_cd_step(
                 v, model.W, model.vbias, model.hbias, randint(2**62, (), generator, v.device),
                 self._counters(v.shape[0], model), self.k, model.up_factor, model.down_factor)
+            self.positive_means = None
             return {"W": dW, "vbias": db, "hbias": dc}, loss
         h_prob, h_sample, logits, loss = self.positive_phase(model, v, generator)
+        self.positive_means = [v.mean(0), h_prob.mean(0)]
         v_neg = model.units[0].sample(logits, 1.0, generator)
         for _ in range(self.k - 1):
             v_neg = model.sample_v(model.sample_h(v_neg, generator=generator), generator=generator)
@@ -179,8 +193,10 @@ class PersistentContrastiveDivergence(Algorithm):
             dW, db, dc, loss, self.chains = compiled_pcd_step(
                 v, self.chains, model.W, model.vbias, model.hbias, randint(2**62, (), generator, v.device),
                 self._counters(rows, model), self.k, model.up_factor, model.down_factor)
+            self.positive_means = None
             return {"W": dW, "vbias": db, "hbias": dc}, loss
         h_prob, _, _, loss = self.positive_phase(model, v, generator)
+        self.positive_means = [v.mean(0), h_prob.mean(0)]
         self.chains = model.gibbs(self.chains, self.k, generator=generator)
         h_neg = model.prob_h_given_v(self.chains)
         return model.statistics_difference(v, h_prob, self.chains, h_neg), loss
@@ -204,6 +220,7 @@ class ExactGradient(Algorithm):
 
     def step(self, model, v, generator):
         h_prob, _, _, loss = self.positive_phase(model, v, generator)
+        self.positive_means = [v.mean(0), h_prob.mean(0)]
         stats_neg = exact_model_statistics(model)
         stats_pos = model.statistics(v, h_prob)
         return {k: stats_pos[k] - stats_neg[k] for k in stats_pos}, loss
@@ -266,6 +283,7 @@ class MeanFieldPersistent(Algorithm):
         if self.chains is None:
             self.on_fit_begin(model, v, generator)
         mu, self.last_mf_steps = model.mean_field(v, max_steps=self.mf_steps, atol=self.mf_atol)
+        self.positive_means = [m.mean(0) for m in mu]
         loss = model.reconstruction_error_from_means(v, mu, generator)
         pos = model.sufficient_statistics(mu)
         self.chains = model.gibbs(self.chains, self.k, generator=generator)
@@ -330,6 +348,7 @@ class ParallelTemperingAlgorithm(Algorithm):
         if self.sampler is None or self.sampler.chains is None:
             self.on_fit_begin(model, v, generator)
         mu, _ = model.mean_field(v, max_steps=1 if model.n_layers == 2 else self.mf_steps)
+        self.positive_means = [m.mean(0) for m in mu]
         loss = model.reconstruction_error_from_means(v, mu, generator)
         pos = model.sufficient_statistics(mu)
         neg = model.sufficient_statistics(self.sampler.run(self.k, generator))

@@ -130,6 +130,10 @@ def fit(
     model.diverged = False
     gen.manual_seed(epoch_seed(seed, -1))
     model.algorithm.on_fit_begin(model, x, gen)
+    centering = model.centering
+    if centering is not None:
+        with torch.no_grad():
+            centering.on_fit_begin(model, x)
     params = model.parameter_dict()
 
     cb.on_train_begin({})
@@ -147,7 +151,10 @@ def fit(
             cb.on_train_batch_begin(b, batch_logs)
             with torch.no_grad():
                 grads, loss = model.algorithm.step(model, v, gen)
-                model.optimizer.step(params, grads)  # weight decay, frozen groups, lr factors: its groups
+                if centering is None:
+                    model.optimizer.step(params, grads)  # weight decay, frozen groups, lr factors: its groups
+                else:
+                    centering.apply(model, params, grads, model.algorithm.data_means(model, v), model.optimizer)
             batch_logs["loss"] = float(loss.mean())
             cb.on_train_batch_end(b, batch_logs)
             if model.stop_training:
