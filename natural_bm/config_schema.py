@@ -173,6 +173,7 @@ SCHEMA: dict = {
         "size": integer(2), "n_samples": integer(1), "path": optional(text), "train": optional(text),
         "valid": optional(text), "test": optional(text), "key": optional(text),
         "valid_fraction": number(0, 1, strict_max=True), "test_fraction": number(0, 1, strict_max=True),
+        "labels": boolean,
     },
     "training": {
         "algorithm": choice("cd", "pcd", "exact", "mfpcd", "pt"), "k": integer(1), "n_chains": integer(1),

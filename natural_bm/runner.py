@@ -15,6 +15,9 @@ A config (JSON or YAML) has these sections; every key is optional except
                # or {name: files, train: x.npy, valid: v.npy, test: t.csv, key: null (an .npz array),
                #     valid_fraction: 0.1, test_fraction: 0.1, kind: sampled}: .npy/.npz/.csv matrices in
                #     [0, 1]; a split without its own file is a seeded fraction of the training rows
+               # labels: true (mnist, digits) trains with class labels clamped on the model's last
+               #     layer (softmax units, e.g. layer_sizes: [784, 500, 10], units: [bernoulli,
+               #     bernoulli, softmax]); logs val_accuracy, results get test_accuracy
     training:  {algorithm: pcd, k: 1, n_chains: 100, epochs: 10, batch_size: 100, l1: 0.0, l2: 0.0,
                 # algorithm: cd, pcd, exact, mfpcd (DBMs) or pt (parallel tempering: n_temperatures: 10,
                 # min_beta: 0.1, a geometric ladder; swap rates logged as swap_rate_<k>)
@@ -66,7 +69,7 @@ DEFAULTS: dict = {
               "weight_scale": 0.01},
     "data": {"name": "mnist", "kind": "probability", "n_train": 50000, "n_valid": 10000, "eval_kind": "sampled",
              "size": 3, "n_samples": 1000, "path": None, "train": None, "valid": None, "test": None, "key": None,
-             "valid_fraction": 0.0, "test_fraction": 0.0},
+             "valid_fraction": 0.0, "test_fraction": 0.0, "labels": False},
     "training": {"algorithm": "pcd", "k": 1, "n_chains": 100, "n_temperatures": 10, "min_beta": 0.1,
                  "epochs": 10, "batch_size": 100, "l1": 0.0,
                  "l2": 0.0, "mf_steps": 10, "jit_compile": "auto", "centering": None, "keep_checkpoints": 3,
@@ -295,6 +298,25 @@ def load_data(cfg: dict):
     valid_split = evaluation.valid if d["kind"] == "stochastic" else data.valid
     valid = valid_split if len(valid_split) else None
     return np.ascontiguousarray(data.train), valid, test, (28, 28)
+
+
+def load_labels(cfg: dict):
+    """(train, valid, test) class labels (int arrays, aligned with ``load_data``'s rows) when
+    ``data.labels`` is true, else None. MNIST and digits have labels."""
+    d = cfg["data"]
+    if not d["labels"]:
+        return None
+    if d["name"] == "mnist":
+        from natural_bm.datasets import load_mnist
+
+        data = load_mnist("probability", path=d["path"], n_train=d["n_train"], n_valid=d["n_valid"])
+    elif d["name"] == "digits":
+        from natural_bm.datasets import load_digits
+
+        data = load_digits("probability", cfg["seed"])
+    else:
+        raise ConfigError(f"data.labels: {d['name']!r} data has no labels (mnist and digits have).")
+    return data.train_labels, data.valid_labels, data.test_labels
 
 
 def _made(cls, *args, **kwargs):
@@ -550,14 +572,20 @@ def train(cfg: dict, out: str | os.PathLike, resume: bool = False, verbose: int 
         raise ConfigError(f"samples.image_shape {list(image_shape)} covers {math.prod(image_shape)} pixels but the "
                           f"data has {x.shape[1]} columns.")
     model = build_model(cfg, x.shape[1])  # checks the model settings before anything is written
+    labels = load_labels(cfg)
+    if labels is not None:
+        try:
+            model.label_layer()
+        except ValueError as err:
+            raise ConfigError(f"data.labels: {err}") from None
     if resume and not (out / "config.json").is_file():
         raise FileNotFoundError(f"{out / 'config.json'} not found: --resume needs a results folder.")
     out.mkdir(parents=True, exist_ok=True)
     with exclusive_lock(out / LOCK_NAME, what=f"results folder {out}"):
-        return _train_locked(cfg, out, resume, verbose, model, x, valid, test, image_shape)
+        return _train_locked(cfg, out, resume, verbose, model, x, valid, test, image_shape, labels)
 
 
-def _train_locked(cfg, out: Path, resume: bool, verbose: int, model, x, valid, test, image_shape) -> dict:
+def _train_locked(cfg, out: Path, resume: bool, verbose: int, model, x, valid, test, image_shape, labels) -> dict:
     import warnings
 
     from natural_bm.callbacks import (
@@ -637,14 +665,18 @@ def _train_locked(cfg, out: Path, resume: bool, verbose: int, model, x, valid, t
             model.stop_reason = payload.get("stop_reason")
             apply_restored_states(callbacks, model)  # no fit runs, so no on_train_begin
     if final_epoch is None:
-        history = model.fit(x, batch_size=t["batch_size"], epochs=t["epochs"], validation_data=valid,
+        if labels is None:
+            y, validation = None, valid
+        else:
+            y, validation = labels[0], (None if valid is None else (valid, labels[1]))
+        history = model.fit(x, batch_size=t["batch_size"], epochs=t["epochs"], validation_data=validation,
                             callbacks=callbacks, verbose=verbose, initial_epoch=initial_epoch, seed=cfg["seed"],
-                            binarize=cfg["data"]["kind"] == "stochastic")
+                            binarize=cfg["data"]["kind"] == "stochastic", y=y)
         final_epoch = history.epoch[-1] if history.epoch else initial_epoch - 1
-    return _finish(cfg, out, model, x, valid, test, final_epoch, ais, sampler, summary)
+    return _finish(cfg, out, model, x, valid, test, final_epoch, ais, sampler, summary, labels)
 
 
-def _finish(cfg, out: Path, model, x, valid, test, final_epoch: int, ais, sampler, summary) -> dict:
+def _finish(cfg, out: Path, model, x, valid, test, final_epoch: int, ais, sampler, summary, labels=None) -> dict:
     """Model file, final AIS and likelihoods, samples, plot, summary and results of a run whose training ended."""
     import torch
 
@@ -679,6 +711,8 @@ def _finish(cfg, out: Path, model, x, valid, test, final_epoch: int, ais, sample
                    final_epoch=final_epoch)
     if test is not None:
         results.update(test_ll=ll, test_ll_stderr=se)
+        if labels is not None:  # the label layer's most probable class under p(y | v)
+            results["test_accuracy"] = float((model.predict(test).cpu().numpy() == labels[2]).mean())
     if "logZ_exact" in z and z["logZ_exact"] == z["logZ_exact"]:
         results["logZ_exact"] = z["logZ_exact"]
         if test is not None:

@@ -116,6 +116,38 @@ def _dense_numeric(x, name: str):
     return x
 
 
+def as_label_tensor(y, name: str, n_rows: int, n_classes: int, device=None, dtype: torch.dtype = torch.float32
+                    ) -> torch.Tensor:
+    """Class labels as one-hot rows (n_rows, n_classes) on ``device``: ``y`` is integer labels (n_rows,)
+    in [0, n_classes) or one-hot rows (n_rows, n_classes) (a numpy array, tensor, list or pandas object)."""
+    try:
+        arr = np.asarray(y.cpu() if isinstance(y, torch.Tensor) else y)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"`{name}` must be class labels (an array of integers), got {type(y).__name__}.") from err
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.shape[:1] != (n_rows,):
+        raise ValueError(f"`{name}` has {arr.shape[0] if arr.ndim else 'no'} rows but the data has {n_rows}; "
+                         f"give one label per row.")
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"`{name}` must be numeric class labels, got dtype {arr.dtype}.")
+    if arr.ndim == 2:
+        if arr.shape[1] != n_classes:
+            raise ValueError(f"`{name}` one-hot rows have {arr.shape[1]} columns; the label layer has {n_classes}.")
+        if not np.isfinite(arr).all() or not ((arr == 0) | (arr == 1)).all() or not (arr.sum(1) == 1).all():
+            raise ValueError(f"`{name}` one-hot rows must hold a single 1 and zeros elsewhere.")
+        return torch.as_tensor(arr, dtype=dtype, device=device)
+    if arr.ndim != 1:
+        raise ValueError(f"`{name}` must be 1-D integer labels or 2-D one-hot rows, got shape {arr.shape}.")
+    if arr.dtype.kind == "f" and not (np.isfinite(arr).all() and (arr == np.round(arr)).all()):
+        raise ValueError(f"`{name}` must hold whole numbers (class indices), got non-integers or NaN.")
+    labels = arr.astype(np.int64)
+    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+        raise ValueError(f"`{name}` must be class indices in [0, {n_classes}), got values from {labels.min()} "
+                         f"to {labels.max()}.")
+    return torch.nn.functional.one_hot(torch.as_tensor(labels, device=device), n_classes).to(dtype)
+
+
 def check_positive_int(value, name: str, minimum: int = 1) -> int:
     """Return ``value`` as int if it is an integer >= ``minimum``, else raise ValueError."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):

@@ -257,6 +257,7 @@ class BoltzmannMachine(torch.nn.Module):
         initial_epoch: int = 0,
         seed: int | None = None,
         binarize: bool = False,
+        y=None,
     ):
         """Train for ``epochs - initial_epoch`` epochs and return a ``History``.
 
@@ -279,13 +280,18 @@ class BoltzmannMachine(torch.nn.Module):
                 Salakhutdinov's code), drawn from the run's seeded stream, so it
                 is reproducible and resumes bit-identically. Monitoring (``pll``,
                 validation) uses ``x`` and ``validation_data`` as given.
+            y: class labels of ``x`` (integers (n,) or one-hot (n, n_classes)), clamped on the
+                label layer (the last layer, softmax units in one group) in the positive phase,
+                e.g. for ``DBM([784, 500, 10], units=["bernoulli", "bernoulli", "softmax"])``,
+                Larochelle & Bengio's classification RBM; needs ``"mfpcd"`` or ``"pt"``. With
+                ``validation_data=(x_val, y_val)`` each epoch logs ``val_accuracy``.
 
         The log keys are documented in ``natural_bm.training.fit``.
         """
         from natural_bm.training.fit import fit
 
         return fit(self, x, batch_size, epochs, validation_data, callbacks, shuffle, verbose, initial_epoch, seed,
-                   binarize)
+                   binarize, y)
 
     def _evaluate(self, x: torch.Tensor, batch_size: int, cb, generator) -> dict[str, float]:
         """Batched metrics over validated ``x``, firing the test hooks of ``cb``."""

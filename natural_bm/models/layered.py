@@ -26,9 +26,11 @@ The protocol that samplers, estimators, training and callbacks use:
 
 from __future__ import annotations
 
+import math
+
 import torch
 
-from natural_bm.kernels import binary_codes, scale_by_beta
+from natural_bm.kernels import scale_by_beta
 from natural_bm.models.base import BoltzmannMachine
 from natural_bm.models.units import Bernoulli, units_from_spec
 from natural_bm.rng import RandomSource
@@ -278,23 +280,31 @@ class LayeredBM(BoltzmannMachine):
         """F(v) = -log sum_h exp(-beta E(v, h)), (n,) nats.
 
         Exact: in closed form for two layers; for deeper models by enumerating
-        the even hidden layers (only for tiny models; refused above
+        the states of the even hidden layers (binary codes, one-hot groups of
+        softmax layers; only for tiny models or label layers: refused above
         2^``MAX_ENUMERATED_BITS`` states). For large models use ``log_prob_bound``.
         """
         if self.n_layers == 2:
             return self.free_energy_parity([v, None], sum_out=1, beta=beta)
         even_hidden = self.parity_layers(0)[1:]
-        n_enum = sum(self.layer_sizes[k] for k in even_hidden)
-        if n_enum > MAX_ENUMERATED_BITS:
+        S = math.prod(self.units[k].n_states() for k in even_hidden)
+        if S > 2**MAX_ENUMERATED_BITS:
             raise ValueError(
-                f"exact F(v) needs 2^{n_enum} states of the even hidden layers; use log_prob_bound(v) instead."
+                f"exact F(v) needs {S:.3g} states of the even hidden layers; use log_prob_bound(v) instead."
             )
-        n, S = v.shape[0], 2**n_enum
-        codes = binary_codes(0, S, n_enum, v.device, v.dtype).repeat(n, 1)  # row r * S + s: image r, code s
+        n = v.shape[0]
+        codes = self.enumerate_states(even_hidden, v.device, v.dtype).repeat(n, 1)  # row r * S + s: image r, code s
         states = self.split_codes(codes, even_hidden)
         states[0] = v.repeat_interleave(S, 0)
         log_p = -self.free_energy_parity(states, sum_out=1, beta=beta)
         return -torch.logsumexp(log_p.view(n, S), 1)
+
+    def enumerate_states(self, layers: list[int], device=None, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+        """Every joint state of ``layers`` (each layer's ``Units.all_states``), as rows of their
+        concatenated columns: (product of the layers' state counts, sum of their sizes)."""
+        per = [self.units[k].all_states(device, dtype) for k in layers]
+        idx = torch.cartesian_prod(*[torch.arange(len(p), device=device) for p in per]).reshape(-1, len(per))
+        return torch.cat([p[idx[:, i]] for i, p in enumerate(per)], 1)
 
     def sufficient_statistics(self, states: States) -> dict[str, torch.Tensor]:
         """Batch means of the sufficient statistics of every parameter, by parameter name: x_i^T x_j / n
@@ -365,29 +375,35 @@ class LayeredBM(BoltzmannMachine):
 
     # ------------------------------------------------------------------ inference
     def mean_field(self, v: torch.Tensor, max_steps: int = 30, rtol: float = 0.0, atol: float = 1e-6,
-                   init: States | None = None) -> tuple[States, int]:
+                   init: States | None = None, clamp: dict | None = None) -> tuple[States, int]:
         """Mean-field posterior q(h | v) (factorised): returns (means per layer, steps used).
 
         Starts from a bottom-up pass (doubled input for layers with top-down
         input) or ``init``; each step updates the odd layers, then the even
         hidden layers. Stops when max |mu_new - mu_old| <= atol + rtol |mu_old|
         for every layer, or after ``max_steps``. Exact in one step for two layers.
+        ``clamp``: {layer: states (n, n_layer)} held fixed as data (e.g. one-hot labels), so the
+        result is q(h | v, clamped layers).
         """
         max_steps = check_positive_int(max_steps, "max_steps")
+        clamp = clamp or {}
         if init is not None:
             mu = [v] + list(init[1:])
         else:
             mu = [v] + [None] * (self.n_layers - 1)
             for k in range(1, self.n_layers):
-                mu[k] = self.bottom_up_prob(k, mu)
+                mu[k] = clamp[k] if k in clamp else self.bottom_up_prob(k, mu)
+        for k, x in clamp.items():
+            mu[k] = x
+        free = [k for k in range(1, self.n_layers) if k not in clamp]
         for step in range(1, max_steps + 1):
             old = list(mu)
             for parity in (1, 0):
                 for k in self.parity_layers(parity):
-                    if k:
+                    if k and k not in clamp:
                         mu[k] = self.prob_layer(k, mu)
             converged = all(
-                bool(((mu[k] - old[k]).abs() <= atol + rtol * old[k].abs()).all()) for k in range(1, self.n_layers)
+                bool(((mu[k] - old[k]).abs() <= atol + rtol * old[k].abs()).all()) for k in free
             )
             if converged:
                 return mu, step
@@ -411,15 +427,21 @@ class LayeredBM(BoltzmannMachine):
             bound = bound - self.units[k].expected_self_energy(mu[k]) + self.units[k].entropy(mu[k])
         return bound
 
+    def label_layer(self, layer: int | None = None) -> int:
+        """The label layer (default: the last layer), checked to hold softmax units in one group."""
+        layer = self.n_layers - 1 if layer is None else int(layer)
+        units = self.units[layer]
+        if units.name != "softmax" or units.group_size != self.layer_sizes[layer]:
+            raise ValueError(f"layer {layer} must hold softmax units in one group to take labels (e.g. "
+                             f"DBM([784, 500, 10], units=['bernoulli', 'bernoulli', 'softmax'])), got {units}.")
+        return layer
+
     def predict_log_proba(self, v: torch.Tensor, layer: int | None = None) -> torch.Tensor:
         """log p(y | v) of a softmax layer ``layer`` (default: the last layer) with one group, exactly:
         (n, n_classes) nats. The layer must have the visible layer's parity and be, with it, the whole
         of that parity (e.g. [pixels, hidden, labels]: v and y joined through the hidden layer), so that
         -F(v, y) with the other parity summed out is log p*(v, y)."""
-        layer = self.n_layers - 1 if layer is None else layer
-        units = self.units[layer]
-        if units.name != "softmax" or units.group_size != self.layer_sizes[layer]:
-            raise ValueError(f"layer {layer} must hold softmax units in one group (a label layer), got {units}.")
+        layer = self.label_layer(layer)
         if layer % 2 or set(self.parity_layers(0)) != {0, layer}:
             raise ValueError(f"exact p(y | v) needs the visible layer and layer {layer} to be the whole even "
                              f"parity; this model's even layers are {self.parity_layers(0)}.")
@@ -430,6 +452,16 @@ class LayeredBM(BoltzmannMachine):
         states[layer] = eye.repeat(n, 1)
         log_joint = -self.free_energy_parity(states, sum_out=1).view(n, n_classes)
         return torch.log_softmax(log_joint, 1)
+
+    def predict(self, v, layer: int | None = None, batch_size: int = 1000) -> torch.Tensor:
+        """The most probable class of each row of ``v`` under p(y | v) (``predict_log_proba``), in
+        batches of ``batch_size`` rows: (n,) int64 class indices."""
+        v = as_data_tensor(v, "v", self.n_visible, device=self.bias(0).device, dtype=self.dtype,
+                           value_range=self.data_range)
+        batch_size = check_positive_int(batch_size, "batch_size")
+        with torch.no_grad():
+            return torch.cat([self.predict_log_proba(v[lo : lo + batch_size], layer).argmax(1)
+                              for lo in range(0, v.shape[0], batch_size)])
 
     def reconstruction_error_from_means(self, v: torch.Tensor, mu: States, generator: Generator = None
                                         ) -> torch.Tensor:

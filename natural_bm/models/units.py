@@ -37,7 +37,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from natural_bm.kernels import reconstruction_cross_entropy, scale_by_beta
+from natural_bm.kernels import binary_codes, reconstruction_cross_entropy, scale_by_beta
 from natural_bm.rng import RandomSource, bernoulli
 
 Generator = RandomSource | torch.Generator | None
@@ -79,6 +79,14 @@ class Units(torch.nn.Module):
         """Chain states started at data rows ``x`` (binary draws for binary units, the values otherwise)."""
         return x.clone()
 
+    def n_states(self) -> int:
+        """How many states the layer has (``all_states``); only discrete units."""
+        raise ValueError(f"{self.name} units take continuous values; their states cannot be enumerated.")
+
+    def all_states(self, device=None, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+        """Every state of the layer, (n_states, n_units), for exact sums; only discrete units."""
+        raise ValueError(f"{self.name} units take continuous values; their states cannot be enumerated.")
+
     def reconstruction_error(self, a: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """-log p(x | input a) up to a constant, (n,) nats: how badly a reconstruction explains ``x``."""
         raise NotImplementedError
@@ -116,6 +124,12 @@ class Bernoulli(Units):
 
     def states_from_data(self, x: torch.Tensor, generator: Generator = None) -> torch.Tensor:
         return bernoulli(x, generator)
+
+    def n_states(self) -> int:
+        return 2**self.n_units
+
+    def all_states(self, device=None, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+        return binary_codes(0, 2**self.n_units, self.n_units, device, dtype)
 
     def reconstruction_error(self, a: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return reconstruction_cross_entropy(a, x)
@@ -235,6 +249,15 @@ class Softmax(Units):
 
     def states_from_data(self, x: torch.Tensor, generator: Generator = None) -> torch.Tensor:
         return self.sample_from_mean(x, generator)
+
+    def n_states(self) -> int:
+        return self.group_size ** (self.n_units // self.group_size)
+
+    def all_states(self, device=None, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+        """Every combination of one unit on per group: (group_size^groups, n_units)."""
+        g, n_groups = self.group_size, self.n_units // self.group_size
+        idx = torch.cartesian_prod(*[torch.arange(g, device=device)] * n_groups).reshape(-1, n_groups)
+        return F.one_hot(idx, g).reshape(idx.shape[0], self.n_units).to(dtype)
 
     def log_partition(self, a: torch.Tensor, beta=1.0) -> torch.Tensor:
         return torch.logsumexp(self._groups(scale_by_beta(a, beta)), -1).sum(1)

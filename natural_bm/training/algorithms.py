@@ -76,7 +76,12 @@ class Algorithm:
         loss = model.units[0].reconstruction_error(recon_logits, v)
         return h_prob, h_sample, recon_logits, loss
 
-    def step(self, model, v: torch.Tensor, generator):
+    #: whether ``step`` takes clamped layers (labels): algorithms with a mean-field positive phase
+    supports_clamp = False
+
+    def step(self, model, v: torch.Tensor, generator, clamp: dict | None = None):
+        """(grads by parameter name, per-row loss) for the batch ``v``; ``clamp`` = {layer: states} held
+        as data in the positive phase (labels; only where ``supports_clamp``)."""
         raise NotImplementedError
 
     def epoch_logs(self) -> dict[str, float]:
@@ -135,7 +140,7 @@ class ContrastiveDivergence(Algorithm):
     def get_config(self) -> dict:
         return {"name": self.name, "k": self.k}
 
-    def step(self, model, v, generator):
+    def step(self, model, v, generator, clamp=None):
         if self._use_compiled(model, v.shape[0]):
             from natural_bm.training.rbm_steps import compiled_cd_step
 
@@ -183,7 +188,7 @@ class PersistentContrastiveDivergence(Algorithm):
         idx = randint(x.shape[0], (self.n_chains,), generator, x.device)
         self.chains = model.units[0].states_from_data(x[idx], generator)
 
-    def step(self, model, v, generator):
+    def step(self, model, v, generator, clamp=None):
         if self.chains is None:
             self.on_fit_begin(model, v, generator)
         if self._use_compiled(model, v.shape[0]):
@@ -218,7 +223,7 @@ class ExactGradient(Algorithm):
 
     name = "exact"
 
-    def step(self, model, v, generator):
+    def step(self, model, v, generator, clamp=None):
         h_prob, _, _, loss = self.positive_phase(model, v, generator)
         self.positive_means = [v.mean(0), h_prob.mean(0)]
         stats_neg = exact_model_statistics(model)
@@ -256,6 +261,7 @@ class MeanFieldPersistent(Algorithm):
     """
 
     name = "mfpcd"
+    supports_clamp = True
 
     def __init__(self, k: int = 5, n_chains: int = 100, mf_steps: int = 10, mf_atol: float = 1e-7) -> None:
         self.k = check_positive_int(k, "k")
@@ -279,10 +285,10 @@ class MeanFieldPersistent(Algorithm):
         idx = randint(x.shape[0], (self.n_chains,), generator, x.device)
         self.chains = model.init_states(model.units[0].states_from_data(x[idx], generator), generator)
 
-    def step(self, model, v, generator):
+    def step(self, model, v, generator, clamp=None):
         if self.chains is None:
             self.on_fit_begin(model, v, generator)
-        mu, self.last_mf_steps = model.mean_field(v, max_steps=self.mf_steps, atol=self.mf_atol)
+        mu, self.last_mf_steps = model.mean_field(v, max_steps=self.mf_steps, atol=self.mf_atol, clamp=clamp)
         self.positive_means = [m.mean(0) for m in mu]
         loss = model.reconstruction_error_from_means(v, mu, generator)
         pos = model.sufficient_statistics(mu)
@@ -311,6 +317,7 @@ class ParallelTemperingAlgorithm(Algorithm):
     """
 
     name = "pt"
+    supports_clamp = True
 
     def __init__(self, k: int = 1, n_chains: int = 100, n_temperatures: int = 10, min_beta: float = 0.1,
                  betas=None, mf_steps: int = 10) -> None:
@@ -344,10 +351,10 @@ class ParallelTemperingAlgorithm(Algorithm):
         idx = randint(x.shape[0], (self.n_chains,), generator, x.device)
         self.sampler.init_chains(model.units[0].states_from_data(x[idx], generator), generator)
 
-    def step(self, model, v, generator):
+    def step(self, model, v, generator, clamp=None):
         if self.sampler is None or self.sampler.chains is None:
             self.on_fit_begin(model, v, generator)
-        mu, _ = model.mean_field(v, max_steps=1 if model.n_layers == 2 else self.mf_steps)
+        mu, _ = model.mean_field(v, max_steps=1 if model.n_layers == 2 else self.mf_steps, clamp=clamp)
         self.positive_means = [m.mean(0) for m in mu]
         loss = model.reconstruction_error_from_means(v, mu, generator)
         pos = model.sufficient_statistics(mu)

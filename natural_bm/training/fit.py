@@ -19,7 +19,9 @@ Per epoch (``on_epoch_end``):
     ``free_energy_gap``  mean free energy of the validation data minus that of
                          the training monitoring subset, nats. It grows when the
                          model overfits (Hinton 2010, "A practical guide", 6.1).
-The ``val_*`` keys and ``free_energy_gap`` appear only with ``validation_data``.
+The ``val_*`` keys and ``free_energy_gap`` appear only with ``validation_data``;
+``val_accuracy`` (the fraction of validation rows whose most probable label under
+p(y | v) is theirs) only when training with labels ``y`` and validation labels.
 Callbacks such as ``AISCallback`` add their own keys.
 """
 
@@ -35,7 +37,7 @@ from natural_bm.callbacks.history import History
 from natural_bm.callbacks.progbar_logger import ProgbarLogger
 from natural_bm.rng import RandomSource, bernoulli
 from natural_bm.seeding import epoch_seed, new_seed
-from natural_bm.validation import as_data_tensor, check_positive_int
+from natural_bm.validation import as_data_tensor, as_label_tensor, check_positive_int
 
 MONITOR_ROWS = 10_000
 
@@ -83,8 +85,9 @@ def fit(
     initial_epoch: int = 0,
     seed: int | None = None,
     binarize: bool = False,
+    y=None,
 ) -> History:
-    """Train ``model`` on ``x``; see ``BoltzmannMachine.fit``."""
+    """Train ``model`` on ``x`` (and labels ``y``); see ``BoltzmannMachine.fit``."""
     batch_size = check_positive_int(batch_size, "batch_size")
     epochs = check_positive_int(epochs, "epochs", minimum=0)
     initial_epoch = check_positive_int(initial_epoch, "initial_epoch", minimum=0)
@@ -94,12 +97,24 @@ def fit(
     if binarize and not model.binary_visible:
         raise ValueError("binarize=True draws binary minibatches, but this model's visible units are "
                          "real-valued; train on the values (binarize=False).")
+    label_layer, y_t, y_val = None, None, None
+    if y is not None:
+        label_layer = model.label_layer()
+        if not model.algorithm.supports_clamp:
+            raise ValueError(f"training with labels `y` needs an algorithm with a mean-field positive phase "
+                             f"('mfpcd' or 'pt'), not {model.algorithm.name!r}.")
+        y_t = as_label_tensor(y, "y", x.shape[0], model.layer_sizes[label_layer], device, dtype)
     x_val = None
     if validation_data is not None:
         if isinstance(validation_data, tuple):  # Keras's (x_val, y_val); a list is the data itself
+            if len(validation_data) > 1 and validation_data[1] is not None and y_t is not None:
+                y_val = validation_data[1]
             validation_data = validation_data[0]
         x_val = as_data_tensor(validation_data, "validation_data", model.n_input, device=device, dtype=dtype,
                                value_range=model.data_range)
+        if y_val is not None:
+            y_val = as_label_tensor(y_val, "validation_data[1]", x_val.shape[0], model.layer_sizes[label_layer],
+                                    device, dtype).argmax(1)
     if not model.compiled:
         model.compile()
     seed = new_seed() if seed is None else int(seed)
@@ -147,10 +162,13 @@ def fit(
             v = torch.index_select(x, 0, order[lo:hi]) if order is not None else x[lo:hi]
             if binarize:  # a fresh stochastic binarisation per minibatch, drawn from the epoch's stream
                 v = bernoulli(v, gen)
+            clamp = None
+            if y_t is not None:
+                clamp = {label_layer: torch.index_select(y_t, 0, order[lo:hi]) if order is not None else y_t[lo:hi]}
             batch_logs = {"batch": b, "size": hi - lo}
             cb.on_train_batch_begin(b, batch_logs)
             with torch.no_grad():
-                grads, loss = model.algorithm.step(model, v, gen)
+                grads, loss = model.algorithm.step(model, v, gen, clamp)
                 if centering is None:
                     model.optimizer.step(params, grads)  # weight decay, frozen groups, lr factors: its groups
                 else:
@@ -170,6 +188,8 @@ def fit(
                     epoch_logs["val_pll"] = val["pll"]
                 train_fe = float(model.monitor_free_energy(x_monitor).mean())
                 epoch_logs["free_energy_gap"] = val["free_energy"] - train_fe
+                if y_val is not None:
+                    epoch_logs["val_accuracy"] = float((model.predict(x_val, label_layer) == y_val).double().mean())
         cb.on_epoch_end(epoch, epoch_logs)
         if model.stop_training:
             break
