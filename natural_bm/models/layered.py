@@ -144,6 +144,14 @@ class LayeredBM(BoltzmannMachine):
         self.units = torch.nn.ModuleList(units).to(device=device, dtype=dtype)
         self.param_names = tuple(self._weight_name[e] for e in self.edges) + tuple(self._bias_name)
         self.weight_names = tuple(self._weight_name[e] for e in self.edges)
+        # learned standard deviations: the unit type's own parameter, trained as the model's ``log_sigma_<k>``
+        self._sigma_layers = [k for k, u in enumerate(self.units) if getattr(u, "learn_sigma", False)]
+        if any(k != 0 for k in self._sigma_layers):
+            raise ValueError("learned sigma is for the visible layer (its data give the positive statistics "
+                             f"exactly); layers {[k for k in self._sigma_layers if k]} ask for it.")
+        for k in self._sigma_layers:
+            self.register_parameter(f"log_sigma_{k}", self.units[k].log_sigma)
+        self.param_names += tuple(f"log_sigma_{k}" for k in self._sigma_layers)
 
     supports_init_from_data = True
 
@@ -312,6 +320,7 @@ class LayeredBM(BoltzmannMachine):
         n = states[0].shape[0]
         out = {self.weight_name(i, j): states[i].T @ states[j] / n for i, j in self.edges}
         out.update({self.bias_name(k): states[k].mean(0) for k in range(self.n_layers)})
+        out.update({f"log_sigma_{k}": self.units[k].sigma_statistic(states[k]) for k in self._sigma_layers})
         return out
 
     # ------------------------------------------------------------------ sampling

@@ -154,7 +154,10 @@ class RBM(LayeredBM):
         The weight term is one matrix product when the phases have equal size.
         """
         dW, dv, dh = statistics_difference(v_pos, h_pos, v_neg, h_neg)
-        return {"W": dW, "vbias": dv, "hbias": dh}
+        out = {"W": dW, "vbias": dv, "hbias": dh}
+        if self._sigma_layers:  # learned visible standard deviations
+            out["log_sigma_0"] = self.units[0].sigma_statistic(v_pos) - self.units[0].sigma_statistic(v_neg)
+        return out
 
     # ------------------------------------------------------------------ metrics
     def pseudo_log_likelihood(self, v: torch.Tensor, generator: Generator = None) -> torch.Tensor:

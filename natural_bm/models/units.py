@@ -140,7 +140,7 @@ class Bernoulli(Units):
 
 
 class Gaussian(Units):
-    """Real-valued units with fixed standard deviations sigma: s(x) = sum_i x_i^2 / (2 sigma_i^2).
+    """Real-valued units with standard deviations sigma (fixed or learned): s(x) = sum_i x_i^2 / (2 sigma_i^2).
 
     E_layer = sum_i x_i^2 / (2 sigma_i^2) - a^T x, so with the layer's bias b and
     weights W the energy of a Gaussian-Bernoulli RBM is
@@ -148,24 +148,46 @@ class Gaussian(Units):
     p(x_i | a) = N(sigma_i^2 a_i, sigma_i^2 / beta). Summing the layer out contributes
     sum_i [beta sigma_i^2 a_i^2 / 2 + log(sqrt(2 pi / beta) sigma_i)].
     Data: any finite real values; standardise each column (zero mean, unit
-    variance) and keep sigma = 1, the usual choice.
+    variance) and keep sigma = 1, the usual choice, or learn sigma.
+
+    Learned standard deviations (``learn_sigma=True``, visible layers) are the
+    parameter ``log_sigma`` (log sigma_i, so sigma stays positive), which the
+    model trains with the others: the energy's derivative gives the sufficient
+    statistic d(-E)/d log sigma_i = x_i^2 / sigma_i^2 (``sigma_statistic``), so
+    the gradient is its data mean minus its model mean, as for every other
+    parameter (Cho, Ilin & Raiko 2011 learn log sigma^2 the same way).
 
     Args:
         n_units: units in the layer.
-        sigma: standard deviation, one number or one per unit (fixed; saved with the model).
+        sigma: standard deviation, one number or one per unit (saved with the model); the
+            starting value when learned.
+        learn_sigma: learn sigma (default False: fixed).
     """
 
     name = "gaussian"
     data_range = None
 
-    def __init__(self, n_units: int, sigma=1.0) -> None:
+    def __init__(self, n_units: int, sigma=1.0, learn_sigma: bool = False) -> None:
         super().__init__(n_units)
         sigma = torch.as_tensor(sigma, dtype=torch.float64).flatten()
         if sigma.numel() == 1:
             sigma = sigma.expand(self.n_units).clone()
         if sigma.numel() != self.n_units or not bool(torch.isfinite(sigma).all()) or bool((sigma <= 0).any()):
             raise ValueError(f"`sigma` must be one positive number or {self.n_units} of them, got {sigma.tolist()}.")
-        self.register_buffer("sigma", sigma)  # float64 until the model moves it to its dtype
+        self.learn_sigma = bool(learn_sigma)
+        if self.learn_sigma:  # float64 until the model moves it to its dtype
+            self.log_sigma = torch.nn.Parameter(torch.log(sigma), requires_grad=False)
+        else:
+            self.register_buffer("fixed_sigma", sigma)
+
+    @property
+    def sigma(self) -> torch.Tensor:
+        """Standard deviations (n_units,)."""
+        return torch.exp(self.log_sigma) if self.learn_sigma else self.fixed_sigma
+
+    def sigma_statistic(self, x: torch.Tensor) -> torch.Tensor:
+        """Batch mean of d(-E)/d log sigma_i = x_i^2 / sigma_i^2 for states ``x`` (n, n_units): (n_units,)."""
+        return (x * x).mean(0) / self._var(x)
 
     def _var(self, like: torch.Tensor) -> torch.Tensor:
         return self.sigma.to(like.dtype) ** 2
@@ -204,7 +226,8 @@ class Gaussian(Units):
         return h.expand(mu.shape[0])
 
     def config(self) -> dict:
-        return {"type": self.name, "sigma": self.sigma.double().cpu().tolist()}
+        return {"type": self.name, "sigma": self.sigma.double().cpu().tolist()} | (
+            {"learn_sigma": True} if self.learn_sigma else {})
 
 
 class Softmax(Units):
