@@ -146,3 +146,23 @@ def test_runner_refuses_labels_it_cannot_use(tmp_path):
     with pytest.raises(ConfigError, match="data.labels: layer 1 must hold softmax units"):
         runner.train(runner.resolve_config(digits), tmp_path / "b", verbose=0)
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_gibbs_sampler_checks_its_clamped_layers():
+    from natural_bm.sampling import GibbsSampler
+
+    d = DBM([6, 4, 3], units=["bernoulli", "bernoulli", "softmax"], seed=0)
+    y = np.eye(3)[[0, 1, 2, 0]]
+    with pytest.raises(ValueError, match="hidden layer indices 1..2"):
+        GibbsSampler(d, clamp={0: np.zeros((4, 6))})
+    with pytest.raises(ValueError, match="has 2 columns|expected 3|3 columns"):
+        GibbsSampler(d, clamp={2: y[:, :2]})
+    with pytest.raises(ValueError, match="one-hot rows"):
+        GibbsSampler(d, clamp={2: np.full((4, 3), 1 / 3)})
+    with pytest.raises(ValueError, match="NaN|finite"):
+        GibbsSampler(d, clamp={2: np.full((4, 3), np.nan)})
+    sampler = GibbsSampler(d, clamp={2: y})
+    with pytest.raises(ValueError, match="4 rows but there are 5 chains"):
+        sampler.init_chains(torch.zeros(5, 6))
+    chains = sampler.run(sampler.init_chains(torch.zeros(4, 6)), 3, RandomSource(0))
+    assert torch.equal(chains[2], torch.as_tensor(y, dtype=torch.float32))  # held fixed

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 
 from natural_bm.rng import RandomSource
-from natural_bm.validation import check_beta, check_positive_int
+from natural_bm.validation import as_data_tensor, check_beta, check_positive_int
 
 Generator = RandomSource | torch.Generator | None
 States = list
@@ -43,12 +43,28 @@ class GibbsSampler:
     def __init__(self, model, beta: float = 1.0, clamp: dict | None = None) -> None:
         self.model = model
         self.beta = check_beta(beta)
-        self.clamp = dict(clamp or {})
+        self.clamp = {}
+        for k, x in dict(clamp or {}).items():
+            if not isinstance(k, int) or not 0 < k < model.n_layers:
+                raise ValueError(f"`clamp` keys are hidden layer indices 1..{model.n_layers - 1}, got {k!r} (the "
+                                 f"visible layer is what the sampler draws).")
+            n = model.layer_sizes[k]
+            x = as_data_tensor(x, f"clamp[{k}]", n, device=model.device, dtype=model.dtype,
+                               value_range=model.units[k].data_range)
+            if model.units[k].name == "softmax":
+                groups = x.reshape(x.shape[0], -1, model.units[k].group_size)
+                if not bool(((groups == 0) | (groups == 1)).all() and (groups.sum(-1) == 1).all()):
+                    raise ValueError(f"`clamp[{k}]` must hold one-hot rows (one 1 per group of the softmax layer).")
+            self.clamp[k] = x
 
     def init_chains(self, v: torch.Tensor, generator: Generator = None) -> States:
         """Chains started at the visible batch ``v`` (n_chains, n_visible): the hidden layers are
         drawn by the first sweep (two layers) or bottom-up (``init_states``, deeper models)."""
         m = self.model
+        for k, x in self.clamp.items():
+            if x.shape[0] != v.shape[0]:
+                raise ValueError(f"`clamp[{k}]` has {x.shape[0]} rows but there are {v.shape[0]} chains; give one "
+                                 f"clamped row per chain.")
         states = [v, None] if m.n_layers == 2 else m.init_states(v, generator)
         for k, x in self.clamp.items():
             states[k] = x
