@@ -13,6 +13,19 @@ from natural_bm import RBM  # noqa: E402
 MNIST_DIR = os.environ.get("NATURAL_BM_DATA") or str(Path(__file__).parents[2] / "shared" / "data" / "mnist")
 
 
+def pytest_addoption(parser):
+    parser.addoption("--runslow", action="store_true", help="also run the tests marked slow")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--runslow") or os.environ.get("NATURAL_BM_SLOW") == "1":
+        return
+    skip = pytest.mark.skip(reason="slow: a faster test covers it; run with --runslow or NATURAL_BM_SLOW=1")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: long-running; covered by a faster test in the default run")
     config.addinivalue_line("markers", "mnist: needs the MNIST files ($NATURAL_BM_DATA)")

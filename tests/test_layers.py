@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "natural_bm"
 
 #: layer of each top-level module or sub-package of natural_bm (higher imports lower, never the reverse)
 LAYERS = {
-    "rng": 0, "io": 0, "validation": 0, "kernels": 0, "compiling": 0, "onednn": 0, "seeding": 0,
+    "rng": 0, "io": 0, "validation": 0, "kernels": 0, "compiling": 0, "onednn": 0, "seeding": 0, "distributed": 0,
     "config_schema": 0, "datasets": 0, "viz": 0,
     "models": 1,
     "sampling": 2, "training": 2, "estimators": 2,

@@ -12,7 +12,9 @@ One loop for every model:
   ``RandomSource``.
 
 One counter layout: step t of a run r uses the counters
-``(t * R + r) * M + j``, j < M = max(units of S, units of K); each
+``(t * R + r) * M + j``, j < M = max(units of S, units of K), with r and R
+the global run index and count (a shard of runs, ``first_run`` on, uses
+the same counters as in a single process); each
 SplitMix64 output gives one uniform for each parity (``gibbs_uniforms``):
 the larger parity's from the high bits, the smaller's from the next 24.
 Eagerly, each step draws the summed parity's uniforms, then the kept's.
@@ -39,14 +41,15 @@ GRAPH_STEPS = 128
 def _steps_along(step: Callable) -> Callable:
     """``len(betas) - 1`` consecutive ``step``s along ``betas`` with uniforms from counters ``offset`` on."""
 
-    def steps(state, log_w, consts, betas, key, offset, static, n_S: int, n_K: int):
+    def steps(state, log_w, consts, betas, key, offset, static, n_S: int, n_K: int, stride: int):
         R = log_w.shape[0]
         M = max(n_S, n_K)
-        # the counters are rebuilt here, so the compiled kernels compute them from their loop indices
+        # the counters are rebuilt here, so the compiled kernels compute them from their loop indices;
+        # ``stride`` = (global runs) x M counters per step
         idx = torch.arange(R * M, device=log_w.device, dtype=torch.int64).view(R, M)
         dtype = state[0].dtype
         for s in range(betas.shape[0] - 1):
-            u_S, u_K = _parity_uniforms(idx + (offset + s * R * M), key, n_S, n_K, dtype)
+            u_S, u_K = _parity_uniforms(idx + (offset + s * stride), key, n_S, n_K, dtype)
             state, log_w = step(state, log_w, consts, betas[s + 1], betas[s], u_S, u_K, static)
         return state, log_w
 
@@ -75,13 +78,17 @@ LAYERED = Kernel(layered_step, CompiledFunction(_steps_along(layered_step), "AIS
 
 def anneal(kernel: Kernel, state: tuple, consts: tuple, static, sched: torch.Tensor, n_S: int,
            n_K: int, log_w_dtype: torch.dtype, key: int | None = None, gen: RandomSource | None = None,
-           progress: bool = False, cuda_graph: bool = True, desc: str = "AIS") -> tuple[tuple, torch.Tensor]:
+           progress: bool = False, cuda_graph: bool = True, desc: str = "AIS", first_run: int = 0,
+           total_runs: int | None = None) -> tuple[tuple, torch.Tensor]:
     """Run the chains ``state`` (kept layers, each (R, n_k)) along ``sched``; returns (state, log weights (R,)).
 
-    Exactly one of ``key`` (compiled, counters of that stream) and ``gen`` (eager) is given.
+    Exactly one of ``key`` (compiled, counters of that stream) and ``gen`` (eager) is given. The chains
+    may be a shard: runs ``first_run`` to ``first_run + R`` of ``total_runs``, which draw the random
+    numbers those runs draw in a single process (the eager source draws for every run and keeps these).
     """
     dev = state[0].device
     R = state[0].shape[0]
+    R_total = R if total_runs is None else int(total_runs)
     log_w = torch.zeros(R, device=dev, dtype=log_w_dtype)
     sched = sched.to(device=dev, dtype=torch.float64)  # exact beta differences
     n_steps = len(sched) - 1
@@ -96,14 +103,15 @@ def anneal(kernel: Kernel, state: tuple, consts: tuple, static, sched: torch.Ten
         if key is not None:
             M = max(n_S, n_K)
             key_t = torch.tensor(key, device=dev, dtype=torch.int64)
-            offsets = torch.arange(n_steps + 1, device=dev, dtype=torch.int64) * (R * M)
+            stride = R_total * M
+            offsets = torch.arange(n_steps + 1, device=dev, dtype=torch.int64) * stride + first_run * M
             per = kernel.steps_per_call
-            args = (consts, static, n_S, n_K)
+            args = (consts, static, n_S, n_K, stride)
             if dev.type == "cuda" and cuda_graph:
                 state, log_w, k = _anneal_graphed(kernel.steps, state, log_w, args, sched, key_t, offsets, bar, per)
             while k + per - 1 <= n_steps:
                 state, log_w = kernel.steps(state, log_w, consts, sched[k - 1 : k + per], key_t, offsets[k], static,
-                                            n_S, n_K)
+                                            n_S, n_K, stride)
                 k += per
                 if bar is not None:
                     bar.update(per)
@@ -112,7 +120,9 @@ def anneal(kernel: Kernel, state: tuple, consts: tuple, static, sched: torch.Ten
             if key is not None:
                 u_S, u_K = _parity_uniforms(idx + offsets[j], key_t, n_S, n_K, dtype)
             else:
-                u_S, u_K = gen.uniform((R, n_S), dtype), gen.uniform((R, n_K), dtype)
+                u_S, u_K = gen.uniform((R_total, n_S), dtype), gen.uniform((R_total, n_K), dtype)
+                if R_total != R:
+                    u_S, u_K = u_S[first_run : first_run + R], u_K[first_run : first_run + R]
             state, log_w = kernel.step(state, log_w, consts, sched[j], sched[j - 1], u_S, u_K, static)
             if bar is not None:
                 bar.update(1)
@@ -134,7 +144,7 @@ def _anneal_graphed(steps, state, log_w, args, sched, key, offsets, bar, per_cal
     Returns ``(state, log_w, k)`` with ``k`` the next step to run (1 if the run
     is too short to be worth a capture).
     """
-    consts, static, n_S, n_K = args
+    consts, static, n_S, n_K, stride = args
     calls = GRAPH_STEPS // per_call
     span = calls * per_call
     n_steps = len(sched) - 1
@@ -150,7 +160,7 @@ def _anneal_graphed(steps, state, log_w, args, sched, key, offsets, bar, per_cal
         st, lw = s_state, s_lw
         for j in range(calls):
             st, lw = steps(st, lw, consts, s_beta[j * per_call : (j + 1) * per_call + 1], key, s_off[j], static,
-                           n_S, n_K)
+                           n_S, n_K, stride)
         for target, value in zip(s_state, st, strict=True):
             target.copy_(value)
         s_lw.copy_(lw)

@@ -130,7 +130,9 @@ def pair_step(state, log_w, consts, b_new, b_old, u_S, u_K, static):
     bn = b_new.to(x.dtype)
     db = (b_new - b_old).to(x.dtype)
     inc_h, mean_h = _summed_increment(kind_h, bn * x, db * x, sigma_h)
-    log_w = log_w + (db * (v @ d_b)).to(log_w.dtype) + inc_h.to(log_w.dtype)
+    # row sums, not a matrix-vector product: BLAS gemv rounds a row differently with the number of rows,
+    # and a run's weight must not depend on how many runs share its call (sharded AIS)
+    log_w = log_w + (db * (v * d_b).sum(1)).to(log_w.dtype) + inc_h.to(log_w.dtype)
     h = _draw(kind_h, mean_h, u_S, sigma_h)
     act = (1 - bn) * b_A + bn * mm_Wt(b_B, h)
     v = _draw(kind_v, _mean(kind_v, act, sigma_v), u_K, sigma_v)
@@ -181,7 +183,7 @@ def layered_step(state, log_w, consts, b_new, b_old, u_S, u_K, static):
     db = (b_new - b_old).to(b_B[0].dtype)
     inc = torch.zeros_like(log_w)
     for k in K:
-        inc = inc + (db * (states[k] @ (b_B[k] - b_A[k]))).to(log_w.dtype)
+        inc = inc + (db * (states[k] * (b_B[k] - b_A[k])).sum(1)).to(log_w.dtype)  # row sums (see pair_step)
     means = {}
     for s in S:
         rel = _input(s, states, up, down, edges, b_B[s]) - b_A[s]
