@@ -126,8 +126,11 @@ def _cmd_train(args) -> int:
         cfg = runner.read_config(args.config)
         out = runner.check_out_path(Path("results") / Path(args.config).stem if args.out is None else args.out)
         results = runner.train(cfg, out, verbose=_verbose(args))
-    print(json.dumps(results))
-    print(f"results in {out.resolve()}")
+    from natural_bm.io import writes_files
+
+    if writes_files():  # one report for all ranks of a torchrun
+        print(json.dumps(results))
+        print(f"results in {out.resolve()}")
     if results.get("status") == runner.STATUS_DIVERGED:
         print(f"natural-bm: training stopped: {results.get('stop_reason')}; model.pt was not written. "
               f"Resume from the last finite checkpoint (epoch {results.get('last_finite_epoch')}) with "
@@ -274,6 +277,10 @@ def _one_line(err: BaseException) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if args.command in ("train", "logz"):  # under torchrun: join the process group (data-parallel)
+            from natural_bm import distributed
+
+            distributed.init_from_environment()
         if args.command == "demo":
             from natural_bm import demo
 

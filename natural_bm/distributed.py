@@ -20,7 +20,7 @@ import torch
 
 from natural_bm.rng import RandomSource
 
-__all__ = ["ShardedSource", "all_gather_rows", "all_reduce_sum", "init_from_environment", "is_distributed",
+__all__ = ["ShardedSource", "all_gather_rows", "all_reduce_sum", "barrier", "init_from_environment", "is_distributed",
            "rank", "shard_bounds", "world_size"]
 
 
@@ -52,6 +52,12 @@ def init_from_environment(backend: str | None = None) -> bool:
             backend = "nccl" if torch.cuda.is_available() else "gloo"
         torch.distributed.init_process_group(backend)
     return is_distributed()
+
+
+def barrier() -> None:
+    """Wait for every rank (no-op without a process group)."""
+    if is_distributed():
+        torch.distributed.barrier()
 
 
 def shard_bounds(n: int, rank_: int | None = None, world: int | None = None, align: int = 1) -> tuple[int, int]:
@@ -91,11 +97,12 @@ def all_gather_rows(x: torch.Tensor) -> torch.Tensor:
 
 
 def all_reduce_sum(tensors: list[torch.Tensor]) -> None:
-    """Sum each tensor over the ranks, in place (one flat all-reduce). No-op without a process group."""
+    """Sum each tensor over the ranks, in place: one flat all-reduce in the first tensor's dtype (a
+    784-500 RBM's update in float32: 393,285 numbers, 1.57 MB). No-op without a process group."""
     if not is_distributed() or not tensors:
         return
     device = tensors[0].device if torch.distributed.get_backend() == "nccl" else torch.device("cpu")
-    flat = torch.cat([t.reshape(-1).to(device=device, dtype=torch.float64) for t in tensors])
+    flat = torch.cat([t.reshape(-1).to(device=device, dtype=tensors[0].dtype) for t in tensors])
     torch.distributed.all_reduce(flat)
     start = 0
     for t in tensors:

@@ -27,7 +27,14 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     The temporary file lives in the same folder so the final ``os.replace`` is
     atomic on POSIX and Windows. On an exception the temporary file is removed
     and ``path`` is left untouched.
+
+    In a torch.distributed process group only rank 0 writes: the other ranks
+    (which compute the same results) write to a throwaway temporary file.
     """
+    if not writes_files():
+        with tempfile.TemporaryDirectory(prefix="natural_bm_rank_") as scratch:
+            yield Path(scratch) / Path(path).name
+        return
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -182,6 +189,13 @@ def load_torch_checked(path: str | os.PathLike, what: str, file_format: str, req
     return payload
 
 
+def writes_files() -> bool:
+    """Whether this process writes results: always, except on ranks other than 0 of a process group."""
+    import torch.distributed as td
+
+    return not (td.is_available() and td.is_initialized() and td.get_rank() != 0)
+
+
 class LockedError(RuntimeError):
     """Another process holds the lock (``exclusive_lock``)."""
 
@@ -196,6 +210,9 @@ def exclusive_lock(path: str | os.PathLike, what: str | None = None) -> Iterator
     On systems without ``fcntl`` (Windows) the block runs unlocked.
     """
     path = Path(path)
+    if not writes_files():  # rank 0 of a process group holds the lock for all ranks
+        yield path
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         import fcntl

@@ -59,6 +59,7 @@ from pathlib import Path
 
 import torch
 
+from natural_bm import distributed as dist
 from natural_bm.config_schema import ConfigError, check_config, check_config_value
 from natural_bm.io import atomic_write_text, first_line
 
@@ -446,7 +447,11 @@ def latest_intact_checkpoint(folder: Path) -> tuple[int | None, dict | None]:
 
 def _remove_orphans(folder: Path) -> list[Path]:
     """Delete the temporary files (``.name.XXXX.tmp``) that a killed run left behind."""
+    from natural_bm.io import writes_files
+
     removed = []
+    if not writes_files():  # rank 0 of a process group tidies for all
+        return removed
     for p in folder.rglob(".*.tmp"):
         if p.is_file():
             p.unlink()
@@ -517,6 +522,10 @@ def _clear_for_fresh_start(out: Path) -> None:
     """Remove what a run killed before its first checkpoint wrote, keeping config.json and the lock."""
     import shutil
 
+    from natural_bm.io import writes_files
+
+    if not writes_files():
+        return
     for p in out.iterdir():
         if p.name in ("config.json", LOCK_NAME):
             continue
@@ -622,6 +631,7 @@ def _train_locked(cfg, out: Path, resume: bool, verbose: int, model, x, valid, t
     else:
         if any(p.name != LOCK_NAME for p in out.iterdir()):
             raise FileExistsError(f"results folder {out} is not empty; choose another or pass --resume.")
+        dist.barrier()  # every rank has looked before rank 0 writes
         atomic_write_text(out / "config.json", json.dumps(cfg, indent=2) + "\n")
     if checkpoint is None:
         if model.supports_init_from_data:

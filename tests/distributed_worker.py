@@ -46,6 +46,48 @@ TASKS = {"ais_eager": lambda: run_ais(False), "ais_compiled": lambda: run_ais(Tr
          "ais_counters": lambda: run_ais(False, counters_only=True)}
 
 
+def train_data():
+    import numpy as np
+
+    return (np.random.default_rng(3).random((120, 8)) < np.linspace(0.2, 0.8, 8)).astype(np.float64)
+
+
+def build(kind: str):
+    from natural_bm import DBM, RBM, SGD
+
+    if kind == "rbm":
+        return RBM(8, 5, seed=1, dtype=torch.float64).compile(SGD(0.05, momentum=0.5), "pcd", k=2, n_chains=10,
+                                                             jit_compile=False)
+    return DBM([8, 5, 4], seed=1, dtype=torch.float64).compile(SGD(0.05, momentum=0.5), "mfpcd", k=1, n_chains=10,
+                                                               mf_steps=3, centering={"rate": 0.05})
+
+
+def train(resume_dir: str | None = None) -> dict:
+    """An RBM (PCD) and a centred DBM (mean-field PCD), 4 epochs of batches of 20; with ``resume_dir``
+    saved after 2 epochs, loaded and continued."""
+    from natural_bm.models.base import load_model
+
+    x, out = train_data(), {}
+    for kind in ("rbm", "dbm"):
+        m = build(kind)
+        if resume_dir is None:
+            m.fit(x, batch_size=20, epochs=4, verbose=0, seed=7)
+        else:
+            m.fit(x, batch_size=20, epochs=2, verbose=0, seed=7)
+            path = f"{resume_dir}/{kind}.pt"
+            m.save(path)
+            dist.barrier()
+            m = load_model(path)
+            m.fit(x, batch_size=20, epochs=4, initial_epoch=2, verbose=0, seed=7)
+        out[kind] = {name: getattr(m, name).clone() for name in m.param_names}
+        out[kind]["chains"] = m.algorithm.model_chains()
+        out[kind]["loss"] = m.history.history["loss"]
+    return out
+
+
+TASKS.update({"train": lambda: train(), "train_resume": lambda: train(sys.argv[3])})
+
+
 if __name__ == "__main__":
     task, out = sys.argv[1], sys.argv[2]
     dist.init_from_environment("gloo")

@@ -10,7 +10,7 @@ from natural_bm.callbacks.callback import Callback
 from natural_bm.callbacks.callback_list import restore_callback_states
 from natural_bm.callbacks.monitor import Monitor
 from natural_bm.callbacks.sample_callback import epoch_path
-from natural_bm.io import load_torch_checked, save_torch_checked
+from natural_bm.io import load_torch_checked, save_torch_checked, writes_files
 
 STATE_FORMAT = "natural_bm-training-state"
 
@@ -80,7 +80,8 @@ class PeriodicSave(Callback):
         keep = set(self.saved_epochs[-self.keep_last:]) | ({self.best_epoch} if self.best_epoch is not None else set())
         for epoch in [e for e in self.saved_epochs if e not in keep]:
             for path in self._files(epoch):
-                path.unlink(missing_ok=True)
+                if writes_files():  # (rank 0 of a process group)
+                    path.unlink(missing_ok=True)
                 if path in self.saved:
                     self.saved.remove(path)
             self.saved_epochs.remove(epoch)

@@ -78,6 +78,35 @@ class Algorithm:
 
     #: whether ``step`` takes clamped layers (labels): algorithms with a mean-field positive phase
     supports_clamp = False
+    #: whether ``fit`` can split its batches (and persistent chains) across the ranks of a process group
+    supports_data_parallel = True
+    #: persistent chains (a tensor, or one tensor per layer), None for algorithms without them
+    chains = None
+    #: the rows [lo, hi) of the global chains this rank holds in data-parallel training, else None
+    _chain_shard: tuple[int, int] | None = None
+
+    def persistent_rows(self) -> int | None:
+        """How many persistent chains the algorithm keeps (None: it keeps none)."""
+        return None
+
+    def shard_chains(self, lo: int, hi: int) -> None:
+        """Keep rows [lo, hi) of the (global) chains: this rank's share in data-parallel training."""
+        self.chains = _map_chains(self.chains, lambda c: c[lo:hi].clone())
+        self._chain_shard = (lo, hi)
+
+    def unshard_chains(self) -> None:
+        """Gather every rank's chains back into the global chains (a collective: every rank calls it)."""
+        if self._chain_shard is not None:
+            self.chains = self._global_chains()
+            self._chain_shard = None
+
+    def _global_chains(self):
+        """The chains of every rank in global order (all-gathered while sharded)."""
+        if self._chain_shard is None:
+            return self.chains
+        from natural_bm.distributed import all_gather_rows
+
+        return _map_chains(self.chains, all_gather_rows)
 
     def step(self, model, v: torch.Tensor, generator, clamp: dict | None = None):
         """(grads by parameter name, per-row loss) for the batch ``v``; ``clamp`` = {layer: states} held
@@ -122,6 +151,15 @@ class Algorithm:
 
     def load_state_dict(self, state: dict) -> None:
         pass
+
+
+def _map_chains(chains, fn):
+    """``fn`` applied to a chains tensor or to each layer's tensor of a list (None stays None)."""
+    if chains is None:
+        return None
+    if isinstance(chains, torch.Tensor):
+        return fn(chains)
+    return [None if c is None else fn(c) for c in chains]
 
 
 class ContrastiveDivergence(Algorithm):
@@ -174,8 +212,11 @@ class PersistentContrastiveDivergence(Algorithm):
         self.n_chains = check_positive_int(n_chains, "n_chains")
         self.chains: torch.Tensor | None = None
 
+    def persistent_rows(self) -> int:
+        return self.n_chains
+
     def model_chains(self):
-        return self.chains
+        return self._global_chains()
 
     def get_config(self) -> dict:
         return {"name": self.name, "k": self.k, "n_chains": self.n_chains}
@@ -207,11 +248,12 @@ class PersistentContrastiveDivergence(Algorithm):
         return model.statistics_difference(v, h_prob, self.chains, h_neg), loss
 
     def state_dict(self) -> dict:
-        return {"config": self.get_config(), "chains": None if self.chains is None else self.chains.clone()}
+        chains = self._global_chains()
+        return {"config": self.get_config(), "chains": None if chains is None else chains.clone()}
 
     def load_state_dict(self, state: dict) -> None:
         chains = state.get("chains")
-        self.chains = None if chains is None else chains.clone()
+        self.chains, self._chain_shard = (None if chains is None else chains.clone()), None
 
 
 class ExactGradient(Algorithm):
@@ -271,8 +313,11 @@ class MeanFieldPersistent(Algorithm):
         self.chains: list | None = None
         self.last_mf_steps = 0
 
+    def persistent_rows(self) -> int:
+        return self.n_chains
+
     def model_chains(self):
-        return self.chains
+        return self._global_chains()
 
     def get_config(self) -> dict:
         return {"name": self.name, "k": self.k, "n_chains": self.n_chains, "mf_steps": self.mf_steps,
@@ -297,12 +342,12 @@ class MeanFieldPersistent(Algorithm):
         return {name: pos[name] - neg[name] for name in pos}, loss
 
     def state_dict(self) -> dict:
-        chains = None if self.chains is None else [c.clone() for c in self.chains]
-        return {"config": self.get_config(), "chains": chains}
+        chains = self._global_chains()
+        return {"config": self.get_config(), "chains": None if chains is None else [c.clone() for c in chains]}
 
     def load_state_dict(self, state: dict) -> None:
         chains = state.get("chains")
-        self.chains = None if chains is None else [c.clone() for c in chains]
+        self.chains, self._chain_shard = (None if chains is None else [c.clone() for c in chains]), None
 
 
 class ParallelTemperingAlgorithm(Algorithm):
@@ -318,6 +363,7 @@ class ParallelTemperingAlgorithm(Algorithm):
 
     name = "pt"
     supports_clamp = True
+    supports_data_parallel = False  # its chains live in a ParallelTempering sampler, not sharded yet
 
     def __init__(self, k: int = 1, n_chains: int = 100, n_temperatures: int = 10, min_beta: float = 0.1,
                  betas=None, mf_steps: int = 10) -> None:

@@ -31,6 +31,7 @@ import sys
 
 import torch
 
+from natural_bm import distributed as dist
 from natural_bm.callbacks.base_logger import BaseLogger
 from natural_bm.callbacks.callback_list import CallbackList
 from natural_bm.callbacks.history import History
@@ -121,11 +122,19 @@ def fit(
     model.seed = seed
     n = x.shape[0]
     steps = (n + batch_size - 1) // batch_size
-    gen = RandomSource(0, device)
+    parallel = None
+    if dist.is_distributed():  # data-parallel: this rank's share of every batch (training.data_parallel)
+        from natural_bm.training.data_parallel import DataParallel
+
+        gen = dist.ShardedSource(0, device)
+        model.algorithm.unshard_chains()  # global chains, e.g. left sharded by an earlier fit
+        parallel = DataParallel(model, n, batch_size, gen)
+    else:
+        gen = RandomSource(0, device)
 
     history = History()
     cbs = [BaseLogger(), *_order(callbacks), history]
-    if verbose:
+    if verbose and dist.rank() == 0:  # one console for all ranks
         cbs.append(ProgbarLogger())
     cb = CallbackList(cbs)
     cb.set_model(model)
@@ -145,6 +154,8 @@ def fit(
     model.diverged = False
     gen.manual_seed(epoch_seed(seed, -1))
     model.algorithm.on_fit_begin(model, x, gen)
+    if parallel is not None:
+        parallel.begin(model)
     centering = model.centering
     if centering is not None:
         with torch.no_grad():
@@ -168,12 +179,21 @@ def fit(
             batch_logs = {"batch": b, "size": hi - lo}
             cb.on_train_batch_begin(b, batch_logs)
             with torch.no_grad():
-                grads, loss = model.algorithm.step(model, v, gen, clamp)
+                if parallel is None:
+                    grads, loss = model.algorithm.step(model, v, gen, clamp)
+                    means = None if centering is None else model.algorithm.data_means(model, v)
+                    loss = loss.mean()
+                else:
+                    v_rank, clamp_rank, weight = parallel.local(v, clamp)
+                    grads, loss = model.algorithm.step(model, v_rank, gen, clamp_rank)
+                    means = None if centering is None else model.algorithm.data_means(model, v_rank)
+                    grads, loss, means = parallel.combine(grads, loss, weight, means)
+                    loss = loss / v.shape[0]
                 if centering is None:
                     model.optimizer.step(params, grads)  # weight decay, frozen groups, lr factors: its groups
                 else:
-                    centering.apply(model, params, grads, model.algorithm.data_means(model, v), model.optimizer)
-            batch_logs["loss"] = float(loss.mean())
+                    centering.apply(model, params, grads, means, model.optimizer)
+            batch_logs["loss"] = float(loss)
             cb.on_train_batch_end(b, batch_logs)
             if model.stop_training:
                 break
@@ -193,5 +213,7 @@ def fit(
         cb.on_epoch_end(epoch, epoch_logs)
         if model.stop_training:
             break
+    if parallel is not None:
+        parallel.end(model)
     cb.on_train_end({})
     return history
