@@ -1,8 +1,9 @@
 """Data sets: MNIST (file search, checksums, binarisations), scikit-learn's digits (real-valued or
-binarised), bars and stripes, and your own files."""
+binarised), bars and stripes, and your own files (in memory, or memory-mapped when larger)."""
 
 from natural_bm.datasets.arrays import load_array, load_files
 from natural_bm.datasets.digits import load_digits
+from natural_bm.datasets.mapped import MappedRows, open_npy
 from natural_bm.datasets.mnist import Dataset, load_mnist
 from natural_bm.datasets.synthetic import (
     bars_and_stripes,
@@ -12,6 +13,7 @@ from natural_bm.datasets.synthetic import (
 
 __all__ = [
     "Dataset",
+    "MappedRows",
     "bars_and_stripes",
     "bars_and_stripes_log_likelihood",
     "bars_and_stripes_patterns",
@@ -19,4 +21,5 @@ __all__ = [
     "load_digits",
     "load_files",
     "load_mnist",
+    "open_npy",
 ]

@@ -28,8 +28,10 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
+from natural_bm.datasets.mapped import MappedRows
 from natural_bm.kernels import scale_by_beta
 from natural_bm.models.base import BoltzmannMachine
 from natural_bm.models.units import Bernoulli, units_from_spec
@@ -160,13 +162,18 @@ class LayeredBM(BoltzmannMachine):
         logit(clip(mean(x), eps, 1 - eps)) for binary units (natural_bm's ``init_standard``),
         mean(x) / sigma^2 for Gaussian ones. Returns ``self``.
         """
-        x = as_data_tensor(x, "x", self.n_visible, device=self.bias(0).device, dtype=torch.float64,
-                           value_range=self.data_range)
+        if isinstance(x, np.memmap):
+            x = MappedRows(x, name="x", value_range=self.data_range)
+        if isinstance(x, MappedRows):  # larger than memory: column means read in chunks
+            mean = x.column_means().to(self.bias(0).device)
+        else:
+            mean = as_data_tensor(x, "x", self.n_visible, device=self.bias(0).device, dtype=torch.float64,
+                                  value_range=self.data_range).mean(0)
         with torch.no_grad():
             if not self.binary_visible:
-                self.bias(0).copy_(x.mean(0) / self.units[0].sigma.double() ** 2)
+                self.bias(0).copy_(mean / self.units[0].sigma.double() ** 2)
                 return self
-            p = x.mean(0).clamp(eps, 1 - eps)
+            p = mean.clamp(eps, 1 - eps)
             self.bias(0).copy_(torch.log(p) - torch.log1p(-p))
         return self
 

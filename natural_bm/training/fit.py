@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import sys
 
+import numpy as np
 import torch
 
 from natural_bm import distributed as dist
@@ -36,6 +37,7 @@ from natural_bm.callbacks.base_logger import BaseLogger
 from natural_bm.callbacks.callback_list import CallbackList
 from natural_bm.callbacks.history import History
 from natural_bm.callbacks.progbar_logger import ProgbarLogger
+from natural_bm.datasets.mapped import MappedRows
 from natural_bm.rng import RandomSource, bernoulli
 from natural_bm.seeding import epoch_seed, new_seed
 from natural_bm.validation import as_data_tensor, as_label_tensor, check_positive_int
@@ -94,7 +96,14 @@ def fit(
     initial_epoch = check_positive_int(initial_epoch, "initial_epoch", minimum=0)
     verbose = resolve_verbose(verbose)
     device, dtype = model.device, model.dtype
-    x = as_data_tensor(x, "x", model.n_input, device=device, dtype=dtype, value_range=model.data_range)
+    if isinstance(x, np.memmap):  # larger than memory: rows read per batch (datasets.mapped)
+        x = MappedRows(x, device, dtype, "x", model.data_range)
+    if isinstance(x, MappedRows):
+        if x.shape[1] != model.n_input:
+            raise ValueError(f"`x` has {x.shape[1]} columns but the model has {model.n_input} visible units.")
+        x = x.to(device, dtype)
+    else:
+        x = as_data_tensor(x, "x", model.n_input, device=device, dtype=dtype, value_range=model.data_range)
     if binarize and not model.binary_visible:
         raise ValueError("binarize=True draws binary minibatches, but this model's visible units are "
                          "real-valued; train on the values (binarize=False).")
@@ -170,7 +179,10 @@ def fit(
         order = gen.randperm(n).to(device) if shuffle else None
         for b in range(steps):
             lo, hi = b * batch_size, min(n, (b + 1) * batch_size)
-            v = torch.index_select(x, 0, order[lo:hi]) if order is not None else x[lo:hi]
+            if order is None:
+                v = x[lo:hi]
+            else:
+                v = x[order[lo:hi]] if isinstance(x, MappedRows) else torch.index_select(x, 0, order[lo:hi])
             if binarize:  # a fresh stochastic binarisation per minibatch, drawn from the epoch's stream
                 v = bernoulli(v, gen)
             clamp = None
