@@ -280,3 +280,21 @@ def test_log_likelihood_of_grey_levels_warns():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         log_likelihood(m, np.eye(6)[:4], z)  # binary: no warning
+
+
+@pytest.mark.parametrize("scale,bias,beta", [(0.1, 1.0, 1.0), (1.0, 2.0, 1.0), (0.3, 1.0, 0.4), (0.05, 650.0, 1.0)])
+def test_product_method_of_exact_log_z_equals_the_softplus_sum(scale, bias, beta):
+    """Tables of exp(a) and group products against the direct sum of softplus terms: 784 x 14 models with
+    small and large inputs (group sizes 64 down to a few), a tempered one, and inputs so large that the
+    method falls back to the softplus sum."""
+    g = torch.Generator().manual_seed(1)
+    m = RBM(784, 14, dtype=torch.float64)
+    with torch.no_grad():
+        m.W.copy_(scale * torch.randn(784, 14, generator=g, dtype=torch.float64))
+        m.vbias.copy_(bias * torch.randn(784, generator=g, dtype=torch.float64))
+        m.hbias.copy_(torch.randn(14, generator=g, dtype=torch.float64))
+    products = log_partition_exact(m, beta=beta, progress=False, method="products")
+    direct = log_partition_exact(m, beta=beta, progress=False, method="softplus", compile=False)
+    assert products == pytest.approx(direct, abs=1e-9, rel=0)
+    with pytest.raises(ValueError, match="`method`"):
+        log_partition_exact(m, method="fast")

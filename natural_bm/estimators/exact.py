@@ -8,6 +8,15 @@ closed form. With the hidden layer enumerated::
 States are generated in chunks of ``chunk_size`` (memory stays bounded) and
 combined with a running float64 logsumexp. Cost: 2^min(n_visible, n_hidden)
 x max(n_visible, n_hidden) softplus evaluations.
+
+Two binary layers use products instead (``method="products"``, the default):
+with the enumerated bits split into a high half H and a low half L,
+exp(a_i(s)) = exp(beta (b_i + (s_H W_H)_i)) x exp(beta (s_L W_L)_i), two
+precomputed tables, so each state costs one multiply-add per unit of the other
+layer instead of an exp and a log, and sum_i log(1 + e^a_i) is the log of
+products over groups of up to 64 units (the group size chosen so that no
+product can overflow). Every step is float64; measured against the softplus
+sum, the two agree to 1e-12 nats (tests/test_estimators.py).
 """
 
 from __future__ import annotations
@@ -56,6 +65,7 @@ def log_partition_exact(
     device: torch.device | str | None = None,
     progress: bool = True,
     compile: bool | None = None,
+    method: str = "products",
 ) -> float:
     """Exact log Z(beta) of an RBM or DBM in nats, by enumeration (float64).
 
@@ -67,6 +77,9 @@ def log_partition_exact(
         progress: show a progress bar for long enumerations.
         compile: fuse the per-chunk work with ``torch.compile`` (default: when
             more than 2^16 states are enumerated; 3x faster on the CPU).
+        method: for two binary layers, ``"products"`` (default; see the module
+            docstring) or ``"softplus"`` (the direct sum). Deeper models and
+            other unit types always sum free energies.
 
     Raises:
         ValueError: more than 2^32 states would be enumerated (use AIS).
@@ -74,6 +87,8 @@ def log_partition_exact(
     model.check_finite("log_partition_exact")
     if chunk_size < 1:
         raise ValueError(f"`chunk_size` must be >= 1, got {chunk_size}.")
+    if method not in ("products", "softplus"):
+        raise ValueError(f"`method` must be 'products' or 'softplus', got {method!r}.")
     enum_parity = model.enumerated_parity()
     layers = model.parity_layers(enum_parity)
     n_enum = sum(model.layer_sizes[k] for k in layers)
@@ -109,4 +124,54 @@ def log_partition_exact(
             return _chunk_log_p(states, W_T, b_other, b_enum, beta_t)  # no recompilation for the last chunk
         return fn(states, W_T, b_other, b_enum, beta_t)
 
+    if method == "products":
+        return _log_z_products(W_T, b_other, b_enum, float(beta), progress)
     return _logsumexp_enumerated(n_enum, log_p, chunk_size, device, progress)
+
+
+#: states of the low half of the enumerated bits per block of the product method (memory: this x the
+#: other layer's units x 8 bytes)
+PRODUCT_BLOCK = 1024
+
+
+def _log_z_products(W_T: torch.Tensor, b_other: torch.Tensor, b_enum: torch.Tensor, beta: float,
+                    progress: bool) -> float:
+    """log Z of two binary layers by the product method (module docstring). ``W_T`` (n_enum, n_other),
+    ``b_other`` (n_other,), ``b_enum`` (n_enum,), all float64."""
+    n_e, n_o = W_T.shape
+    low = min(n_e, 12)
+    high = n_e - low
+    dev = W_T.device
+    codes_h = binary_codes(0, 2**high, high, dev, torch.float64)
+    codes_l = binary_codes(0, 2**low, low, dev, torch.float64)
+    a_h = beta * torch.addmm(b_other, codes_h, W_T[:high])  # (2^high, n_other), with the biases
+    a_l = beta * (codes_l @ W_T[high:])  # (2^low, n_other)
+    lin_h, lin_l = beta * (codes_h @ b_enum[:high]), beta * (codes_l @ b_enum[high:])
+    a_max = float((a_h.max(0).values + a_l.max(0).values).max())
+    if a_max > 600:  # exp would overflow: the softplus sum instead
+        return _logsumexp_enumerated(n_e, lambda s: _chunk_log_p(s, W_T, b_other, b_enum, beta), 2**12, dev,
+                                     progress)
+    largest = max(math.log1p(math.exp(a_max)), math.log(2))  # the largest factor's log
+    g = int(max(1, min(64, 600 // largest)))  # group products stay below e^600
+    groups = -(-n_o // g)
+    e_h, e_l = torch.exp(a_h), torch.exp(a_l)
+    if groups * g != n_o:  # padding units with e^a = 0 contribute log 1 = 0
+        e_h = F.pad(e_h, (0, groups * g - n_o))
+        e_l = F.pad(e_l, (0, groups * g - n_o))
+    one = torch.ones((), dtype=torch.float64, device=dev)
+    per_high = torch.empty(2**high, dtype=torch.float64, device=dev)
+    buf = torch.empty((min(PRODUCT_BLOCK, 2**low), groups * g), dtype=torch.float64, device=dev)
+    rows = range(2**high)
+    if progress and 2**n_e > 2**22:
+        from tqdm.auto import tqdm
+
+        rows = tqdm(rows, desc="exact log Z", unit="row", mininterval=0.5)
+    for i in rows:
+        parts = []
+        for s in range(0, 2**low, PRODUCT_BLOCK):
+            e = e_l[s : s + PRODUCT_BLOCK]
+            t = torch.addcmul(one, e, e_h[i], out=buf[: e.shape[0]])  # 1 + e^a, one pass
+            log_p = torch.log(t.view(-1, groups, g).prod(-1)).sum(1) + lin_l[s : s + PRODUCT_BLOCK]
+            parts.append(torch.logsumexp(log_p, 0))
+        per_high[i] = torch.logsumexp(torch.stack(parts), 0) + lin_h[i]
+    return float(torch.logsumexp(per_high, 0))
