@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import textwrap
 from pathlib import Path
@@ -280,7 +281,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in ("train", "logz"):  # under torchrun: join the process group (data-parallel)
             from natural_bm import distributed
 
-            distributed.init_from_environment()
+            if distributed.init_from_environment() and distributed.rank() != 0:
+                sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - one report, rank 0's, for all ranks
         if args.command == "demo":
             from natural_bm import demo
 
