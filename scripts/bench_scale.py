@@ -3,14 +3,15 @@
 For each number of processes P, launches ``torchrun --nproc-per-node P`` on this script's worker,
 which times (one thread per process, gloo on CPUs, NCCL with --device cuda):
 
-* one epoch of PCD-1 training of a 784-500 RBM on ``--rows`` MNIST rows (batch 100, 100 chains), after
+* one epoch of PCD-1 training of a 784-500 RBM on ``--rows`` MNIST rows (``--batch`` 100, 100 chains), after
   one warm-up epoch;
 * forward AIS of that RBM, 100 runs x ``--betas`` betas, eager (no compilation in the timing).
 
 Prints a markdown table: seconds per job, speed-up against one process, and the bytes all-reduced
 per training update (the statistics of every parameter and the loss, in the model's dtype).
 
-Usage: python scripts/bench_scale.py [--procs 1,2] [--rows 10000] [--betas 2000] [--device cpu] [--out FILE]
+Usage: python scripts/bench_scale.py [--procs 1,2] [--rows 10000] [--batch 100] [--betas 2000] [--device cpu]
+                                    [--out FILE]
 """
 
 from __future__ import annotations
@@ -37,10 +38,10 @@ def worker(args) -> None:
     x = load_mnist("sampled", n_train=args.rows, n_valid=0).train
     m = RBM(784, 500, seed=0, device=args.device).init_from_data(x)
     m.compile(SGD(0.01, momentum=0.5), "pcd", n_chains=100, jit_compile=False)
-    m.fit(x, batch_size=100, epochs=1, verbose=0, seed=0)  # warm-up
+    m.fit(x, batch_size=args.batch, epochs=1, verbose=0, seed=0)  # warm-up
     dist.barrier()
     t0 = time.perf_counter()
-    m.fit(x, batch_size=100, epochs=2, initial_epoch=1, verbose=0, seed=0)
+    m.fit(x, batch_size=args.batch, epochs=2, initial_epoch=1, verbose=0, seed=0)
     dist.barrier()
     t_epoch = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -58,6 +59,7 @@ def main() -> None:
     parser.add_argument("--procs", default="1,2")
     parser.add_argument("--rows", type=int, default=10000)
     parser.add_argument("--betas", type=int, default=2000)
+    parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -69,15 +71,16 @@ def main() -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     for p in [int(v) for v in args.procs.split(",")]:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={p}", __file__,
-               "--worker", "--rows", str(args.rows), "--betas", str(args.betas), "--device", args.device]
+               "--worker", "--rows", str(args.rows), "--betas", str(args.betas), "--device", args.device,
+               "--batch", str(args.batch)]
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
         if proc.returncode:
             sys.exit(f"{p} processes failed:\n{proc.stderr[-2000:]}")
         rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
         print(rows[-1], flush=True)
     base = rows[0]
-    lines = [f"| processes | PCD-1 epoch, 784-500, {args.rows} rows (s) | speed-up | AIS 100 x {args.betas} betas (s) "
-             f"| speed-up | all-reduced per update |", "|---|---|---|---|---|---|"]
+    lines = [f"| processes | PCD-1 epoch, 784-500, {args.rows} rows, batch {args.batch} (s) | speed-up "
+             f"| AIS 100 x {args.betas} betas (s) | speed-up | all-reduced per update |", "|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['procs']} | {r['epoch_s']:.2f} | {base['epoch_s'] / r['epoch_s']:.2f} | {r['ais_s']:.2f} "
                      f"| {base['ais_s'] / r['ais_s']:.2f} | {r['bytes_per_update'] / 1e6:.2f} MB |")
