@@ -96,7 +96,7 @@ def test_resume_of_a_finished_run_changes_nothing(finished, tmp_path, capsys):
     run = _copy(finished, tmp_path)
     before = {p: (run / p).read_bytes() for p in RESULT_FILES}
     assert json.loads(before["results.json"])["status"] == "complete"
-    assert main(["train", "unused", "--resume", str(run), "--verbose", "1"]) == 0
+    assert main(["train", "--resume", str(run), "--verbose", "1"]) == 0
     assert "holds a finished run; nothing to resume" in capsys.readouterr().out
     assert {p: (run / p).read_bytes() for p in RESULT_FILES} == before
 
@@ -105,7 +105,7 @@ def test_resume_after_a_kill_past_the_last_checkpoint_finishes_the_run(finished,
     run = _copy(finished, tmp_path)
     for p in RESULT_FILES:  # killed after the final checkpoint, before any result was written
         (run / p).unlink()
-    assert main(["train", "unused", "--resume", str(run), "--verbose", "0"]) == 0
+    assert main(["train", "--resume", str(run), "--verbose", "0"]) == 0
     for p in RESULT_FILES:
         assert (run / p).is_file()
     a, b = json.loads((finished / "results.json").read_text()), json.loads((run / "results.json").read_text())
@@ -118,7 +118,7 @@ def test_a_second_run_into_a_locked_folder_is_refused(tmp_path, capsys):
     with exclusive_lock(out / ".lock"):
         assert main(["train", str(_write(tmp_path, CONFIG)), "--out", str(out), "--verbose", "0"]) == 2
         _one_error_line(capsys, "in use by another natural-bm process")
-        assert main(["train", "unused", "--resume", str(out)]) == 2  # no config.json yet: not a results folder
+        assert main(["train", "--resume", str(out)]) == 2  # no config.json yet: not a results folder
     assert sorted(p.name for p in out.iterdir()) == [".lock"]
 
 
@@ -156,7 +156,7 @@ def test_diverged_run_keeps_its_last_finite_checkpoint(tmp_path, capsys):
     assert names == ["state_epoch0000.pt", "state_epoch0001.pt", "weights_epoch0000.pt", "weights_epoch0001.pt"]
     assert RBM.load(out / "checkpoints" / "weights_epoch0001.pt").non_finite_parameters() == []
     # resume continues from the last finite checkpoint (and, with the same settings, diverges the same way)
-    assert main(["train", "unused", "--resume", str(out), "--verbose", "0"]) == 3
+    assert main(["train", "--resume", str(out), "--verbose", "0"]) == 3
     assert json.loads((out / "results.json").read_text()) == results
 
 
@@ -167,7 +167,7 @@ def test_resume_with_no_checkpoint_starts_from_the_saved_config(finished, tmp_pa
     (run / "log.csv.tmp").write_text("junk")  # whatever a kill in epoch 0 left
     (run / "checkpoints").mkdir()
     with pytest.warns(RuntimeWarning, match="no intact checkpoint"):
-        assert main(["train", "unused", "--resume", str(run), "--verbose", "0"]) == 0
+        assert main(["train", "--resume", str(run), "--verbose", "0"]) == 0
     assert json.loads((run / "results.json").read_text()) == json.loads((finished / "results.json").read_text())
     assert _same_weights(finished / "model.pt", run / "model.pt")
     assert not (run / "log.csv.tmp").exists()
@@ -321,7 +321,7 @@ def test_a_damaged_latest_checkpoint_falls_back_with_a_warning(finished, tmp_pat
     (run / "checkpoints" / ".weights_epoch0003.pt.x1y2.tmp").write_bytes(b"half")  # orphans of a kill
     (run / ".log.csv.abcd.tmp").write_text("half")
     with pytest.warns(RuntimeWarning, match="skipping checkpoint of epoch 3: .*state_epoch0003.pt"):
-        assert main(["train", "unused", "--resume", str(run), "--verbose", "0"]) == 0
+        assert main(["train", "--resume", str(run), "--verbose", "0"]) == 0
     assert list(run.rglob("*.tmp")) == []
     assert _same_weights(finished / "model.pt", run / "model.pt")  # epoch 3 retrained bit-identically
     assert json.loads((run / "results.json").read_text()) == json.loads((finished / "results.json").read_text())
@@ -364,7 +364,7 @@ def test_damaged_log_on_resume_is_one_line_naming_the_file(content, finished, tm
     for p in ("weights_epoch0003.pt", "state_epoch0003.pt"):
         (run / "checkpoints" / p).unlink()
     (run / "log.csv").write_bytes(content)
-    assert main(["train", "unused", "--resume", str(run), "--verbose", "0"]) == 2
+    assert main(["train", "--resume", str(run), "--verbose", "0"]) == 2
     _one_error_line(capsys, str(run / "log.csv"), "move it away")
 
 
@@ -438,7 +438,7 @@ def test_a_full_disk_is_one_line_and_keeps_the_good_files(finished, tmp_path):
     before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and p.name != ".lock"}
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
     # a 1 KiB file-size limit: every write of a model file fails with EFBIG, as on a full disk
-    cmd = f"ulimit -f 1; exec {sys.executable} -m natural_bm.cli train unused --resume {run} --verbose 0"
+    cmd = f"ulimit -f 1; exec {sys.executable} -m natural_bm.cli train --resume {run} --verbose 0"
     proc = subprocess.run(["bash", "-c", cmd], capture_output=True, env=env, timeout=300)
     err = proc.stderr.decode()
     assert proc.returncode == 2, err

@@ -192,12 +192,15 @@ def fit(
             cb.on_train_batch_begin(b, batch_logs)
             with torch.no_grad():
                 if parallel is None:
-                    grads, loss = model.algorithm.step(model, v, gen, clamp)
+                    # (clamp only with labels: algorithms written before clamping keep working)
+                    grads, loss = (model.algorithm.step(model, v, gen) if clamp is None
+                                   else model.algorithm.step(model, v, gen, clamp))
                     means = None if centering is None else model.algorithm.data_means(model, v)
                     loss = loss.mean()
                 else:
                     v_rank, clamp_rank, weight = parallel.local(v, clamp)
-                    grads, loss = model.algorithm.step(model, v_rank, gen, clamp_rank)
+                    grads, loss = (model.algorithm.step(model, v_rank, gen) if clamp_rank is None
+                                   else model.algorithm.step(model, v_rank, gen, clamp_rank))
                     means = None if centering is None else model.algorithm.data_means(model, v_rank)
                     grads, loss, means = parallel.combine(grads, loss, weight, means)
                     loss = loss / v.shape[0]
