@@ -58,17 +58,20 @@ def build(kind: str):
     if kind == "rbm":
         return RBM(8, 5, seed=1, dtype=torch.float64).compile(SGD(0.05, momentum=0.5), "pcd", k=2, n_chains=10,
                                                              jit_compile=False)
+    if kind == "pt":
+        return RBM(8, 5, seed=1, dtype=torch.float64).compile(SGD(0.05, momentum=0.5), "pt", k=1, n_chains=10,
+                                                             n_temperatures=3, min_beta=0.3)
     return DBM([8, 5, 4], seed=1, dtype=torch.float64).compile(SGD(0.05, momentum=0.5), "mfpcd", k=1, n_chains=10,
                                                                mf_steps=3, centering={"rate": 0.05})
 
 
 def train(resume_dir: str | None = None) -> dict:
-    """An RBM (PCD) and a centred DBM (mean-field PCD), 4 epochs of batches of 20; with ``resume_dir``
-    saved after 2 epochs, loaded and continued."""
+    """An RBM (PCD), an RBM trained by parallel tempering and a centred DBM (mean-field PCD), 4 epochs of
+    batches of 20; with ``resume_dir`` saved after 2 epochs, loaded and continued."""
     from natural_bm.models.base import load_model
 
     x, out = train_data(), {}
-    for kind in ("rbm", "dbm"):
+    for kind in ("rbm", "pt", "dbm"):
         m = build(kind)
         if resume_dir is None:
             m.fit(x, batch_size=20, epochs=4, verbose=0, seed=7)
@@ -82,6 +85,8 @@ def train(resume_dir: str | None = None) -> dict:
         out[kind] = {name: getattr(m, name).clone() for name in m.param_names}
         out[kind]["chains"] = m.algorithm.model_chains()
         out[kind]["loss"] = m.history.history["loss"]
+        if kind == "pt":
+            out[kind]["swap_rate_0"] = m.history.history["swap_rate_0"]
     return out
 
 

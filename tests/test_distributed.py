@@ -82,23 +82,23 @@ def test_sharded_compiled_ais_equals_single_process_bit_for_bit(tmp_path, one_th
 
 
 def _close(a: dict, b: dict, atol: float = 1e-9) -> None:
-    for kind in ("rbm", "dbm"):
+    for kind in ("rbm", "pt", "dbm"):
         for name, x in a[kind].items():
             if name == "chains":
                 y = b[kind][name]
                 xs, ys = (x, y) if isinstance(x, list) else ([x], [y])
                 for s, t in zip(xs, ys, strict=True):
                     assert s.shape == t.shape and torch.equal(s, t), (kind, name)  # binary states: exactly
-            elif name == "loss":  # (a resumed run's history has the epochs after the checkpoint)
+            elif name in ("loss", "swap_rate_0"):  # (a resumed run's history has the epochs after the checkpoint)
                 assert x == pytest.approx(b[kind][name][-len(x):], abs=atol), (kind, name)
             else:
                 torch.testing.assert_close(x, b[kind][name], rtol=0, atol=atol, msg=f"{kind} {name}")
 
 
 def test_two_process_training_matches_one_process(tmp_path, one_thread):
-    """PCD RBM and centred mean-field-PCD DBM: each rank takes half of every batch of 20 and 5 of the 10
-    chains; the parameters after 4 epochs equal one process's to float reduction order, the chains
-    (gathered) and the logged losses too."""
+    """PCD RBM, parallel-tempering RBM (3 temperatures) and centred mean-field-PCD DBM: each rank takes half
+    of every batch of 20 and 5 of the 10 chains (of every temperature); the parameters after 4 epochs equal
+    one process's to float reduction order, the chains (gathered), the logged losses and swap rates too."""
     sharded = torchrun("train", tmp_path / "train.pt")
     single = distributed_worker.train()
     _close(sharded, single)

@@ -363,7 +363,6 @@ class ParallelTemperingAlgorithm(Algorithm):
 
     name = "pt"
     supports_clamp = True
-    supports_data_parallel = False  # its chains live in a ParallelTempering sampler, not sharded yet
 
     def __init__(self, k: int = 1, n_chains: int = 100, n_temperatures: int = 10, min_beta: float = 0.1,
                  betas=None, mf_steps: int = 10) -> None:
@@ -408,7 +407,61 @@ class ParallelTemperingAlgorithm(Algorithm):
         return {name: pos[name] - neg[name] for name in pos}, loss
 
     def model_chains(self):
-        return None if self.sampler is None or self.sampler.chains is None else self.sampler.chains[0]
+        if self.sampler is None or self.sampler.chains is None:
+            return None
+        if self._chain_shard is None:
+            return self.sampler.chains[0]
+        return self._global_state()["chains"][0]
+
+    # data-parallel: every temperature's chains are sharded by rows; rank 0 keeps the swap counts so far,
+    # the others count from zero, and sums give the global counts
+    def persistent_rows(self) -> int:
+        return self.n_chains
+
+    def shard_chains(self, lo: int, hi: int) -> None:
+        from natural_bm.distributed import rank
+
+        s = self.sampler
+        s.chains = [[c[lo:hi].clone() for c in ch] for ch in s.chains]
+        if rank() != 0:
+            s.swaps_proposed.zero_()
+            s.swaps_accepted.zero_()
+            if self._counts is not None:
+                self._counts = (torch.zeros_like(self._counts[0]), torch.zeros_like(self._counts[1]))
+        self._chain_shard = (lo, hi)
+
+    def unshard_chains(self) -> None:
+        if self._chain_shard is not None:
+            state, counts = self._global_state(), self._global_epoch_counts()
+            s = self.sampler
+            s.chains, s.swaps_proposed, s.swaps_accepted = state["chains"], state["swaps_proposed"], \
+                state["swaps_accepted"]
+            self._counts = None if counts is None else tuple(counts)
+            self._chain_shard = None
+
+    def _global_epoch_counts(self) -> list | None:
+        """The swap counts at the last epoch's end, summed over the ranks while sharded."""
+        if self._counts is None:
+            return None
+        counts = [c.double() for c in self._counts]
+        if self._chain_shard is not None:
+            from natural_bm.distributed import all_reduce_sum
+
+            all_reduce_sum(counts)
+        return [c.round().to(torch.int64) for c in counts]
+
+    def _global_state(self) -> dict:
+        """The sampler's state with every rank's chains and swap counts (collective while sharded)."""
+        state = self.sampler.state_dict()
+        if self._chain_shard is None:
+            return state
+        from natural_bm.distributed import all_gather_rows, all_reduce_sum
+
+        state["chains"] = [[all_gather_rows(c) for c in ch] for ch in self.sampler.chains]
+        counts = [state["swaps_proposed"].double(), state["swaps_accepted"].double()]
+        all_reduce_sum(counts)
+        state["swaps_proposed"], state["swaps_accepted"] = (c.round().to(torch.int64) for c in counts)
+        return state
 
     def epoch_logs(self) -> dict[str, float]:
         if self.sampler is None:
@@ -417,14 +470,25 @@ class ParallelTemperingAlgorithm(Algorithm):
         prev = self._counts or (torch.zeros_like(counts[0]), torch.zeros_like(counts[1]))
         self._counts = counts
         proposed, accepted = counts[0] - prev[0], counts[1] - prev[1]
+        if self._chain_shard is not None:  # every rank's swaps of this epoch
+            from natural_bm.distributed import all_reduce_sum
+
+            both = [proposed.double(), accepted.double()]
+            all_reduce_sum(both)
+            proposed, accepted = (c.round().to(torch.int64) for c in both)
         return {f"swap_rate_{k}": float(accepted[k]) / float(proposed[k]) if proposed[k] else math.nan
                 for k in range(len(proposed))}
 
     def state_dict(self) -> dict:
-        return {"config": self.get_config(), "sampler": None if self.sampler is None else self.sampler.state_dict()}
+        # with the swap counts at the last epoch's end, so a resumed epoch logs its own swap rates
+        return {"config": self.get_config(), "sampler": None if self.sampler is None else self._global_state(),
+                "epoch_counts": self._global_epoch_counts()}
 
     def load_state_dict(self, state: dict) -> None:
-        self.sampler, self._saved_state, self._counts = None, state.get("sampler"), None
+        self.sampler, self._saved_state = None, state.get("sampler")
+        counts = state.get("epoch_counts")  # (absent from files before it was saved)
+        self._counts = None if counts is None else (counts[0].clone(), counts[1].clone())
+        self._chain_shard = None
 
 
 _ALGORITHMS = {
