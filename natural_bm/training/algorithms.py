@@ -441,26 +441,28 @@ class ParallelTemperingAlgorithm(Algorithm):
 
     def _global_epoch_counts(self) -> list | None:
         """The swap counts at the last epoch's end, summed over the ranks while sharded."""
-        if self._counts is None:
-            return None
-        counts = [c.double() for c in self._counts]
-        if self._chain_shard is not None:
-            from natural_bm.distributed import all_reduce_sum
+        return None if self._counts is None else self._sum_counts(self._counts)
 
-            all_reduce_sum(counts)
-        return [c.round().to(torch.int64) for c in counts]
+    def _sum_counts(self, counts) -> list:
+        """Integer swap counts (int64 tensors) summed over the ranks while sharded (a collective)."""
+        if self._chain_shard is None:
+            return list(counts)
+        from natural_bm.distributed import all_reduce_sum
+
+        summed = [c.double() for c in counts]
+        all_reduce_sum(summed)
+        return [c.round().to(torch.int64) for c in summed]
 
     def _global_state(self) -> dict:
         """The sampler's state with every rank's chains and swap counts (collective while sharded)."""
         state = self.sampler.state_dict()
         if self._chain_shard is None:
             return state
-        from natural_bm.distributed import all_gather_rows, all_reduce_sum
+        from natural_bm.distributed import all_gather_rows
 
         state["chains"] = [[all_gather_rows(c) for c in ch] for ch in self.sampler.chains]
-        counts = [state["swaps_proposed"].double(), state["swaps_accepted"].double()]
-        all_reduce_sum(counts)
-        state["swaps_proposed"], state["swaps_accepted"] = (c.round().to(torch.int64) for c in counts)
+        state["swaps_proposed"], state["swaps_accepted"] = self._sum_counts(
+            (state["swaps_proposed"], state["swaps_accepted"]))
         return state
 
     def epoch_logs(self) -> dict[str, float]:
@@ -469,13 +471,7 @@ class ParallelTemperingAlgorithm(Algorithm):
         counts = (self.sampler.swaps_proposed.clone(), self.sampler.swaps_accepted.clone())
         prev = self._counts or (torch.zeros_like(counts[0]), torch.zeros_like(counts[1]))
         self._counts = counts
-        proposed, accepted = counts[0] - prev[0], counts[1] - prev[1]
-        if self._chain_shard is not None:  # every rank's swaps of this epoch
-            from natural_bm.distributed import all_reduce_sum
-
-            both = [proposed.double(), accepted.double()]
-            all_reduce_sum(both)
-            proposed, accepted = (c.round().to(torch.int64) for c in both)
+        proposed, accepted = self._sum_counts((counts[0] - prev[0], counts[1] - prev[1]))  # every rank's
         return {f"swap_rate_{k}": float(accepted[k]) / float(proposed[k]) if proposed[k] else math.nan
                 for k in range(len(proposed))}
 
