@@ -154,6 +154,18 @@ def centering(value, where: str):
     return dict(value)
 
 
+def sparsity(value, where: str):
+    """A mapping {target: 0.1 or {layer: target}, cost: 1e-3, damping: 0.9}
+    (natural_bm.training.sparsity.Sparsity)."""
+    if value is False:
+        return None
+    if not isinstance(value, dict) or set(value) - {"target", "cost", "damping"} or "target" not in value:
+        raise ConfigError(f"{where} must be a mapping with a target and optionally cost and damping (e.g. "
+                          f"{{target: 0.1, cost: 0.001, damping: 0.9}}, or target: {{1: 0.2, 2: 0.1}} per layer), "
+                          f"got {_describe(value)}.")
+    return dict(value)
+
+
 def passthrough(value, where: str):
     """Checked elsewhere (schedules by ``steps_of``, callbacks by ``make_callback``)."""
     return value
@@ -180,6 +192,7 @@ SCHEMA: dict = {
         "n_temperatures": integer(2), "min_beta": number(0, 1, strict_min=True, strict_max=True),
         "epochs": integer(1), "batch_size": integer(1), "l1": number(0), "l2": number(0),
         "mf_steps": integer(1), "jit_compile": choice(True, False, "auto"), "centering": optional(centering),
+        "max_norm": optional(number(0, strict_min=True)), "sparsity": optional(sparsity),
         "keep_checkpoints": optional(integer(1)), "best_checkpoint": optional(text),
     },
     "pretrain": {

@@ -24,6 +24,9 @@ A config (JSON or YAML) has these sections; every key is optional except
                 mf_steps: 10, jit_compile: auto,   # see BoltzmannMachine.compile
                 centering: null,   # or {rate: 0.01, target: data}: train the centred machine (Melchior et al.
                                    # 2016; natural_bm.training.centering), any depth and algorithm
+                max_norm: null,    # or 8: each unit's incoming weight vector kept at L2 norm <= 8
+                sparsity: null,    # or {target: 0.1 (or {1: 0.2, 2: 0.1}), cost: 0.001, damping: 0.9}:
+                                   # hidden sparsity targets (natural_bm.training.sparsity)
                 keep_checkpoints: 3, best_checkpoint: val_pll}   # checkpoints kept: the newest 3 and the
                # best epoch by that log key (keep_checkpoints: null keeps all; best_checkpoint: null none)
     pretrain:  {epochs: 0, algorithm: cd, k: 1, n_chains: 100, lr: 0.05, momentum: 0.5, decay: 0.0,
@@ -73,7 +76,8 @@ DEFAULTS: dict = {
              "valid_fraction": 0.0, "test_fraction": 0.0, "labels": False},
     "training": {"algorithm": "pcd", "k": 1, "n_chains": 100, "n_temperatures": 10, "min_beta": 0.1,
                  "epochs": 10, "batch_size": 100, "l1": 0.0,
-                 "l2": 0.0, "mf_steps": 10, "jit_compile": "auto", "centering": None, "keep_checkpoints": 3,
+                 "l2": 0.0, "mf_steps": 10, "jit_compile": "auto", "centering": None, "max_norm": None,
+                 "sparsity": None, "keep_checkpoints": 3,
                  "best_checkpoint": "val_pll"},
     "pretrain": {"epochs": 0, "algorithm": "cd", "k": 1, "n_chains": 100, "lr": 0.05, "momentum": 0.5,
                  "decay": 0.0, "decay_mode": "inverse", "l2": 0.0, "schedule": None},
@@ -361,10 +365,11 @@ def build_model(cfg: dict, n_visible: int):
         raise ConfigError(f"training.jit_compile must be true, false or 'auto', got {t['jit_compile']!r}.")
     try:
         model.compile(opt, algorithm, l1=t["l1"], l2=t["l2"], jit_compile=t["jit_compile"],
-                      centering=t["centering"], **alg_kwargs)
+                      centering=t["centering"], max_norm=t["max_norm"], sparsity=t["sparsity"], **alg_kwargs)
     except (ValueError, TypeError) as err:
-        if t["centering"] is not None and ("centering" in str(err) or "Centering" in str(err)):
-            raise ConfigError(f"training.centering: {err}") from None
+        for key in ("centering", "sparsity"):
+            if t[key] is not None and (key in str(err) or key.capitalize() in str(err)):
+                raise ConfigError(f"training.{key}: {err}") from None
         raise
     return model
 

@@ -62,11 +62,13 @@ def build(kind: str):
         return RBM(8, 5, seed=1, dtype=torch.float64).compile(SGD(0.05, momentum=0.5), "pt", k=1, n_chains=10,
                                                              n_temperatures=3, min_beta=0.3)
     return DBM([8, 5, 4], seed=1, dtype=torch.float64).compile(SGD(0.05, momentum=0.5), "mfpcd", k=1, n_chains=10,
-                                                               mf_steps=3, centering={"rate": 0.05})
+                                                               mf_steps=3, centering={"rate": 0.05},
+                                                               sparsity={"target": 0.2, "cost": 0.05}, max_norm=0.15)
 
 
 def train(resume_dir: str | None = None) -> dict:
-    """An RBM (PCD), an RBM trained by parallel tempering and a centred DBM (mean-field PCD), 4 epochs of
+    """An RBM (PCD), an RBM trained by parallel tempering and a centred DBM (mean-field PCD, with sparsity
+    targets and max-norm), 4 epochs of
     batches of 20; with ``resume_dir`` saved after 2 epochs, loaded and continued."""
     from natural_bm.models.base import load_model
 

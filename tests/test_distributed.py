@@ -96,7 +96,8 @@ def _close(a: dict, b: dict, atol: float = 1e-9) -> None:
 
 
 def test_two_process_training_matches_one_process(tmp_path, one_thread):
-    """PCD RBM, parallel-tempering RBM (3 temperatures) and centred mean-field-PCD DBM: each rank takes half
+    """PCD RBM, parallel-tempering RBM (3 temperatures) and centred mean-field-PCD DBM (sparsity targets,
+    max-norm): each rank takes half
     of every batch of 20 and 5 of the 10 chains (of every temperature); the parameters after 4 epochs equal
     one process's to float reduction order, the chains (gathered), the logged losses and swap rates too."""
     sharded = torchrun("train", tmp_path / "train.pt")

@@ -57,6 +57,8 @@ class BoltzmannMachine(torch.nn.Module):
         self.optimizer = None
         self.algorithm = None
         self.centering = None  # a training.centering.Centering, set by compile(centering=...)
+        self.sparsity = None  # a training.sparsity.Sparsity, set by compile(sparsity=...)
+        self.max_norm = None  # set by compile(max_norm=...)
         self.l1 = 0.0
         self.l2 = 0.0
         self.history = None
@@ -178,6 +180,8 @@ class BoltzmannMachine(torch.nn.Module):
         l2: float = 0.0,
         jit_compile: bool | str = "auto",
         centering=None,
+        max_norm: float | None = None,
+        sparsity=None,
         **algorithm_kwargs,
     ) -> "BoltzmannMachine":
         """Choose how ``fit`` trains.
@@ -202,21 +206,34 @@ class BoltzmannMachine(torch.nn.Module):
                 ``natural_bm.training.centering``): True, a dict such as
                 ``{"rate": 0.01, "target": "data"}``, or a ``Centering``; None (default) trains
                 the plain parameters. The model's parameters stay uncentred either way.
+            max_norm: after every update, scale each column of every weight matrix (the incoming
+                weights of one unit of the upper layer) back to this L2 norm where it exceeds it
+                (the weights' parameter groups' ``max_norm``); None (default): no constraint.
+            sparsity: sparsity targets for hidden layers (``natural_bm.training.sparsity``): a dict
+                such as ``{"target": 0.1, "cost": 1e-3, "damping": 0.9}`` (``target`` one number or
+                ``{layer: target}``) or a ``Sparsity``; None (default): none.
             **algorithm_kwargs: passed to the algorithm, e.g. ``k=5``, ``n_chains=100``.
 
         Returns ``self``.
         """
         from natural_bm.training import get_algorithm, get_optimizer
         from natural_bm.training.centering import get_centering
+        from natural_bm.training.sparsity import get_sparsity
 
         if l1 < 0 or l2 < 0:
             raise ValueError(f"`l1` and `l2` must be >= 0, got l1={l1}, l2={l2}.")
+        if max_norm is not None and not float(max_norm) > 0:
+            raise ValueError(f"`max_norm` must be None or > 0, got {max_norm!r}.")
         self.optimizer = get_optimizer(optimizer)
         self.algorithm = get_algorithm(algorithm, **algorithm_kwargs)
         self.centering = get_centering(centering)
         if self.centering is not None:
             self.centering.check_model(self)
+        self.sparsity = get_sparsity(sparsity)
+        if self.sparsity is not None:
+            self.sparsity.check_model(self)
         self.l1, self.l2 = float(l1), float(l2)
+        self.max_norm = None if max_norm is None else float(max_norm)
         self._set_default_param_groups()
         if jit_compile not in (True, False, "auto"):
             raise ValueError(f"`jit_compile` must be True, False or 'auto', got {jit_compile!r}.")
@@ -224,8 +241,8 @@ class BoltzmannMachine(torch.nn.Module):
         return self
 
     def _set_default_param_groups(self) -> None:
-        """Give every parameter not in a group of the optimiser its own group, with ``l1``/``l2`` on
-        the weights; refuse groups naming parameters this model does not have."""
+        """Give every parameter not in a group of the optimiser its own group, with ``l1``/``l2`` and
+        ``max_norm`` on the weights; refuse groups naming parameters this model does not have."""
         groups = list(self.optimizer.param_groups)
         known = {n for g in groups for n in g["params"]}
         unknown = known - set(self.param_names)
@@ -236,7 +253,7 @@ class BoltzmannMachine(torch.nn.Module):
             if name not in known:
                 weight = name in self.weight_names
                 groups.append({"params": [name], "l1": self.l1 if weight else 0.0,
-                               "l2": self.l2 if weight else 0.0})
+                               "l2": self.l2 if weight else 0.0, "max_norm": self.max_norm if weight else None})
         self.optimizer.set_param_groups(groups)
 
     def use_jit_compile(self) -> bool:
@@ -368,6 +385,8 @@ class BoltzmannMachine(torch.nn.Module):
             "optimizer": self.optimizer.state_dict(),
             "algorithm": self.algorithm.state_dict(),
             "centering": None if self.centering is None else self.centering.state_dict(),
+            "sparsity": None if self.sparsity is None else self.sparsity.state_dict(),
+            "max_norm": self.max_norm,
             "l1": self.l1,
             "l2": self.l2,
             "seed": self.seed,
@@ -464,6 +483,14 @@ class BoltzmannMachine(torch.nn.Module):
 
             self.centering = Centering()
             self.centering.load_state_dict(training["centering"])
+        if training.get("sparsity") is None:  # (files before sparsity targets have no entry)
+            self.sparsity = None
+        else:
+            from natural_bm.training.sparsity import Sparsity
+
+            self.sparsity = Sparsity()
+            self.sparsity.load_state_dict(training["sparsity"])
+        self.max_norm = training.get("max_norm")
         self.l1, self.l2, self.seed = training["l1"], training["l2"], training.get("seed")
         self.jit_compile = training.get("jit_compile", "auto")
         self._set_default_param_groups()  # files without groups: as compile() would make them

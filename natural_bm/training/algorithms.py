@@ -57,7 +57,8 @@ class Algorithm:
 
     def data_means(self, model, v: torch.Tensor) -> list:
         """The data-dependent means of every layer for the batch ``v`` that ``step`` just used: the
-        positive phase's, or (where the step did not keep them) the mean-field posterior's. For centering."""
+        positive phase's, or (where the step did not keep them) the mean-field posterior's. For centering
+        and sparsity targets."""
         if self.positive_means is not None:
             return self.positive_means
         mu, _ = model.mean_field(v)

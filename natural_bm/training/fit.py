@@ -170,6 +170,8 @@ def fit(
         with torch.no_grad():
             centering.on_fit_begin(model, x)
     params = model.parameter_dict()
+    sparsity = model.sparsity
+    need_means = centering is not None or sparsity is not None
 
     cb.on_train_begin({})
     for epoch in range(initial_epoch, epochs):
@@ -195,15 +197,17 @@ def fit(
                     # (clamp only with labels: algorithms written before clamping keep working)
                     grads, loss = (model.algorithm.step(model, v, gen) if clamp is None
                                    else model.algorithm.step(model, v, gen, clamp))
-                    means = None if centering is None else model.algorithm.data_means(model, v)
+                    means = model.algorithm.data_means(model, v) if need_means else None
                     loss = loss.mean()
                 else:
                     v_rank, clamp_rank, weight = parallel.local(v, clamp)
                     grads, loss = (model.algorithm.step(model, v_rank, gen) if clamp_rank is None
                                    else model.algorithm.step(model, v_rank, gen, clamp_rank))
-                    means = None if centering is None else model.algorithm.data_means(model, v_rank)
+                    means = model.algorithm.data_means(model, v_rank) if need_means else None
                     grads, loss, means = parallel.combine(grads, loss, weight, means)
                     loss = loss / v.shape[0]
+                if sparsity is not None:
+                    grads = sparsity.add_gradient(model, grads, means)
                 if centering is None:
                     model.optimizer.step(params, grads)  # weight decay, frozen groups, lr factors: its groups
                 else:

@@ -9,12 +9,14 @@ parameters in place. Hyper-parameters are plain attributes (``opt.lr``,
 
 Parameter groups, torch-style: ``param_groups`` is a list of dicts, each
 ``{"params": [parameter names], "lr": None, "lr_factor": 1.0, "l1": 0.0,
-"l2": 0.0, "frozen": False}``. A group's step uses its own ``lr`` (None: the
+"l2": 0.0, "max_norm": None, "frozen": False}``. A group's step uses its own ``lr`` (None: the
 optimiser's ``lr``, which schedulers set), decayed per update as below,
 times ``lr_factor``; its gradient first gains the weight-decay terms
--l1 sign(p) - l2 p; a frozen group is neither updated nor decayed (its slots
-are kept). ``BoltzmannMachine.compile(l1=, l2=)`` makes one group per
-parameter, with the decay on the weights only; the layer-wise schedules
+-l1 sign(p) - l2 p; after the step, with ``max_norm`` set, every column of
+its (weight) matrices is scaled back to L2 norm ``max_norm`` where it exceeds
+it (``regularizers.apply_max_norm``); a frozen group is neither updated nor decayed (its slots
+are kept). ``BoltzmannMachine.compile(l1=, l2=, max_norm=)`` makes one group per
+parameter, with the decay and max-norm on the weights only; the layer-wise schedules
 freeze groups and set their ``lr_factor``, which therefore works for every
 optimiser (Adam's step does not scale with the gradient, so scaling the
 gradient did nothing). Without groups every gradient is its own group with
@@ -32,11 +34,11 @@ import copy
 
 import torch
 
-from natural_bm.training.regularizers import apply_weight_decay
+from natural_bm.training.regularizers import apply_max_norm, apply_weight_decay
 
 __all__ = ["Optimizer", "SGD", "Adam", "get_optimizer"]
 
-GROUP_DEFAULTS = {"lr": None, "lr_factor": 1.0, "l1": 0.0, "l2": 0.0, "frozen": False}
+GROUP_DEFAULTS = {"lr": None, "lr_factor": 1.0, "l1": 0.0, "l2": 0.0, "max_norm": None, "frozen": False}
 
 DECAY_MODES = ("inverse", "exponential")
 
@@ -70,6 +72,8 @@ class Optimizer:
             seen |= set(g["params"])
             if g["lr_factor"] < 0 or g["l1"] < 0 or g["l2"] < 0 or (g["lr"] is not None and g["lr"] < 0):
                 raise ValueError(f"param_groups[{i}]: lr, lr_factor, l1 and l2 must be >= 0, got {g}.")
+            if g["max_norm"] is not None and not float(g["max_norm"]) > 0:
+                raise ValueError(f"param_groups[{i}]: max_norm must be None or > 0, got {g['max_norm']!r}.")
             out.append(g)
         self.param_groups = out
 
@@ -102,7 +106,7 @@ class Optimizer:
 
     def step(self, params: dict[str, torch.Tensor], grads: dict[str, torch.Tensor]) -> None:
         """Move each ``params[name]`` along ``grads[name]`` (in place), group by group: weight decay
-        added to the gradient, the group's learning rate, frozen groups skipped."""
+        added to the gradient, the group's learning rate, max-norm after the step, frozen groups skipped."""
         groups = self.param_groups or [{**GROUP_DEFAULTS, "params": list(grads)}]
         with torch.no_grad():
             for group in groups:
@@ -116,6 +120,8 @@ class Optimizer:
                 lr = self.current_lr(group["lr"]) * group["lr_factor"]
                 for name in names:
                     self._update(name, params[name], grads[name], lr)
+                if group["max_norm"] is not None:
+                    apply_max_norm(params, float(group["max_norm"]), tuple(names))
         self.iterations += 1
 
     def _update(self, name: str, p: torch.Tensor, g: torch.Tensor, lr: float) -> None:
