@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -254,3 +255,21 @@ def test_version_help_and_image_formats(trained, tmp_path, capsys):
 def test_bars_and_stripes_has_distinct_validation_and_test_sets():
     x, valid, test, _ = load_data(resolve_config(CONFIG))
     assert len(valid) == len(test) == 40 and not np.array_equal(valid, test)
+
+
+def test_every_experiment_config_passes_the_schema():
+    """Each YAML config shipped under experiments/ resolves (every key known, every value valid), so a
+    long run cannot die at its start, or at its end, on a typo."""
+    import yaml
+
+    from natural_bm import runner
+
+    paths = sorted((Path(__file__).resolve().parents[1] / "experiments").rglob("*.yaml"))
+    assert len(paths) >= 10
+    for path in paths:
+        cfg = runner.resolve_config(yaml.safe_load(path.read_text()))
+        assert cfg["training"]["epochs"] >= 1, path
+    recipe = yaml.safe_load((Path(__file__).resolve().parents[1] / "experiments" / "dbm_mnist_sh2009"
+                             / "dbm500_1000_recipe.yaml").read_text())
+    lr_end = 0.001 / (1 + recipe["optimizer"]["decay"]) ** (200 * 50000 // 100)
+    assert lr_end == pytest.approx(1e-5, rel=1e-3)  # its comment's schedule: 1e-3 to 1e-5 over 200 epochs
