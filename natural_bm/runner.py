@@ -374,24 +374,57 @@ def build_model(cfg: dict, n_visible: int):
     return model
 
 
+#: where pre-training keeps its per-epoch checkpoints: <out>/pretrain/rbm<i>/checkpoints/
+PRETRAIN_DIR = "pretrain"
+
+
 def _pretrain(model, x, cfg: dict, out: Path, verbose: int) -> None:
-    """Greedy pre-training of a DBM from the config's ``pretrain`` section; logs to pretrain_rbm<i>.csv."""
-    from natural_bm.callbacks import CSVLogger, GibbsStepsScheduler, LearningRateScheduler, MomentumRateScheduler
+    """Greedy pre-training of a DBM from the config's ``pretrain`` section; logs to pretrain_rbm<i>.csv.
+
+    Every RBM is checkpointed after every epoch (the newest one kept, under ``pretrain/rbm<i>/``), and a
+    resumed run continues each RBM from its newest intact checkpoint: bit-identical to an uninterrupted
+    pre-training, as the main phase's resume is."""
+    from natural_bm.callbacks import (
+        CSVLogger,
+        GibbsStepsScheduler,
+        LearningRateScheduler,
+        MomentumRateScheduler,
+        PeriodicSave,
+        load_training_state,
+    )
     from natural_bm.training import SGD, pretrain_dbm
 
     p = cfg["pretrain"]
     schedules = _pretrain_schedules(p)
     classes = {"lr": LearningRateScheduler, "momentum": MomentumRateScheduler, "k": GibbsStepsScheduler}
 
+    def folder(layer: int) -> Path:
+        return out / PRETRAIN_DIR / f"rbm{layer}"
+
     def callbacks(layer: int) -> list:
         made = [classes[key](fn) for key, fn in schedules.items() if fn is not None]
-        return [CSVLogger(out / f"pretrain_rbm{layer}.csv"), *made]
+        resumed = latest_intact_checkpoint(folder(layer))[0] is not None
+        checkpoints = folder(layer) / "checkpoints"
+        return [CSVLogger(out / f"pretrain_rbm{layer}.csv", append=resumed), *made,
+                PeriodicSave(checkpoints / WEIGHTS_NAME, opt_path=checkpoints / STATE_NAME, keep_last=1)]
+
+    def restore(layer: int, rbm, cbs: list) -> int:
+        epoch, _ = latest_intact_checkpoint(folder(layer))
+        if epoch is None:
+            return 0
+        weights, state = _checkpoint_paths(folder(layer), epoch)
+        rbm.load_weights(weights)
+        load_training_state(rbm, state, cbs)
+        _truncate_csv(out / f"pretrain_rbm{layer}.csv", epoch)
+        if verbose:
+            print(f"natural-bm: pre-training RBM {layer} continues after its epoch {epoch}.")
+        return epoch + 1
 
     kwargs = {"k": p["k"]} | ({"n_chains": p["n_chains"]} if p["algorithm"] == "pcd" else {})
     pretrain_dbm(model, x, epochs=p["epochs"], batch_size=cfg["training"]["batch_size"], seed=cfg["seed"],
                  optimizer_factory=lambda layer: SGD(p["lr"], p["momentum"], decay=p["decay"],
                                                      decay_mode=p["decay_mode"]),
-                 algorithm=p["algorithm"], verbose=verbose, callbacks_factory=callbacks,
+                 algorithm=p["algorithm"], verbose=verbose, callbacks_factory=callbacks, restore=restore,
                  binarize=cfg["data"]["kind"] == "stochastic", l2=p["l2"], **kwargs)
 
 
@@ -524,7 +557,8 @@ def _run_is_complete(out: Path) -> dict | None:
 
 
 def _clear_for_fresh_start(out: Path) -> None:
-    """Remove what a run killed before its first checkpoint wrote, keeping config.json and the lock."""
+    """Remove what a run killed before its first checkpoint wrote, keeping config.json, the lock and
+    what pre-training has written (its checkpoints and logs, from which it continues)."""
     import shutil
 
     from natural_bm.io import writes_files
@@ -532,7 +566,7 @@ def _clear_for_fresh_start(out: Path) -> None:
     if not writes_files():
         return
     for p in out.iterdir():
-        if p.name in ("config.json", LOCK_NAME):
+        if p.name in ("config.json", LOCK_NAME, PRETRAIN_DIR) or p.name.startswith("pretrain_rbm"):
             continue
         shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
 
@@ -630,8 +664,12 @@ def _train_locked(cfg, out: Path, resume: bool, verbose: int, model, x, valid, t
         _remove_orphans(out)
         checkpoint, payload = latest_intact_checkpoint(out)
         if checkpoint is None:
-            warnings.warn(f"no intact checkpoint in {out / 'checkpoints'}: starting the run again from its saved "
-                          f"config.", RuntimeWarning, stacklevel=2)
+            if (out / PRETRAIN_DIR).is_dir():
+                warnings.warn(f"no intact checkpoint in {out / 'checkpoints'}: the run continues its pre-training "
+                              f"from {out / PRETRAIN_DIR}.", RuntimeWarning, stacklevel=2)
+            else:
+                warnings.warn(f"no intact checkpoint in {out / 'checkpoints'}: starting the run again from its "
+                              f"saved config.", RuntimeWarning, stacklevel=2)
             _clear_for_fresh_start(out)
     else:
         if any(p.name != LOCK_NAME for p in out.iterdir()):

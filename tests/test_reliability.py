@@ -559,3 +559,46 @@ def test_checkpoint_retention_keeps_the_newest_and_the_best(tmp_path):
     assert save.best_epoch == 2 and save.saved_epochs == [2, 4, 5]
     with pytest.raises(ValueError, match="keep_last"):
         PeriodicSave(tmp_path / "w.pt", keep_last=0)
+
+
+PRETRAIN_CONFIG = {
+    "model": {"type": "dbm", "layer_sizes": [9, 6, 4]}, "data": {"name": "bars_and_stripes", "size": 3},
+    "pretrain": {"epochs": [3, 3], "lr": 0.1, "schedule": {"momentum": [[0, 0.5], [1, 0.9]],
+                                                            "k": {"from": 1, "to": 3, "every": 1}}},
+    "training": {"epochs": 2, "batch_size": 10, "n_chains": 10, "mf_steps": 3},
+    "ais": {"n_runs": 10, "n_betas": 50}, "samples": {"plot_every": 1000}, "seed": 0,
+}
+
+
+@pytest.mark.parametrize("kill_at", [(0, 1), (1, 0)])
+def test_pretraining_killed_mid_way_resumes_bit_identically(tmp_path, monkeypatch, kill_at):
+    """Pre-training checkpoints every RBM every epoch: a run killed after RBM 0's epoch 1 (or RBM 1's
+    epoch 0) and resumed ends with the uninterrupted run's weights, and with its pre-training logs."""
+    from natural_bm.callbacks import PeriodicSave
+
+    cfg_path = tmp_path / "cfg.json"
+    cfg_path.write_text(json.dumps(PRETRAIN_CONFIG))
+    assert main(["train", str(cfg_path), "--out", str(tmp_path / "whole"), "--verbose", "0"]) == 0
+
+    save = PeriodicSave.on_epoch_end
+
+    def killing_save(self, epoch, logs=None):
+        save(self, epoch, logs)
+        if f"rbm{kill_at[0]}" in str(self.weight_path) and epoch == kill_at[1]:
+            raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr(PeriodicSave, "on_epoch_end", killing_save)
+    assert main(["train", str(cfg_path), "--out", str(tmp_path / "killed"), "--verbose", "0"]) == 130
+    monkeypatch.setattr(PeriodicSave, "on_epoch_end", save)
+    pretrain = tmp_path / "killed" / "pretrain"
+    kept = sorted(str(p.relative_to(pretrain)) for p in pretrain.rglob("weights_epoch*.pt"))
+    expected = {0: 2, 1: kill_at[1]} if kill_at[0] else {0: kill_at[1]}  # the newest checkpoint of each RBM
+    assert kept == [f"rbm{i}/checkpoints/weights_epoch{e:04d}.pt" for i, e in expected.items()]
+    with pytest.warns(RuntimeWarning, match="continues its pre-training"):
+        assert main(["train", "--resume", str(tmp_path / "killed"), "--verbose", "0"]) == 0
+    whole, resumed = DBM.load(tmp_path / "whole" / "model.pt"), DBM.load(tmp_path / "killed" / "model.pt")
+    for name in whole.param_names:
+        assert torch.equal(getattr(whole, name), getattr(resumed, name)), name
+    for layer in (0, 1):
+        a, b = (tmp_path / run / f"pretrain_rbm{layer}.csv" for run in ("whole", "killed"))
+        assert a.read_text() == b.read_text()

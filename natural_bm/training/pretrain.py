@@ -36,6 +36,7 @@ def pretrain_dbm(
     verbose: int = 0,
     callbacks_factory=None,
     binarize: bool = False,
+    restore=None,
     **algorithm_kwargs,
 ) -> list[RBM]:
     """Pre-train ``dbm`` (chain topology) in place from RBMs; returns the RBMs.
@@ -51,6 +52,12 @@ def pretrain_dbm(
         binarize: each RBM's fit draws binary minibatches from its input probabilities (the grey
             levels for the first RBM, the hidden probabilities of the RBM below for the others),
             afresh for every minibatch, as ``fit(binarize=True)``.
+        restore: ``lambda layer, rbm, callbacks: initial epoch`` to resume an interrupted
+            pre-training: called for each RBM after it is compiled and its callbacks made, it may
+            load a checkpoint into the RBM (weights, training state, the callbacks' states) and
+            returns the epoch to continue at (0: from the start; the RBM's epoch count: done).
+            Each RBM's fit reseeds every epoch from ``seed``, so a resumed pre-training is
+            bit-identical to an uninterrupted one. ``natural-bm train`` checkpoints every epoch.
     """
     if dbm.edges != [(i, i + 1) for i in range(dbm.n_layers - 1)]:
         raise ValueError(f"greedy pre-training needs a chain topology, got edges {dbm.edges}.")
@@ -64,7 +71,7 @@ def pretrain_dbm(
     rbms = [RBM(dbm.layer_sizes[i], dbm.layer_sizes[i + 1], seed=seed + i, device=dbm.device, dtype=dbm.dtype,
                 up_factor=factors[i][0], down_factor=factors[i][1]) for i in range(n_pairs)]
     train_greedily(rbms, x, epochs, batch_size, optimizer_factory, algorithm, seed, verbose, callbacks_factory,
-                   binarize, **algorithm_kwargs)
+                   binarize, restore, **algorithm_kwargs)
     with torch.no_grad():
         for i, rbm in enumerate(rbms):
             middle = 0 < i < n_pairs - 1
@@ -77,18 +84,19 @@ def pretrain_dbm(
 
 def pretrain_dbn(dbn, x, epochs: int | Sequence[int] = 10, batch_size: int = 100, optimizer_factory=None,
                  algorithm: str = "cd", seed: int = 0, verbose: int = 0, callbacks_factory=None,
-                 binarize: bool = False, **algorithm_kwargs):
+                 binarize: bool = False, restore=None, **algorithm_kwargs):
     """Train the RBMs of ``dbn`` (a ``DBN``) greedily, in place, bottom first: each on the hidden
     probabilities of the one below (Hinton, Osindero & Teh 2006). Arguments as ``pretrain_dbm``."""
     train_greedily(list(dbn.rbms), x, epochs, batch_size, optimizer_factory, algorithm, seed, verbose,
-                   callbacks_factory, binarize, **algorithm_kwargs)
+                   callbacks_factory, binarize, restore, **algorithm_kwargs)
     return dbn
 
 
 def train_greedily(rbms, x, epochs, batch_size, optimizer_factory, algorithm, seed, verbose, callbacks_factory,
-                   binarize, **algorithm_kwargs) -> None:
+                   binarize, restore=None, **algorithm_kwargs) -> None:
     """Fit ``rbms`` in turn, RBM i on the hidden probabilities of RBM i - 1 (RBM 0 on ``x``, its visible
-    biases first set from the data); the greedy loop shared by DBM and DBN pre-training."""
+    biases first set from the data); the greedy loop shared by DBM and DBN pre-training. ``restore``:
+    as ``pretrain_dbm``'s."""
     from natural_bm.training import SGD
 
     n = len(rbms)
@@ -103,7 +111,9 @@ def train_greedily(rbms, x, epochs, batch_size, optimizer_factory, algorithm, se
         opt = optimizer_factory(i) if optimizer_factory else SGD(0.05, momentum=0.5)
         rbm.compile(opt, algorithm, **algorithm_kwargs)
         cbs = callbacks_factory(i) if callbacks_factory else None
-        rbm.fit(data, batch_size=batch_size, epochs=per_rbm[i], callbacks=cbs, verbose=verbose, seed=seed + i,
-                binarize=binarize)
+        initial = int(restore(i, rbm, cbs)) if restore is not None else 0
+        if initial < per_rbm[i]:
+            rbm.fit(data, batch_size=batch_size, epochs=per_rbm[i], callbacks=cbs, verbose=verbose, seed=seed + i,
+                    binarize=binarize, initial_epoch=initial)
         with torch.no_grad():
             data = rbm.prob_h_given_v(data)
