@@ -257,3 +257,56 @@ def test_verbose_auto_prints_one_line_per_epoch_without_nan_keys(capsys):
     assert "batch/s" not in captured.err and "it/s" not in captured.err  # no progress bar text
     with pytest.raises(ValueError, match="'auto'"):
         m.fit(x, epochs=1, verbose=3)
+
+
+def test_batch_loss_stays_on_the_device_unless_a_callback_wants_floats(monkeypatch):
+    """fit keeps each batch's loss a device tensor; CallbackList reads it (a host round-trip, which on a
+    GPU waits for the step) only for callbacks that handle batch ends and want floats. The epoch loss
+    is the same float64 size-weighted mean as summing the floats."""
+    import natural_bm.callbacks.callback_list as callback_list
+    from natural_bm.callbacks import Callback, LambdaCallback, TerminateOnNaN
+
+    reads = []
+    to_host = callback_list._logs_to_host
+
+    def counting(args):
+        reads.append(args[0])
+        return to_host(args)
+
+    monkeypatch.setattr(callback_list, "_logs_to_host", counting)
+
+    class Seen(Callback):
+        def __init__(self, on_device):
+            super().__init__()
+            self.batch_logs_on_device = on_device
+            self.losses, self.sizes, self.epoch_losses = [], [], []
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.losses.append(logs["loss"])
+            self.sizes.append(logs["size"])
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.epoch_losses.append(logs["loss"])
+
+    x = (np.random.default_rng(0).random((70, 6)) < 0.4).astype(np.float32)
+
+    def run(*callbacks, verbose=0):
+        reads.clear()
+        RBM(6, 4, seed=0).compile("sgd", "cd").fit(x, batch_size=20, epochs=2, verbose=verbose, seed=1,
+                                                  callbacks=list(callbacks))
+        return len(reads)
+
+    device = Seen(True)
+    assert run(device) == 0 and run(verbose=2) == 0  # BaseLogger, History, ProgbarLogger: no read per batch
+    assert all(isinstance(v, torch.Tensor) and v.device == torch.device("cpu") for v in device.losses)
+    plain, lam = Seen(False), []
+    assert run(TerminateOnNaN()) == 8  # 4 batches x 2 epochs: TerminateOnNaN checks every batch
+    assert run(plain, LambdaCallback(on_batch_end=lambda b, logs: lam.append(logs["loss"]))) == 8
+    assert all(type(v) is float for v in plain.losses + lam) and plain.losses == lam
+    assert run(LambdaCallback(on_epoch_end=lambda e, logs: None)) == 0  # no batch hook: nothing read
+    for e in range(2):  # BaseLogger's epoch mean, summed on the device, equals the float sum's
+        losses, sizes = plain.losses[4 * e: 4 * e + 4], plain.sizes[4 * e: 4 * e + 4]
+        total = 0.0
+        for v, n in zip(losses, sizes, strict=True):
+            total += v * n
+        assert plain.epoch_losses[e] == total / sum(sizes)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import torch
+
 
 def epoch_label(epoch: int, epochs: int | None = None) -> str:
     """How messages name an epoch: ``"Epoch 39 (40/40)"``.
@@ -28,8 +30,12 @@ class Callback:
         model: the Boltzmann machine being trained (``set_model``).
 
     ``logs`` dicts passed to the hooks carry floats; see ``natural_bm.training.fit``
-    for the list of keys. Setting ``model.stop_training = True`` in any hook
-    ends ``fit`` after the current batch.
+    for the list of keys. The exception: ``fit`` keeps a batch's ``loss`` on the model's
+    device (a 0-dim tensor) so that a GPU step does not wait for the host, and
+    ``CallbackList`` turns it into a float only for the callbacks that handle batch ends
+    and do not set ``batch_logs_on_device = True`` (each such callback makes every batch
+    wait for the device; ``BaseLogger``, ``ProgbarLogger``, ``CyclicLR`` do not).
+    Setting ``model.stop_training = True`` in any hook ends ``fit`` after the current batch.
 
     ``on_batch_begin``/``on_batch_end`` are the old names of
     ``on_train_batch_begin``/``on_train_batch_end``: override either.
@@ -41,6 +47,10 @@ class Callback:
     gives it back right after ``on_train_begin`` (see ``restore_state``), so
     the resumed run is bit-identical to the uninterrupted one.
     """
+
+    #: True: the batch-end hooks take the logs as ``fit`` makes them (the loss a 0-dim tensor on the
+    #: model's device); False (default): floats, at the cost of a host round-trip per batch
+    batch_logs_on_device: bool = False
 
     def __init__(self) -> None:
         self.params: dict = {}
@@ -94,3 +104,18 @@ class Callback:
     def on_predict_end(self, logs: dict | None = None) -> None: ...
     def on_predict_batch_begin(self, batch: int, logs: dict | None = None) -> None: ...
     def on_predict_batch_end(self, batch: int, logs: dict | None = None) -> None: ...
+
+
+def reads_batch_ends(callback: Callback) -> bool:
+    """Whether ``callback`` overrides a batch-end hook of training, evaluation or prediction (in its
+    class, or on the instance as ``LambdaCallback`` does)."""
+    cls = type(callback)
+    return any(hook in vars(callback) or getattr(cls, hook) is not getattr(Callback, hook) for hook in (
+        "on_train_batch_end", "on_batch_end", "on_test_batch_end", "on_predict_batch_end"))
+
+
+def host_logs(logs: dict | None) -> dict | None:
+    """``logs`` with every tensor value turned into a Python float (the same dict when none is a tensor)."""
+    if not logs or not any(isinstance(v, torch.Tensor) for v in logs.values()):
+        return logs
+    return {k: float(v) if isinstance(v, torch.Tensor) else v for k, v in logs.items()}

@@ -7,7 +7,7 @@ import statistics
 import time
 import warnings
 
-from natural_bm.callbacks.callback import Callback
+from natural_bm.callbacks.callback import Callback, host_logs, reads_batch_ends
 
 _BATCH_HOOKS = {
     "on_train_batch_begin", "on_train_batch_end",
@@ -18,6 +18,11 @@ _BATCH_HOOKS = {
 
 class CallbackList:
     """A container that forwards each hook to every callback, in order.
+
+    Batch-end logs may hold device tensors (``fit``'s loss): they are turned into floats, in
+    place and once, just before the first callback that overrides the hook and wants floats
+    (``Callback.batch_logs_on_device`` False); so callbacks that do not handle batch ends,
+    and those that take device values, cost no host round-trip.
 
     It keeps, for each batch hook, the last ``queue_length`` durations of each
     callback and of the batch itself (time between the end of
@@ -84,10 +89,13 @@ class CallbackList:
         timed = hook in _BATCH_HOOKS
         if timed and hook.endswith("_end") and self._batch_start is not None:
             self.batch_times.append(time.perf_counter() - self._batch_start)
+        on_host = False
         for cb in self.callbacks:
             if not timed:
                 getattr(cb, hook)(*args)
                 continue
+            if not on_host and hook.endswith("_end") and not cb.batch_logs_on_device and reads_batch_ends(cb):
+                on_host = _logs_to_host(args)
             t0 = time.perf_counter()
             getattr(cb, hook)(*args)
             self._record(cb, hook, time.perf_counter() - t0)
@@ -118,6 +126,13 @@ class CallbackList:
         if hook.startswith("on_") and hasattr(Callback, hook):
             return lambda *args: self._call(hook, *args)
         raise AttributeError(hook)
+
+
+def _logs_to_host(args: tuple) -> bool:
+    """Turn the tensors of a batch hook's logs (``args[1]``) into floats in place; True."""
+    if len(args) > 1 and args[1]:
+        args[1].update(host_logs(args[1]))
+    return True
 
 
 def callback_keys(callbacks) -> list[str]:

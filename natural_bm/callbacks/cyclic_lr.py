@@ -57,6 +57,8 @@ class CyclicLR(Callback):
         self.history = {k: list(v) for k, v in state["history"].items()}
         self.model.optimizer.lr = self.clr()
 
+    batch_logs_on_device = True  # counts batches; reads no logged value
+
     def on_train_batch_end(self, batch, logs=None):
         self.clr_iterations += 1
         self.history["lr"].append(float(self.model.optimizer.lr))

@@ -8,6 +8,10 @@ Per training batch (``on_train_batch_end``):
     ``loss``   mean reconstruction cross-entropy of the batch, nats per image:
                -sum_i [v_i log r_i + (1 - v_i) log(1 - r_i)] with
                r = p(v = 1 | h), h ~ p(h | v). A training signal, not a likelihood.
+               It stays on the model's device (a 0-dim tensor) for callbacks with
+               ``batch_logs_on_device = True`` (``BaseLogger``, ``ProgbarLogger``),
+               and is a float for the others (``CallbackList`` reads it), so a run
+               whose callbacks need no batch values never waits for the device.
 
 Per epoch (``on_epoch_end``):
     ``loss``             size-weighted mean of the batch losses (``BaseLogger``).
@@ -212,7 +216,7 @@ def fit(
                     model.optimizer.step(params, grads)  # weight decay, frozen groups, lr factors: its groups
                 else:
                     centering.apply(model, params, grads, means, model.optimizer)
-            batch_logs["loss"] = float(loss)
+            batch_logs["loss"] = loss.detach()  # on the device: read by callbacks that want it (CallbackList)
             cb.on_train_batch_end(b, batch_logs)
             if model.stop_training:
                 break
