@@ -15,7 +15,8 @@ class BaseLogger(Callback):
     added to every ``fit`` automatically, first in the list.
 
     Device values (``fit``'s batch loss) are summed on the device in float64 and read once, at
-    the end of the epoch: the same numbers as summing the floats, without a round-trip per batch.
+    the end of the epoch: kept per batch (a list append), read in one transfer, and summed as
+    floats in batch order, so the epoch numbers are the same as from float logs.
     """
 
     batch_logs_on_device = True
@@ -27,6 +28,7 @@ class BaseLogger(Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self.seen = 0
         self.totals: dict[str, float] = {}
+        self.pending: dict[str, tuple[list, list]] = {}  # device values and their batch sizes, per key
 
     def on_train_batch_end(self, batch, logs=None):
         logs = logs or {}
@@ -38,15 +40,27 @@ class BaseLogger(Callback):
             if k in self.stateful_metrics:
                 self.totals[k] = v
             elif isinstance(v, torch.Tensor):
-                self.totals[k] = self.totals.get(k, 0.0) + v.detach().double() * size
+                values, sizes = self.pending.setdefault(k, ([], []))
+                values.append(v.detach().reshape(()))
+                sizes.append(size)
             else:
                 self.totals[k] = self.totals.get(k, 0.0) + v * size
+
+    def _read_pending(self) -> None:
+        """Add the device values kept this epoch to the totals, in batch order (one transfer per key)."""
+        for k, (values, sizes) in self.pending.items():
+            total = self.totals.get(k, 0.0)
+            for v, n in zip(torch.stack(values).double().tolist(), sizes, strict=True):
+                total += v * n
+            self.totals[k] = total
+        self.pending = {}
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is None:
             return
+        self._read_pending()
         for k, v in self.totals.items():
             if k in self.stateful_metrics:
                 logs[k] = float(v) if isinstance(v, torch.Tensor) else v
             elif self.seen:
-                logs[k] = float(v / self.seen)
+                logs[k] = v / self.seen
