@@ -570,15 +570,23 @@ PRETRAIN_CONFIG = {
 }
 
 
+@pytest.fixture(scope="module")
+def pretrained_whole(tmp_path_factory):
+    """The config of a DBM run with pre-training, and the folder of its uninterrupted run."""
+    tmp = tmp_path_factory.mktemp("pretrain")
+    cfg_path = tmp / "cfg.json"
+    cfg_path.write_text(json.dumps(PRETRAIN_CONFIG))
+    assert main(["train", str(cfg_path), "--out", str(tmp / "whole"), "--verbose", "0"]) == 0
+    return cfg_path, tmp / "whole"
+
+
 @pytest.mark.parametrize("kill_at", [(0, 1), (1, 0)])
-def test_pretraining_killed_mid_way_resumes_bit_identically(tmp_path, monkeypatch, kill_at):
+def test_pretraining_killed_mid_way_resumes_bit_identically(tmp_path, monkeypatch, kill_at, pretrained_whole):
     """Pre-training checkpoints every RBM every epoch: a run killed after RBM 0's epoch 1 (or RBM 1's
     epoch 0) and resumed ends with the uninterrupted run's weights, and with its pre-training logs."""
     from natural_bm.callbacks import PeriodicSave
 
-    cfg_path = tmp_path / "cfg.json"
-    cfg_path.write_text(json.dumps(PRETRAIN_CONFIG))
-    assert main(["train", str(cfg_path), "--out", str(tmp_path / "whole"), "--verbose", "0"]) == 0
+    cfg_path, whole_run = pretrained_whole
 
     save = PeriodicSave.on_epoch_end
 
@@ -596,9 +604,9 @@ def test_pretraining_killed_mid_way_resumes_bit_identically(tmp_path, monkeypatc
     assert kept == [f"rbm{i}/checkpoints/weights_epoch{e:04d}.pt" for i, e in expected.items()]
     with pytest.warns(RuntimeWarning, match="continues its pre-training"):
         assert main(["train", "--resume", str(tmp_path / "killed"), "--verbose", "0"]) == 0
-    whole, resumed = DBM.load(tmp_path / "whole" / "model.pt"), DBM.load(tmp_path / "killed" / "model.pt")
+    whole, resumed = DBM.load(whole_run / "model.pt"), DBM.load(tmp_path / "killed" / "model.pt")
     for name in whole.param_names:
         assert torch.equal(getattr(whole, name), getattr(resumed, name)), name
     for layer in (0, 1):
-        a, b = (tmp_path / run / f"pretrain_rbm{layer}.csv" for run in ("whole", "killed"))
-        assert a.read_text() == b.read_text()
+        name = f"pretrain_rbm{layer}.csv"
+        assert (whole_run / name).read_text() == (tmp_path / "killed" / name).read_text()
