@@ -391,3 +391,37 @@ def test_dbm_init_from_data_gives_the_pixel_means_as_exact_marginals():
     codes = torch.tensor(list(itertools.product([0.0, 1.0], repeat=4)), dtype=torch.float64)
     p = torch.exp(-d.free_energy(codes) - log_partition_exact(d))
     np.testing.assert_allclose((p[:, None] * codes).sum(0).numpy(), x.mean(0), atol=1e-9)
+
+
+@pytest.mark.parametrize("case", ["chain", "skip", "label"])
+def test_mean_field_reuses_the_data_input_bit_identically(case):
+    """mean_field computes the data's (and clamped layers') part of each input once; the result is
+    bit-identical to updating every layer with prob_layer from scratch at every step."""
+    gen = torch.Generator().manual_seed(0)
+    clamp = None
+    if case == "chain":
+        d = DBM([20, 12, 8], seed=1, dtype=torch.float64)
+    elif case == "skip":
+        d = DBM([10, 6, 5, 4], topology={0: {1, 3}, 1: {2}, 2: {3}}, seed=2)
+    else:
+        d = DBM([10, 6, 5, 4], units=["bernoulli", "bernoulli", "bernoulli", "softmax"], seed=3)
+        clamp = {3: torch.eye(4)[torch.arange(7) % 4]}
+    with torch.no_grad():
+        for p in d.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen, dtype=p.dtype) * 0.7)
+    v = (torch.rand(7, d.layer_sizes[0], generator=gen) < 0.4).to(d.dtype)
+    mu, steps = d.mean_field(v, max_steps=6, atol=0.0, clamp=clamp)
+    ref = [v] + [None] * (d.n_layers - 1)
+    for k in range(1, d.n_layers):
+        ref[k] = clamp[k] if clamp and k in clamp else d.bottom_up_prob(k, ref)
+    for _ in range(6):
+        for parity in (1, 0):
+            for k in d.parity_layers(parity):
+                if k and not (clamp and k in clamp):
+                    ref[k] = d.prob_layer(k, ref)
+    assert steps == 6
+    for a, b in zip(mu, ref, strict=True):
+        assert torch.equal(a, b)
+    # only a leading run of fixed neighbours is reused (layer 2 of "label" hears layer 1 first), which
+    # keeps the order of the additions
+    assert set(d.fixed_inputs({0, *(clamp or {})}, ref)) == ({1, 3} if case == "skip" else {1})

@@ -243,13 +243,37 @@ class LayeredBM(BoltzmannMachine):
         return states
 
     # ------------------------------------------------------------------ maths
-    def layer_input(self, k: int, states: States) -> torch.Tensor:
-        """Total input of layer k: b_k + sum over neighbours j of factor_jk x_j W (oriented), (n, n_k)."""
-        out = None
-        for j in self.neighbors[k]:
+    def layer_input(self, k: int, states: States, start: tuple[torch.Tensor, int] | None = None
+                    ) -> torch.Tensor:
+        """Total input of layer k: b_k + sum over neighbours j of factor_jk x_j W (oriented), (n, n_k).
+
+        ``start``: (the input from the first ``m`` neighbours, m), from ``fixed_inputs``, to add only
+        the rest: the same operations in the same order, so the result is bit-identical."""
+        if start is None:
+            return self._add_inputs(k, states, None, self.neighbors[k])
+        return self._add_inputs(k, states, start[0], self.neighbors[k][start[1]:])
+
+    def _add_inputs(self, k: int, states: States, out: torch.Tensor | None, neighbors) -> torch.Tensor:
+        """``out`` (b_k when None) plus factor_jk x_j W (oriented) for each of ``neighbors`` in turn."""
+        for j in neighbors:
             W = self.weight(k, j).T if k < j else self.weight(j, k)  # oriented (n_j, n_k)
             alpha = self.input_factors.get((j, k), 1.0)
             out = torch.addmm(self.bias(k) if out is None else out, states[j], W, alpha=alpha)
+        return out
+
+    def fixed_inputs(self, fixed, states: States) -> dict[int, tuple[torch.Tensor, int]]:
+        """For every layer not in ``fixed`` whose first neighbours (in ``neighbors`` order) are all in
+        ``fixed`` (layers held constant, such as the data in mean-field): (their part of the input,
+        how many), to pass as ``layer_input(k, states, start)`` while those layers do not change."""
+        out = {}
+        for k in range(self.n_layers):
+            if k in fixed:
+                continue
+            m = 0
+            while m < len(self.neighbors[k]) and self.neighbors[k][m] in fixed:
+                m += 1
+            if m:
+                out[k] = (self._add_inputs(k, states, None, self.neighbors[k][:m]), m)
         return out
 
     def prob_layer(self, k: int, states: States, beta: float | torch.Tensor = 1.0) -> torch.Tensor:
@@ -412,12 +436,14 @@ class LayeredBM(BoltzmannMachine):
         for k, x in clamp.items():
             mu[k] = x
         free = [k for k in range(1, self.n_layers) if k not in clamp]
+        # the data's (and clamped layers') part of each layer's input is computed once, not every step
+        start = self.fixed_inputs({0, *clamp}, mu)
         for step in range(1, max_steps + 1):
             old = list(mu)
             for parity in (1, 0):
                 for k in self.parity_layers(parity):
                     if k and k not in clamp:
-                        mu[k] = self.prob_layer(k, mu)
+                        mu[k] = self.units[k].mean(self.layer_input(k, mu, start.get(k)))
             converged = all(
                 bool(((mu[k] - old[k]).abs() <= atol + rtol * old[k].abs()).all()) for k in free
             )
