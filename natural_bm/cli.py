@@ -80,6 +80,14 @@ def _parser() -> argparse.ArgumentParser:
                        description="Print summary.txt of a results folder (rebuilt from log.csv if missing).")
     m.add_argument("results_dir")
 
+    n = sub.add_parser("snapshot", help="pack an unfinished run into one file, to resume elsewhere",
+                       description="Pack what `natural-bm train --resume` needs of a results folder (config, "
+                                   "logs, the newest intact checkpoint; before the first one, the newest "
+                                   "pre-training checkpoints) into one tar file, written atomically. Unpack it "
+                                   "into an empty folder (tar -xf FILE -C DIR) and resume there.")
+    n.add_argument("results_dir")
+    n.add_argument("file", help="the tar file to write")
+
     d = sub.add_parser("demo", help="train the MNIST demo RBM (make demo)",
                        description="Train a 200-hidden-unit RBM on MNIST with PCD-1 (about 2 minutes on 2 CPU "
                                    "cores) and bracket its log Z by forward and reverse AIS; writes a results "
@@ -251,6 +259,14 @@ def _cmd_sample(args) -> int:
     return 0
 
 
+def _cmd_snapshot(args) -> int:
+    from natural_bm.runner import snapshot
+
+    path, names = snapshot(args.results_dir, args.file)
+    print(f"wrote {path}: " + ", ".join(names))
+    return 0
+
+
 def _cmd_summary(args) -> int:
     folder = Path(args.results_dir)
     if (folder / "summary.txt").is_file():
@@ -288,8 +304,8 @@ def main(argv: list[str] | None = None) -> int:
 
             demo.run(args.out, **({"epochs": args.epochs} if args.epochs else {}))
             return 0
-        return {"train": _cmd_train, "logz": _cmd_logz, "sample": _cmd_sample, "summary": _cmd_summary}[
-            args.command](args)
+        return {"train": _cmd_train, "logz": _cmd_logz, "sample": _cmd_sample, "summary": _cmd_summary,
+                "snapshot": _cmd_snapshot}[args.command](args)
     except (CLIError, OSError, ValueError, ImportError, LockedError) as err:
         print(f"natural-bm: error: {_one_line(err)}", file=sys.stderr)
         return 2

@@ -428,6 +428,40 @@ def _pretrain(model, x, cfg: dict, out: Path, verbose: int) -> None:
                  binarize=cfg["data"]["kind"] == "stochastic", l2=p["l2"], **kwargs)
 
 
+def snapshot(out: str | os.PathLike, dest: str | os.PathLike) -> tuple[Path, list[str]]:
+    """Pack what ``--resume`` needs of results folder ``out`` into one tar file ``dest`` (written
+    atomically), to carry an unfinished run to another machine or commit it between sessions:
+    ``config.json``, the logs (``log.csv``, ``pretrain_rbm<i>.csv``), the newest intact checkpoint's
+    weights and training state, or, before the first one, the newest checkpoint of every pre-training
+    RBM. Unpack it into an empty folder and run ``natural-bm train --resume`` there.
+
+    Returns (``dest``, the packed paths relative to ``out``)."""
+    import tarfile
+
+    from natural_bm.io import atomic_write
+
+    out = Path(out)
+    if not (out / "config.json").is_file():
+        raise FileNotFoundError(f"{out} is not a results folder (no config.json); pass the folder "
+                                f"`natural-bm train --out` wrote.")
+    names = ["config.json"] + sorted(p.name for p in out.glob("*.csv"))
+    epoch, _ = latest_intact_checkpoint(out)
+    if epoch is not None:
+        names += [str(p.relative_to(out)) for p in _checkpoint_paths(out, epoch)]
+    else:
+        for folder in sorted((out / PRETRAIN_DIR).glob("rbm*")):
+            rbm_epoch, _ = latest_intact_checkpoint(folder)
+            if rbm_epoch is not None:
+                names += [str(p.relative_to(out)) for p in _checkpoint_paths(folder, rbm_epoch)]
+
+    def write(tmp: Path) -> None:
+        with tarfile.open(tmp, "w") as tar:
+            for name in names:
+                tar.add(out / name, arcname=name)
+
+    return atomic_write(dest, write), names
+
+
 STATUS_COMPLETE, STATUS_EARLY, STATUS_DIVERGED = "complete", "early_stopped", "diverged"
 LOCK_NAME = ".lock"
 WEIGHTS_NAME, STATE_NAME = "weights.pt", "state.pt"  # checkpoint templates: weights_epoch0007.pt, state_epoch0007.pt

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -580,33 +581,73 @@ def pretrained_whole(tmp_path_factory):
     return cfg_path, tmp / "whole"
 
 
-@pytest.mark.parametrize("kill_at", [(0, 1), (1, 0)])
-def test_pretraining_killed_mid_way_resumes_bit_identically(tmp_path, monkeypatch, kill_at, pretrained_whole):
-    """Pre-training checkpoints every RBM every epoch: a run killed after RBM 0's epoch 1 (or RBM 1's
-    epoch 0) and resumed ends with the uninterrupted run's weights, and with its pre-training logs."""
+@pytest.mark.parametrize("kill_at", [("pretrain/rbm0", 1), ("pretrain/rbm1", 0), ("run/checkpoints", 0)])
+def test_a_killed_dbm_run_resumes_bit_identically_in_place_and_from_a_snapshot(tmp_path, monkeypatch, kill_at,
+                                                                              pretrained_whole):
+    """Pre-training checkpoints every RBM every epoch: a run killed after RBM 0's epoch 1 or RBM 1's
+    epoch 0 (or after the DBM's epoch 0) and resumed ends with the uninterrupted run's weights and
+    pre-training logs; so does a copy made by ``natural-bm snapshot`` (one tar file) and resumed
+    in another folder."""
+    import tarfile
+
     from natural_bm.callbacks import PeriodicSave
 
     cfg_path, whole_run = pretrained_whole
-
     save = PeriodicSave.on_epoch_end
 
     def killing_save(self, epoch, logs=None):
         save(self, epoch, logs)
-        if f"rbm{kill_at[0]}" in str(self.weight_path) and epoch == kill_at[1]:
+        if kill_at[0] in self.weight_path.as_posix() and epoch == kill_at[1]:
             raise KeyboardInterrupt("killed")
 
     monkeypatch.setattr(PeriodicSave, "on_epoch_end", killing_save)
-    assert main(["train", str(cfg_path), "--out", str(tmp_path / "killed"), "--verbose", "0"]) == 130
+    killed = tmp_path / "run"
+    assert main(["train", str(cfg_path), "--out", str(killed), "--verbose", "0"]) == 130
     monkeypatch.setattr(PeriodicSave, "on_epoch_end", save)
-    pretrain = tmp_path / "killed" / "pretrain"
+    pretrain = killed / "pretrain"
     kept = sorted(str(p.relative_to(pretrain)) for p in pretrain.rglob("weights_epoch*.pt"))
-    expected = {0: 2, 1: kill_at[1]} if kill_at[0] else {0: kill_at[1]}  # the newest checkpoint of each RBM
+    expected = {"pretrain/rbm0": {0: 1}, "pretrain/rbm1": {0: 2, 1: 0}, "run/checkpoints": {0: 2, 1: 2}}[kill_at[0]]
     assert kept == [f"rbm{i}/checkpoints/weights_epoch{e:04d}.pt" for i, e in expected.items()]
+
+    assert main(["snapshot", str(killed), str(tmp_path / "snap.tar")]) == 0
+    with tarfile.open(tmp_path / "snap.tar") as tar:
+        packed = sorted(tar.getnames())
+        tar.extractall(tmp_path / "moved", filter="data")
+    if kill_at[0] == "run/checkpoints":  # the DBM's checkpoint; no pre-training files needed
+        assert [n for n in packed if n.endswith(".pt")] == ["checkpoints/state_epoch0000.pt",
+                                                          "checkpoints/weights_epoch0000.pt"]
+    else:
+        assert [n for n in packed if n.endswith(".pt")] == sorted(
+            f"pretrain/rbm{i}/checkpoints/{kind}_epoch{e:04d}.pt" for i, e in expected.items()
+            for kind in ("state", "weights"))
+    assert {"config.json", "pretrain_rbm0.csv"} <= set(packed)
+
+    whole = DBM.load(whole_run / "model.pt")
+    for folder in (killed, tmp_path / "moved"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # (the no-checkpoint-yet warning; AIS's)
+            assert main(["train", "--resume", str(folder), "--verbose", "0"]) == 0
+        resumed = DBM.load(folder / "model.pt")
+        for name in whole.param_names:
+            assert torch.equal(getattr(whole, name), getattr(resumed, name)), (folder, name)
+        for layer in (0, 1):
+            name = f"pretrain_rbm{layer}.csv"
+            assert (whole_run / name).read_text() == (folder / name).read_text()
+
+
+def test_resume_during_pretraining_says_so(tmp_path, monkeypatch, pretrained_whole):
+    from natural_bm.callbacks import PeriodicSave
+
+    cfg_path, _ = pretrained_whole
+    save = PeriodicSave.on_epoch_end
+
+    def killing_save(self, epoch, logs=None):
+        save(self, epoch, logs)
+        raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr(PeriodicSave, "on_epoch_end", killing_save)
+    assert main(["train", str(cfg_path), "--out", str(tmp_path / "run"), "--verbose", "0"]) == 130
+    monkeypatch.setattr(PeriodicSave, "on_epoch_end", save)
     with pytest.warns(RuntimeWarning, match="continues its pre-training"):
-        assert main(["train", "--resume", str(tmp_path / "killed"), "--verbose", "0"]) == 0
-    whole, resumed = DBM.load(whole_run / "model.pt"), DBM.load(tmp_path / "killed" / "model.pt")
-    for name in whole.param_names:
-        assert torch.equal(getattr(whole, name), getattr(resumed, name)), name
-    for layer in (0, 1):
-        name = f"pretrain_rbm{layer}.csv"
-        assert (whole_run / name).read_text() == (tmp_path / "killed" / name).read_text()
+        assert main(["train", "--resume", str(tmp_path / "run"), "--verbose", "0"]) == 0
+    assert main(["snapshot", str(tmp_path / "nothing"), str(tmp_path / "x.tar")]) == 2  # not a results folder
