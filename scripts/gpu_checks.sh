@@ -28,4 +28,9 @@ step bench_rbm python3 scripts/bench_rbm.py --device cuda --repeats 3 --out "$OU
 step bench_ais python3 scripts/bench_ais.py --device cuda --repeats 3 --out "$OUT/bench_ais.md"
 # 3. one process on the GPU in the scaling table (one GPU: no second rank)
 step bench_scale python3 scripts/bench_scale.py --device cuda --procs 1 --rows 50000 --betas 14501 --out "$OUT/bench_scale.md"
+# 4. the shipped MNIST models' log Z with 100,001 betas each way (#17; hours on 2 CPU cores, seconds here)
+for m in experiments/rbm_mnist_sm2008/models/rbm500_pcd_decay.pt experiments/rbm_mnist_sm2008/models/rbm500_cd25.pt \
+         experiments/dbm_mnist_sh2009/models/dbm500_1000.pt; do
+  step "logz_$(basename "$m" .pt)" python3 -m natural_bm.cli logz "$m" --betas 100001 --reverse --device cuda --json
+done
 ls -la "$OUT"
