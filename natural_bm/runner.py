@@ -401,15 +401,17 @@ def _pretrain(model, x, cfg: dict, out: Path, verbose: int) -> None:
     def folder(layer: int) -> Path:
         return out / PRETRAIN_DIR / f"rbm{layer}"
 
+    newest: dict[int, int | None] = {}  # each RBM's newest intact checkpoint, found once
+
     def callbacks(layer: int) -> list:
         made = [classes[key](fn) for key, fn in schedules.items() if fn is not None]
-        resumed = latest_intact_checkpoint(folder(layer))[0] is not None
+        newest[layer] = latest_intact_checkpoint(folder(layer))[0]
         checkpoints = folder(layer) / "checkpoints"
-        return [CSVLogger(out / f"pretrain_rbm{layer}.csv", append=resumed), *made,
+        return [CSVLogger(out / f"pretrain_rbm{layer}.csv", append=newest[layer] is not None), *made,
                 PeriodicSave(checkpoints / WEIGHTS_NAME, opt_path=checkpoints / STATE_NAME, keep_last=1)]
 
     def restore(layer: int, rbm, cbs: list) -> int:
-        epoch, _ = latest_intact_checkpoint(folder(layer))
+        epoch = newest[layer]
         if epoch is None:
             return 0
         weights, state = _checkpoint_paths(folder(layer), epoch)
