@@ -534,7 +534,8 @@ def _remove_orphans(folder: Path) -> list[Path]:
 
 
 def _truncate_csv(csv: Path, last_epoch: int) -> None:
-    """Drop log rows after ``last_epoch`` (written before a crash, not covered by a checkpoint)."""
+    """Drop log rows after ``last_epoch`` (written before a crash, not covered by a checkpoint); warn
+    when rows up to ``last_epoch`` are missing (an older log restored over a newer checkpoint)."""
     import pandas as pd
 
     if not csv.is_file():
@@ -553,6 +554,14 @@ def _truncate_csv(csv: Path, last_epoch: int) -> None:
         raise ValueError(f"{csv} cannot be read as a training log ({first_line(err)}); {fix}.") from None
     if "epoch" not in df.columns:
         raise ValueError(f"{csv} has no 'epoch' column, so it is not a natural_bm training log; {fix}.")
+    missing = sorted(set(range(last_epoch + 1)) - set(df["epoch"].tolist()))
+    if missing and len(missing) <= last_epoch:  # an empty-of-history log (moved away, restarted) stays quiet
+        import warnings
+
+        shown = ", ".join(map(str, missing[:10])) + (" ..." if len(missing) > 10 else "")
+        warnings.warn(f"{csv} has no rows for epochs {shown}, which the checkpoint of epoch {last_epoch} "
+                      "covers (was an older copy of the log restored over the run?); the run continues and "
+                      "its log will lack them", RuntimeWarning, stacklevel=2)
     if not (df["epoch"] > last_epoch).any():
         return  # nothing to drop: the file stays byte for byte as it is
     lines = raw.decode("utf-8").splitlines(keepends=True)

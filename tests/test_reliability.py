@@ -17,6 +17,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -367,6 +368,21 @@ def test_damaged_log_on_resume_is_one_line_naming_the_file(content, finished, tm
     (run / "log.csv").write_bytes(content)
     assert main(["train", "--resume", str(run), "--verbose", "0"]) == 2
     _one_error_line(capsys, str(run / "log.csv"), "move it away")
+
+
+def test_log_behind_the_checkpoint_warns_and_names_the_missing_epochs(finished, tmp_path):
+    """An older log.csv restored over a run whose checkpoints are newer: the resume goes on from the
+    newest checkpoint, and says which epochs the log lacks."""
+    run = _copy(finished, tmp_path)
+    (run / "results.json").unlink()
+    for p in ("weights_epoch0003.pt", "state_epoch0003.pt"):
+        (run / "checkpoints" / p).unlink()
+    lines = (run / "log.csv").read_text().splitlines(keepends=True)
+    (run / "log.csv").write_text("".join(lines[:2]))  # header and epoch 0: epochs 1 and 2 are gone
+    with pytest.warns(RuntimeWarning, match=r"log.csv has no rows for epochs 1, 2, which the checkpoint of epoch 2"):
+        assert main(["train", "--resume", str(run), "--verbose", "0"]) == 0
+    epochs = pd.read_csv(run / "log.csv")["epoch"].tolist()
+    assert epochs == [0, 3]
 
 
 # ---------------------------------------------------------------------------- configs and output folders
