@@ -1,4 +1,4 @@
-"""The ``natural-bm`` command: train, logz, sample, summary, demo.
+"""The ``natural-bm`` command: train, logz, sample, summary, inspect, snapshot, demo.
 
 Exit status: 0 done; 2 an error (missing or damaged file, bad config key
 or value, unavailable device, results folder in use, unwritable or full
@@ -79,6 +79,15 @@ def _parser() -> argparse.ArgumentParser:
     m = sub.add_parser("summary", help="print the summary of a results folder",
                        description="Print summary.txt of a results folder (rebuilt from log.csv if missing).")
     m.add_argument("results_dir")
+
+    i = sub.add_parser("inspect", help="print statistics of a saved model's weights and biases",
+                       description="One row per parameter: for weight matrices the largest |w| and the norms "
+                                   "of columns (each unit's incoming weights, what max-norm bounds) and rows; "
+                                   "for biases their range and how many lie beyond --pinned (pinned units, "
+                                   "which make AIS hard).")
+    i.add_argument("model", help="model file")
+    i.add_argument("--pinned", type=float, default=10.0, help="bias magnitude counted as pinned (default 10)")
+    i.add_argument("--json", action="store_true", help="print one JSON list")
 
     n = sub.add_parser("snapshot", help="pack an unfinished run into one file, to resume elsewhere",
                        description="Pack what `natural-bm train --resume` needs of a results folder (config, "
@@ -259,6 +268,15 @@ def _cmd_sample(args) -> int:
     return 0
 
 
+def _cmd_inspect(args) -> int:
+    from natural_bm import load_model
+    from natural_bm.viz.parameters import format_parameter_stats, parameter_stats
+
+    rows = parameter_stats(load_model(args.model), pinned=args.pinned)
+    print(json.dumps(rows) if args.json else format_parameter_stats(rows, args.pinned), end="\n" if args.json else "")
+    return 0
+
+
 def _cmd_snapshot(args) -> int:
     from natural_bm.runner import snapshot
 
@@ -305,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
             demo.run(args.out, **({"epochs": args.epochs} if args.epochs else {}))
             return 0
         return {"train": _cmd_train, "logz": _cmd_logz, "sample": _cmd_sample, "summary": _cmd_summary,
-                "snapshot": _cmd_snapshot}[args.command](args)
+                "snapshot": _cmd_snapshot, "inspect": _cmd_inspect}[args.command](args)
     except (CLIError, OSError, ValueError, ImportError, LockedError) as err:
         print(f"natural-bm: error: {_one_line(err)}", file=sys.stderr)
         return 2
