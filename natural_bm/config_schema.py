@@ -198,7 +198,8 @@ SCHEMA: dict = {
     "pretrain": {
         "epochs": int_or_int_list(0), "algorithm": choice("cd", "pcd"), "k": integer(1), "n_chains": integer(1),
         "lr": number(0, strict_min=True), "momentum": number(0, 1, strict_max=True), "decay": number(0),
-        "decay_mode": choice("inverse", "exponential"), "l2": number(0), "schedule": optional(mapping),
+        "decay_mode": choice("inverse", "exponential"), "l2": number(0),
+        "max_norm": optional(number(0, strict_min=True)), "schedule": optional(mapping),
     },
     "optimizer": {
         "name": choice("sgd", "adam"), "lr": number(0, strict_min=True), "momentum": number(0, 1, strict_max=True),

@@ -30,7 +30,7 @@ A config (JSON or YAML) has these sections; every key is optional except
                 keep_checkpoints: 3, best_checkpoint: val_pll}   # checkpoints kept: the newest 3 and the
                # best epoch by that log key (keep_checkpoints: null keeps all; best_checkpoint: null none)
     pretrain:  {epochs: 0, algorithm: cd, k: 1, n_chains: 100, lr: 0.05, momentum: 0.5, decay: 0.0,
-                decay_mode: inverse, l2: 0.0, schedule: {momentum: ..., k: ..., lr: ...}}
+                decay_mode: inverse, l2: 0.0, max_norm: null, schedule: {momentum: ..., k: ..., lr: ...}}
                # DBMs: greedy RBMs first (pretrain_dbm); epochs: one number, or one per RBM (bottom
                # first); each RBM's log goes to pretrain_rbm<i>.csv; data.kind stochastic applies too
     optimizer: {name: sgd, lr: 0.01, momentum: 0.0, nesterov: false, decay: 0.0,   # or adam: lr, beta_1, ...
@@ -80,7 +80,7 @@ DEFAULTS: dict = {
                  "sparsity": None, "keep_checkpoints": 3,
                  "best_checkpoint": "val_pll"},
     "pretrain": {"epochs": 0, "algorithm": "cd", "k": 1, "n_chains": 100, "lr": 0.05, "momentum": 0.5,
-                 "decay": 0.0, "decay_mode": "inverse", "l2": 0.0, "schedule": None},
+                 "decay": 0.0, "decay_mode": "inverse", "l2": 0.0, "max_norm": None, "schedule": None},
     "optimizer": {"name": "sgd", "lr": 0.01, "momentum": 0.0, "nesterov": False, "decay": 0.0,
                   "decay_mode": "inverse", "beta_1": 0.9,
                   "beta_2": 0.999, "epsilon": 1e-8},
@@ -427,7 +427,7 @@ def _pretrain(model, x, cfg: dict, out: Path, verbose: int) -> None:
                  optimizer_factory=lambda layer: SGD(p["lr"], p["momentum"], decay=p["decay"],
                                                      decay_mode=p["decay_mode"]),
                  algorithm=p["algorithm"], verbose=verbose, callbacks_factory=callbacks, restore=restore,
-                 binarize=cfg["data"]["kind"] == "stochastic", l2=p["l2"], **kwargs)
+                 binarize=cfg["data"]["kind"] == "stochastic", l2=p["l2"], max_norm=p["max_norm"], **kwargs)
 
 
 def snapshot(out: str | os.PathLike, dest: str | os.PathLike) -> tuple[Path, list[str]]:

@@ -327,6 +327,32 @@ def test_pretrain_section_of_a_config_is_pretrain_dbm_with_those_settings(tmp_pa
         pretrain_dbm(DBM([10, 6, 4]), x, epochs=[1, 2, 3])
 
 
+def test_pretrain_max_norm_from_config_bounds_every_rbm_column(tmp_path):
+    """pretrain.max_norm caps each pre-training RBM's hidden units' incoming weights (the recipe DBM's
+    pre-training left a W_0_1 column of norm 13 that its DBM phase inherited), as pretrain_dbm(max_norm=)."""
+    from natural_bm.runner import _pretrain, resolve_config
+
+    rng = np.random.default_rng(1)
+    protos = np.array([[1, 1, 1, 1, 1, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 1, 1, 1, 1, 1]], dtype=np.float32)
+    x = np.abs(protos[rng.integers(0, 2, 120)] - (rng.random((120, 10)) < 0.05)).astype(np.float32)
+    base = {"model": {"type": "dbm", "layer_sizes": [10, 6, 4]}, "data": {"name": "files"},
+            "training": {"batch_size": 20}, "pretrain": {"epochs": [4, 4], "lr": 0.5, "momentum": 0.5}, "seed": 4}
+    free = DBM([10, 6, 4], seed=4)
+    _pretrain(free, x, resolve_config(base), tmp_path / "free", verbose=0)
+    bound = 0.5
+    assert max(free.W_0_1.norm(dim=0).max(), free.W_1_2.norm(dim=0).max()) > 1.5 * bound
+    base["pretrain"]["max_norm"] = bound
+    capped = DBM([10, 6, 4], seed=4)
+    _pretrain(capped, x, resolve_config(base), tmp_path / "capped", verbose=0)
+    assert capped.W_0_1.norm(dim=0).max() <= bound * (1 + 1e-6)
+    assert capped.W_1_2.norm(dim=0).max() <= bound * (1 + 1e-6)
+    by_hand = DBM([10, 6, 4], seed=4)
+    pretrain_dbm(by_hand, x, epochs=[4, 4], batch_size=20, seed=4, max_norm=bound, k=1,
+                 optimizer_factory=lambda layer: SGD(0.5, momentum=0.5))
+    for name in by_hand.param_names:
+        torch.testing.assert_close(getattr(capped, name), getattr(by_hand, name), rtol=0, atol=0)
+
+
 def test_dbm_fit_save_load_resume(tmp_path):
     x = (np.random.default_rng(0).random((200, 12)) < 0.3).astype(np.float32)
 
