@@ -83,8 +83,9 @@ def _parser() -> argparse.ArgumentParser:
     i = sub.add_parser("inspect", help="print statistics of a saved model's weights and biases",
                        description="One row per parameter: for weight matrices the largest |w| and the norms "
                                    "of columns (each unit's incoming weights, what max-norm bounds) and rows; "
-                                   "for biases their range and how many lie beyond --pinned (pinned units, "
-                                   "which make AIS hard).")
+                                   "for biases their range and how many lie beyond --pinned (units nearly "
+                                   "always on or off unless their input is large: in a layer that DBM AIS "
+                                   "samples, they make the annealing path steep).")
     i.add_argument("model", help="model file")
     i.add_argument("--pinned", type=float, default=10.0, help="bias magnitude counted as pinned (default 10)")
     i.add_argument("--json", action="store_true", help="print one JSON list")
