@@ -57,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     z.add_argument("--reverse", action="store_true",
                    help="also run reverse AIS (with forward AIS a bracket on log Z, when the two do not cross)")
     z.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
+    z.add_argument("--parity", default="auto", choices=["auto", "0", "1"],
+                   help="layers to anneal, the others summed out: 0 the even ones (v, h2, ...), 1 the odd ones; "
+                        "auto: v for an RBM, the parity with fewer units for a DBM (h1 of 784-500-1000)")
     z.add_argument("--data", choices=["mnist", "none"], default=None,
                    help="data for the base model and log-likelihoods (default: from config.json beside the model, "
                         "else mnist for 784 visible units)")
@@ -163,7 +166,7 @@ def _fmt(x: float) -> str:
 
 
 def logz_report(model_path, exact=False, runs=100, betas=None, reverse=False, device="cpu", data=None,
-                kind="sampled", seed=0) -> dict:
+                kind="sampled", seed=0, parity="auto") -> dict:
     """What ``natural-bm logz`` prints, as a dict (nats)."""
     from natural_bm import load_model
     from natural_bm.estimators import AIS, log_likelihood, log_partition_exact
@@ -190,10 +193,10 @@ def logz_report(model_path, exact=False, runs=100, betas=None, reverse=False, de
         splits = {"train": d.train, "valid": d.valid, "test": d.test}
     train = splits.get("train")
     ais = AIS(model, data=train, n_runs=runs, n_betas=betas, base="data" if train is not None else "uniform",
-              seed=seed, progress=sys.stderr.isatty())
+              seed=seed, progress=sys.stderr.isatty(), parity=parity)
     z, lo, hi = ais.estimate_log_error_Z()
     out = {"model": str(model_path), "logZ": z, "logZ_lo": lo, "logZ_hi": hi, "ais_ess": ais.ess, "runs": runs,
-           "betas": len(ais.betas)}
+           "betas": len(ais.betas), "annealed_layers": ais.annealed_layers}
     if reverse:
         from natural_bm.estimators.ais import describe_bracket
 
@@ -218,11 +221,12 @@ def logz_report(model_path, exact=False, runs=100, betas=None, reverse=False, de
 
 def _cmd_logz(args) -> int:
     r = logz_report(args.model, args.exact, args.runs, args.betas, args.reverse, args.device, args.data,
-                    args.kind, args.seed)
+                    args.kind, args.seed, args.parity if args.parity == "auto" else int(args.parity))
     if args.json:
         print(json.dumps(r))
         return 0
-    print(f"log Z (AIS, {r['runs']} runs x {r['betas']} betas): {_fmt(r['logZ'])} "
+    print(f"log Z (AIS, {r['runs']} runs x {r['betas']} betas, layers {r['annealed_layers']} annealed): "
+          f"{_fmt(r['logZ'])} "
           f"[-3 sigma {_fmt(r['logZ_lo'])}, +3 sigma {_fmt(r['logZ_hi'])}] nats, "
           f"{r['ais_ess']:.1f} effective runs")
     if "logZ_reverse" in r:

@@ -84,8 +84,14 @@ def test_logz_matches_the_python_api(trained, capsys):
     assert out["test_ll"] == pytest.approx(log_likelihood(model, test, z)[0])
     assert main(["logz", str(trained / "model.pt"), "--runs", "20", "--betas", "200", "--reverse"]) == 0
     text = capsys.readouterr().out
-    assert "log Z (AIS, 20 runs x 200 betas)" in text and "reverse AIS" in text and "test log-likelihood" in text
-    assert "effective runs" in text
+    assert "log Z (AIS, 20 runs x 200 betas, layers [0] annealed)" in text and "reverse AIS" in text
+    assert "test log-likelihood" in text and "effective runs" in text
+    # --parity 1 anneals the hidden layer, the visible one summed out: the API's estimate with parity=1
+    assert main(["logz", str(trained / "model.pt"), "--runs", "40", "--betas", "400", "--parity", "1", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    z1 = AIS(model, data=x, n_runs=40, n_betas=400, seed=0, progress=False, parity=1).estimate_log_error_Z()[0]
+    assert out["annealed_layers"] == [1] and out["logZ"] == pytest.approx(z1, abs=1e-9) and out["logZ"] != z
+    assert abs(out["logZ"] - log_partition_exact(model)) < 0.3
 
 
 def test_resume_equals_uninterrupted(trained, tmp_path):

@@ -4,7 +4,8 @@ Following Salakhutdinov & Murray (2008), AIS moves from a base model A
 (no weights; visible biases from the data, or zero) at beta = 0 to the model
 B at beta = 1 through the tempered distributions of ``ais_steps`` (one
 parity annealed, the other summed out analytically; for two layers the
-visible layer is annealed and the hidden one summed out).
+visible layer is annealed and the hidden one summed out by default; ``parity``
+chooses).
 
 Forward AIS starts from exact samples of A and accumulates
 log w = sum_k [log p*_k(x_k) - log p*_{k-1}(x_k)]; Z_B / Z_A = E[w], so
@@ -93,6 +94,11 @@ class AIS:
             the log weights are all-gathered, and every rank computes the same estimate, band and
             effective sample size: with one thread per process the log weights are bit-identical to a
             single process's (tested with 2 gloo processes).
+        parity: the layers annealed (``ais_steps.annealed_parity``): ``"auto"`` (the visible layer
+            of an RBM; the parity with fewer units of a deeper model, h1 of 784-500-1000), 0 (the
+            even layers: v and h2 of a DBM, h1 summed out) or 1 (the odd layers). The two choices
+            are different estimators of one log Z, so their agreement is a check; summing out a
+            layer whose units have large biases or weights takes them off the annealing path.
 
     After ``run_logZ()``: ``log_w`` (n_runs,) forward log weights, ``logZ`` and
     ``ess``, the weights' effective sample size (``effective_sample_size``);
@@ -116,9 +122,11 @@ class AIS:
         cuda_graph: bool = True,
         packed_weights: bool = True,
         distributed: bool | str = "auto",
+        parity: int | str = "auto",
     ) -> None:
         model.check_finite("AIS")
         self.model = model
+        self.parity = annealed_parity(model, parity)
         self.n_runs = check_positive_int(n_runs, "n_runs")
         if betas is not None:
             betas = torch.as_tensor(betas, dtype=torch.float64).flatten()
@@ -173,21 +181,21 @@ class AIS:
 
     # ------------------------------------------------------------------ annealing
     @property
-    def _kept_layers(self) -> list[int]:
+    def annealed_layers(self) -> list[int]:
         """The layers AIS anneals (``ais_steps.annealed_parity``)."""
-        return self.model.parity_layers(annealed_parity(self.model))
+        return self.model.parity_layers(self.parity)
 
     def _problem(self):
         """(kernel, matrices to multiply by, the other constants, static, n_S, n_K) of this model. The
         kernel's ``consts`` are the matrices' products (``onednn.Product``) followed by the other constants."""
         m = self.model
         b_A = base_biases(m, self.base_vbias)
-        kept = self._kept_layers
-        summed = m.parity_layers(1 - annealed_parity(m))
+        kept = self.annealed_layers
+        summed = m.parity_layers(1 - self.parity)
         n_S = sum(m.layer_sizes[k] for k in summed)
         n_K = sum(m.layer_sizes[k] for k in kept)
         kinds, sigmas = unit_kinds(m), unit_sigmas(m)
-        if m.n_layers == 2:
+        if m.n_layers == 2 and self.parity == 0:
             W, c, b_B = m.weight(0, 1).detach(), m.bias(1).detach(), m.bias(0).detach()
             return ais_engine.PAIR, (W, W.T), (c, b_A[0], b_B, b_B - b_A[0], *sigmas), kinds, n_S, n_K
         edges = tuple(tuple(e) for e in m.edges)
@@ -221,7 +229,7 @@ class AIS:
 
     def _kept(self, states: list) -> tuple:
         """The kept layers of full states (one tensor per layer), in order."""
-        return tuple(states[k] for k in self._kept_layers)
+        return tuple(states[k] for k in self.annealed_layers)
 
     def run_logZ(self) -> float:
         """Forward AIS from the base model to the model; returns the log Z estimate (nats)."""
@@ -229,7 +237,7 @@ class AIS:
         gen = self._source(FORWARD_START)
         b_A = base_biases(m, self.base_vbias)
         state = tuple(m.units[k].sample(b_A[k].expand(self.n_runs, -1).contiguous(), 1.0, gen)
-                      for k in self._kept_layers)
+                      for k in self.annealed_layers)
         self.log_w = self._anneal(state, self.betas, stream=FORWARD_ANNEAL)
         self.logZ = self.log_z_base + float(torch.logsumexp(self.log_w, 0)) - math.log(self.n_runs)
         self.ess = warn_if_unreliable(self.log_w, "forward")

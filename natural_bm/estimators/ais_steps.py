@@ -38,12 +38,17 @@ from natural_bm.kernels import softplus_increment
 from natural_bm.models.units import one_hot_from_uniform
 
 
-def annealed_parity(model) -> int:
-    """The parity K that AIS anneals: the visible layer's (0) for two layers, as Salakhutdinov &
-    Murray do; otherwise the parity with fewer units (odd on ties), e.g. h1 of a 784-500-1000 DBM."""
-    if model.n_layers == 2:
-        return 0
-    return model.enumerated_parity()
+def annealed_parity(model, parity: int | str = "auto") -> int:
+    """The parity K that AIS anneals. ``"auto"``: the visible layer's (0) for two layers, as Salakhutdinov
+    & Murray do; otherwise the parity with fewer units (odd on ties), e.g. h1 of a 784-500-1000 DBM.
+    0 or 1 chooses it; the other parity is summed out analytically, so its layers must be of a kind
+    with a closed-form sum (binary, softmax, Gaussian: all of this library's units)."""
+    if parity == "auto":
+        return 0 if model.n_layers == 2 else model.enumerated_parity()
+    if isinstance(parity, bool) or parity not in (0, 1):
+        raise ValueError(f"`parity` must be 'auto', 0 (anneal the even layers, the visible one among them) or "
+                         f"1 (anneal the odd layers), got {parity!r}.")
+    return int(parity)
 
 
 def base_biases(model, base_vbias: torch.Tensor) -> list[torch.Tensor]:
