@@ -36,7 +36,8 @@ A config (JSON or YAML) has these sections; every key is optional except
     optimizer: {name: sgd, lr: 0.01, momentum: 0.0, nesterov: false, decay: 0.0,   # or adam: lr, beta_1, ...
                 decay_mode: inverse}   # per update: lr / (1 + decay t), or exponential: lr / (1 + decay)^t
     ais:       {n_runs: 100, n_betas: null, epochs: [], exact: false,              # at the last epoch by default
-                reverse: false, reverse_gibbs: 1000}  # reverse AIS after training: a bracket when they agree
+                reverse: false, reverse_gibbs: 1000,  # reverse AIS after training: a bracket when they agree
+                parity: auto}   # layers annealed: 0 even (v, h2), 1 odd (h1), auto (v of an RBM, h1 of a DBM)
     samples:   {n_chains: 10, n_samples: 10, plot_every: 1000, image_shape: [28, 28]}
     schedule:  {lr: [[0, 0.01], [50, 0.001]], momentum: [[0, 0.5], [5, 0.9]],  # [first epoch, value] steps
                 k: {from: 1, to: 25, every: 4}}   # or a ramp: +1 (towards `to`) every `every` epochs,
@@ -85,7 +86,7 @@ DEFAULTS: dict = {
                   "decay_mode": "inverse", "beta_1": 0.9,
                   "beta_2": 0.999, "epsilon": 1e-8},
     "ais": {"n_runs": 100, "n_betas": None, "epochs": None, "exact": False, "reverse": False,
-            "reverse_gibbs": 1000},
+            "reverse_gibbs": 1000, "parity": "auto"},
     "samples": {"n_chains": 10, "n_samples": 10, "plot_every": 1000, "image_shape": None},
     "schedule": {"lr": None, "momentum": None, "k": None},
     "callbacks": [],
@@ -577,7 +578,8 @@ def _reverse_ais(model, base_data, x, log_z_forward: float, test_ll: float, a: d
     from natural_bm.estimators import AIS
     from natural_bm.estimators.ais import describe_bracket
 
-    ais = AIS(model, data=base_data, n_runs=a["n_runs"], n_betas=a["n_betas"], seed=seed, progress=False)
+    ais = AIS(model, data=base_data, n_runs=a["n_runs"], n_betas=a["n_betas"], seed=seed, progress=False,
+              parity=a["parity"])
     chains = model.algorithm.model_chains()
     log_z_rev = ais.run_reverse(v_init=chains, n_gibbs=a["reverse_gibbs"], data=x)
     return {"logZ_reverse": log_z_rev, "test_ll_reverse": test_ll - (log_z_rev - log_z_forward),
@@ -729,7 +731,8 @@ def _train_locked(cfg, out: Path, resume: bool, verbose: int, model, x, valid, t
 
     a, s = cfg["ais"], cfg["samples"]
     ais = AISCallback(model, n_runs=a["n_runs"], n_betas=a["n_betas"], exact=a["exact"],
-                      epoch_ls=a["epochs"] if a["epochs"] is not None else [last_epoch], seed=cfg["seed"])
+                      epoch_ls=a["epochs"] if a["epochs"] is not None else [last_epoch], seed=cfg["seed"],
+                      parity=a["parity"])
     sampler = SampleCallback(model, out / "samples.png", n_chains=s["n_chains"], n_samples=s["n_samples"],
                              plot_every=s["plot_every"], epoch_ls=[last_epoch], image_shape=image_shape,
                              seed=cfg["seed"])

@@ -94,6 +94,23 @@ def test_logz_matches_the_python_api(trained, capsys):
     assert abs(out["logZ"] - log_partition_exact(model)) < 0.3
 
 
+def test_ais_parity_in_a_config_reaches_forward_and_reverse_ais(trained, tmp_path):
+    """ais.parity: 1 anneals the hidden layer in the run's AIS, forward and reverse: the same trained
+    weights as the default run's, other log weights, the same log Z within AIS error."""
+    cfg = json.loads(json.dumps(CONFIG))
+    cfg["ais"]["parity"] = 1
+    assert main(["train", str(_write(tmp_path, cfg)), "--out", str(tmp_path / "odd"), "--verbose", "0"]) == 0
+    odd = json.loads((tmp_path / "odd" / "results.json").read_text())
+    default = json.loads((trained / "results.json").read_text())
+    model = RBM.load(tmp_path / "odd" / "model.pt")
+    assert all(torch.equal(a, b) for a, b in zip(model.parameter_dict().values(),
+                                                 RBM.load(trained / "model.pt").parameter_dict().values(), strict=True))
+    exact = log_partition_exact(model)
+    for key in ("logZ", "logZ_reverse"):
+        assert odd[key] != default[key] and abs(odd[key] - exact) < 0.3
+    assert json.loads((tmp_path / "odd" / "config.json").read_text())["ais"]["parity"] == 1
+
+
 def test_resume_equals_uninterrupted(trained, tmp_path):
     crashed = tmp_path / "crashed"
     shutil.copytree(trained, crashed)

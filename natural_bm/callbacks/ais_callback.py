@@ -35,6 +35,7 @@ class AISCallback(Callback):
             data. The AIS base model uses the training data.
         seed: AIS seed (epoch e uses seed + e).
         compile: compile the AIS step (see ``natural_bm.estimators.AIS``).
+        parity: the layers AIS anneals (``"auto"``, 0 or 1; see ``natural_bm.estimators.AIS``).
     """
 
     produces_logs = True
@@ -52,6 +53,7 @@ class AISCallback(Callback):
         seed: int = 0,
         compile: bool | str = "auto",
         max_exact_states: int = 2**22,
+        parity: int | str = "auto",
     ) -> None:
         super().__init__()
         self.ais_model = model
@@ -65,6 +67,7 @@ class AISCallback(Callback):
         self.seed = seed
         self.compile = compile
         self.max_exact_states = max_exact_states
+        self.parity = parity
         self.results: dict[int, dict[str, float]] = {}
 
     def state_dict(self) -> dict:
@@ -95,7 +98,7 @@ class AISCallback(Callback):
         valid = self.valid_data if self.valid_data is not None else self.params.get("validation_data")
         ais = AIS(model, data=train, n_runs=self.n_runs, n_betas=self.n_betas,
                   base="data" if train is not None else "uniform", seed=self.seed + epoch,
-                  compile=self.compile, progress=self.params.get("verbose", 0) == 1)
+                  compile=self.compile, progress=self.params.get("verbose", 0) == 1, parity=self.parity)
         out = dict(zip(("logZ", "logZ_lo", "logZ_hi"), ais.estimate_log_error_Z(), strict=True))
         out["ais_ess"] = ais.ess
         out["train_ll"] = log_likelihood(model, train, out["logZ"])[0] if train is not None else math.nan
