@@ -278,7 +278,10 @@ def _cmd_inspect(args) -> int:
     from natural_bm.viz.parameters import format_parameter_stats, parameter_stats
 
     rows = parameter_stats(load_model(args.model), pinned=args.pinned)
-    print(json.dumps(rows) if args.json else format_parameter_stats(rows, args.pinned), end="\n" if args.json else "")
+    if args.json:
+        print(json.dumps(rows))
+    else:
+        print(format_parameter_stats(rows), end="")
     return 0
 
 

@@ -43,6 +43,7 @@ def test_parameter_stats_match_numpy():
     assert {r["beyond_pinned"] for r in parameter_stats(dbm, pinned=26.0) if "beyond_pinned" in r} == {0, 1}
     text = format_parameter_stats(list(rows.values()))
     assert "W_1_2" in text and f"{rows['W_0_1']['col_norm_max']:.3f}" in text
+    assert "|.| > 10 " in text.replace("\n", " ")
     with pytest.raises(ValueError, match="pinned"):
         parameter_stats(dbm, pinned=0)
 

@@ -15,8 +15,8 @@ def parameter_stats(model, pinned: float = 10.0) -> list[dict]:
     Weight matrices W (n_i, n_j): ``abs_max``, and the L2 norms of the columns (each unit of layer j's
     incoming weights, what max-norm bounds) and of the rows: ``col_norm_min``, ``col_norm_median``,
     ``col_norm_max``, ``row_norm_median``, ``row_norm_max``.
-    Vectors (biases, ``log_sigma``): ``min``, ``max``, ``median`` and ``beyond_pinned``, the number of
-    entries with magnitude above ``pinned``.
+    Vectors (biases, ``log_sigma``): ``min``, ``max``, ``median``, ``beyond_pinned``, the number of
+    entries with magnitude above ``pinned``, and ``pinned`` itself.
     Every row has ``name`` and ``shape``. Medians are the lower median (``torch.median``).
     """
     if not pinned > 0:
@@ -33,12 +33,12 @@ def parameter_stats(model, pinned: float = 10.0) -> list[dict]:
         else:
             t = t.reshape(-1)
             row.update(min=t.min().item(), max=t.max().item(), median=t.median().item(),
-                       beyond_pinned=int((t.abs() > pinned).sum().item()))
+                       beyond_pinned=int((t.abs() > pinned).sum().item()), pinned=pinned)
         rows.append(row)
     return rows
 
 
-def format_parameter_stats(rows: list[dict], pinned: float = 10.0) -> str:
+def format_parameter_stats(rows: list[dict]) -> str:
     """The rows of ``parameter_stats`` as a plain-text table (matrices first, then vectors)."""
     mats = [r for r in rows if "abs_max" in r]
     vecs = [r for r in rows if "abs_max" not in r]
@@ -54,6 +54,7 @@ def format_parameter_stats(rows: list[dict], pinned: float = 10.0) -> str:
     if vecs:
         if out:
             out.append("")
+        pinned = vecs[0]["pinned"]  # one threshold for all rows of one parameter_stats call
         out.append(f"{'vector':<12} {'size':>6} {'min':>9} {'median':>9} {'max':>9} {f'|.| > {pinned:g}':>10}")
         for r in vecs:
             size = r["shape"][0] if r["shape"] else 1
