@@ -176,7 +176,7 @@ SCHEMA: dict = {
         "type": choice("rbm", "dbm"), "n_hidden": integer(1), "layer_sizes": optional(int_list(1, min_len=2)),
         "units": optional(unit_list),
         "topology": optional(mapping), "init": choice("gaussian", "orthogonal"),
-        "weight_scale": number(0, strict_min=True),
+        "weight_scale": number(0, strict_min=True), "init_from": optional(text),
     },
     "data": {
         "name": choice("mnist", "bars_and_stripes", "files", "digits"),

@@ -5,6 +5,8 @@ A config (JSON or YAML) has these sections; every key is optional except
 
     model:     {type: rbm, n_hidden: 500}              # or {type: dbm, layer_sizes: [784, 500, 1000], topology: ...}
                # units: one unit type per layer, e.g. [gaussian, bernoulli] or [{type: gaussian, sigma: 0.5}, ...]
+               # init_from: path/model.pt starts from that trained model's weights and biases (same class and
+               #     architecture; not its optimiser, chains or offsets): a longer run under new settings
     data:      {name: mnist, kind: probability, n_train: 50000, n_valid: 10000, eval_kind: sampled}
                # kind: probability, sampled (once), threshold, or stochastic (grey levels binarised afresh
                # for every training minibatch from the run's seed; validation and test use eval_kind)
@@ -71,7 +73,7 @@ __all__ = ["ConfigError", "DEFAULTS", "build_model", "load_data", "read_config",
 
 DEFAULTS: dict = {
     "model": {"type": "rbm", "n_hidden": 500, "layer_sizes": None, "units": None, "topology": None, "init": "gaussian",
-              "weight_scale": 0.01},
+              "weight_scale": 0.01, "init_from": None},
     "data": {"name": "mnist", "kind": "probability", "n_train": 50000, "n_valid": 10000, "eval_kind": "sampled",
              "size": 3, "n_samples": 1000, "path": None, "train": None, "valid": None, "test": None, "key": None,
              "valid_fraction": 0.0, "test_fraction": 0.0, "labels": False},
@@ -153,6 +155,9 @@ def resolve_config(raw: dict) -> dict:
     if cfg["pretrain"]["epochs"] and cfg["model"]["type"] != "dbm":
         raise ConfigError("pretrain.epochs is for DBMs (greedy RBMs stacked into a DBM); an RBM trains directly, "
                           "so remove the pretrain section or set model.type: dbm.")
+    if cfg["pretrain"]["epochs"] and cfg["model"]["init_from"] is not None:
+        raise ConfigError("model.init_from starts from a trained model's parameters, which pre-training would "
+                          "overwrite; remove one of model.init_from and pretrain.epochs.")
     check_device(cfg["device"])
     return cfg
 
@@ -373,6 +378,25 @@ def build_model(cfg: dict, n_visible: int):
                 raise ConfigError(f"training.{key}: {err}") from None
         raise
     return model
+
+
+def warm_start(model, cfg: dict) -> None:
+    """Copy the parameters of the model file ``model.init_from`` into ``model`` (nothing when it is null).
+
+    Only weights and biases are read: the optimiser, persistent chains and centering offsets start as
+    this config makes them. The path is relative to the working directory. ConfigError naming
+    ``model.init_from`` when the file is missing, damaged, or holds another class or architecture.
+    """
+    path = cfg["model"]["init_from"]
+    if path is None:
+        return
+    if not Path(path).is_file():
+        raise ConfigError(f"model.init_from: no model file at {path} (the path is relative to the directory "
+                          f"natural-bm runs in).")
+    try:
+        model.warm_start(path)
+    except ValueError as err:
+        raise ConfigError(f"model.init_from: {err}") from None
 
 
 #: where pre-training keeps its per-epoch checkpoints: <out>/pretrain/rbm<i>/checkpoints/
@@ -667,6 +691,8 @@ def train(cfg: dict, out: str | os.PathLike, resume: bool = False, verbose: int 
         raise ConfigError(f"samples.image_shape {list(image_shape)} covers {math.prod(image_shape)} pixels but the "
                           f"data has {x.shape[1]} columns.")
     model = build_model(cfg, x.shape[1])  # checks the model settings before anything is written
+    if not resume:
+        warm_start(model, cfg)  # checks model.init_from before anything is written
     labels = load_labels(cfg)
     if labels is not None:
         try:
@@ -724,7 +750,9 @@ def _train_locked(cfg, out: Path, resume: bool, verbose: int, model, x, valid, t
         dist.barrier()  # every rank has looked before rank 0 writes
         atomic_write_text(out / "config.json", json.dumps(cfg, indent=2) + "\n")
     if checkpoint is None:
-        if model.supports_init_from_data:
+        if resume:
+            warm_start(model, cfg)  # a resume that starts the run again
+        if cfg["model"]["init_from"] is None and model.supports_init_from_data:
             model.init_from_data(x)
         if cfg["model"]["type"] == "dbm" and cfg["pretrain"]["epochs"]:
             _pretrain(model, x, cfg, out, verbose)

@@ -127,6 +127,33 @@ def test_resume_equals_uninterrupted(trained, tmp_path):
     assert list(pd.read_csv(crashed / "log.csv")["epoch"]) == [0, 1, 2, 3]
 
 
+def test_init_from_continues_a_trained_model(trained, tmp_path, capsys, monkeypatch):
+    """model.init_from: the run starts at the file's parameters (the visible biases are not reset to the
+    data's means), with this config's optimiser; at lr 1e-9 one epoch leaves them where they were."""
+    cfg = json.loads(json.dumps(CONFIG))
+    cfg["model"]["init_from"] = str(trained / "model.pt")
+    cfg["training"]["epochs"] = 1
+    cfg["optimizer"] = {"name": "sgd", "lr": 1e-9}
+    assert main(["train", str(_write(tmp_path, cfg)), "--out", str(tmp_path / "warm"), "--verbose", "0"]) == 0
+    start, end = RBM.load(trained / "model.pt"), RBM.load(tmp_path / "warm" / "model.pt")
+    for name in start.param_names:
+        torch.testing.assert_close(getattr(end, name), getattr(start, name), rtol=0, atol=1e-6)
+    assert not torch.allclose(RBM(9, 6, seed=3).W, start.W, atol=1e-3)
+    monkeypatch.chdir(tmp_path)
+    errors = {
+        "missing.json": ({"init_from": "nowhere/model.pt"}, {}, "model.init_from: no model file at nowhere/model.pt"),
+        "shape.json": ({"init_from": str(trained / "model.pt"), "n_hidden": 5}, {},
+                       "model.init_from: " + str(trained / "model.pt") + " holds a RBM with"),
+        "pre.json": ({"init_from": str(trained / "model.pt"), "type": "dbm"}, {"pretrain": {"epochs": 1}},
+                     "remove one of model.init_from and pretrain.epochs"),
+    }
+    for name, (model_keys, extra, message) in errors.items():
+        bad = _write(tmp_path, {**CONFIG, "model": {**CONFIG["model"], **model_keys}, **extra}, name)
+        assert main(["train", str(bad), "--out", str(tmp_path / name[:-5])]) == 2
+        assert message in capsys.readouterr().err
+        assert not (tmp_path / name[:-5]).exists()  # nothing written
+
+
 def test_sample_and_summary(trained, tmp_path, capsys):
     out = tmp_path / "grid.png"
     assert main(["sample", str(trained / "model.pt"), "--out", str(out), "--chains", "2", "--snapshots", "3",

@@ -34,6 +34,27 @@ def test_round_trip(tmp_path):
     assert m64.W.dtype == torch.float64
 
 
+def test_warm_start_copies_parameters_but_not_the_training_state(tmp_path):
+    """warm_start reads weights and biases only: the new model keeps its own optimiser and chains."""
+    from natural_bm import DBM
+
+    m = _trained()
+    path = m.save(tmp_path / "rbm.pt")  # with optimiser state and persistent chains
+    fresh = RBM(9, 6, seed=7, weight_scale=0.5).compile(SGD(0.003, momentum=0.2), "cd", k=3)
+    before = fresh.optimizer.state_dict()["hyperparameters"]
+    assert fresh.warm_start(path) is fresh
+    for k, v in m.parameter_dict().items():
+        assert torch.equal(v, getattr(fresh, k))
+    assert fresh.optimizer.state_dict()["hyperparameters"] == before and fresh.algorithm.chains is None
+    assert fresh.weight_scale == 0.5  # init and weight_scale are not architecture
+    with pytest.raises(ValueError, match=r"rbm.pt holds a RBM with .*'n_hidden': 6.* this model has .*'n_hidden': 5"):
+        RBM(9, 5).warm_start(path)
+    with pytest.raises(ValueError, match="holds a RBM, not a DBM"):
+        DBM([9, 6]).warm_start(path)
+    with pytest.raises(ValueError, match="up_factor"):  # a greedy-stack RBM is another architecture
+        RBM(9, 6, up_factor=2.0).warm_start(path)
+
+
 def test_save_is_atomic_and_leaves_no_temp_files(tmp_path, monkeypatch):
     m = _trained()
     path = m.save(tmp_path / "rbm.pt")

@@ -449,6 +449,29 @@ class BoltzmannMachine(torch.nn.Module):
         if payload.get("training"):
             self.restore_training_state(payload["training"], path)
 
+    def warm_start(self, path: str | os.PathLike) -> "BoltzmannMachine":
+        """Start from the parameters (weights, biases, unit parameters) of the model file at ``path``.
+
+        Unlike ``load_weights``, the file's training state is not read: the
+        optimiser, the persistent chains and the centering offsets stay as this
+        model's ``compile`` made them, so training continues the saved model
+        under new settings (a longer run, another learning-rate schedule).
+        The file must hold the same class and architecture: every
+        ``get_config()`` entry but ``init`` and ``weight_scale`` equal.
+        ValueError naming the file otherwise. Returns ``self``.
+        """
+        payload = self._read(path)
+        if payload["class"] != type(self).__name__:
+            raise ValueError(f"{path} holds a {payload['class']}, not a {type(self).__name__}.")
+        free = ("init", "weight_scale")
+        saved = {k: v for k, v in payload["config"].items() if k not in free}
+        own = {k: v for k, v in self.get_config().items() if k not in free}
+        if saved != own:
+            raise ValueError(f"{path} holds a {payload['class']} with {saved}, but this model has {own}; "
+                             f"build the model with the saved architecture.")
+        self._load_payload(payload | {"training": None}, path)
+        return self
+
     def restore_training_state(self, training: dict, source) -> None:
         """``load_training_state`` with every error a one-line ValueError naming ``source`` (the file)."""
         try:
