@@ -262,7 +262,7 @@ def test_config_jit_compile_reaches_the_model(value):
     assert model.use_jit_compile() is (value is True or (value == "auto" and model.device.type == "cuda"))
 
 
-def test_dbm_config_runs_end_to_end(tmp_path):
+def test_dbm_config_runs_end_to_end(tmp_path, capsys):
     """model.type: dbm through natural-bm train: samples, AIS against the exact log Z, results."""
     from natural_bm import DBM
 
@@ -279,6 +279,17 @@ def test_dbm_config_runs_end_to_end(tmp_path):
     _, _, test, _ = load_data(resolve_config(cfg))
     assert results["test_ll"] == pytest.approx(log_likelihood(model, test, results["logZ"])[0])
     assert Image.open(out / "samples_epoch0002.png").size == (6 * (4 * 4 + 1), 6 * (3 * 4 + 1))
+    # logz --importance-samples: the API's importance-sampled log-likelihood, near the exact one
+    capsys.readouterr()
+    assert main(["logz", str(out / "model.pt"), "--exact", "--runs", "30", "--betas", "400", "--reverse",
+                 "--importance-samples", "300", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    ll, se = log_likelihood(model, test, r["logZ"], importance_samples=300, seed=0)
+    assert r["test_ll_importance"] == pytest.approx(ll, abs=1e-9)
+    assert r["test_ll_importance_stderr"] == pytest.approx(se)
+    assert r["test_ll_importance_reverse"] == pytest.approx(ll - (r["logZ_reverse"] - r["logZ"]), abs=1e-9)
+    exact_ll = float((-model.free_energy(torch.as_tensor(test, dtype=model.dtype))).mean()) - r["logZ"]
+    assert abs(r["test_ll_importance"] - exact_ll) < 0.01
 
 
 def test_version_help_and_image_formats(trained, tmp_path, capsys):

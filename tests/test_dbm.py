@@ -484,3 +484,79 @@ def test_mean_field_reuses_the_data_input_bit_identically(case):
     # only a leading run of fixed neighbours is reused (layer 2 of "label" hears layer 1 first), which
     # keeps the order of the additions
     assert set(d.fixed_inputs({0, *(clamp or {})}, ref)) == ({1, 3} if case == "skip" else {1})
+
+
+def _even_hidden_reference(d, V, mu):
+    """numpy: log p*(v, h) with the odd layers summed out and log q(h) under the factorised Bernoulli q of
+    means ``mu``, for every state h of the even hidden layers: (rows, states) arrays each."""
+    logp, states, idx = brute_log_joint(d)
+    even = d.parity_layers(0)[1:]
+    V = V.numpy()
+    grids = [all_states(d.layer_sizes[k]) for k in even]
+    combos = list(itertools.product(*[range(len(g)) for g in grids]))
+    v_code = idx[:, 0]
+    v_rows = [int(np.flatnonzero((all_states(d.layer_sizes[0]) == v).all(1))[0]) for v in V]
+    log_pvh = np.empty((len(V), len(combos)))
+    log_q = np.empty((len(V), len(combos)))
+    for c, combo in enumerate(combos):
+        keep = np.ones(len(idx), bool)
+        for k, i in zip(even, combo, strict=True):
+            keep &= idx[:, k] == i
+        for r, vr in enumerate(v_rows):
+            log_pvh[r, c] = logsumexp(logp[keep & (v_code == vr)])
+        lq = 0.0
+        for k, i, g in zip(even, combo, grids, strict=True):
+            m = mu[k].numpy()
+            lq = lq + (g[i] * np.log(m) + (1 - g[i]) * np.log1p(-m)).sum(1)
+        log_q[:, c] = lq
+    return log_pvh, log_q
+
+
+@pytest.mark.parametrize("sizes,topology", CASES)
+def test_importance_sampled_log_prob_against_exact_expectations(sizes, topology):
+    """One draw's expected log weight and many draws' estimate, against sums over all states."""
+    from natural_bm.rng import RandomSource
+
+    d = random_dbm(sizes, topology, scale=0.7, seed=4)
+    V = torch.from_numpy(all_states(sizes[0]))[::3]
+    mu, _ = d.mean_field(V, max_steps=100, atol=1e-10)
+    log_pvh, log_q = _even_hidden_reference(d, V, mu)
+    q = np.exp(log_q)
+    np.testing.assert_allclose(q.sum(1), 1.0, atol=1e-12)
+    exact = -d.free_energy(V).numpy()
+    np.testing.assert_allclose(logsumexp(log_pvh, 1), exact, atol=1e-9)
+    expected_one = (q * (log_pvh - log_q)).sum(1)  # E_q[log w] for K = 1
+    bound = d.log_prob_bound(V, mu=mu).numpy()
+    assert (expected_one >= bound - 1e-10).all() and (expected_one <= exact + 1e-10).all()
+    assert (expected_one - bound).max() > 1e-3  # the sum over odd layers is tighter than their bound
+    # K = 1, many times: the mean of the estimates is E_q[log w]
+    reps = 20_000
+    one = d.log_prob_importance(V.repeat(reps, 1), 1, RandomSource(1), mu=[m.repeat(reps, 1) for m in mu])
+    one = one.view(reps, len(V)).numpy()
+    se = one.std(0) / np.sqrt(reps)
+    assert (np.abs(one.mean(0) - expected_one) < 5 * se + 1e-12).all()
+    # K large: the estimate of p*(v) is unbiased, with the variance of w / p*(v) under q
+    K = 3000
+    est = d.log_prob_importance(V, K, RandomSource(2), mu=mu).numpy()
+    rel_var = (q * np.exp(2 * (log_pvh - log_q - exact[:, None]))).sum(1) - 1
+    np.testing.assert_array_less(np.abs(np.exp(est - exact) - 1), 5 * np.sqrt(rel_var / K) + 1e-12)
+
+
+@pytest.mark.filterwarnings("ignore:mean log-likelihood")
+def test_importance_sampled_log_likelihood_of_a_dbm():
+    d = random_dbm([8, 4, 3], scale=0.7, seed=7)
+    V = torch.from_numpy(all_states(8))
+    V = V[(-d.free_energy(V)).argsort(descending=True)[:40]]  # the likeliest rows: no below-uniform warning
+    log_z = log_partition_exact(d)
+    exact = float((-d.free_energy(V)).mean()) - log_z
+    bound, _ = log_likelihood(d, V, log_z)
+    many, se = log_likelihood(d, V, log_z, importance_samples=3000, seed=3)
+    assert bound < many - 1e-3 and abs(many - exact) < 2e-3 and se > 0
+    assert log_likelihood(d, V, log_z, importance_samples=5, seed=3) == log_likelihood(
+        d, V, log_z, importance_samples=5, seed=3)
+    two = DBM.from_rbm(random_rbm(8, 3, scale=0.7, seed=1, dtype=torch.float64))
+    z2 = log_partition_exact(two)
+    assert log_likelihood(two, V, z2, importance_samples=4)[0] == pytest.approx(log_likelihood(two, V, z2)[0],
+                                                                                abs=1e-12)
+    with pytest.raises(ValueError, match="importance_samples"):
+        log_likelihood(d, V, log_z, importance_samples=0)

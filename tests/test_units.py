@@ -349,3 +349,30 @@ def test_learned_sigma_finds_the_data_scale_and_survives_save(tmp_path):
 def test_learned_sigma_only_for_the_visible_layer():
     with pytest.raises(ValueError, match="learned sigma is for the visible layer"):
         DBM([3, 2, 2], units=["bernoulli", {"type": "gaussian", "learn_sigma": True}, "bernoulli"])
+
+
+def test_log_prob_from_mean_is_the_density_that_sample_from_mean_draws():
+    from scipy.stats import norm
+
+    from natural_bm.models.units import Bernoulli, Softmax
+
+    rng = np.random.default_rng(0)
+    b = Bernoulli(3)
+    mu = torch.from_numpy(rng.uniform(0.05, 0.95, (2, 3)))
+    states = b.all_states()
+    lp = torch.stack([b.log_prob_from_mean(states, m.expand(8, 3)) for m in mu]).numpy()
+    m = mu.numpy()
+    ref = np.array([[np.sum(np.where(s == 1, np.log(r), np.log1p(-r))) for s in states.numpy()] for r in m])
+    np.testing.assert_allclose(lp, ref, atol=1e-12)
+    np.testing.assert_allclose(np.exp(lp).sum(1), 1.0, atol=1e-12)
+    sm = Softmax(6, group_size=3)
+    mu = sm.mean(torch.from_numpy(rng.normal(size=(1, 6))))
+    states = sm.all_states()
+    lp = sm.log_prob_from_mean(states, mu.expand(len(states), 6)).numpy()
+    g = mu.numpy().reshape(2, 3)
+    ref = [np.log(g[0, s[:3].argmax()]) + np.log(g[1, s[3:].argmax()]) for s in states.numpy()]
+    np.testing.assert_allclose(lp, ref, atol=1e-12)
+    gs = Gaussian(2, sigma=[0.5, 2.0]).double()
+    x, mu = torch.from_numpy(rng.normal(size=(4, 2))), torch.from_numpy(rng.normal(size=(4, 2)))
+    ref = norm.logpdf(x.numpy(), mu.numpy(), [0.5, 2.0]).sum(1)
+    np.testing.assert_allclose(gs.log_prob_from_mean(x, mu).numpy(), ref, atol=1e-12)

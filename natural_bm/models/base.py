@@ -95,6 +95,12 @@ class BoltzmannMachine(torch.nn.Module):
         subtracts log Z."""
         raise NotImplementedError
 
+    def log_prob_importance(self, v: torch.Tensor, n_samples: int = 100, generator=None) -> torch.Tensor:
+        """An importance-sampled estimate of log p*(v) (nats, (n,)) from ``n_samples`` draws whose
+        expectation is a lower bound on it, at least as tight as ``unnormalized_log_prob``'s; exact where
+        F is tractable."""
+        raise NotImplementedError
+
     def n_exact_states(self) -> int:
         """How many states ``log_partition_exact`` enumerates (to decide whether it is feasible)."""
         raise NotImplementedError

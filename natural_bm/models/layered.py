@@ -469,6 +469,38 @@ class LayeredBM(BoltzmannMachine):
             bound = bound - self.units[k].expected_self_energy(mu[k]) + self.units[k].entropy(mu[k])
         return bound
 
+    def log_prob_importance(self, v: torch.Tensor, n_samples: int = 100, generator: Generator = None,
+                            mu: States | None = None, **mf_kwargs) -> torch.Tensor:
+        """Importance-sampled log p*(v) (unnormalised), (n,) nats::
+
+            log (1/K) sum_k p*(v, h_k) / q(h_k),   h_1 ... h_K ~ q
+
+        with h the even hidden layers (h2, h4, ...) drawn from their mean-field posterior q (``mu``,
+        else ``mean_field(v, **mf_kwargs)``) and the odd layers summed out exactly (p*(v, h) =
+        exp(-F(v, h)), ``free_energy_parity``); K = ``n_samples`` draws from ``generator``.
+
+        Its expectation over the draws is a lower bound on log p*(v) that is never below
+        ``log_prob_bound`` (already for K = 1, since the odd layers are summed out rather than
+        bounded) and rises to log p*(v) as K grows (Burda, Grosse & Salakhutdinov 2016). A single
+        value can lie above log p*(v): it is a stochastic bound. Exact for two layers (nothing to draw).
+        Computed in float64.
+        """
+        if self.n_layers == 2:
+            return -self.free_energy(v).double()
+        n_samples = check_positive_int(n_samples, "n_samples")
+        if mu is None:
+            mu, _ = self.mean_field(v, **mf_kwargs)
+        even_hidden = self.parity_layers(0)[1:]
+        log_w = torch.empty(n_samples, v.shape[0], dtype=torch.float64, device=v.device)
+        states: States = [v] + [None] * (self.n_layers - 1)
+        for s in range(n_samples):
+            log_q = 0.0
+            for k in even_hidden:
+                states[k] = self.units[k].sample_from_mean(mu[k], generator)
+                log_q = log_q + self.units[k].log_prob_from_mean(states[k].double(), mu[k].double())
+            log_w[s] = -self.free_energy_parity(states, sum_out=1).double() - log_q
+        return torch.logsumexp(log_w, 0) - math.log(n_samples)
+
     def label_layer(self, layer: int | None = None) -> int:
         """The label layer (default: the last layer), checked to hold softmax units in one group."""
         layer = self.n_layers - 1 if layer is None else int(layer)

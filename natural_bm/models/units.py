@@ -18,6 +18,8 @@ unit type provides, for a batch of inputs ``a`` (n, n_units):
 * ``self_energy(x)``: s(x) summed over units, (n,) nats;
 * ``expected_self_energy(mu)`` and ``entropy(mu)``: E_q[s(x)] and the entropy
   of the factorised q with means ``mu`` that mean-field uses, (n,) nats;
+* ``log_prob_from_mean(x, mu)``: log q(x) of states ``x`` under that q, (n,)
+  nats (importance sampling from the mean-field posterior);
 * ``data_range``: the values data for this layer may take ((0, 1), or None
   for any finite value).
 
@@ -73,6 +75,11 @@ class Units(torch.nn.Module):
 
     def sample_from_mean(self, mu: torch.Tensor, generator: Generator = None) -> torch.Tensor:
         """A draw of x from the conditional (at beta = 1) whose mean is ``mu`` (saves recomputing the input)."""
+        raise NotImplementedError
+
+    def log_prob_from_mean(self, x: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
+        """log q(x) summed over units, (n,) nats, for q the conditional (at beta = 1) whose mean is ``mu``:
+        the density ``sample_from_mean`` draws from."""
         raise NotImplementedError
 
     def states_from_data(self, x: torch.Tensor, generator: Generator = None) -> torch.Tensor:
@@ -137,6 +144,9 @@ class Bernoulli(Units):
     def entropy(self, mu: torch.Tensor) -> torch.Tensor:
         # xlogy gives 0 log 0 = 0, so saturated means give no NaN
         return -(torch.special.xlogy(mu, mu) + torch.special.xlogy(1 - mu, 1 - mu)).sum(1)
+
+    def log_prob_from_mean(self, x: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
+        return (torch.special.xlogy(x, mu) + torch.special.xlogy(1 - x, 1 - mu)).sum(1)
 
 
 class Gaussian(Units):
@@ -225,6 +235,10 @@ class Gaussian(Units):
         h = 0.5 * torch.log(2 * math.pi * math.e * self._var(mu)).sum()
         return h.expand(mu.shape[0])
 
+    def log_prob_from_mean(self, x: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
+        var = self._var(mu)
+        return -((x - mu) ** 2 / (2 * var)).sum(1) - 0.5 * torch.log(2 * math.pi * var).sum()
+
     def config(self) -> dict:
         return {"type": self.name, "sigma": self.sigma.double().cpu().tolist()} | (
             {"learn_sigma": True} if self.learn_sigma else {})
@@ -287,6 +301,9 @@ class Softmax(Units):
 
     def entropy(self, mu: torch.Tensor) -> torch.Tensor:
         return -torch.special.xlogy(mu, mu).sum(1)
+
+    def log_prob_from_mean(self, x: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
+        return torch.special.xlogy(x, mu).sum(1)
 
     def reconstruction_error(self, a: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return -(self._groups(x) * torch.log_softmax(self._groups(a), -1)).sum((1, 2))
