@@ -210,6 +210,7 @@ SCHEMA: dict = {
     "ais": {
         "n_runs": integer(2), "n_betas": optional(integer(2)), "epochs": optional(int_list(0)), "exact": boolean,
         "reverse": boolean, "reverse_gibbs": integer(0), "parity": choice("auto", 0, 1),
+        "importance_samples": optional(integer(1)),
     },
     "samples": {
         "n_chains": integer(1), "n_samples": integer(1), "plot_every": integer(1),

@@ -39,7 +39,9 @@ A config (JSON or YAML) has these sections; every key is optional except
                 decay_mode: inverse}   # per update: lr / (1 + decay t), or exponential: lr / (1 + decay)^t
     ais:       {n_runs: 100, n_betas: null, epochs: [], exact: false,              # at the last epoch by default
                 reverse: false, reverse_gibbs: 1000,  # reverse AIS after training: a bracket when they agree
-                parity: auto}   # layers annealed: 0 even (v, h2), 1 odd (h1), auto (v of an RBM, h1 of a DBM)
+                parity: auto,   # layers annealed: 0 even (v, h2), 1 odd (h1), auto (v of an RBM, h1 of a DBM)
+                importance_samples: null}   # K: also test_ll_importance, log p*(v) importance-sampled with
+               # K draws (DBMs: tighter than the mean-field bound; log_likelihood(importance_samples=K))
     samples:   {n_chains: 10, n_samples: 10, plot_every: 1000, image_shape: [28, 28]}
     schedule:  {lr: [[0, 0.01], [50, 0.001]], momentum: [[0, 0.5], [5, 0.9]],  # [first epoch, value] steps
                 k: {from: 1, to: 25, every: 4}}   # or a ramp: +1 (towards `to`) every `every` epochs,
@@ -88,7 +90,7 @@ DEFAULTS: dict = {
                   "decay_mode": "inverse", "beta_1": 0.9,
                   "beta_2": 0.999, "epsilon": 1e-8},
     "ais": {"n_runs": 100, "n_betas": None, "epochs": None, "exact": False, "reverse": False,
-            "reverse_gibbs": 1000, "parity": "auto"},
+            "reverse_gibbs": 1000, "parity": "auto", "importance_samples": None},
     "samples": {"n_chains": 10, "n_samples": 10, "plot_every": 1000, "image_shape": None},
     "schedule": {"lr": None, "momentum": None, "k": None},
     "callbacks": [],
@@ -657,7 +659,8 @@ def _write_summary(out: Path, cfg: dict, results: dict, summary_cb) -> None:
     lines.append(f"epochs run: {results['epochs_run']} of {cfg['training']['epochs']}")
     if results["status"] == STATUS_DIVERGED:
         lines.append(f"model.pt not written; last finite checkpoint: epoch {results.get('last_finite_epoch')}")
-    for key in ("logZ", "ais_ess", "test_ll", "test_ll_stderr", "logZ_reverse", "test_ll_reverse", "logZ_exact"):
+    for key in ("logZ", "ais_ess", "test_ll", "test_ll_stderr", "logZ_reverse", "test_ll_reverse", "logZ_exact",
+                "test_ll_importance", "test_ll_importance_reverse"):
         if key in results:
             lines.append(f"{key}: {results[key]:.4f}")
     atomic_write_text(out / "summary.txt", text + "\n".join(lines) + "\n")
@@ -846,10 +849,17 @@ def _finish(cfg, out: Path, model, x, valid, test, final_epoch: int, ais, sample
         results["logZ_exact"] = z["logZ_exact"]
         if test is not None:
             results["test_ll_exact"] = log_likelihood(model, test, z["logZ_exact"])[0]
+    if test is not None and a["importance_samples"]:
+        iw, iw_se = log_likelihood(model, test, z["logZ"], importance_samples=a["importance_samples"],
+                                   seed=cfg["seed"])
+        results.update(test_ll_importance=iw, test_ll_importance_stderr=iw_se)
     if a["reverse"]:
         results.update(_reverse_ais(model, base_data, x, z["logZ"], ll, a, cfg["seed"] + final_epoch))
         if test is None:
             results.pop("test_ll_reverse")
+        elif "test_ll_importance" in results:  # the conservative one: reverse AIS's log Z is biased high
+            results["test_ll_importance_reverse"] = results["test_ll_importance"] - (
+                results["logZ_reverse"] - results["logZ"])
     if not epoch_path(sampler.savename, final_epoch).is_file():
         sampler.set_model(model)
         sampler.sample(final_epoch)

@@ -268,7 +268,7 @@ def test_dbm_config_runs_end_to_end(tmp_path, capsys):
 
     cfg = {**CONFIG, "model": {"type": "dbm", "layer_sizes": [9, 4, 3]},
            "training": {"k": 1, "n_chains": 20, "epochs": 3, "batch_size": 20, "mf_steps": 5},
-           "ais": {"n_runs": 30, "n_betas": 400, "exact": True}}
+           "ais": {"n_runs": 30, "n_betas": 400, "exact": True, "importance_samples": 50, "reverse": True}}
     out = tmp_path / "dbm"
     assert main(["train", str(_write(tmp_path, cfg)), "--out", str(out), "--verbose", "0"]) == 0
     results = json.loads((out / "results.json").read_text())
@@ -278,6 +278,10 @@ def test_dbm_config_runs_end_to_end(tmp_path, capsys):
     assert abs(results["logZ"] - exact) < 0.1
     _, _, test, _ = load_data(resolve_config(cfg))
     assert results["test_ll"] == pytest.approx(log_likelihood(model, test, results["logZ"])[0])
+    iw = log_likelihood(model, test, results["logZ"], importance_samples=50, seed=cfg["seed"])
+    assert (results["test_ll_importance"], results["test_ll_importance_stderr"]) == pytest.approx(iw, abs=1e-9)
+    assert results["test_ll_importance_reverse"] == pytest.approx(
+        iw[0] - (results["logZ_reverse"] - results["logZ"]), abs=1e-9)
     assert Image.open(out / "samples_epoch0002.png").size == (6 * (4 * 4 + 1), 6 * (3 * 4 + 1))
     # logz --importance-samples: the API's importance-sampled log-likelihood, near the exact one
     capsys.readouterr()
