@@ -483,7 +483,7 @@ class LayeredBM(BoltzmannMachine):
         ``log_prob_bound`` (already for K = 1, since the odd layers are summed out rather than
         bounded) and rises to log p*(v) as K grows (Burda, Grosse & Salakhutdinov 2016). A single
         value can lie above log p*(v): it is a stochastic bound. Exact for two layers (nothing to draw).
-        Computed in float64.
+        Free energies in the model's dtype; log q and the log weights' average in float64.
         """
         if self.n_layers == 2:
             return -self.free_energy(v).double()
