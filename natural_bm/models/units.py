@@ -142,10 +142,11 @@ class Bernoulli(Units):
         return reconstruction_cross_entropy(a, x)
 
     def entropy(self, mu: torch.Tensor) -> torch.Tensor:
-        # xlogy gives 0 log 0 = 0, so saturated means give no NaN
-        return -(torch.special.xlogy(mu, mu) + torch.special.xlogy(1 - mu, 1 - mu)).sum(1)
+        # log q(x) is linear in x, so -E_q[log q(x)] is -log q at x = mu
+        return -self.log_prob_from_mean(mu, mu)
 
     def log_prob_from_mean(self, x: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
+        # xlogy gives 0 log 0 = 0, so saturated means give no NaN
         return (torch.special.xlogy(x, mu) + torch.special.xlogy(1 - x, 1 - mu)).sum(1)
 
 
@@ -300,7 +301,7 @@ class Softmax(Units):
         return torch.logsumexp(self._groups(scale_by_beta(a, beta)), -1).sum(1)
 
     def entropy(self, mu: torch.Tensor) -> torch.Tensor:
-        return -torch.special.xlogy(mu, mu).sum(1)
+        return -self.log_prob_from_mean(mu, mu)  # log q(x) is linear in x, as for Bernoulli units
 
     def log_prob_from_mean(self, x: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
         return torch.special.xlogy(x, mu).sum(1)
