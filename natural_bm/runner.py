@@ -23,7 +23,7 @@ A config (JSON or YAML) has these sections; every key is optional except
     training:  {algorithm: pcd, k: 1, n_chains: 100, epochs: 10, batch_size: 100, l1: 0.0, l2: 0.0,
                 # algorithm: cd, pcd, exact, mfpcd (DBMs) or pt (parallel tempering: n_temperatures: 10,
                 # min_beta: 0.1, a geometric ladder; swap rates logged as swap_rate_<k>)
-                mf_steps: 10, jit_compile: auto,   # see BoltzmannMachine.compile
+                mf_steps: 10, jit_compile: auto, cuda_graph: true,   # see BoltzmannMachine.compile
                 centering: null,   # or {rate: 0.01, target: data}: train the centred machine (Melchior et al.
                                    # 2016; natural_bm.training.centering), any depth and algorithm
                 max_norm: null,    # or 8: each unit's incoming weight vector kept at L2 norm <= 8
@@ -81,8 +81,8 @@ DEFAULTS: dict = {
              "valid_fraction": 0.0, "test_fraction": 0.0, "labels": False},
     "training": {"algorithm": "pcd", "k": 1, "n_chains": 100, "n_temperatures": 10, "min_beta": 0.1,
                  "epochs": 10, "batch_size": 100, "l1": 0.0,
-                 "l2": 0.0, "mf_steps": 10, "jit_compile": "auto", "centering": None, "max_norm": None,
-                 "sparsity": None, "keep_checkpoints": 3,
+                 "l2": 0.0, "mf_steps": 10, "jit_compile": "auto", "cuda_graph": True, "centering": None,
+                 "max_norm": None, "sparsity": None, "keep_checkpoints": 3,
                  "best_checkpoint": "val_pll"},
     "pretrain": {"epochs": 0, "algorithm": "cd", "k": 1, "n_chains": 100, "lr": 0.05, "momentum": 0.5,
                  "decay": 0.0, "decay_mode": "inverse", "l2": 0.0, "max_norm": None, "schedule": None},
@@ -373,7 +373,8 @@ def build_model(cfg: dict, n_visible: int):
         raise ConfigError(f"training.jit_compile must be true, false or 'auto', got {t['jit_compile']!r}.")
     try:
         model.compile(opt, algorithm, l1=t["l1"], l2=t["l2"], jit_compile=t["jit_compile"],
-                      centering=t["centering"], max_norm=t["max_norm"], sparsity=t["sparsity"], **alg_kwargs)
+                      cuda_graph=t["cuda_graph"], centering=t["centering"], max_norm=t["max_norm"],
+                      sparsity=t["sparsity"], **alg_kwargs)
     except (ValueError, TypeError) as err:
         for key in ("centering", "sparsity"):
             if t[key] is not None and (key in str(err) or key.capitalize() in str(err)):

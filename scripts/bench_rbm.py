@@ -20,9 +20,13 @@ machines are shared and noisy.
   batch row: the same five products per batch).
 
 With ``--device cuda`` natural_bm, the bare loop and the products run on the
-GPU (scikit-learn is left out).
+GPU (scikit-learn is left out), and four more rows show the CUDA-graph update
+(``training.graphed_update``) against the compiled step alone
+(``cuda_graph=False``), for CD-1 and for PCD-1 (100 chains), plus one epoch of
+the 784-500-1000 DBM's centred mean-field PCD (``mf_steps`` 10, 100 chains;
+not captured in a graph) for proportion.
 
-Usage: python scripts/bench_rbm.py [--repeats 5] [--device cpu] [--out table.md]
+Usage: python scripts/bench_rbm.py [--repeats 5] [--device cpu] [--rows 60000] [--out table.md]
 """
 
 from __future__ import annotations
@@ -46,9 +50,10 @@ def _sync() -> None:
         torch.cuda.synchronize()
 
 
-def bench_natural_bm(x: np.ndarray, seed: int, jit_compile="auto") -> float:
+def bench_natural_bm(x: np.ndarray, seed: int, jit_compile="auto", algorithm="cd", cuda_graph=True) -> float:
     rbm = RBM(784, 500, seed=seed, device=DEVICE).init_from_data(x)
-    rbm.compile(SGD(0.01), "cd", k=1, jit_compile=jit_compile)
+    kw = {"n_chains": 100} if algorithm == "pcd" else {}
+    rbm.compile(SGD(0.01), algorithm, k=1, jit_compile=jit_compile, cuda_graph=cuda_graph, **kw)
     _sync()
     t0 = time.perf_counter()
     rbm.fit(x, batch_size=100, epochs=1, verbose=0, seed=seed)
@@ -58,6 +63,30 @@ def bench_natural_bm(x: np.ndarray, seed: int, jit_compile="auto") -> float:
 
 def bench_natural_bm_compiled(x: np.ndarray, seed: int) -> float:
     return bench_natural_bm(x, seed, jit_compile=True)
+
+
+def bench_no_graph(x: np.ndarray, seed: int) -> float:
+    return bench_natural_bm(x, seed, jit_compile=True, cuda_graph=False)
+
+
+def bench_pcd(x: np.ndarray, seed: int) -> float:
+    return bench_natural_bm(x, seed, jit_compile=True, algorithm="pcd")
+
+
+def bench_pcd_no_graph(x: np.ndarray, seed: int) -> float:
+    return bench_natural_bm(x, seed, jit_compile=True, algorithm="pcd", cuda_graph=False)
+
+
+def bench_dbm(x: np.ndarray, seed: int) -> float:
+    from natural_bm import DBM
+
+    dbm = DBM([784, 500, 1000], seed=seed, device=DEVICE)
+    dbm.compile(SGD(0.001, momentum=0.9), "mfpcd", n_chains=100, mf_steps=10, centering=True)
+    _sync()
+    t0 = time.perf_counter()
+    dbm.fit(x, batch_size=100, epochs=1, verbose=0, seed=seed)
+    _sync()
+    return time.perf_counter() - t0
 
 
 def bench_bare_torch(x: np.ndarray, seed: int) -> float:
@@ -113,6 +142,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--rows", type=int, default=60_000, help="training rows per epoch (fewer: a quick check)")
     parser.add_argument("--out", help="also write the markdown table to this file")
     args = parser.parse_args()
     global DEVICE
@@ -125,9 +155,10 @@ def main() -> None:
     except ImportError:
         pass
     d = load_mnist("probability", n_train=60_000, n_valid=0)
-    x = np.ascontiguousarray(d.train)
+    x = np.ascontiguousarray(d.train[: args.rows])
     t0 = time.perf_counter()
     bench_natural_bm(x[:2000], seed=0, jit_compile=True)  # compiles the step (once per process, as in training)
+    bench_natural_bm(x[:2000], seed=0, jit_compile=True, algorithm="pcd")
     print(f"first call, with compilation: {time.perf_counter() - t0:.1f} s for 2,000 rows", flush=True)
     contestants = {
         "natural_bm": bench_natural_bm,
@@ -135,6 +166,13 @@ def main() -> None:
         "bare torch loop": bench_bare_torch,
         "the products alone (floor)": bench_products_only,
     }
+    if DEVICE.startswith("cuda"):
+        contestants.update({
+            "natural_bm, cuda_graph=False (compiled step only)": bench_no_graph,
+            "natural_bm PCD-1 (CUDA graph)": bench_pcd,
+            "natural_bm PCD-1, cuda_graph=False": bench_pcd_no_graph,
+            "natural_bm DBM 784-500-1000, centred mean-field PCD": bench_dbm,
+        })
     if not DEVICE.startswith("cuda"):
         try:
             import sklearn  # noqa: F401
@@ -150,14 +188,14 @@ def main() -> None:
     ours = statistics.median(times["natural_bm"])
     where = torch.cuda.get_device_name() if DEVICE.startswith("cuda") else f"{args.threads} CPU threads"
     lines = [
-        f"RBM 784x500, CD-1, batch 100, 60,000 images per epoch, float32, {where}",
+        f"RBM 784x500, CD-1 unless named, batch 100, {len(x):,} images per epoch, float32, {where}",
         "",
         f"| implementation | median s/epoch ({args.repeats} interleaved runs) | min | natural_bm speed-up |",
         "|---|---|---|---|",
     ]
     for name, ts in times.items():
         med = statistics.median(ts)
-        lines.append(f"| {name} | {med:.2f} | {min(ts):.2f} | {med / ours:.2f}x |")
+        lines.append(f"| {name} | {med:.3f} | {min(ts):.3f} | {med / ours:.2f}x |")
     print_and_save("\n".join(lines), args.out)
 
 

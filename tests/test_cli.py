@@ -13,7 +13,7 @@ from PIL import Image
 from natural_bm import RBM
 from natural_bm.cli import main
 from natural_bm.estimators import AIS, log_likelihood, log_partition_exact
-from natural_bm.runner import load_data, resolve_config
+from natural_bm.runner import ConfigError, load_data, resolve_config
 
 CONFIG = {
     "model": {"type": "rbm", "n_hidden": 6},
@@ -260,6 +260,19 @@ def test_config_jit_compile_reaches_the_model(value):
     model = build_model(cfg, 9)
     assert model.jit_compile == value
     assert model.use_jit_compile() is (value is True or (value == "auto" and model.device.type == "cuda"))
+
+
+@pytest.mark.parametrize("value", [True, False])
+def test_config_cuda_graph_reaches_the_model_and_its_file(value, tmp_path):
+    from natural_bm import load_model
+    from natural_bm.runner import build_model
+
+    cfg = resolve_config({**CONFIG, "training": {**CONFIG["training"], "cuda_graph": value}})
+    model = build_model(cfg, 9)
+    assert model.cuda_graph is value
+    assert load_model(model.save(tmp_path / "m.pt")).cuda_graph is value
+    with pytest.raises(ConfigError, match="training.cuda_graph must be true or false"):
+        resolve_config({**CONFIG, "training": {**CONFIG["training"], "cuda_graph": "auto"}})
 
 
 def test_dbm_config_runs_end_to_end(tmp_path, capsys):

@@ -150,3 +150,30 @@ def test_compiled_cd_and_pcd_steps_on_cuda_equal_the_numpy_reference(k):
                                       idx.to(CUDA), k, 1.0, 1.0)
     for got, want in zip(out, reference_pcd(v0, chains, W, b, c, idx, key, k, 1.0, 1.0), strict=True):
         np.testing.assert_allclose(got.cpu().numpy(), want, rtol=1e-9, atol=1e-11)
+
+
+@pytest.mark.parametrize("algorithm", ["cd", "pcd"])
+def test_fit_replays_the_whole_update_from_a_cuda_graph_as_the_ordinary_path_trains(monkeypatch, algorithm):
+    from test_graphed_update import _train_on
+
+    from natural_bm.training import fit as fit_module
+    from natural_bm.training.graphed_update import GraphedUpdate
+
+    made = []
+
+    class Spy(GraphedUpdate):
+        def __init__(self, *a, **k):
+            super().__init__(*a, **k)
+            made.append(self)
+
+    monkeypatch.setattr(fit_module, "GraphedUpdate", Spy)
+    ref = _train_on(CUDA, algorithm, cuda_graph=False)
+    assert not made
+    got = _train_on(CUDA, algorithm, cuda_graph=True)
+    assert len(made) == 1 and made[0].graph is not None and made[0].replays == 2 * 4 and made[0].builds == 1
+    for name in ("W", "vbias", "hbias"):
+        torch.testing.assert_close(getattr(got, name), getattr(ref, name), rtol=0, atol=1e-12)
+    assert got.optimizer.iterations == ref.optimizer.iterations
+    np.testing.assert_allclose(got.history.history["loss"], ref.history.history["loss"], rtol=1e-12)
+    if algorithm == "pcd":
+        assert torch.equal(got.algorithm.chains, ref.algorithm.chains)

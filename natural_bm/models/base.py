@@ -67,6 +67,7 @@ class BoltzmannMachine(torch.nn.Module):
         self.diverged = False  # the weights left the finite range (TerminateOnNaN)
         self.seed: int | None = None
         self.jit_compile: bool | str = "auto"  # see compile()
+        self.cuda_graph = True  # see compile()
 
     # ------------------------------------------------------------ properties
     @property
@@ -188,6 +189,7 @@ class BoltzmannMachine(torch.nn.Module):
         centering=None,
         max_norm: float | None = None,
         sparsity=None,
+        cuda_graph: bool = True,
         **algorithm_kwargs,
     ) -> "BoltzmannMachine":
         """Choose how ``fit`` trains.
@@ -218,6 +220,9 @@ class BoltzmannMachine(torch.nn.Module):
             sparsity: sparsity targets for hidden layers (``natural_bm.training.sparsity``): a dict
                 such as ``{"target": 0.1, "cost": 1e-3, "damping": 0.9}`` (``target`` one number or
                 ``{layer: target}``) or a ``Sparsity``; None (default): none.
+            cuda_graph: on a CUDA device, replay each whole update (compiled CD/PCD step and the SGD
+                step) from one CUDA graph where the run allows it (``training.graphed_update``:
+                SGD, no centering, sparsity targets, labels or process group). Default True.
             **algorithm_kwargs: passed to the algorithm, e.g. ``k=5``, ``n_chains=100``.
 
         Returns ``self``.
@@ -244,6 +249,7 @@ class BoltzmannMachine(torch.nn.Module):
         if jit_compile not in (True, False, "auto"):
             raise ValueError(f"`jit_compile` must be True, False or 'auto', got {jit_compile!r}.")
         self.jit_compile = jit_compile
+        self.cuda_graph = bool(cuda_graph)
         return self
 
     def _set_default_param_groups(self) -> None:
@@ -397,6 +403,7 @@ class BoltzmannMachine(torch.nn.Module):
             "l2": self.l2,
             "seed": self.seed,
             "jit_compile": self.jit_compile,
+            "cuda_graph": self.cuda_graph,
         }
 
     def save(self, path: str | os.PathLike, include_optimizer: bool = True) -> Path:
@@ -522,6 +529,7 @@ class BoltzmannMachine(torch.nn.Module):
         self.max_norm = training.get("max_norm")
         self.l1, self.l2, self.seed = training["l1"], training["l2"], training.get("seed")
         self.jit_compile = training.get("jit_compile", "auto")
+        self.cuda_graph = bool(training.get("cuda_graph", True))
         self._set_default_param_groups()  # files without groups: as compile() would make them
 
     def load_weights(self, path: str | os.PathLike) -> "BoltzmannMachine":

@@ -114,6 +114,15 @@ class Algorithm:
         as data in the positive phase (labels; only where ``supports_clamp``)."""
         raise NotImplementedError
 
+    #: whether ``compiled_update`` exists (the compiled RBM steps: CD and PCD)
+    has_compiled_step = False
+
+    def compiled_update(self, model, v: torch.Tensor, key: torch.Tensor):
+        """``(grads, per-row loss)`` of the compiled RBM step with stream ``key`` (0-d int64); only
+        algorithms whose ``step`` has a compiled path (CD, PCD) define it. ``fit``'s CUDA-graph
+        update (``training.graphed_update``) captures it."""
+        raise NotImplementedError(f"{type(self).__name__} has no compiled step.")
+
     def epoch_logs(self) -> dict[str, float]:
         """Keys the fit loop adds to each epoch's logs (e.g. parallel tempering's swap rates)."""
         return {}
@@ -126,7 +135,7 @@ class Algorithm:
     # ------------------------------------------------------------ compiled steps
     _jit_rows: int | None = None
 
-    def _use_compiled(self, model, rows: int) -> bool:
+    def use_compiled(self, model, rows: int) -> bool:
         """Whether a batch of ``rows`` rows runs the compiled RBM step (its uniforms are keyed
         per batch by ``randint(2**62, (), generator, device)``)."""
         if not model.supports_compiled_steps or not model.use_jit_compile():
@@ -172,6 +181,7 @@ class ContrastiveDivergence(Algorithm):
     """
 
     name = "cd"
+    has_compiled_step = True
 
     def __init__(self, k: int = 1) -> None:
         self.k = check_positive_int(k, "k")
@@ -180,14 +190,8 @@ class ContrastiveDivergence(Algorithm):
         return {"name": self.name, "k": self.k}
 
     def step(self, model, v, generator, clamp=None):
-        if self._use_compiled(model, v.shape[0]):
-            from natural_bm.training.rbm_steps import compiled_cd_step
-
-            dW, db, dc, loss = compiled_cd_step(
-                v, model.W, model.vbias, model.hbias, randint(2**62, (), generator, v.device),
-                self._counters(v.shape[0], model), self.k, model.up_factor, model.down_factor)
-            self.positive_means = None
-            return {"W": dW, "vbias": db, "hbias": dc}, loss
+        if self.use_compiled(model, v.shape[0]):
+            return self.compiled_update(model, v, randint(2**62, (), generator, v.device))
         h_prob, h_sample, logits, loss = self.positive_phase(model, v, generator)
         self.positive_means = [v.mean(0), h_prob.mean(0)]
         v_neg = model.units[0].sample(logits, 1.0, generator)
@@ -195,6 +199,17 @@ class ContrastiveDivergence(Algorithm):
             v_neg = model.sample_v(model.sample_h(v_neg, generator=generator), generator=generator)
         h_neg = model.prob_h_given_v(v_neg)
         return model.statistics_difference(v, h_prob, v_neg, h_neg), loss
+
+    def compiled_update(self, model, v, key):
+        """The compiled step (``rbm_steps``) on the batch ``v`` with the 0-d int64 stream ``key``:
+        ``(grads, per-row loss)``. Pure tensor work, so a CUDA graph can capture it (``graphed_update``)."""
+        from natural_bm.training.rbm_steps import compiled_cd_step
+
+        dW, db, dc, loss = compiled_cd_step(v, model.W, model.vbias, model.hbias, key,
+                                            self._counters(v.shape[0], model), self.k, model.up_factor,
+                                            model.down_factor)
+        self.positive_means = None
+        return {"W": dW, "vbias": db, "hbias": dc}, loss
 
 
 class PersistentContrastiveDivergence(Algorithm):
@@ -207,6 +222,7 @@ class PersistentContrastiveDivergence(Algorithm):
     """
 
     name = "pcd"
+    has_compiled_step = True
 
     def __init__(self, k: int = 1, n_chains: int = 100) -> None:
         self.k = check_positive_int(k, "k")
@@ -233,20 +249,25 @@ class PersistentContrastiveDivergence(Algorithm):
     def step(self, model, v, generator, clamp=None):
         if self.chains is None:
             self.on_fit_begin(model, v, generator)
-        if self._use_compiled(model, v.shape[0]):
-            from natural_bm.training.rbm_steps import compiled_pcd_step
-
-            rows = v.shape[0] + self.chains.shape[0]
-            dW, db, dc, loss, self.chains = compiled_pcd_step(
-                v, self.chains, model.W, model.vbias, model.hbias, randint(2**62, (), generator, v.device),
-                self._counters(rows, model), self.k, model.up_factor, model.down_factor)
-            self.positive_means = None
-            return {"W": dW, "vbias": db, "hbias": dc}, loss
+        if self.use_compiled(model, v.shape[0]):
+            return self.compiled_update(model, v, randint(2**62, (), generator, v.device))
         h_prob, _, _, loss = self.positive_phase(model, v, generator)
         self.positive_means = [v.mean(0), h_prob.mean(0)]
         self.chains = model.gibbs(self.chains, self.k, generator=generator)
         h_neg = model.prob_h_given_v(self.chains)
         return model.statistics_difference(v, h_prob, self.chains, h_neg), loss
+
+    def compiled_update(self, model, v, key):
+        """The compiled step (``rbm_steps``) on the batch ``v`` and the chains, with the 0-d int64 stream
+        ``key``: ``(grads, per-row loss)``; ``self.chains`` becomes the advanced chains."""
+        from natural_bm.training.rbm_steps import compiled_pcd_step
+
+        rows = v.shape[0] + self.chains.shape[0]
+        dW, db, dc, loss, self.chains = compiled_pcd_step(
+            v, self.chains, model.W, model.vbias, model.hbias, key, self._counters(rows, model), self.k,
+            model.up_factor, model.down_factor)
+        self.positive_means = None
+        return {"W": dW, "vbias": db, "hbias": dc}, loss
 
     def state_dict(self) -> dict:
         chains = self._global_chains()

@@ -44,6 +44,7 @@ from natural_bm.callbacks.progbar_logger import ProgbarLogger
 from natural_bm.datasets.mapped import MappedRows
 from natural_bm.rng import RandomSource, bernoulli
 from natural_bm.seeding import epoch_seed, new_seed
+from natural_bm.training.graphed_update import GraphedUpdate
 from natural_bm.validation import as_data_tensor, as_label_tensor, check_positive_int
 
 MONITOR_ROWS = 10_000
@@ -78,6 +79,33 @@ def _order(callbacks) -> list:
         return 0 if getattr(c, "produces_logs", False) else getattr(c, "order", 1)
 
     return sorted(callbacks or [], key=rank)
+
+
+def _update(model, v, clamp, gen, parallel, params, need_means: bool) -> torch.Tensor:
+    """One training update on the batch ``v`` (this rank's share of it in data-parallel runs): the
+    algorithm's gradient, sparsity targets, then the optimiser's step (centred where the model is).
+    Returns the batch's mean loss (0-d, on the device)."""
+    centering, sparsity = model.centering, model.sparsity
+    if parallel is None:
+        # (clamp only with labels: algorithms written before clamping keep working)
+        grads, loss = (model.algorithm.step(model, v, gen) if clamp is None
+                       else model.algorithm.step(model, v, gen, clamp))
+        means = model.algorithm.data_means(model, v) if need_means else None
+        loss = loss.mean()
+    else:
+        v_rank, clamp_rank, weight = parallel.local(v, clamp)
+        grads, loss = (model.algorithm.step(model, v_rank, gen) if clamp_rank is None
+                       else model.algorithm.step(model, v_rank, gen, clamp_rank))
+        means = model.algorithm.data_means(model, v_rank) if need_means else None
+        grads, loss, means = parallel.combine(grads, loss, weight, means)
+        loss = loss / v.shape[0]
+    if sparsity is not None:
+        grads = sparsity.add_gradient(model, grads, means)
+    if centering is None:
+        model.optimizer.step(params, grads)  # weight decay, frozen groups, lr factors: its groups
+    else:
+        centering.apply(model, params, grads, means, model.optimizer)
+    return loss
 
 
 def fit(
@@ -176,6 +204,9 @@ def fit(
     params = model.parameter_dict()
     sparsity = model.sparsity
     need_means = centering is not None or sparsity is not None
+    graphed = None  # the whole update replayed from a CUDA graph, where the run allows (graphed_update)
+    if parallel is None and y_t is None and GraphedUpdate.supported(model):
+        graphed = GraphedUpdate(model, batch_size)
 
     cb.on_train_begin({})
     for epoch in range(initial_epoch, epochs):
@@ -197,25 +228,9 @@ def fit(
             batch_logs = {"batch": b, "size": hi - lo}
             cb.on_train_batch_begin(b, batch_logs)
             with torch.no_grad():
-                if parallel is None:
-                    # (clamp only with labels: algorithms written before clamping keep working)
-                    grads, loss = (model.algorithm.step(model, v, gen) if clamp is None
-                                   else model.algorithm.step(model, v, gen, clamp))
-                    means = model.algorithm.data_means(model, v) if need_means else None
-                    loss = loss.mean()
-                else:
-                    v_rank, clamp_rank, weight = parallel.local(v, clamp)
-                    grads, loss = (model.algorithm.step(model, v_rank, gen) if clamp_rank is None
-                                   else model.algorithm.step(model, v_rank, gen, clamp_rank))
-                    means = model.algorithm.data_means(model, v_rank) if need_means else None
-                    grads, loss, means = parallel.combine(grads, loss, weight, means)
-                    loss = loss / v.shape[0]
-                if sparsity is not None:
-                    grads = sparsity.add_gradient(model, grads, means)
-                if centering is None:
-                    model.optimizer.step(params, grads)  # weight decay, frozen groups, lr factors: its groups
-                else:
-                    centering.apply(model, params, grads, means, model.optimizer)
+                loss = graphed(v, gen) if graphed is not None and hi - lo == batch_size else None
+                if loss is None:  # the ordinary path (and the graph's fall-back)
+                    loss = _update(model, v, clamp, gen, parallel, params, need_means)
             batch_logs["loss"] = loss.detach()  # on the device: read by callbacks that want it (CallbackList)
             cb.on_train_batch_end(b, batch_logs)
             if model.stop_training:

@@ -106,7 +106,20 @@ class Optimizer:
 
     def step(self, params: dict[str, torch.Tensor], grads: dict[str, torch.Tensor]) -> None:
         """Move each ``params[name]`` along ``grads[name]`` (in place), group by group: weight decay
-        added to the gradient, the group's learning rate, max-norm after the step, frozen groups skipped."""
+        added to the gradient, the group's learning rate, max-norm after the step, frozen groups skipped;
+        then count the update (``iterations``)."""
+        self.apply_gradients(params, grads)
+        self.iterations += 1
+
+    def apply_gradients(self, params: dict[str, torch.Tensor], grads: dict[str, torch.Tensor],
+                        hyper: dict[str, torch.Tensor] | None = None) -> None:
+        """``step`` without counting the update. With ``hyper`` (0-d tensors on the parameters' device,
+        ``{"lr": base lr, "decay_factor": current_lr(1.0), "momentum": ...}``, see
+        ``device_hyperparameters``) the changing scalars are read from those tensors instead of Python
+        floats, so a CUDA graph that captures this call stays right as schedules change them; only
+        optimisers with ``capturable = True`` accept it."""
+        if hyper is not None and not self.capturable:
+            raise ValueError(f"{type(self).__name__} cannot take its hyper-parameters as tensors.")
         groups = self.param_groups or [{**GROUP_DEFAULTS, "params": list(grads)}]
         with torch.no_grad():
             for group in groups:
@@ -117,14 +130,33 @@ class Optimizer:
                     continue
                 if group["l1"] or group["l2"]:
                     apply_weight_decay(grads, params, group["l1"], group["l2"], tuple(names))
-                lr = self.current_lr(group["lr"]) * group["lr_factor"]
+                if hyper is None:
+                    lr = self.current_lr(group["lr"]) * group["lr_factor"]
+                else:
+                    base = hyper["lr"] if group["lr"] is None else group["lr"]
+                    lr = base * hyper["decay_factor"] * group["lr_factor"]
                 for name in names:
-                    self._update(name, params[name], grads[name], lr)
+                    self._update(name, params[name], grads[name], lr, hyper)
                 if group["max_norm"] is not None:
                     apply_max_norm(params, float(group["max_norm"]), tuple(names))
-        self.iterations += 1
 
-    def _update(self, name: str, p: torch.Tensor, g: torch.Tensor, lr: float) -> None:
+    #: whether ``apply_gradients`` takes ``hyper`` tensors (SGD; Adam's bias correction is not written for it)
+    capturable = False
+
+    def device_hyperparameters(self, device: torch.device, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+        """0-d tensors for ``apply_gradients(hyper=...)``, filled with the current values; refresh them
+        with ``fill_hyperparameters`` before each captured update."""
+        hyper = {name: torch.zeros((), device=device, dtype=dtype) for name in ("lr", "decay_factor", "momentum")}
+        self.fill_hyperparameters(hyper)
+        return hyper
+
+    def fill_hyperparameters(self, hyper: dict[str, torch.Tensor]) -> None:
+        """Write the current lr, per-update decay factor and momentum into ``hyper`` (no host sync)."""
+        hyper["lr"].fill_(self.lr)
+        hyper["decay_factor"].fill_(self.current_lr(1.0))
+        hyper["momentum"].fill_(float(getattr(self, "momentum", 0.0)))
+
+    def _update(self, name: str, p: torch.Tensor, g: torch.Tensor, lr, hyper=None) -> None:
         raise NotImplementedError
 
     def state_dict(self) -> dict:
@@ -176,7 +208,18 @@ class SGD(Optimizer):
         self.lr, self.momentum, self.nesterov, self.decay = float(lr), float(momentum), bool(nesterov), float(decay)
         self._set_decay_mode(decay_mode)
 
-    def _update(self, name, p, g, lr):
+    capturable = True
+
+    def _update(self, name, p, g, lr, hyper=None):
+        if hyper is not None:  # lr and momentum are device tensors (a captured update); the slot exists
+            v = self.state.setdefault(name, {}).setdefault("velocity", torch.zeros_like(p))
+            step = g * lr
+            v.mul_(hyper["momentum"]).add_(step)
+            if self.nesterov:
+                p.add_(v * hyper["momentum"]).add_(step)
+            else:
+                p.add_(v)
+            return
         if self.momentum == 0.0 and "velocity" not in self.state.get(name, {}):
             p.add_(g, alpha=lr)
             return
@@ -208,7 +251,7 @@ class Adam(Optimizer):
         self.lr, self.beta_1, self.beta_2 = float(lr), float(beta_1), float(beta_2)
         self.epsilon, self.decay = float(epsilon), float(decay)
 
-    def _update(self, name, p, g, lr):
+    def _update(self, name, p, g, lr, hyper=None):
         slots = self.state.setdefault(name, {})
         if "m" not in slots:
             slots["m"], slots["v"] = torch.zeros_like(p), torch.zeros_like(p)

@@ -1,0 +1,161 @@
+"""The whole RBM training update replayed from one CUDA graph.
+
+On a GPU an MNIST-sized CD-1 update is launch-bound: its arithmetic takes
+microseconds, while the compiled step (``rbm_steps``) and the optimiser's
+separate in-place updates launch a dozen kernels from Python. ``GraphedUpdate``
+captures the compiled CD-k/PCD-k step *and* the SGD update (weight decay,
+parameter groups, max-norm) once in a ``torch.cuda.CUDAGraph``. Each batch then
+copies its rows, its stream key and the optimiser's current learning rate,
+decay factor and momentum into the graph's static inputs and replays it.
+
+The step's kernels and counters are those of the uncaptured compiled path, and
+the key is drawn from the same stream at the same point, so the sampled states
+follow the same random numbers; the parameter update reads lr and momentum
+from 0-d tensors (``Optimizer.apply_gradients(hyper=...)``), which rounds
+``lr * grad`` once more than the scalar form (float32: relative 6e-8 per update).
+
+``fit`` uses it when ``GraphedUpdate.supported(model)``: the model is on a CUDA
+device with the compiled RBM steps (``jit_compile``), ``cuda_graph`` is on
+(``BoltzmannMachine.compile``), the optimiser is capturable (SGD), and the run
+has no centering, sparsity targets, labels or process group. A batch of
+another size (the last one of an epoch) takes the ordinary path. The graph is
+captured again when what it baked in changes: the parameter tensors themselves
+or the chains' shape, the parameter groups (a layer-wise schedule freezing a
+group) or ``nesterov``. ``capture=False`` runs the same static-buffer update
+eagerly (how the CPU tests check this module).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+
+from natural_bm.rng import randint
+
+__all__ = ["GraphedUpdate"]
+
+
+class GraphedUpdate:
+    """One full training update (step + optimiser) of ``rows`` rows, replayed from a CUDA graph.
+
+    Args:
+        model: a compiled model that ``supported`` accepts.
+        rows: batch rows the graph is captured for.
+        capture: capture a CUDA graph (default: whether the model is on a CUDA device); False runs
+            the same update eagerly through the static buffers.
+    """
+
+    def __init__(self, model, rows: int, capture: bool | None = None) -> None:
+        self.model = model
+        self.rows = int(rows)
+        self.capture = model.device.type == "cuda" if capture is None else bool(capture)
+        self.graph = None
+        self.replays = 0  # updates run through this object (tests assert it ran)
+        self.builds = 0  # captures (tests assert there is one per fit unless something baked in changed)
+        self.failed = False
+        self._baked = None
+
+    @staticmethod
+    def supported(model) -> bool:
+        """Whether ``fit`` can run ``model``'s updates through a ``GraphedUpdate``."""
+        return (model.cuda_graph and model.device.type == "cuda" and model.supports_compiled_steps
+                and model.use_jit_compile() and model.optimizer.capturable and model.centering is None
+                and model.sparsity is None and model.algorithm.has_compiled_step)
+
+    def _signature(self) -> tuple:
+        """What the graph bakes in: the parameters' addresses, the chains' shape, the parameter groups
+        and ``nesterov`` (the chains' values are copied in before each replay)."""
+        m, chains = self.model, self.model.algorithm.chains
+        groups = tuple(tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in g.items())
+                       for g in m.optimizer.param_groups)
+        return (tuple(p.data_ptr() for p in m.parameter_dict().values()),
+                None if chains is None else tuple(chains.shape), groups, getattr(m.optimizer, "nesterov", False))
+
+    def _build(self, v: torch.Tensor, key: torch.Tensor) -> None:
+        m, alg, opt = self.model, self.model.algorithm, self.model.optimizer
+        self.builds += 1
+        self.s_v = v.clone()
+        self.s_key = key.clone()
+        self.hyper = opt.device_hyperparameters(v.device, m.dtype)
+        params = m.parameter_dict()
+        for group in opt.param_groups or [{"params": list(params), "frozen": False}]:  # slots outside the graph
+            if not group["frozen"]:
+                for name in group["params"]:
+                    opt.state.setdefault(name, {}).setdefault("velocity", torch.zeros_like(params[name]))
+        self.s_chains = None if alg.chains is None else alg.chains.clone()
+
+        def body():
+            if self.s_chains is not None:
+                alg.chains = self.s_chains
+            grads, loss = alg.compiled_update(m, self.s_v, self.s_key)
+            opt.apply_gradients(params, grads, self.hyper)
+            if self.s_chains is not None:
+                self.s_chains.copy_(alg.chains)
+                alg.chains = self.s_chains
+            return loss.mean()
+
+        self.body = body
+        if not self.capture:
+            self.graph = None
+            return
+        chains0 = self.s_chains.clone() if self.s_chains is not None else None
+        saved = {n: p.clone() for n, p in params.items()}
+        slots = {n: {k: t.clone() for k, t in s.items()} for n, s in opt.state.items()}
+        side = torch.cuda.Stream(device=v.device)
+        side.wait_stream(torch.cuda.current_stream(v.device))
+        with torch.cuda.stream(side):  # warm-up (compilation, cuBLAS workspaces) outside the capture
+            body()
+        torch.cuda.current_stream(v.device).wait_stream(side)
+        for n, p in params.items():  # undo the warm-up's update
+            p.copy_(saved[n])
+        for n, s in slots.items():
+            for k, t in s.items():
+                opt.state[n][k].copy_(t)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            self.s_loss = body()
+        if chains0 is not None:
+            self.s_chains.copy_(chains0)
+            alg.chains = self.s_chains
+        self.graph = graph
+
+    def __call__(self, v: torch.Tensor, generator) -> torch.Tensor | None:
+        """Train on the batch ``v`` (``rows`` rows): returns the batch's mean loss (a fresh 0-d device
+        tensor), or None if the update could not be captured (then ``fit`` takes the ordinary path)."""
+        if self.failed:
+            return None
+        alg, opt = self.model.algorithm, self.model.optimizer
+        if not alg.use_compiled(self.model, v.shape[0]):  # (claims the compiled rows as the ordinary step does)
+            return None
+        key = randint(2**62, (), generator, v.device)  # the draw the ordinary compiled step makes
+        sig = self._signature()
+        if sig != self._baked:
+            if self._baked is not None and self.s_chains is not None and alg.chains is self.s_chains:
+                alg.chains = self.s_chains.clone()  # keep the chains when re-capturing
+            try:
+                self._build(v, key)
+            except Exception as err:  # a capture failure: warn once, train on without the graph
+                self.failed = True
+                warnings.warn(f"capturing the training update in a CUDA graph failed ({type(err).__name__}: "
+                              f"{err}); training on without it (same maths, slower).", RuntimeWarning, stacklevel=2)
+                if self.s_chains is not None:
+                    alg.chains = self.s_chains
+                return None
+            self._baked = self._signature()
+        if alg.chains is not None and alg.chains is not self.s_chains:
+            self.s_chains.copy_(alg.chains)
+            alg.chains = self.s_chains
+        self.s_v.copy_(v)
+        self.s_key.copy_(key)
+        opt.fill_hyperparameters(self.hyper)
+        if self.graph is None:
+            loss = self.body()
+        else:
+            self.graph.replay()
+            loss = self.s_loss.clone()
+            if self.s_chains is not None:
+                alg.chains = self.s_chains
+        opt.iterations += 1
+        self.replays += 1
+        return loss
