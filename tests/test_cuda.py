@@ -154,19 +154,9 @@ def test_compiled_cd_and_pcd_steps_on_cuda_equal_the_numpy_reference(k):
 
 @pytest.mark.parametrize("algorithm", ["cd", "pcd"])
 def test_fit_replays_the_whole_update_from_a_cuda_graph_as_the_ordinary_path_trains(monkeypatch, algorithm):
-    from test_graphed_update import _train_on
+    from test_graphed_update import _train_on, spy_on_graphed_updates
 
-    from natural_bm.training import fit as fit_module
-    from natural_bm.training.graphed_update import GraphedUpdate
-
-    made = []
-
-    class Spy(GraphedUpdate):
-        def __init__(self, *a, **k):
-            super().__init__(*a, **k)
-            made.append(self)
-
-    monkeypatch.setattr(fit_module, "GraphedUpdate", Spy)
+    made = spy_on_graphed_updates(monkeypatch, on_cpu=False)
     ref = _train_on(CUDA, algorithm, cuda_graph=False)
     assert not made
     got = _train_on(CUDA, algorithm, cuda_graph=True)

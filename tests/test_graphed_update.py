@@ -76,16 +76,24 @@ def _train_on(device, algorithm, cuda_graph=True, epochs=2):
     return m
 
 
-def _train(monkeypatch, algorithm, graphed: bool):
+def spy_on_graphed_updates(monkeypatch, on_cpu: bool = True) -> list:
+    """Make ``fit`` record the ``GraphedUpdate`` it creates in the returned list; with ``on_cpu``, let it
+    use one on the CPU too (uncaptured)."""
     made = []
-    if graphed:
-        class Spy(GraphedUpdate):
-            def __init__(self, *a, **k):
-                super().__init__(*a, **k)
-                made.append(self)
 
-        monkeypatch.setattr(fit_module, "GraphedUpdate", Spy)
+    class Spy(GraphedUpdate):
+        def __init__(self, *a, **k):
+            super().__init__(*a, **k)
+            made.append(self)
+
+    monkeypatch.setattr(fit_module, "GraphedUpdate", Spy)
+    if on_cpu:
         monkeypatch.setattr(Spy, "supported", staticmethod(lambda model: True))
+    return made
+
+
+def _train(monkeypatch, algorithm, graphed: bool):
+    made = spy_on_graphed_updates(monkeypatch) if graphed else []
     m = _train_on("cpu", algorithm)
     monkeypatch.undo()
     return m, made
@@ -125,15 +133,7 @@ def test_a_group_frozen_mid_run_is_captured_again_and_respected(monkeypatch):
                 self.model.optimizer.group_of("hbias")["frozen"] = True
 
     def train(graphed):
-        made = []
-        if graphed:
-            class Spy(GraphedUpdate):
-                def __init__(self, *a, **k):
-                    super().__init__(*a, **k)
-                    made.append(self)
-
-            monkeypatch.setattr(fit_module, "GraphedUpdate", Spy)
-            monkeypatch.setattr(Spy, "supported", staticmethod(lambda model: True))
+        made = spy_on_graphed_updates(monkeypatch) if graphed else []
         x = (np.random.default_rng(0).random((256, 12)) < 0.3).astype(np.float64)
         m = RBM(12, 7, seed=1, dtype=torch.float64).compile(SGD(0.1, momentum=0.5), "pcd", jit_compile=True,
                                                              n_chains=16)
