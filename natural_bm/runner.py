@@ -518,6 +518,21 @@ def _checkpoint_paths(folder: Path, epoch: int) -> tuple[Path, Path]:
             epoch_path(folder / "checkpoints" / STATE_NAME, epoch, ".pt"))
 
 
+def config_changes(old: dict | None, new: dict, where: str = "") -> list[str]:
+    """``"key: old -> new"`` for every (dotted) key whose value differs between two configs; [] when
+    ``old`` is None (a checkpoint written before configs were stored in it)."""
+    if old is None:
+        return []
+    out = []
+    for key in sorted(set(old) | set(new), key=str):
+        a, b, name = old.get(key), new.get(key), f"{where}{key}"
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += config_changes(a, b, name + ".")
+        elif a != b:
+            out.append(f"{name}: {a!r} -> {b!r}")
+    return out
+
+
 def latest_intact_checkpoint(folder: Path) -> tuple[int | None, dict | None]:
     """(epoch, training-state payload) of the newest checkpoint whose two files are intact.
 
@@ -740,6 +755,11 @@ def _train_locked(cfg, out: Path, resume: bool, verbose: int, model, x, valid, t
             return done
         _remove_orphans(out)
         checkpoint, payload = latest_intact_checkpoint(out)
+        changed = config_changes((payload or {}).get("run_config"), json.loads(json.dumps(cfg)))
+        if changed:
+            warnings.warn(f"{out / 'config.json'} was edited since the checkpoint of epoch {checkpoint} was "
+                          f"written ({'; '.join(changed)}); resuming with the edited config. Restore the old "
+                          f"values to continue the run as it started.", RuntimeWarning, stacklevel=2)
         if checkpoint is None:
             if (out / PRETRAIN_DIR).is_dir():
                 warnings.warn(f"no intact checkpoint in {out / 'checkpoints'}: the run continues its pre-training "
@@ -779,7 +799,8 @@ def _train_locked(cfg, out: Path, resume: bool, verbose: int, model, x, valid, t
         # before PeriodicSave, so a stop (early stopping, divergence) is known when the checkpoint is written
         *(make_callback(entry) for entry in cfg["callbacks"]),
         PeriodicSave(out / "checkpoints" / WEIGHTS_NAME, opt_path=out / "checkpoints" / STATE_NAME,
-                     keep_last=t["keep_checkpoints"], keep_best=t["best_checkpoint"]),
+                     keep_last=t["keep_checkpoints"], keep_best=t["best_checkpoint"],
+                     run_config=json.loads(json.dumps(cfg))),  # (as config.json holds it: lists, not tuples)
     ]
     for key, cls in (("lr", LearningRateScheduler), ("momentum", MomentumRateScheduler), ("k", GibbsStepsScheduler)):
         schedule = steps_of(cfg["schedule"][key], f"schedule.{key}")

@@ -115,6 +115,28 @@ def test_resume_after_a_kill_past_the_last_checkpoint_finishes_the_run(finished,
     assert _same_weights(finished / "model.pt", run / "model.pt")
 
 
+def test_resume_warns_about_an_edited_config_naming_each_changed_key(finished, tmp_path, recwarn):
+    run = _copy(finished, tmp_path)
+    for p in RESULT_FILES:  # killed after the final checkpoint
+        (run / p).unlink()
+    cfg = json.loads((run / "config.json").read_text())
+    cfg["ais"]["n_betas"] = 300
+    cfg["optimizer"]["lr"] = 0.01
+    (run / "config.json").write_text(json.dumps(cfg))
+    assert main(["train", "--resume", str(run), "--verbose", "0"]) == 0
+    [w] = [w for w in recwarn if "was edited" in str(w.message)]
+    assert "ais.n_betas: 200 -> 300" in str(w.message) and "optimizer.lr: 0.05 -> 0.01" in str(w.message)
+    assert json.loads((run / "results.json").read_text())["status"] == "complete"
+
+
+def test_resume_of_an_unedited_config_does_not_warn(finished, tmp_path, recwarn):
+    run = _copy(finished, tmp_path)
+    for p in RESULT_FILES:
+        (run / p).unlink()
+    assert main(["train", "--resume", str(run), "--verbose", "0"]) == 0
+    assert not [w for w in recwarn if "was edited" in str(w.message)]
+
+
 def test_a_second_run_into_a_locked_folder_is_refused(tmp_path, capsys):
     out = tmp_path / "run"
     with exclusive_lock(out / ".lock"):

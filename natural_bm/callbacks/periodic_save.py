@@ -22,8 +22,10 @@ class PeriodicSave(Callback):
     formatted (``"w_{epoch:03d}.pt"``), otherwise ``_epoch0007.pt`` is
     appended. With ``opt_path`` the training state is saved beside, templated
     the same way: optimiser slots, persistent chains, weight decay, seed, the
-    state of every stateful callback of the run (``Callback.state_dict``)
-    and why training stopped, if it did. Both files are written atomically
+    state of every stateful callback of the run (``Callback.state_dict``),
+    why training stopped, if it did, and ``run_config`` (a dict the caller
+    passes, e.g. the ``natural-bm train`` config, which ``--resume`` compares
+    with the results folder's ``config.json``). Both files are written atomically
     with a checksum. To resume after epoch e::
 
         model.load_weights(weights_e)
@@ -43,8 +45,9 @@ class PeriodicSave(Callback):
     """
 
     def __init__(self, weight_path, epoch_ls=(), opt_path=None, keep_last: int | None = None,
-                 keep_best: str | None = None, mode: str = "auto") -> None:
+                 keep_best: str | None = None, mode: str = "auto", run_config: dict | None = None) -> None:
         super().__init__()
+        self.run_config = run_config  # stored in each training-state file (the runner compares it at resume)
         if keep_last is not None and (isinstance(keep_last, bool) or int(keep_last) != keep_last or keep_last < 1):
             raise ValueError(f"PeriodicSave keep_last must be an integer >= 1 or None, got {keep_last!r}.")
         self.weight_path = weight_path
@@ -107,7 +110,8 @@ class PeriodicSave(Callback):
             self.saved.append(opt)
             states = self.callback_list.state_dict() if self.callback_list is not None else {}
             save_torch_checked({"format": STATE_FORMAT, "epoch": epoch, "training": self.model.training_state(),
-                                "callbacks": states, "stop_reason": self.model.stop_reason}, opt)
+                                "callbacks": states, "stop_reason": self.model.stop_reason,
+                                "run_config": self.run_config}, opt)
         self._prune()
 
 
