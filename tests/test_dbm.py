@@ -560,3 +560,7 @@ def test_importance_sampled_log_likelihood_of_a_dbm():
                                                                                 abs=1e-12)
     with pytest.raises(ValueError, match="importance_samples"):
         log_likelihood(d, V, log_z, importance_samples=0)
+    with pytest.raises(ValueError, match="`v`.*8"):  # the model's method checks its input too
+        d.log_prob_importance(V[:, :7], 5)
+    with pytest.raises(ValueError, match="`v`"):
+        d.log_prob_importance(torch.full((2, 8), float("nan"), dtype=torch.float64), 5)

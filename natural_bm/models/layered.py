@@ -484,7 +484,9 @@ class LayeredBM(BoltzmannMachine):
         bounded) and rises to log p*(v) as K grows (Burda, Grosse & Salakhutdinov 2016). A single
         value can lie above log p*(v): it is a stochastic bound. Exact for two layers (nothing to draw).
         Free energies in the model's dtype; log q and the log weights' average in float64.
+        ``v``: (n, n_visible) data, checked (shape, finite, range) as the estimators check it.
         """
+        v = as_data_tensor(v, "v", self.n_input, device=self.device, dtype=self.dtype, value_range=self.data_range)
         if self.n_layers == 2:
             return -self.free_energy(v).double()
         n_samples = check_positive_int(n_samples, "n_samples")
