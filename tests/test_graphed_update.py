@@ -147,3 +147,28 @@ def test_a_group_frozen_mid_run_is_captured_again_and_respected(monkeypatch):
     for name in ("W", "vbias", "hbias"):
         np.testing.assert_allclose(getattr(got, name).numpy(), getattr(ref, name).numpy(), rtol=0, atol=1e-12)
     assert torch.equal(got.algorithm.chains, ref.algorithm.chains)
+
+
+def test_a_reloaded_optimizer_state_is_captured_again(monkeypatch):
+    """Loading the optimiser's state mid-run replaces its slot tensors: the graph must not keep the old ones."""
+    from natural_bm.callbacks import Callback
+
+    class Reload(Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 1:
+                opt = self.model.optimizer
+                opt.load_state_dict(opt.state_dict())  # same values, new tensors
+
+    def train(graphed):
+        made = spy_on_graphed_updates(monkeypatch) if graphed else []
+        x = (np.random.default_rng(1).random((256, 12)) < 0.3).astype(np.float64)
+        m = RBM(12, 7, seed=1, dtype=torch.float64).compile(SGD(0.1, momentum=0.9), "cd", jit_compile=True)
+        m.fit(x, batch_size=64, epochs=2, verbose=0, seed=3, callbacks=[Reload()])
+        monkeypatch.undo()
+        return m, made
+
+    ref, _ = train(False)
+    got, made = train(True)
+    assert made[0].builds == 2
+    for name in ("W", "vbias", "hbias"):
+        np.testing.assert_allclose(getattr(got, name).numpy(), getattr(ref, name).numpy(), rtol=0, atol=1e-12)

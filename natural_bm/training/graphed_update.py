@@ -19,8 +19,8 @@ device with the compiled RBM steps (``jit_compile``), ``cuda_graph`` is on
 (``BoltzmannMachine.compile``), the optimiser is capturable (SGD), and the run
 has no centering, sparsity targets, labels or process group. A batch of
 another size (the last one of an epoch) takes the ordinary path. The graph is
-captured again when what it baked in changes: the parameter tensors themselves
-or the chains' shape, the parameter groups (a layer-wise schedule freezing a
+captured again when what it baked in changes: the parameter or optimiser-slot
+tensors themselves (a load), the chains' shape, the parameter groups (a layer-wise schedule freezing a
 group) or ``nesterov``. ``capture=False`` runs the same static-buffer update
 eagerly (how the CPU tests check this module).
 """
@@ -64,12 +64,13 @@ class GraphedUpdate:
                 and model.sparsity is None and model.algorithm.has_compiled_step)
 
     def _signature(self) -> tuple:
-        """What the graph bakes in: the parameters' addresses, the chains' shape, the parameter groups
-        and ``nesterov`` (the chains' values are copied in before each replay)."""
+        """What the graph bakes in: the parameters' and optimiser slots' addresses, the chains' shape, the
+        parameter groups and ``nesterov`` (the chains' values are copied in before each replay)."""
         m, chains = self.model, self.model.algorithm.chains
         groups = tuple(tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in g.items())
                        for g in m.optimizer.param_groups)
         return (tuple(p.data_ptr() for p in m.parameter_dict().values()),
+                tuple(t.data_ptr() for slots in m.optimizer.state.values() for t in slots.values()),
                 None if chains is None else tuple(chains.shape), groups, getattr(m.optimizer, "nesterov", False))
 
     def _build(self, v: torch.Tensor, key: torch.Tensor) -> None:
