@@ -83,7 +83,9 @@ class GraphedUpdate:
         for group in opt.param_groups or [{"params": list(params), "frozen": False}]:  # slots outside the graph
             if not group["frozen"]:
                 for name in group["params"]:
-                    opt.state.setdefault(name, {}).setdefault("velocity", torch.zeros_like(params[name]))
+                    slots = opt.state.setdefault(name, {})
+                    if "velocity" not in slots:
+                        slots["velocity"] = torch.zeros_like(params[name])
         self.s_chains = None if alg.chains is None else alg.chains.clone()
 
         def body():

@@ -212,7 +212,10 @@ class SGD(Optimizer):
 
     def _update(self, name, p, g, lr, hyper=None):
         if hyper is not None:  # lr and momentum are device tensors (a captured update); the slot exists
-            v = self.state.setdefault(name, {}).setdefault("velocity", torch.zeros_like(p))
+            slots = self.state.setdefault(name, {})
+            v = slots.get("velocity")
+            if v is None:  # (made before a capture by GraphedUpdate, so a graph never re-zeroes it)
+                v = slots["velocity"] = torch.zeros_like(p)
             step = g * lr
             v.mul_(hyper["momentum"]).add_(step)
             if self.nesterov:
