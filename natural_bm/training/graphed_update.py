@@ -80,12 +80,8 @@ class GraphedUpdate:
         self.s_key = key.clone()
         self.hyper = opt.device_hyperparameters(v.device, m.dtype)
         params = m.parameter_dict()
-        for group in opt.param_groups or [{"params": list(params), "frozen": False}]:  # slots outside the graph
-            if not group["frozen"]:
-                for name in group["params"]:
-                    slots = opt.state.setdefault(name, {})
-                    if "velocity" not in slots:
-                        slots["velocity"] = torch.zeros_like(params[name])
+        groups = opt.param_groups or [{"params": list(params), "frozen": False}]
+        opt.make_slots({n: params[n] for g in groups if not g["frozen"] for n in g["params"]})  # outside the graph
         self.s_chains = None if alg.chains is None else alg.chains.clone()
 
         def body():

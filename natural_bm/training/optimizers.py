@@ -150,6 +150,11 @@ class Optimizer:
         self.fill_hyperparameters(hyper)
         return hyper
 
+    def make_slots(self, params: dict[str, torch.Tensor]) -> None:
+        """Create the per-parameter slots a step with ``hyper`` updates in place (before a CUDA graph
+        captures it, so that the graph never allocates or re-zeroes them). Capturable optimisers define it."""
+        raise NotImplementedError(f"{type(self).__name__} is not capturable.")
+
     def fill_hyperparameters(self, hyper: dict[str, torch.Tensor]) -> None:
         """Write the current lr, per-update decay factor and momentum into ``hyper`` (no host sync)."""
         hyper["lr"].fill_(self.lr)
@@ -210,12 +215,16 @@ class SGD(Optimizer):
 
     capturable = True
 
-    def _update(self, name, p, g, lr, hyper=None):
-        if hyper is not None:  # lr and momentum are device tensors (a captured update); the slot exists
+    def make_slots(self, params):
+        for name, p in params.items():
             slots = self.state.setdefault(name, {})
-            v = slots.get("velocity")
-            if v is None:  # (made before a capture by GraphedUpdate, so a graph never re-zeroes it)
-                v = slots["velocity"] = torch.zeros_like(p)
+            if "velocity" not in slots:
+                slots["velocity"] = torch.zeros_like(p)
+
+    def _update(self, name, p, g, lr, hyper=None):
+        if hyper is not None:  # lr and momentum are device tensors (a captured update)
+            self.make_slots({name: p})  # (no-op when made before the capture)
+            v = self.state[name]["velocity"]
             step = g * lr
             v.mul_(hyper["momentum"]).add_(step)
             if self.nesterov:
