@@ -29,7 +29,8 @@ class CallbackList:
     ``on_*_batch_begin`` and the start of ``on_*_batch_end``). When the median
     duration of a callback's hook exceeds ``slow_ratio`` times the median batch
     time and ``min_slow_seconds``, it warns once per callback and hook, naming
-    both.
+    both (checked at calls that themselves took longer than ``min_slow_seconds``,
+    so a fast batch costs no median).
 
     Attributes:
         timings: {(callback class name, hook): deque of seconds}.
@@ -51,6 +52,7 @@ class CallbackList:
         self.batch_times: collections.deque = collections.deque(maxlen=self.queue_length)
         self._batch_start: float | None = None
         self._warned: set[tuple[str, str]] = set()
+        self._needs_floats: dict[int, bool] = {}  # id(callback) -> takes batch-end logs as floats (cached)
         self.params: dict = {}
         self.model = None
         for cb in self.callbacks:
@@ -94,7 +96,7 @@ class CallbackList:
             if not timed:
                 getattr(cb, hook)(*args)
                 continue
-            if not on_host and hook.endswith("_end") and not cb.batch_logs_on_device and reads_batch_ends(cb):
+            if not on_host and hook.endswith("_end") and self._wants_floats(cb):
                 on_host = _logs_to_host(args)
             t0 = time.perf_counter()
             getattr(cb, hook)(*args)
@@ -102,14 +104,21 @@ class CallbackList:
         if timed and hook.endswith("_begin"):
             self._batch_start = time.perf_counter()
 
+    def _wants_floats(self, cb: Callback) -> bool:
+        """Whether ``cb`` reads batch-end logs and wants them as floats (looked up once per callback)."""
+        wants = self._needs_floats.get(id(cb))
+        if wants is None:
+            wants = self._needs_floats[id(cb)] = not cb.batch_logs_on_device and reads_batch_ends(cb)
+        return wants
+
     def _record(self, cb: Callback, hook: str, seconds: float) -> None:
         key = (type(cb).__name__, hook)
         q = self.timings.get(key)
         if q is None:
             q = self.timings[key] = collections.deque(maxlen=self.queue_length)
         q.append(seconds)
-        if key in self._warned or not self.batch_times:
-            return
+        if seconds <= self.min_slow_seconds or key in self._warned or not self.batch_times:
+            return  # (a fast call cannot be the one that makes the median slow: no medians per batch)
         hook_median = statistics.median(q)
         batch_median = statistics.median(self.batch_times)
         if hook_median > self.min_slow_seconds and hook_median > self.slow_ratio * batch_median:

@@ -27,6 +27,7 @@ eagerly (how the CPU tests check this module).
 
 from __future__ import annotations
 
+import copy
 import warnings
 
 import torch
@@ -55,6 +56,7 @@ class GraphedUpdate:
         self.builds = 0  # captures (tests assert there is one per fit unless something baked in changed)
         self.failed = False
         self._baked = None
+        self._groups = None  # the parameter groups as captured (a copy)
 
     @staticmethod
     def supported(model) -> bool:
@@ -63,15 +65,18 @@ class GraphedUpdate:
                 and model.use_jit_compile() and model.optimizer.capturable and model.centering is None
                 and model.sparsity is None and model.algorithm.has_compiled_step)
 
-    def _signature(self) -> tuple:
-        """What the graph bakes in: the parameters' and optimiser slots' addresses, the chains' shape, the
-        parameter groups and ``nesterov`` (the chains' values are copied in before each replay)."""
+    def _addresses(self) -> tuple:
+        """The parameters' and optimiser slots' addresses, the chains' shape and ``nesterov``: what the
+        graph bakes in besides the parameter groups (the chains' values are copied in before each replay)."""
         m, chains = self.model, self.model.algorithm.chains
-        groups = tuple(tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in g.items())
-                       for g in m.optimizer.param_groups)
         return (tuple(p.data_ptr() for p in m.parameter_dict().values()),
                 tuple(t.data_ptr() for slots in m.optimizer.state.values() for t in slots.values()),
-                None if chains is None else tuple(chains.shape), groups, getattr(m.optimizer, "nesterov", False))
+                None if chains is None else tuple(chains.shape), getattr(m.optimizer, "nesterov", False))
+
+    def _stale(self) -> bool:
+        """Whether the graph must be captured (again): never captured, or something it baked in changed
+        (the parameter groups are compared as values with the copy taken at the capture)."""
+        return self._groups != self.model.optimizer.param_groups or self._baked != self._addresses()
 
     def _build(self, v: torch.Tensor, key: torch.Tensor) -> None:
         m, alg, opt = self.model, self.model.algorithm, self.model.optimizer
@@ -128,8 +133,7 @@ class GraphedUpdate:
         if not alg.use_compiled(self.model, v.shape[0]):  # (claims the compiled rows as the ordinary step does)
             return None
         key = randint(2**62, (), generator, v.device)  # the draw the ordinary compiled step makes
-        sig = self._signature()
-        if sig != self._baked:
+        if self._stale():
             if self._baked is not None and self.s_chains is not None and alg.chains is self.s_chains:
                 alg.chains = self.s_chains.clone()  # keep the chains when re-capturing
             try:
@@ -141,7 +145,8 @@ class GraphedUpdate:
                 if self.s_chains is not None:
                     alg.chains = self.s_chains
                 return None
-            self._baked = self._signature()
+            self._groups = copy.deepcopy(self.model.optimizer.param_groups)
+            self._baked = self._addresses()
         if alg.chains is not None and alg.chains is not self.s_chains:
             self.s_chains.copy_(alg.chains)
             alg.chains = self.s_chains
