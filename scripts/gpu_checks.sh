@@ -45,6 +45,8 @@ fi
 step bench_rbm 130 python3 scripts/bench_rbm.py --device "$DEV" --rows "$ROWS" --repeats "$REPEATS" --out "$OUT/bench_rbm.md"
 # 3. where the time goes (kernels against wall), training and AIS
 [ "$DEV" = cuda ] && step profile 70 python3 scripts/profile_gpu.py --rows "$ROWS" --betas "$BETAS" --out "$OUT/profile.txt"
+# 3b. the fit loop's host work per batch on this machine's CPU (what bounds a graphed epoch)
+step bench_fit_overhead 40 python3 scripts/bench_fit_overhead.py --repeats 3 --out "$OUT/bench_fit_overhead.md"
 # 4. AIS speed against the bare loops (the exact log Z timings are a CPU target)
 step bench_ais 90 python3 scripts/bench_ais.py --device "$DEV" --betas "$BETAS" --repeats "$REPEATS" --no-exact --out "$OUT/bench_ais.md"
 # 5. one process on the GPU in the scaling table (one GPU: no second rank)
