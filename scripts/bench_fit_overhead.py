@@ -20,11 +20,11 @@ Usage: python scripts/bench_fit_overhead.py [--repeats 5] [--out table.md]
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 
 import numpy as np
 import torch
+from bench_common import interleaved, median_rows
 
 from natural_bm import RBM, SGD
 from natural_bm.io import print_and_save
@@ -67,18 +67,11 @@ def main() -> None:
     x = (np.random.default_rng(0).random((BATCHES * 10, 8)) < 0.3).astype(np.float32)
     rows = {"ordinary path, eager steps": (False, False), "ordinary path, compiled step": (True, False),
             "CUDA-graph path, host work around the replay": (True, True)}
-    times: dict[str, list[float]] = {k: [] for k in rows}
-    for r in range(args.repeats):
-        for name, (jit, graphed) in rows.items():
-            times[name].append(_epoch_us(x, jit, graphed))
-        print(f"round {r + 1}/{args.repeats}: " + ", ".join(f"{k} {v[-1]:.0f} us" for k, v in times.items()),
-              flush=True)
+    times = interleaved({name: (lambda r, jit=jit, graphed=graphed: _epoch_us(x, jit, graphed))
+                         for name, (jit, graphed) in rows.items()}, args.repeats, "us", 0)
     lines = [f"fit's host work per batch (RBM 8x4, batch 10, {BATCHES:,} batches, 1 thread)", "",
              f"| path | median us per batch ({args.repeats} runs) | min | a 600-batch epoch at the median (s) |",
-             "|---|---|---|---|"]
-    for name, ts in times.items():
-        med = statistics.median(ts)
-        lines.append(f"| {name} | {med:.0f} | {min(ts):.0f} | {med * 600 / 1e6:.3f} |")
+             "|---|---|---|---|", *median_rows(times, lambda med: f"{med * 600 / 1e6:.3f}", 0)]
     print_and_save("\n".join(lines), args.out)
 
 

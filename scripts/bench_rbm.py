@@ -37,6 +37,7 @@ import time
 
 import numpy as np
 import torch
+from bench_common import interleaved, median_rows
 
 from natural_bm import RBM, SGD
 from natural_bm.datasets import load_mnist
@@ -180,11 +181,7 @@ def main() -> None:
             contestants["scikit-learn BernoulliRBM"] = bench_sklearn
         except ImportError:
             print("scikit-learn not installed: skipping BernoulliRBM (pip install scikit-learn)")
-    times: dict[str, list[float]] = {k: [] for k in contestants}
-    for r in range(args.repeats):
-        for name, fn in contestants.items():
-            times[name].append(fn(x, seed=r))
-        print(f"round {r + 1}/{args.repeats}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in times.items()), flush=True)
+    times = interleaved({name: (lambda r, fn=fn: fn(x, seed=r)) for name, fn in contestants.items()}, args.repeats)
     ours = statistics.median(times["natural_bm"])
     where = torch.cuda.get_device_name() if DEVICE.startswith("cuda") else f"{args.threads} CPU threads"
     lines = [
@@ -192,10 +189,8 @@ def main() -> None:
         "",
         f"| implementation | median s/epoch ({args.repeats} interleaved runs) | min | natural_bm speed-up |",
         "|---|---|---|---|",
+        *median_rows(times, lambda med: f"{med / ours:.2f}x"),
     ]
-    for name, ts in times.items():
-        med = statistics.median(ts)
-        lines.append(f"| {name} | {med:.3f} | {min(ts):.3f} | {med / ours:.2f}x |")
     print_and_save("\n".join(lines), args.out)
 
 
