@@ -746,6 +746,7 @@ def _train_locked(cfg, out: Path, resume: bool, verbose: int, model, x, valid, t
     verbose = resolve_verbose(verbose)
     t = cfg["training"]
     last_epoch = t["epochs"] - 1
+    cfg_as_saved = json.loads(json.dumps(cfg))  # as config.json holds it (lists, not tuples): what checkpoints keep
     checkpoint, payload = None, None
     if resume:
         done = _run_is_complete(out)
@@ -755,7 +756,7 @@ def _train_locked(cfg, out: Path, resume: bool, verbose: int, model, x, valid, t
             return done
         _remove_orphans(out)
         checkpoint, payload = latest_intact_checkpoint(out)
-        changed = config_changes((payload or {}).get("run_config"), json.loads(json.dumps(cfg)))
+        changed = config_changes((payload or {}).get("run_config"), cfg_as_saved)
         if changed:
             warnings.warn(f"{out / 'config.json'} was edited since the checkpoint of epoch {checkpoint} was "
                           f"written ({'; '.join(changed)}); resuming with the edited config. Restore the old "
@@ -800,7 +801,7 @@ def _train_locked(cfg, out: Path, resume: bool, verbose: int, model, x, valid, t
         *(make_callback(entry) for entry in cfg["callbacks"]),
         PeriodicSave(out / "checkpoints" / WEIGHTS_NAME, opt_path=out / "checkpoints" / STATE_NAME,
                      keep_last=t["keep_checkpoints"], keep_best=t["best_checkpoint"],
-                     run_config=json.loads(json.dumps(cfg))),  # (as config.json holds it: lists, not tuples)
+                     run_config=cfg_as_saved),
     ]
     for key, cls in (("lr", LearningRateScheduler), ("momentum", MomentumRateScheduler), ("k", GibbsStepsScheduler)):
         schedule = steps_of(cfg["schedule"][key], f"schedule.{key}")

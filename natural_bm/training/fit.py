@@ -228,7 +228,7 @@ def fit(
             batch_logs = {"batch": b, "size": hi - lo}
             cb.on_train_batch_begin(b, batch_logs)
             with torch.no_grad():
-                loss = graphed(v, gen) if graphed is not None and hi - lo == batch_size else None
+                loss = None if graphed is None else graphed(v, gen)  # (None for a batch of another size)
                 if loss is None:  # the ordinary path (and the graph's fall-back)
                     loss = _update(model, v, clamp, gen, parallel, params, need_means)
             batch_logs["loss"] = loss.detach()  # on the device: read by callbacks that want it (CallbackList)

@@ -57,6 +57,7 @@ class GraphedUpdate:
         self.failed = False
         self._baked = None
         self._groups = None  # the parameter groups as captured (a copy)
+        self.s_chains = None  # the chains' static buffer (PCD), once built
 
     @staticmethod
     def supported(model) -> bool:
@@ -100,6 +101,8 @@ class GraphedUpdate:
             return loss.mean()
 
         self.body = body
+        self._groups = copy.deepcopy(opt.param_groups)
+        self._baked = self._addresses()
         if not self.capture:
             self.graph = None
             return
@@ -116,26 +119,24 @@ class GraphedUpdate:
         for n, s in slots.items():
             for k, t in s.items():
                 opt.state[n][k].copy_(t)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            self.s_loss = body()
         if chains0 is not None:
             self.s_chains.copy_(chains0)
-            alg.chains = self.s_chains
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):  # records only: the state restored above is what the first replay reads
+            self.s_loss = body()
         self.graph = graph
 
     def __call__(self, v: torch.Tensor, generator) -> torch.Tensor | None:
-        """Train on the batch ``v`` (``rows`` rows): returns the batch's mean loss (a fresh 0-d device
-        tensor), or None if the update could not be captured (then ``fit`` takes the ordinary path)."""
-        if self.failed:
+        """Train on the batch ``v``: returns the batch's mean loss (a fresh 0-d device tensor), or None
+        when ``v`` does not have ``rows`` rows or the update could not be captured (then ``fit`` takes
+        the ordinary path)."""
+        if self.failed or v.shape[0] != self.rows:
             return None
         alg, opt = self.model.algorithm, self.model.optimizer
         if not alg.use_compiled(self.model, v.shape[0]):  # (claims the compiled rows as the ordinary step does)
             return None
         key = randint(2**62, (), generator, v.device)  # the draw the ordinary compiled step makes
         if self._stale():
-            if self._baked is not None and self.s_chains is not None and alg.chains is self.s_chains:
-                alg.chains = self.s_chains.clone()  # keep the chains when re-capturing
             try:
                 self._build(v, key)
             except Exception as err:  # a capture failure: warn once, train on without the graph
@@ -145,8 +146,6 @@ class GraphedUpdate:
                 if self.s_chains is not None:
                     alg.chains = self.s_chains
                 return None
-            self._groups = copy.deepcopy(self.model.optimizer.param_groups)
-            self._baked = self._addresses()
         if alg.chains is not None and alg.chains is not self.s_chains:
             self.s_chains.copy_(alg.chains)
             alg.chains = self.s_chains
@@ -158,8 +157,6 @@ class GraphedUpdate:
         else:
             self.graph.replay()
             loss = self.s_loss.clone()
-            if self.s_chains is not None:
-                alg.chains = self.s_chains
         opt.iterations += 1
         self.replays += 1
         return loss
