@@ -67,6 +67,12 @@ def _parser() -> argparse.ArgumentParser:
     z.add_argument("--importance-samples", type=int, default=None, metavar="K",
                    help="also the log-likelihoods with log p*(v) importance-sampled from K draws of the even hidden "
                         "layers (DBMs: a stochastic lower bound, tighter than the mean-field bound)")
+    z.add_argument("--posterior-ais", type=int, nargs=2, default=None, metavar=("CHAINS", "BETAS"),
+                   help="also the test log-likelihood with log p*(v) from per-image AIS (CHAINS runs of BETAS betas "
+                        "from the mean-field posterior; natural_bm.estimators.log_prob_ais): a check on the "
+                        "importance-sampled figure; about 1e6 multiply-adds per image, chain and beta for 784-500-1000")
+    z.add_argument("--posterior-rows", type=int, default=None, metavar="N",
+                   help="only the first N test rows for --posterior-ais (default all)")
     z.add_argument("--seed", type=int, default=0)
     z.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -169,8 +175,11 @@ def _fmt(x: float) -> str:
 
 
 def logz_report(model_path, exact=False, runs=100, betas=None, reverse=False, device="cpu", data=None,
-                kind="sampled", seed=0, parity="auto", importance_samples=None) -> dict:
-    """What ``natural-bm logz`` prints, as a dict (nats)."""
+                kind="sampled", seed=0, parity="auto", importance_samples=None, posterior_ais=None,
+                posterior_rows=None) -> dict:
+    """What ``natural-bm logz`` prints, as a dict (nats). ``posterior_ais``: (chains, betas) for the test
+    log-likelihood by per-image AIS (``log_prob_ais``), on the first ``posterior_rows`` test rows (all: None);
+    with ``importance_samples`` the importance-sampled figure of those rows is reported beside it."""
     from natural_bm import load_model
     from natural_bm.estimators import AIS, log_likelihood, log_partition_exact
     from natural_bm.runner import check_device
@@ -226,13 +235,22 @@ def logz_report(model_path, exact=False, runs=100, betas=None, reverse=False, de
                 out[f"{name}_ll_importance_reverse"] = ll - (out["logZ_reverse"] - z)
     if importance_samples is not None:
         out["importance_samples"] = importance_samples
+    if posterior_ais is not None and splits.get("test") is not None:
+        chains, n_betas = posterior_ais
+        x = splits["test"][:posterior_rows]
+        ll, se = log_likelihood(model, x, z, ais_chains=chains, ais_betas=n_betas, seed=seed)
+        out.update(posterior_ais_chains=chains, posterior_ais_betas=n_betas, posterior_rows=len(x),
+                   test_ll_posterior_ais=ll, test_ll_posterior_ais_stderr=se)
+        if importance_samples is not None:
+            out["test_ll_importance_same_rows"] = log_likelihood(model, x, z, importance_samples=importance_samples,
+                                                                 seed=seed)[0]
     return out
 
 
 def _cmd_logz(args) -> int:
     r = logz_report(args.model, args.exact, args.runs, args.betas, args.reverse, args.device, args.data,
                     args.kind, args.seed, args.parity if args.parity == "auto" else int(args.parity),
-                    args.importance_samples)
+                    args.importance_samples, args.posterior_ais, args.posterior_rows)
     if args.json:
         print(json.dumps(r))
         return 0
@@ -253,6 +271,12 @@ def _cmd_logz(args) -> int:
                    if f"{name}_ll_importance_reverse" in r else "")
             print(f"{name} log-likelihood, importance-sampled ({r['importance_samples']} draws): "
                   f"{_fmt(r[name + '_ll_importance'])} ± {_fmt(r[name + '_ll_importance_stderr'])} nats{rev}")
+    if "test_ll_posterior_ais" in r:
+        same = (f"; importance-sampled on the same rows: {_fmt(r['test_ll_importance_same_rows'])}"
+                if "test_ll_importance_same_rows" in r else "")
+        print(f"test log-likelihood, per-image AIS ({r['posterior_ais_chains']} chains x {r['posterior_ais_betas']} "
+              f"betas, first {r['posterior_rows']} rows): {_fmt(r['test_ll_posterior_ais'])} ± "
+              f"{_fmt(r['test_ll_posterior_ais_stderr'])} nats{same}")
     return 0
 
 

@@ -307,6 +307,17 @@ def test_dbm_config_runs_end_to_end(tmp_path, capsys):
     assert r["test_ll_importance_reverse"] == pytest.approx(ll - (r["logZ_reverse"] - r["logZ"]), abs=1e-9)
     exact_ll = float((-model.free_energy(torch.as_tensor(test, dtype=model.dtype))).mean()) - r["logZ"]
     assert abs(r["test_ll_importance"] - exact_ll) < 0.01
+    # logz --posterior-ais: per-image AIS on the first rows of the test set, beside importance sampling
+    assert main(["logz", str(out / "model.pt"), "--runs", "30", "--betas", "400", "--importance-samples", "300",
+                 "--posterior-ais", "5", "200", "--posterior-rows", "7", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    rows = torch.as_tensor(test[:7], dtype=model.dtype)
+    ll, se = log_likelihood(model, rows, r["logZ"], ais_chains=5, ais_betas=200, seed=0)
+    assert (r["test_ll_posterior_ais"], r["test_ll_posterior_ais_stderr"]) == pytest.approx((ll, se), abs=1e-9)
+    assert r["posterior_rows"] == 7 and r["test_ll_importance_same_rows"] == pytest.approx(
+        log_likelihood(model, rows, r["logZ"], importance_samples=300, seed=0)[0], abs=1e-9)
+    exact_rows = float((-model.free_energy(rows)).mean()) - r["logZ"]
+    assert abs(r["test_ll_posterior_ais"] - exact_rows) < 0.01
 
 
 def test_version_help_and_image_formats(trained, tmp_path, capsys):

@@ -564,3 +564,100 @@ def test_importance_sampled_log_likelihood_of_a_dbm():
         d.log_prob_importance(V[:, :7], 5)
     with pytest.raises(ValueError, match="`v`"):
         d.log_prob_importance(torch.full((2, 8), float("nan"), dtype=torch.float64), 5)
+
+
+@pytest.mark.parametrize("sizes,topology", CASES)
+def test_posterior_ais_one_step_is_importance_sampling_from_mean_field(sizes, topology):
+    """betas [0, 1]: one AIS step from the base (the mean-field posterior) is one importance draw, so over
+    many repeats its mean is E_q[log p*(v, h) - log q(h)] of the exact reference."""
+    from natural_bm.estimators import log_prob_ais
+    from natural_bm.rng import RandomSource
+
+    d = random_dbm(sizes, topology, scale=0.7, seed=4)
+    V = torch.from_numpy(all_states(sizes[0]))[::3]
+    mu, _ = d.mean_field(V, max_steps=100, atol=1e-10)
+    log_pvh, log_q = _even_hidden_reference(d, V, mu)
+    expected_one = (np.exp(log_q) * (log_pvh - log_q)).sum(1)
+    reps = 20_000
+    one = log_prob_ais(d, V.repeat(reps, 1), n_chains=1, betas=[0.0, 1.0], generator=RandomSource(5),
+                       batch_size=reps * len(V), mf_steps=100).view(reps, len(V)).numpy()
+    se = one.std(0) / np.sqrt(reps)
+    assert (np.abs(one.mean(0) - expected_one) < 5 * se + 1e-12).all()
+
+
+@pytest.mark.parametrize("sizes,topology", CASES)
+def test_posterior_ais_converges_to_the_exact_log_prob(sizes, topology):
+    """Many betas: every chain's weight is close to p*(v) / Z_base, so even a few chains per image land
+    within hundredths of a nat of -F(v) summed over all states, on weights where q alone is poor."""
+    from natural_bm.estimators import log_prob_ais
+    from natural_bm.rng import RandomSource
+
+    d = random_dbm(sizes, topology, scale=2.0, seed=6)
+    V = torch.from_numpy(all_states(sizes[0]))[::2]
+    logp, states, idx = brute_log_joint(d)
+    exact = np.array([logsumexp(logp[idx[:, 0] == int(np.flatnonzero((all_states(sizes[0]) == v).all(1))[0])])
+                      for v in V.numpy()])
+    mu, _ = d.mean_field(V, max_steps=100, atol=1e-10)
+    one_draw = d.log_prob_importance(V, 1, RandomSource(3), mu=mu).numpy()
+    assert np.abs(one_draw - exact).max() > 0.3  # q alone is far off for some rows
+    est = log_prob_ais(d, V, n_chains=40, n_betas=400, generator=RandomSource(7)).numpy()
+    np.testing.assert_allclose(est, exact, atol=0.05)
+    same_draws = d.log_prob_importance(V, 40, RandomSource(3), mu=mu).numpy()
+    # 0.004-0.007 nats against 0.036-0.040 for importance sampling from q with as many draws
+    assert np.abs(est - exact).mean() < np.abs(same_draws - exact).mean() / 3
+    few = log_prob_ais(d, V, n_chains=3, n_betas=20, generator=RandomSource(7)).numpy()
+    np.testing.assert_array_equal(few, log_prob_ais(d, V, n_chains=3, n_betas=20, generator=RandomSource(7)).numpy())
+
+
+def test_posterior_ais_with_gaussian_visible_and_softmax_units():
+    from natural_bm.estimators import log_prob_ais
+    from natural_bm.rng import RandomSource
+
+    sigma = np.array([0.7, 1.3])
+    d = DBM([2, 3, 2], units=[{"type": "gaussian", "sigma": sigma.tolist()}, "bernoulli", "bernoulli"],
+            dtype=torch.float64)
+    randomize(d, 1.0, seed=3)
+    W01, W12 = d.W_0_1.detach().numpy(), d.W_1_2.detach().numpy()
+    b0, b1, b2 = (x.detach().numpy() for x in d.biases)
+    V = np.array([[0.3, -1.2], [2.0, 0.5], [-0.4, 0.0]])
+    exact = []
+    for v in V:  # log sum over h1, h2 of exp(-E(v, h1, h2)), by brute force
+        terms = [-(v * v / (2 * sigma**2)).sum() + b0 @ v + v @ W01 @ np.array(h1) + b1 @ np.array(h1)
+                 + b2 @ np.array(h2) + np.array(h1) @ W12 @ np.array(h2)
+                 for h1 in itertools.product([0.0, 1.0], repeat=3) for h2 in itertools.product([0.0, 1.0], repeat=2)]
+        exact.append(logsumexp(terms))
+    est = log_prob_ais(d, torch.from_numpy(V), n_chains=20, n_betas=1000, generator=RandomSource(1)).numpy()
+    np.testing.assert_allclose(est, exact, atol=0.02)
+    # a softmax label layer as the annealed (even) layer
+    s = DBM([6, 4, 5], units=["bernoulli", "bernoulli", "softmax"], dtype=torch.float64)
+    randomize(s, 1.5, seed=2)
+    V6 = torch.from_numpy(all_states(6))[::5]
+    est = log_prob_ais(s, V6, n_chains=20, n_betas=1000, generator=RandomSource(2))
+    np.testing.assert_allclose(est.numpy(), (-s.free_energy(V6)).numpy(), atol=0.02)
+
+
+@pytest.mark.filterwarnings("ignore:mean log-likelihood")
+def test_posterior_ais_log_likelihood_and_bad_input():
+    from natural_bm.estimators import log_prob_ais
+
+    d = random_dbm([8, 4, 3], scale=0.7, seed=7)
+    V = torch.from_numpy(all_states(8))
+    V = V[(-d.free_energy(V)).argsort(descending=True)[:40]]
+    log_z = log_partition_exact(d)
+    exact = float((-d.free_energy(V)).mean()) - log_z
+    ll, se = log_likelihood(d, V, log_z, ais_chains=10, ais_betas=500, seed=1)
+    assert abs(ll - exact) < 2e-3 and se > 0
+    two = DBM.from_rbm(random_rbm(8, 3, scale=0.7, seed=1, dtype=torch.float64))  # exact for two layers
+    np.testing.assert_array_equal(log_prob_ais(two, V, 3).numpy(), (-two.free_energy(V)).numpy())
+    with pytest.raises(ValueError, match="not both"):
+        log_likelihood(d, V, log_z, importance_samples=5, ais_chains=5)
+    with pytest.raises(ValueError, match="ais_chains"):
+        log_likelihood(d, V, log_z, ais_chains=0)
+    with pytest.raises(ValueError, match="n_chains"):
+        log_prob_ais(d, V, n_chains=0)
+    with pytest.raises(ValueError, match="betas"):
+        log_prob_ais(d, V, betas=[0.1, 1.0])
+    with pytest.raises(ValueError, match="`v`.*8"):
+        log_prob_ais(d, V[:, :7])
+    with pytest.raises(ValueError, match="`v`"):
+        log_prob_ais(d, torch.full((2, 8), float("nan"), dtype=torch.float64))

@@ -1,8 +1,10 @@
-"""Estimators: exact log Z by enumeration, AIS (forward and reverse), log-likelihoods."""
+"""Estimators: exact log Z by enumeration, AIS (forward and reverse), log-likelihoods (per-image AIS of
+log p*(v) for DBMs)."""
 
 from natural_bm.estimators.ais import AIS, default_betas, effective_sample_size, log_mean_exp_band
 from natural_bm.estimators.exact import log_partition_exact
 from natural_bm.estimators.likelihood import dbn_log_likelihood_bound, log_likelihood
+from natural_bm.estimators.posterior_ais import log_prob_ais
 
 __all__ = [
     "AIS",
@@ -12,4 +14,5 @@ __all__ = [
     "log_likelihood",
     "log_mean_exp_band",
     "log_partition_exact",
+    "log_prob_ais",
 ]
