@@ -376,3 +376,13 @@ def test_log_prob_from_mean_is_the_density_that_sample_from_mean_draws():
     x, mu = torch.from_numpy(rng.normal(size=(4, 2))), torch.from_numpy(rng.normal(size=(4, 2)))
     ref = norm.logpdf(x.numpy(), mu.numpy(), [0.5, 2.0]).sum(1)
     np.testing.assert_allclose(gs.log_prob_from_mean(x, mu).numpy(), ref, atol=1e-12)
+    np.testing.assert_array_equal(gs.log_density_from_mean(mu)(x).numpy(), gs.log_prob_from_mean(x, mu).numpy())
+    # log_density_from_mean: the same values with the logs of mu taken once, saturated means included
+    mu = torch.tensor([[0.0, 1.0, 0.3], [1.0, 0.0, 0.7]], dtype=torch.float64)
+    for x in b.all_states():
+        x = x.expand(2, 3)
+        np.testing.assert_array_equal(b.log_density_from_mean(mu)(x).numpy(), b.log_prob_from_mean(x, mu).numpy())
+    mu = torch.tensor([[0.0, 0.2, 0.8, 1.0, 0.0, 0.0]], dtype=torch.float64)
+    for x in sm.all_states():
+        np.testing.assert_array_equal(sm.log_density_from_mean(mu)(x[None]).numpy(),
+                                      sm.log_prob_from_mean(x[None], mu).numpy())

@@ -495,11 +495,12 @@ class LayeredBM(BoltzmannMachine):
         even_hidden = self.parity_layers(0)[1:]
         log_w = torch.empty(n_samples, v.shape[0], dtype=torch.float64, device=v.device)
         states: States = [v] + [None] * (self.n_layers - 1)
+        log_density = {k: self.units[k].log_density_from_mean(mu[k].double()) for k in even_hidden}
         for s in range(n_samples):
             log_q = 0.0
             for k in even_hidden:
                 states[k] = self.units[k].sample_from_mean(mu[k], generator)
-                log_q = log_q + self.units[k].log_prob_from_mean(states[k].double(), mu[k].double())
+                log_q = log_q + log_density[k](states[k].double())
             log_w[s] = -self.free_energy_parity(states, sum_out=1).double() - log_q
         return torch.logsumexp(log_w, 0) - math.log(n_samples)
 

@@ -20,6 +20,8 @@ unit type provides, for a batch of inputs ``a`` (n, n_units):
   of the factorised q with means ``mu`` that mean-field uses, (n,) nats;
 * ``log_prob_from_mean(x, mu)``: log q(x) of states ``x`` under that q, (n,)
   nats (importance sampling from the mean-field posterior);
+  ``log_density_from_mean(mu)``: the same as a function of ``x`` alone, with
+  what depends only on ``mu`` computed once (for many draws from one q);
 * ``data_range``: the values data for this layer may take ((0, 1), or None
   for any finite value).
 
@@ -35,6 +37,7 @@ model's config rebuilds them.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -81,6 +84,11 @@ class Units(torch.nn.Module):
         """log q(x) summed over units, (n,) nats, for q the conditional (at beta = 1) whose mean is ``mu``:
         the density ``sample_from_mean`` draws from."""
         raise NotImplementedError
+
+    def log_density_from_mean(self, mu: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+        """``x -> log_prob_from_mean(x, mu)`` for states ``x`` of this layer (the same values), with what
+        depends only on ``mu`` computed once: for many draws from one q."""
+        return lambda x: self.log_prob_from_mean(x, mu)
 
     def states_from_data(self, x: torch.Tensor, generator: Generator = None) -> torch.Tensor:
         """Chain states started at data rows ``x`` (binary draws for binary units, the values otherwise)."""
@@ -148,6 +156,12 @@ class Bernoulli(Units):
     def log_prob_from_mean(self, x: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
         # xlogy gives 0 log 0 = 0, so saturated means give no NaN
         return (torch.special.xlogy(x, mu) + torch.special.xlogy(1 - x, 1 - mu)).sum(1)
+
+    def log_density_from_mean(self, mu: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+        # binary states: log mu where x = 1, log(1 - mu) where x = 0, the terms xlogy gives (and 0 log 0 = 0
+        # never arises: only the chosen term is summed); two logs per unit once instead of per draw
+        on, off = torch.log(mu), torch.log(1 - mu)
+        return lambda x: torch.where(x > 0.5, on, off).sum(1)
 
 
 class Gaussian(Units):
@@ -305,6 +319,10 @@ class Softmax(Units):
 
     def log_prob_from_mean(self, x: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
         return torch.special.xlogy(x, mu).sum(1)
+
+    def log_density_from_mean(self, mu: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+        log_mu = torch.log(mu)  # one-hot states: the chosen unit's log mean per group
+        return lambda x: torch.where(x > 0.5, log_mu, torch.zeros((), dtype=mu.dtype, device=mu.device)).sum(1)
 
     def reconstruction_error(self, a: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return -(self._groups(x) * torch.log_softmax(self._groups(a), -1)).sum((1, 2))
