@@ -34,7 +34,7 @@ import torch
 from natural_bm import distributed as dist
 from natural_bm import onednn
 from natural_bm.estimators import ais_engine
-from natural_bm.estimators.ais_schedule import default_betas
+from natural_bm.estimators.ais_schedule import betas_or_default, default_betas
 from natural_bm.estimators.ais_steps import annealed_parity, base_biases, log_z_base, unit_kinds, unit_sigmas
 from natural_bm.estimators.ais_weights import (
     MIN_EFFECTIVE_SAMPLE_SIZE,
@@ -128,13 +128,7 @@ class AIS:
         self.model = model
         self.parity = annealed_parity(model, parity)
         self.n_runs = check_positive_int(n_runs, "n_runs")
-        if betas is not None:
-            betas = torch.as_tensor(betas, dtype=torch.float64).flatten()
-            if len(betas) < 2 or betas[0] != 0 or betas[-1] != 1 or bool((betas[1:] < betas[:-1]).any()):
-                raise ValueError("`betas` must increase from 0 to 1 (at least two values).")
-            self.betas = betas
-        else:
-            self.betas = default_betas(n_betas)
+        self.betas = betas_or_default(betas, n_betas)
         if base not in ("data", "uniform"):
             raise ValueError(f"`base` must be 'data' or 'uniform', got {base!r}.")
         device, dtype = model.device, model.dtype

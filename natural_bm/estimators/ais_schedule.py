@@ -29,3 +29,14 @@ def default_betas(n_betas: int | None = None, dtype=torch.float64) -> torch.Tens
             segments = [(0.0, 0.5, n1), (0.5, 0.9, n2), (0.9, 1.0, n3)]
     parts = [torch.linspace(lo, hi, n + 1, dtype=torch.float64)[:-1] for lo, hi, n in segments if n > 0]
     return torch.cat([*parts, torch.ones(1, dtype=torch.float64)]).to(dtype)
+
+
+def betas_or_default(betas=None, n_betas: int | None = None) -> torch.Tensor:
+    """``betas`` checked (increasing from 0 to 1, at least two values; float64), else
+    ``default_betas(n_betas)``."""
+    if betas is None:
+        return default_betas(n_betas)
+    betas = torch.as_tensor(betas, dtype=torch.float64).flatten()
+    if len(betas) < 2 or betas[0] != 0 or betas[-1] != 1 or bool((betas[1:] < betas[:-1]).any()):
+        raise ValueError("`betas` must increase from 0 to 1 (at least two values).")
+    return betas

@@ -33,7 +33,7 @@ import math
 import torch
 
 from natural_bm.estimators import ais_engine
-from natural_bm.estimators.ais_schedule import default_betas
+from natural_bm.estimators.ais_schedule import betas_or_default
 from natural_bm.estimators.ais_steps import unit_kinds, unit_sigmas
 from natural_bm.rng import RandomSource
 from natural_bm.seeding import new_seed
@@ -73,12 +73,7 @@ def log_prob_ais(model, v: torch.Tensor, n_chains: int = 10, n_betas: int = 1000
                          f"{model.input_factors}.")
     n_chains = check_positive_int(n_chains, "n_chains")
     batch_size = check_positive_int(batch_size, "batch_size")
-    if betas is None:
-        betas = default_betas(check_positive_int(n_betas, "n_betas", minimum=2))
-    else:
-        betas = torch.as_tensor(betas, dtype=torch.float64).flatten()
-        if len(betas) < 2 or betas[0] != 0 or betas[-1] != 1 or bool((betas[1:] < betas[:-1]).any()):
-            raise ValueError("`betas` must increase from 0 to 1 (at least two values).")
+    betas = betas_or_default(betas, n_betas)
     if generator is None:
         generator = RandomSource(new_seed(), model.device)
     out = []
