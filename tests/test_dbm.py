@@ -578,7 +578,7 @@ def test_posterior_ais_one_step_is_importance_sampling_from_mean_field(sizes, to
     mu, _ = d.mean_field(V, max_steps=100, atol=1e-10)
     log_pvh, log_q = _even_hidden_reference(d, V, mu)
     expected_one = (np.exp(log_q) * (log_pvh - log_q)).sum(1)
-    reps = 20_000
+    reps = 8_000
     one = log_prob_ais(d, V.repeat(reps, 1), n_chains=1, betas=[0.0, 1.0], generator=RandomSource(5),
                        batch_size=reps * len(V), mf_steps=100).view(reps, len(V)).numpy()
     se = one.std(0) / np.sqrt(reps)
