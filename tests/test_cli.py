@@ -318,6 +318,12 @@ def test_dbm_config_runs_end_to_end(tmp_path, capsys):
         log_likelihood(model, rows, r["logZ"], importance_samples=300, seed=0)[0], abs=1e-9)
     exact_rows = float((-model.free_energy(rows)).mean()) - r["logZ"]
     assert abs(r["test_ll_posterior_ais"] - exact_rows) < 0.01
+    # every test row: the importance-sampled figure beside it is the whole test set's
+    assert main(["logz", str(out / "model.pt"), "--runs", "30", "--betas", "400", "--importance-samples", "300",
+                 "--posterior-ais", "2", "20", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["posterior_rows"] == len(test) and r["test_ll_importance_same_rows"] == pytest.approx(
+        log_likelihood(model, test, r["logZ"], importance_samples=300, seed=0)[0], abs=1e-9)
 
 
 def test_version_help_and_image_formats(trained, tmp_path, capsys):

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from pathlib import Path
 
@@ -32,14 +31,15 @@ import torch
 
 from natural_bm import load_model
 from natural_bm.datasets import load_mnist
-from natural_bm.estimators import log_prob_ais
+from natural_bm.estimators import log_likelihood
 from natural_bm.io import atomic_write_text
-from natural_bm.rng import RandomSource
 
 
-def _summary(scores: torch.Tensor, log_z: float, seconds: float) -> dict:
-    s = scores.double() - log_z
-    return {"ll": float(s.mean()), "stderr": float(s.std()) / math.sqrt(len(s)), "seconds": round(seconds, 1)}
+def _timed(model, x, log_z: float, **estimator) -> dict:
+    """``log_likelihood(model, x, log_z, **estimator)`` (mean and standard error, nats) and its seconds."""
+    t = time.time()
+    ll, se = log_likelihood(model, x, log_z, **estimator)
+    return {"ll": ll, "stderr": se, "seconds": round(time.time() - t, 1)}
 
 
 def main(argv=None) -> dict:
@@ -62,19 +62,14 @@ def main(argv=None) -> dict:
         log_z = max(r[k] for r in found for k in ("logZ", "logZ_reverse") if k in r)
     x = torch.as_tensor(load_mnist("sampled").test[: a.rows], dtype=model.dtype)
     out = {"model": a.model, "rows": len(x), "log_z": log_z, "seed": a.seed, "threads": a.threads}
-    with torch.no_grad():
-        t = time.time()
-        out["mean_field_bound"] = _summary(model.log_prob_bound(x), log_z, time.time() - t)
-        for k in (100, 1000):
-            t = time.time()
-            out[f"importance_{k}"] = _summary(model.log_prob_importance(x, k, RandomSource(a.seed, model.device)),
-                                              log_z, time.time() - t)
-            print(json.dumps({f"importance_{k}": out[f"importance_{k}"]}), flush=True)
-        for b in a.betas:
-            t = time.time()
-            est = log_prob_ais(model, x, a.chains, b, RandomSource(a.seed + 1, model.device))
-            out[f"posterior_ais_{a.chains}x{b}"] = _summary(est, log_z, time.time() - t)
-            print(json.dumps({f"posterior_ais_{a.chains}x{b}": out[f"posterior_ais_{a.chains}x{b}"]}), flush=True)
+    out["mean_field_bound"] = _timed(model, x, log_z)
+    for k in (100, 1000):
+        out[f"importance_{k}"] = _timed(model, x, log_z, importance_samples=k, seed=a.seed)
+        print(json.dumps({f"importance_{k}": out[f"importance_{k}"]}), flush=True)
+    for b in a.betas:  # random numbers of seed + 1
+        key = f"posterior_ais_{a.chains}x{b}"
+        out[key] = _timed(model, x, log_z, ais_chains=a.chains, ais_betas=b, seed=a.seed + 1)
+        print(json.dumps({key: out[key]}), flush=True)
     if a.out:
         atomic_write_text(a.out, json.dumps(out, indent=1) + "\n")
     print(json.dumps(out, indent=1))
