@@ -404,6 +404,9 @@ def warm_start(model, cfg: dict) -> None:
 
 #: where pre-training keeps its per-epoch checkpoints: <out>/pretrain/rbm<i>/checkpoints/
 PRETRAIN_DIR = "pretrain"
+#: history.png is re-drawn after an epoch only when this many seconds have passed since the last drawing
+#: (a drawing costs 1-3 s on 2 cores, more than a small model's epoch); the end of training draws the rest
+PLOT_INTERVAL_S = 30.0
 
 
 def _pretrain(model, x, cfg: dict, out: Path, verbose: int) -> None:
@@ -795,7 +798,7 @@ def _train_locked(cfg, out: Path, resume: bool, verbose: int, model, x, valid, t
         CSVLogger(csv, append=checkpoint is not None),
         ais,
         sampler,
-        PlotCallback(out, csv),
+        PlotCallback(out, csv, min_interval=PLOT_INTERVAL_S),
         summary,
         # before PeriodicSave, so a stop (early stopping, divergence) is known when the checkpoint is written
         *(make_callback(entry) for entry in cfg["callbacks"]),
@@ -886,9 +889,11 @@ def _finish(cfg, out: Path, model, x, valid, test, final_epoch: int, ais, sample
     if not epoch_path(sampler.savename, final_epoch).is_file():
         sampler.set_model(model)
         sampler.sample(final_epoch)
-    from natural_bm.callbacks import PlotCallback
+    png, csv = out / "history.png", out / "log.csv"  # drawn at the end of training unless it ended before
+    if csv.is_file() and (not png.is_file() or png.stat().st_mtime_ns < csv.stat().st_mtime_ns):
+        from natural_bm.callbacks import PlotCallback
 
-    PlotCallback(out, out / "log.csv").plot()
+        PlotCallback(out, csv).plot()
     _write_summary(out, cfg, results, summary)
     atomic_write_text(out / "results.json", json.dumps(results, indent=2) + "\n")
     return results

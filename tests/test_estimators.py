@@ -101,7 +101,7 @@ def _check_ais(m, data, tol=0.1):
     return mean - exact, rev - exact
 
 
-@pytest.mark.parametrize("nh,scale", [(10, 0.01), (20, 0.05), (20, 0.1)])
+@pytest.mark.parametrize("nh,scale", [(10, 0.01), (20, 0.1)])  # weak and strong weights (0.05 added 27 s)
 def test_ais_matches_exact_log_z_random_weights(nh, scale):
     m = random_rbm(784, nh, scale=scale, seed=nh, dtype=torch.float32)
     with torch.no_grad():

@@ -101,6 +101,37 @@ def _fit_logged(tmp_path, extra=(), epochs=4, with_ais=True):
     return m, hist, csv, cbs
 
 
+def test_plot_callback_redraws_at_most_every_min_interval(tmp_path, monkeypatch):
+    """A drawing costs seconds: with min_interval an epoch's end draws only once that long has passed since
+    training began or since the last drawing, and the end of training draws what was left undrawn."""
+    from natural_bm.callbacks import plot_callback
+
+    clock, drawn = [0.0], []
+    monkeypatch.setattr(plot_callback.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr("natural_bm.viz.plot_history", lambda csv, path: (drawn.append(clock[0]), {}))
+    csv = tmp_path / "log.csv"
+    csv.write_text("epoch,loss\n0,1.0\n")
+
+    def run(cb, epoch_times, end_time):
+        drawn.clear()
+        clock[0] = 100.0
+        cb.on_train_begin()
+        for epoch, t in enumerate(epoch_times):
+            clock[0] = 100.0 + t
+            cb.on_epoch_end(epoch)
+        clock[0] = 100.0 + end_time
+        cb.on_train_end()
+        return [t - 100.0 for t in drawn]
+
+    cb = PlotCallback(tmp_path, csv, min_interval=30)
+    assert run(cb, [10, 20, 31, 40, 50, 61], 62) == [31, 61]  # the last epoch was drawn: nothing at the end
+    assert run(cb, [10, 20, 31, 40], 45) == [31, 45]  # epoch 3 was not: the end draws it
+    assert run(cb, [10, 20], 21) == [21]  # a short run: one drawing, at the end
+    assert run(PlotCallback(tmp_path, csv), [1, 2, 3], 4) == [1, 2, 3]  # min_interval 0: every epoch
+    with pytest.raises(ValueError, match="min_interval must be >= 0 seconds"):
+        PlotCallback(tmp_path, csv, min_interval=-1)
+
+
 def test_plot_and_summary_callbacks_read_the_csv(tmp_path):
     m, hist, csv, cbs = _fit_logged(tmp_path)
     plot, summary = cbs[0], cbs[1]

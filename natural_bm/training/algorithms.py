@@ -23,12 +23,12 @@ CD and PCD on an ``RBM`` run a compiled, fused step
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import torch
 import torch.nn.functional as F
 
+from natural_bm.kernels import binary_codes
 from natural_bm.rng import randint
 from natural_bm.validation import check_positive_int
 
@@ -300,7 +300,7 @@ def exact_model_statistics(model) -> dict[str, torch.Tensor]:
     if model.n_hidden > 20:
         raise ValueError(f"exact statistics enumerate 2^n_hidden states; n_hidden={model.n_hidden} > 20.")
     dev = model.W.device
-    h = torch.tensor(list(itertools.product([0.0, 1.0], repeat=model.n_hidden)), dtype=torch.float64, device=dev)
+    h = binary_codes(0, 2**model.n_hidden, model.n_hidden, dev)  # (2^nh, nh), same order as itertools.product
     W, b, c = model.W.double(), model.vbias.double(), model.hbias.double()
     act = h @ W.T + b  # (2^nh, nv)
     log_p_h = h @ c + F.softplus(act).sum(1)  # unnormalised log p(h)
