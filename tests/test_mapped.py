@@ -59,14 +59,14 @@ def test_mapped_rows_check_the_file_and_serve_rows(tmp_path):
 
 def test_training_from_a_file_larger_than_the_memory_limit(tmp_path):
     """A child process limited to 200 MB more heap (RLIMIT_DATA) than it uses after import: loading the
-    400 MB file whole fails, training from it memory-mapped runs a full epoch."""
+    250 MB file whole fails, training from it memory-mapped runs a full epoch."""
     resource = pytest.importorskip("resource")
     path = tmp_path / "big.npy"
-    rows, cols = 400_000, 1000
+    rows, cols = 250_000, 1000
     big = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(rows, cols))
     rng = np.random.default_rng(0)
     for start in range(0, rows, 50_000):
-        big[start : start + 50_000] = rng.random((50_000, cols)) < 0.3
+        big[start : start + 50_000] = rng.random((50_000, cols), dtype=np.float32) < 0.3
     big.flush()
     del big
     script = textwrap.dedent(f"""
