@@ -68,7 +68,7 @@ def run(out: str | Path | None = None, **overrides) -> Path:
         ais,
         SampleCallback(rbm, out / "samples.png", n_chains=10, n_samples=10, plot_every=1000, epoch_ls=[last],
                        seed=cfg["seed"]),
-        PlotCallback(out, csv),
+        PlotCallback(out, csv, min_interval=30.0),  # a drawing costs 1-3 s; as natural-bm train
         SummaryCallback(out, csv),
     ]
     t0 = time.perf_counter()
