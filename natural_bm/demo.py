@@ -28,6 +28,7 @@ from natural_bm.datasets import load_mnist
 from natural_bm.estimators import AIS, log_likelihood
 from natural_bm.estimators.ais import MIN_EFFECTIVE_SAMPLE_SIZE, describe_bracket
 from natural_bm.io import atomic_write_text
+from natural_bm.runner import PLOT_INTERVAL_S
 from natural_bm.viz import plot_filters
 
 DEFAULTS = {
@@ -68,7 +69,7 @@ def run(out: str | Path | None = None, **overrides) -> Path:
         ais,
         SampleCallback(rbm, out / "samples.png", n_chains=10, n_samples=10, plot_every=1000, epoch_ls=[last],
                        seed=cfg["seed"]),
-        PlotCallback(out, csv, min_interval=30.0),  # a drawing costs 1-3 s; as natural-bm train
+        PlotCallback(out, csv, min_interval=PLOT_INTERVAL_S),
         SummaryCallback(out, csv),
     ]
     t0 = time.perf_counter()

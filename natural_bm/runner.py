@@ -794,11 +794,12 @@ def _train_locked(cfg, out: Path, resume: bool, verbose: int, model, x, valid, t
                              seed=cfg["seed"])
     csv = out / "log.csv"
     summary = SummaryCallback(out, csv)
+    plot = PlotCallback(out, csv, min_interval=PLOT_INTERVAL_S)
     callbacks = [
         CSVLogger(csv, append=checkpoint is not None),
         ais,
         sampler,
-        PlotCallback(out, csv, min_interval=PLOT_INTERVAL_S),
+        plot,
         summary,
         # before PeriodicSave, so a stop (early stopping, divergence) is known when the checkpoint is written
         *(make_callback(entry) for entry in cfg["callbacks"]),
@@ -822,6 +823,7 @@ def _train_locked(cfg, out: Path, resume: bool, verbose: int, model, x, valid, t
             final_epoch = checkpoint  # training had ended; only the finishing steps are missing
             model.stop_reason = payload.get("stop_reason")
             apply_restored_states(callbacks, model)  # no fit runs, so no on_train_begin
+            plot.plot()  # nor on_train_end, which draws history.png; the log was truncated to the checkpoint
     if final_epoch is None:
         if labels is None:
             y, validation = None, valid
@@ -889,11 +891,6 @@ def _finish(cfg, out: Path, model, x, valid, test, final_epoch: int, ais, sample
     if not epoch_path(sampler.savename, final_epoch).is_file():
         sampler.set_model(model)
         sampler.sample(final_epoch)
-    png, csv = out / "history.png", out / "log.csv"  # drawn at the end of training unless it ended before
-    if csv.is_file() and (not png.is_file() or png.stat().st_mtime_ns < csv.stat().st_mtime_ns):
-        from natural_bm.callbacks import PlotCallback
-
-        PlotCallback(out, csv).plot()
     _write_summary(out, cfg, results, summary)
     atomic_write_text(out / "results.json", json.dumps(results, indent=2) + "\n")
     return results

@@ -113,8 +113,8 @@ def plot_history(source, path: str | os.PathLike | None = None, title: str | Non
     n = max(1, len(layout))
     n_cols = min(3, n)
     n_rows = math.ceil(n / n_cols)
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(4.5 * n_cols, 3.2 * n_rows + (0.35 if title else 0.0)),
-                             squeeze=False)
+    title_space = 0.35 if title else 0.0  # inches above the panels for the suptitle
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(4.5 * n_cols, 3.2 * n_rows + title_space), squeeze=False)
     x = df.index.to_numpy()
     for ax, (name, cols) in zip(axes.flat, layout.items(), strict=False):
         if name == "log Z":
@@ -142,7 +142,7 @@ def plot_history(source, path: str | os.PathLike | None = None, title: str | Non
         ax.axis("off")
     if title:
         fig.suptitle(title)
-    _fixed_margins(fig, n_rows, n_cols, title_space=0.35 if title else 0.0)
+    _fixed_margins(fig, n_rows, n_cols, title_space)
     if path is not None:
         with atomic_path(path) as tmp:
             fig.savefig(tmp, format="png", dpi=110)
