@@ -13,7 +13,7 @@ venv: $(STAMP)
 $(STAMP): setup.py constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -c constraints.txt -e ".[dev,bench]"
+	$(PIP) install --quiet -c constraints.txt -e ".[dev,bench,docs]"
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -26,7 +26,14 @@ setup(
         "pyyaml",  # YAML configs for `natural-bm train`
     ],
     extras_require={
-        "dev": ["pytest", "ruff", "tensorboard"],
+        # hypothesis: property-based tests of the loaders and configs (inputs generated to break them)
+        "dev": ["pytest", "ruff", "tensorboard", "hypothesis", "safetensors"],
+        # the documentation site (make docs): Sphinx with autodoc/autosummary/napoleon, sphinx-gallery for the
+        # examples that run when the site builds, myst-parser for the Markdown pages, the PyData theme
+        "docs": ["sphinx", "sphinx-gallery", "myst-parser", "pydata-sphinx-theme", "sphinx-copybutton",
+                 "scikit-learn"],
+        # natural-bm export --format safetensors and load_model of .safetensors files (pickle-free tensors)
+        "safetensors": ["safetensors"],
         # the TensorBoard callback writes through torch.utils.tensorboard, which needs it
         "tensorboard": ["tensorboard"],
         # natural_bm.sklearn (the scikit-learn estimator) and load_digits (the data set ships inside it)
