@@ -1,0 +1,28 @@
+"""Model files with a training state written before the trainer left the model (tests/data/legacy_training_state,
+made by its make.py with that code) load, and resuming them gives the weights that code gave."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from natural_bm import load_model
+
+HERE = Path(__file__).parent / "data" / "legacy_training_state"
+CASES = ["rbm_cd", "rbm_pcd_centred", "rbm_pt", "dbm_mfpcd_sparse"]
+
+
+def _data() -> torch.Tensor:
+    g = torch.Generator().manual_seed(0)
+    return (torch.rand(64, 6, generator=g) < torch.linspace(0.2, 0.8, 6)).float()
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_legacy_file_resumes_as_before(name):
+    expected = torch.load(HERE / "expected_after_epoch2.pt", weights_only=True)[name]
+    model = load_model(HERE / f"{name}.pt")
+    model.fit(_data(), batch_size=16, epochs=3, initial_epoch=2, seed=7, verbose=0)
+    got = model.parameter_dict()
+    assert set(got) == set(expected)
+    for key, value in expected.items():
+        torch.testing.assert_close(got[key], value, rtol=0, atol=0, msg=f"{name}: {key}")
