@@ -48,8 +48,8 @@ class Callback:
     the resumed run is bit-identical to the uninterrupted one.
     """
 
-    #: True: the batch-end hooks take the logs as ``fit`` makes them (the loss a 0-dim tensor on the
-    #: model's device); False (default): floats, at the cost of a host round-trip per batch
+    #: If True, the batch-end hooks take the logs as ``fit`` makes them (the loss a 0-dim tensor on the
+    #: model's device); if False (the default), floats, at the cost of a host round-trip per batch.
     batch_logs_on_device: bool = False
 
     def __init__(self) -> None:

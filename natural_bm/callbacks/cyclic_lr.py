@@ -10,7 +10,7 @@ from natural_bm.callbacks.callback import Callback
 class CyclicLR(Callback):
     """Cycles ``optimizer.lr`` between ``base_lr`` and ``max_lr`` every ``2 * step_size`` batches.
 
-    At iteration t: cycle = floor(1 + t / (2 step_size)), x = |t / step_size - 2 cycle + 1|,
+    At iteration t: cycle = floor(1 + t / (2 step_size)), x = ``|t / step_size - 2 cycle + 1|``,
     lr = base_lr + (max_lr - base_lr) max(0, 1 - x) scale, with scale = 1
     (``'triangular'``), 1 / 2^(cycle - 1) (``'triangular2'``) or gamma^t
     (``'exp_range'``), or ``scale_fn(cycle)`` / ``scale_fn(t)`` per ``scale_mode``.

@@ -184,14 +184,14 @@ class LayeredBM(BoltzmannMachine):
 
     @property
     def data_range(self) -> tuple[float, float] | None:
-        """The values training data may take: (0, 1) for binary visible units, None (any finite value)
-        for real-valued ones; pass it to ``validation.as_data_tensor``."""
+        """The range of values training data may take, (0, 1) for binary visible units and None (any
+        finite value) for real-valued ones; pass it to ``validation.as_data_tensor``."""
         return self.units[0].data_range
 
     @property
     def binary_visible(self) -> bool:
-        """Whether the visible units are binary (Bernoulli): pseudo-likelihood, binarisation and
-        likelihoods of binary data apply."""
+        """True when the visible units are binary (Bernoulli), so that pseudo-likelihood, binarisation
+        and likelihoods of binary data apply."""
         return isinstance(self.units[0], Bernoulli)
 
     @property
@@ -420,7 +420,7 @@ class LayeredBM(BoltzmannMachine):
 
         Starts from a bottom-up pass (doubled input for layers with top-down
         input) or ``init``; each step updates the odd layers, then the even
-        hidden layers. Stops when max |mu_new - mu_old| <= atol + rtol |mu_old|
+        hidden layers. Stops when ``max |mu_new - mu_old| <= atol + rtol |mu_old|``
         for every layer, or after ``max_steps``. Exact in one step for two layers.
         ``clamp``: {layer: states (n, n_layer)} held fixed as data (e.g. one-hot labels), so the
         result is q(h | v, clamped layers).
