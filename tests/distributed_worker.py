@@ -1,9 +1,19 @@
 """Run by tests/test_distributed.py under torchrun (2 gloo processes): one task, results to a file.
 
 Usage: python -m torch.distributed.run --standalone --nproc-per-node N tests/distributed_worker.py TASK OUT
+
+or, to run ``natural-bm`` on every rank with a fault injected into one (tests/test_lost_rank.py):
+python -m torch.distributed.run ... tests/distributed_worker.py cli FAULT PID_DIR -- natural-bm arguments
+
+FAULT is ``RANK:UPDATE:SIGNAL`` (e.g. ``1:13:KILL``): rank RANK sends itself SIGSIGNAL when its data-parallel
+update number UPDATE (counted from 1) all-reduces its gradient, after writing the time to PID_DIR/fault.time;
+every rank writes its process id to PID_DIR/rank<r>.pid at start. ``none`` injects nothing.
 """
 
+import os
+import signal
 import sys
+import time
 
 import torch
 
@@ -85,7 +95,7 @@ def train(resume_dir: str | None = None) -> dict:
             m = load_model(path)
             m.fit(x, batch_size=20, epochs=4, initial_epoch=2, verbose=0, seed=7)
         out[kind] = {name: getattr(m, name).clone() for name in m.param_names}
-        out[kind]["chains"] = m.algorithm.model_chains()
+        out[kind]["chains"] = m.trainer.model_chains()
         out[kind]["loss"] = m.history.history["loss"]
         if kind == "pt":
             out[kind]["swap_rate_0"] = m.history.history["swap_rate_0"]
@@ -95,7 +105,33 @@ def train(resume_dir: str | None = None) -> dict:
 TASKS.update({"train": lambda: train(), "train_resume": lambda: train(sys.argv[3])})
 
 
+def cli(fault: str, pid_dir: str, argv: list[str]) -> int:
+    """``natural-bm ARGV`` on this rank, with ``fault`` injected (see the module docstring)."""
+    from natural_bm import cli as natural_bm_cli
+
+    rank_ = int(os.environ["RANK"])
+    with open(f"{pid_dir}/rank{rank_}.pid", "w") as f:
+        f.write(f"{os.getpid()}\n")
+    if fault != "none":
+        who, update, name = fault.split(":")
+        if int(who) == rank_:
+            reduce, calls = dist.all_reduce_sum, [0]
+
+            def faulty(tensors):
+                calls[0] += 1
+                if calls[0] == int(update):
+                    with open(f"{pid_dir}/fault.time", "w") as f:
+                        f.write(f"{time.time()!r}\n")
+                    os.kill(os.getpid(), getattr(signal, f"SIG{name}"))
+                return reduce(tensors)
+
+            dist.all_reduce_sum = faulty
+    return natural_bm_cli.main(argv)
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "cli":
+        sys.exit(cli(sys.argv[2], sys.argv[3], sys.argv[sys.argv.index("--") + 1:]))
     task, out = sys.argv[1], sys.argv[2]
     dist.init_from_environment("gloo")
     result = TASKS[task]()
