@@ -214,6 +214,12 @@ def _draw_final_panel(ax, df: pd.DataFrame, cols: list[str]) -> None:
         ax.text(0.07, y, line, transform=ax.transAxes, va="center", ha="left", family="monospace", fontsize=size)
 
 
+def _tracked(column: str) -> str:
+    """The quantity a column measures: ``train_ll`` for ``train_ll_trajectory``, ``ais_ess`` for
+    ``ess_trajectory``, the column itself otherwise."""
+    return "ais_ess" if column == "ess_trajectory" else column.removesuffix("_trajectory")
+
+
 def _note_lines(notes: list[str], width: int) -> list[str]:
     """The notes above the panels, "unchanged over the run: lr = 0.05, momentum = 0.9" then the counters,
     in lines of about ``width`` characters broken between notes only."""
@@ -258,10 +264,13 @@ def plot_history(source, path: str | os.PathLike | None = None, title: str | Non
         if name == FINAL_PANEL:
             _draw_final_panel(ax, df, cols)
             continue
+        # a trajectory takes the colour of the quantity it tracks (train_ll_trajectory that of train_ll)
+        bases = list(dict.fromkeys(_tracked(c) for c in cols if c not in ("logZ_lo", "logZ_hi", "logZ_exact")))
         for c in cols:
             s = df[c].notna()
             if c in ("logZ_lo", "logZ_hi"):
                 continue
+            color = None if c == "logZ_exact" else f"C{bases.index(_tracked(c)) % 10}"
             if c == "logZ":
                 ax.plot(x[s], df["logZ"][s], "o-", label="AIS log Z")
                 if "logZ_lo" in cols and "logZ_hi" in cols:
@@ -270,9 +279,9 @@ def plot_history(source, path: str | os.PathLike | None = None, title: str | Non
             elif c == "logZ_exact":
                 ax.plot(x[s], df["logZ_exact"][s], "k--", marker="x", markersize=9, label="exact")
             elif c.endswith("_trajectory"):
-                ax.plot(x[s], df[c][s], "-", marker="." if s.sum() < 30 else None, label=c)
+                ax.plot(x[s], df[c][s], "--", marker="." if s.sum() < 30 else None, color=color, label=c)
             else:
-                ax.plot(x[s], df[c][s], "o-" if s.sum() < 30 else "-", label=c)
+                ax.plot(x[s], df[c][s], "o-" if s.sum() < 30 else "-", color=color, label=c)
         values = df[cols].to_numpy(dtype=float)
         positive = values[np.isfinite(values)]
         if name == "lr" and positive.size and positive.min() > 0 and positive.max() > 10 * positive.min():
