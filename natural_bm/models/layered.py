@@ -155,6 +155,36 @@ class LayeredBM(BoltzmannMachine):
             self.register_parameter(f"log_sigma_{k}", self.units[k].log_sigma)
         self.param_names += tuple(f"log_sigma_{k}" for k in self._sigma_layers)
 
+    def __repr__(self) -> str:
+        """Layer sizes and unit types, the edges where they are not a chain, input factors other than 1, the
+        parameter count, and the dtype and device where they are not float32 on the CPU, e.g.
+        ``RBM(784 bernoulli -> 500 bernoulli; 393,284 parameters: 392,000 weights, 1,284 biases)``."""
+        def units(k: int) -> str:
+            u, cfg = self.units[k], self.units[k].config()
+            if cfg["type"] == "gaussian":
+                sigma = u.sigma.detach().double().cpu()
+                lo, hi = float(sigma.min()), float(sigma.max())
+                s = "learned σ" if cfg.get("learn_sigma") else (f"σ={lo:g}" if lo == hi else f"σ {lo:g} to {hi:g}")
+                return f"{self.layer_sizes[k]} gaussian({s})"
+            if cfg["type"] == "softmax" and cfg["group_size"] != self.layer_sizes[k]:
+                return f"{self.layer_sizes[k]} softmax(groups of {cfg['group_size']})"
+            return f"{self.layer_sizes[k]} {cfg['type']}"
+
+        chain = self.edges == [(k, k + 1) for k in range(self.n_layers - 1)]
+        text = (" -> " if chain else ", ").join(units(k) for k in range(self.n_layers))
+        if not chain:
+            text += "; edges " + " ".join(f"{i}-{j}" for i, j in self.edges)
+        factors = [f"{i}->{j} ×{f:g}" for (i, j), f in sorted(self.input_factors.items()) if f != 1.0]
+        if factors:
+            text += "; input factors " + ", ".join(factors)
+        n_weights = sum(self.layer_sizes[i] * self.layer_sizes[j] for i, j in self.edges)
+        n_biases, n_sigma = sum(self.layer_sizes), sum(self.layer_sizes[k] for k in self._sigma_layers)
+        text += (f"; {n_weights + n_biases + n_sigma:,} parameters: {n_weights:,} weights, {n_biases:,} biases"
+                 + (f", {n_sigma:,} log σ" if n_sigma else ""))
+        where = ([] if self.dtype == torch.float32 else [str(self.dtype).replace("torch.", "")]) + (
+            [] if self.device.type == "cpu" else [str(self.device)])
+        return f"{type(self).__name__}({text}{'; ' + ', '.join(where) if where else ''})"
+
     supports_init_from_data = True
 
     def init_from_data(self, x, eps: float = 1e-3) -> "LayeredBM":
