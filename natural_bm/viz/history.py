@@ -22,7 +22,7 @@ __all__ = ["ESS_KEYS", "FINAL_PANEL", "LOGZ_KEYS", "UNITS", "figure_layout", "hi
 
 LOGZ_KEYS = ("logZ", "logZ_lo", "logZ_hi", "logZ_exact", "logZ_trajectory")
 ESS_KEYS = ("ais_ess", "ess_trajectory")
-#: the panel of the values measured once (typically at the last epoch: log Z, log-likelihoods, ESS)
+#: the title of the panel of the values measured once, typically at the last epoch (log Z, log-likelihoods, ESS)
 FINAL_PANEL = "final evaluation"
 
 #: y-axis labels (with units) of the panels; other panels are labelled with their key
