@@ -7,7 +7,7 @@ import json
 import time
 from pathlib import Path
 
-from natural_bm import runner
+from natural_bm import run as runner
 from natural_bm.io import atomic_write_text
 
 

@@ -25,7 +25,7 @@ import torch
 
 from natural_bm import RBM
 from natural_bm.io import print_and_save
-from natural_bm.runner import read_config
+from natural_bm.run import read_config
 
 ROOT = Path(__file__).resolve().parents[1]
 

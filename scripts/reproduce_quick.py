@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT / "experiments"))
 
 def _config_row(config: str, epochs: int | None, key: str) -> Callable[[int, Path], dict]:
     def run(seed: int, out: Path) -> dict:
-        from natural_bm import runner
+        from natural_bm import run as runner
 
         cfg = runner.read_config(ROOT / config)
         cfg["seed"] = seed

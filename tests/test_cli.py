@@ -13,7 +13,7 @@ from PIL import Image
 from natural_bm import RBM
 from natural_bm.cli import main
 from natural_bm.estimators import AIS, log_likelihood, log_partition_exact
-from natural_bm.runner import ConfigError, load_data, resolve_config
+from natural_bm.run import ConfigError, load_data, resolve_config
 
 CONFIG = {
     "model": {"type": "rbm", "n_hidden": 6},
@@ -206,7 +206,7 @@ def test_config_errors(tmp_path, capsys, monkeypatch):
 
 
 def test_ctrl_c_is_one_line_and_resumable(monkeypatch, capsys, tmp_path):
-    from natural_bm import runner
+    from natural_bm import run as runner
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
@@ -254,23 +254,23 @@ def test_config_schedule_and_callbacks(tmp_path, capsys):
 
 @pytest.mark.parametrize("value", [True, False, "auto"])
 def test_config_jit_compile_reaches_the_model(value):
-    from natural_bm.runner import build_model
+    from natural_bm.run import build_model
 
     cfg = resolve_config({**CONFIG, "training": {**CONFIG["training"], "jit_compile": value}})
     model = build_model(cfg, 9)
-    assert model.jit_compile == value
-    assert model.use_jit_compile() is (value is True or (value == "auto" and model.device.type == "cuda"))
+    assert model.trainer.jit_compile == value
+    assert model.trainer.use_jit_compile() is (value is True or (value == "auto" and model.device.type == "cuda"))
 
 
 @pytest.mark.parametrize("value", [True, False])
 def test_config_cuda_graph_reaches_the_model_and_its_file(value, tmp_path):
     from natural_bm import load_model
-    from natural_bm.runner import build_model
+    from natural_bm.run import build_model
 
     cfg = resolve_config({**CONFIG, "training": {**CONFIG["training"], "cuda_graph": value}})
     model = build_model(cfg, 9)
-    assert model.cuda_graph is value
-    assert load_model(model.save(tmp_path / "m.pt")).cuda_graph is value
+    assert model.trainer.cuda_graph is value
+    assert load_model(model.save(tmp_path / "m.pt")).trainer.cuda_graph is value
     with pytest.raises(ConfigError, match="training.cuda_graph must be true or false"):
         resolve_config({**CONFIG, "training": {**CONFIG["training"], "cuda_graph": "auto"}})
 
@@ -357,7 +357,7 @@ def test_every_experiment_config_passes_the_schema():
     long run cannot die at its start, or at its end, on a typo."""
     import yaml
 
-    from natural_bm import runner
+    from natural_bm import run as runner
 
     paths = sorted((Path(__file__).resolve().parents[1] / "experiments").rglob("*.yaml"))
     assert len(paths) >= 10

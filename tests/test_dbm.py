@@ -330,7 +330,8 @@ def test_pretrain_section_of_a_config_is_pretrain_dbm_with_those_settings(tmp_pa
     import pandas as pd
 
     from natural_bm.callbacks import GibbsStepsScheduler, MomentumRateScheduler
-    from natural_bm.runner import _pretrain, resolve_config
+    from natural_bm.run import pretrain_from_config as _pretrain
+    from natural_bm.run import resolve_config
 
     x = np.random.default_rng(1).random((120, 10)).astype(np.float32)  # grey levels, binarised per minibatch
     cfg = resolve_config({
@@ -363,7 +364,8 @@ def test_pretrain_section_of_a_config_is_pretrain_dbm_with_those_settings(tmp_pa
 def test_pretrain_max_norm_from_config_bounds_every_rbm_column(tmp_path):
     """pretrain.max_norm caps each pre-training RBM's hidden units' incoming weights (the recipe DBM's
     pre-training left a W_0_1 column of norm 13 that its DBM phase inherited), as pretrain_dbm(max_norm=)."""
-    from natural_bm.runner import _pretrain, resolve_config
+    from natural_bm.run import pretrain_from_config as _pretrain
+    from natural_bm.run import resolve_config
 
     rng = np.random.default_rng(1)
     protos = np.array([[1, 1, 1, 1, 1, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 1, 1, 1, 1, 1]], dtype=np.float32)

@@ -111,7 +111,7 @@ def test_free_energy_sums_a_softmax_label_layer_over_its_one_hot_states_only():
 def test_runner_trains_with_labels_and_reports_test_accuracy(tmp_path):
     """data.labels: the digits' labels clamped on a softmax layer; results' test_accuracy against p(y | v)
     written out in numpy from the saved model."""
-    from natural_bm import runner
+    from natural_bm import run as runner
     from natural_bm.datasets import load_digits
 
     cfg = runner.resolve_config({
@@ -135,8 +135,8 @@ def test_runner_trains_with_labels_and_reports_test_accuracy(tmp_path):
 
 
 def test_runner_refuses_labels_it_cannot_use(tmp_path):
-    from natural_bm import runner
-    from natural_bm.config_schema import ConfigError
+    from natural_bm import run as runner
+    from natural_bm.run import ConfigError
 
     base = {"data": {"name": "bars_and_stripes", "labels": True}, "model": {"type": "rbm", "n_hidden": 4}}
     with pytest.raises(ConfigError, match="has no labels"):

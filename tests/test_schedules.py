@@ -8,7 +8,7 @@ import torch
 
 from natural_bm import RBM, SGD
 from natural_bm.callbacks import GibbsStepsScheduler, PeriodicSave, load_training_state
-from natural_bm.runner import ConfigError, steps_of
+from natural_bm.run import ConfigError, steps_of
 from natural_bm.training import ContrastiveDivergence
 
 X = np.random.default_rng(1).random((50, 12)).astype(np.float32)  # grey levels in [0, 1)
@@ -21,9 +21,9 @@ class Recording(ContrastiveDivergence):
         super().__init__(1)
         self.batches = []
 
-    def step(self, model, v, generator):
+    def step(self, model, v, state, generator, clamp=None):
         self.batches.append(v.clone())
-        return super().step(model, v, generator)
+        return super().step(model, v, state, generator, clamp)
 
 
 def _fit(epochs=2, binarize=True, seed=0, initial_epoch=0, model=None, callbacks=None):
@@ -35,7 +35,7 @@ def _fit(epochs=2, binarize=True, seed=0, initial_epoch=0, model=None, callbacks
 
 def test_binarize_draws_a_fresh_binary_sample_of_every_minibatch():
     m = _fit(epochs=40)
-    batches = torch.stack(m.algorithm.batches)  # (200 batches, 10, 12), unshuffled: batch b of every epoch
+    batches = torch.stack(m.trainer.algorithm.batches)  # (200 batches, 10, 12), unshuffled: batch b of every epoch
     assert set(torch.unique(batches).tolist()) == {0.0, 1.0}
     per_row = batches.reshape(40, 5, 10, 12).reshape(40, 50, 12)  # epoch, row, unit
     assert not torch.equal(per_row[0], per_row[1])  # redrawn every epoch
@@ -60,10 +60,10 @@ def test_gibbs_steps_schedule_equals_changing_k_by_hand():
     scheduled = RBM(12, 4, seed=0).compile(SGD(0.1, momentum=0.5), "cd", k=1)
     hist = scheduled.fit(X, batch_size=10, epochs=3, verbose=0, seed=2,
                          callbacks=[GibbsStepsScheduler(lambda epoch: epoch + 1)])
-    assert hist.history["k"] == [1.0, 2.0, 3.0] and scheduled.algorithm.k == 3
+    assert hist.history["k"] == [1.0, 2.0, 3.0] and scheduled.trainer.algorithm.k == 3
     by_hand = RBM(12, 4, seed=0).compile(SGD(0.1, momentum=0.5), "cd", k=1)
     for epoch in range(3):
-        by_hand.algorithm.k = epoch + 1
+        by_hand.trainer.algorithm.k = epoch + 1
         by_hand.fit(X, batch_size=10, epochs=epoch + 1, initial_epoch=epoch, verbose=0, seed=2)
     assert torch.equal(scheduled.W, by_hand.W)
     with pytest.raises(ValueError, match="k must be >= 1"):

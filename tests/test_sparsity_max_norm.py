@@ -157,8 +157,8 @@ def test_sparsity_errors_name_the_argument():
 
 
 def test_runner_config_trains_with_max_norm_and_sparsity(tmp_path):
-    from natural_bm import runner
-    from natural_bm.config_schema import ConfigError
+    from natural_bm import run as runner
+    from natural_bm.run import ConfigError
 
     cfg = {"model": {"type": "dbm", "layer_sizes": [9, 4, 3]}, "data": {"name": "bars_and_stripes", "size": 3},
            "training": {"epochs": 2, "batch_size": 20, "n_chains": 10, "mf_steps": 3, "max_norm": 0.3,

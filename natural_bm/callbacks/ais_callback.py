@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 
 from natural_bm.callbacks.callback import Callback
+from natural_bm.estimators.ais_engine import EngineOptions
+from natural_bm.estimators.report import AISRuns, evaluate_model
 
 AIS_KEYS = ("logZ", "logZ_lo", "logZ_hi", "ais_ess", "train_ll", "val_ll")
 EXACT_KEYS = ("logZ_exact", "train_ll_exact", "val_ll_exact")
@@ -34,7 +36,8 @@ class AISCallback(Callback):
             fit's training monitoring subset (first 10,000 rows) and validation
             data. The AIS base model uses the training data.
         seed: AIS seed (epoch e uses seed + e).
-        compile: compile the AIS step (see ``natural_bm.estimators.AIS``).
+        compile: compile the AIS steps (``EngineOptions.jit_compile``: True, False or ``"auto"``).
+        max_exact_states: ``exact`` is skipped (NaN) for models with more states to enumerate.
         parity: the layers AIS anneals (``"auto"``, 0 or 1; see ``natural_bm.estimators.AIS``).
     """
 
@@ -87,30 +90,25 @@ class AISCallback(Callback):
             logs.setdefault(k, math.nan)
         if self.epoch_ls and epoch not in self.epoch_ls:
             return
-        logs.update({self.name + k: v for k, v in self.evaluate(epoch).items()})
+        if self.model is not None and getattr(self.model, "stop_training", False):
+            return  # training stopped inside this epoch (a pre-emption, divergence): not the planned weights
+        logs.update({self.name + k: v for k, v in self.evaluate(epoch).items() if self.name + k in logs})
 
     def evaluate(self, epoch: int = 0) -> dict[str, float]:
-        """Run the estimators now; returns the un-prefixed values."""
-        from natural_bm.estimators import AIS, log_likelihood, log_partition_exact
-
+        """Run the estimators now (``natural_bm.estimators.report.evaluate_model``); returns the
+        un-prefixed values: the keys above, and ``runs``, ``betas`` and ``annealed_layers``."""
         model = self.ais_model or self.model
         train = self.train_data if self.train_data is not None else self.params.get("train_data")
         valid = self.valid_data if self.valid_data is not None else self.params.get("validation_data")
-        ais = AIS(model, data=train, n_runs=self.n_runs, n_betas=self.n_betas,
-                  base="data" if train is not None else "uniform", seed=self.seed + epoch,
-                  compile=self.compile, progress=self.params.get("verbose", 0) == 1, parity=self.parity)
-        out = dict(zip(("logZ", "logZ_lo", "logZ_hi"), ais.estimate_log_error_Z(), strict=True))
-        out["ais_ess"] = ais.ess
-        out["train_ll"] = log_likelihood(model, train, out["logZ"])[0] if train is not None else math.nan
-        out["val_ll"] = log_likelihood(model, valid, out["logZ"])[0] if valid is not None else math.nan
+        exact = self.exact and model.n_exact_states() <= self.max_exact_states
+        report = evaluate_model(model, data={"train": train, "val": valid}, base_data=train,
+                                ais=AISRuns(self.n_runs, self.n_betas, self.parity, self.seed + epoch), exact=exact,
+                                progress=self.params.get("verbose", 0) == 1,
+                                engine=EngineOptions(jit_compile=self.compile))
+        values = report.to_dict()
+        out = {k: values.get(k, math.nan) for k in AIS_KEYS}
+        out.update(runs=values["runs"], betas=values["betas"], annealed_layers=values["annealed_layers"])
         if self.exact:
-            n_states = model.n_exact_states()
-            if n_states <= self.max_exact_states:
-                z = log_partition_exact(model, progress=False)
-                out["logZ_exact"] = z
-                out["train_ll_exact"] = log_likelihood(model, train, z)[0] if train is not None else math.nan
-                out["val_ll_exact"] = log_likelihood(model, valid, z)[0] if valid is not None else math.nan
-            else:
-                out.update({k: math.nan for k in EXACT_KEYS})
+            out.update({k: values.get(k, math.nan) for k in EXACT_KEYS})
         self.results[epoch] = out
         return out

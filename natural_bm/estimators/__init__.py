@@ -5,12 +5,15 @@ from natural_bm.estimators.ais import AIS, default_betas, effective_sample_size,
 from natural_bm.estimators.exact import log_partition_exact
 from natural_bm.estimators.likelihood import dbn_log_likelihood_bound, log_likelihood
 from natural_bm.estimators.posterior_ais import log_prob_ais
+from natural_bm.estimators.report import EvaluationReport, evaluate_model
 
 __all__ = [
     "AIS",
+    "EvaluationReport",
     "dbn_log_likelihood_bound",
     "default_betas",
     "effective_sample_size",
+    "evaluate_model",
     "log_likelihood",
     "log_mean_exp_band",
     "log_partition_exact",

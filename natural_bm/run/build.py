@@ -1,0 +1,160 @@
+"""What a resolved config builds: the model (compiled with its optimiser and algorithm), the warm start,
+and the callbacks of a run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from natural_bm import DBM, RBM
+from natural_bm.callbacks import (
+    AISCallback,
+    CSVLogger,
+    GibbsStepsScheduler,
+    LearningRateScheduler,
+    MomentumRateScheduler,
+    PlotCallback,
+    SampleCallback,
+    SummaryCallback,
+)
+from natural_bm.run.checkpoints import LOG_NAME, SAMPLES_NAME, RunCheckpoint
+from natural_bm.run.config import make_callback
+from natural_bm.run.rules import ConfigError
+from natural_bm.run.schedules import schedules_of
+from natural_bm.training import SGD, Adam
+
+__all__ = ["PLOT_INTERVAL_S", "RunCallbacks", "algorithm_settings", "build_model", "build_optimizer",
+           "persistent_chains", "schedulers", "warm_start"]
+
+#: history.png is re-drawn after an epoch only when this many seconds have passed since the last drawing
+#: (a drawing costs 1-3 s on 2 cores, more than a small model's epoch); the end of training draws the rest
+PLOT_INTERVAL_S = 30.0
+
+#: the settings of each algorithm that come from the training section
+_SETTINGS = {"cd": ("k",), "pcd": ("k", "n_chains"), "exact": (), "mfpcd": ("k", "n_chains", "mf_steps"),
+             "pt": ("k", "n_chains", "n_temperatures", "min_beta")}
+
+
+def algorithm_settings(training: dict) -> dict:
+    """The keyword arguments of ``training.algorithm`` from the training section (``exact`` takes none)."""
+    return {name: training[name] for name in _SETTINGS[training["algorithm"]]}
+
+
+def build_optimizer(o: dict):
+    """The optimiser of an ``optimizer`` section."""
+    if o["name"] == "sgd":
+        return SGD(o["lr"], o["momentum"], o["nesterov"], o["decay"], o["decay_mode"])
+    return Adam(o["lr"], o["beta_1"], o["beta_2"], o["epsilon"], o["decay"], o["decay_mode"])
+
+
+def _made(cls, *args, **kwargs):
+    """``cls(*args, **kwargs)`` with a bad unit type reported as a ConfigError naming model.units."""
+    try:
+        return cls(*args, **kwargs)
+    except ValueError as err:
+        if "unit type" in str(err) or "sigma" in str(err) or "`units`" in str(err):
+            raise ConfigError(f"model.units: {err}") from None
+        raise
+
+
+def build_model(cfg: dict, n_visible: int):
+    """The model of a resolved config for data with ``n_visible`` columns, compiled with its optimiser
+    and algorithm.
+
+    Raises:
+        ConfigError: settings the model or its training refuse, naming the key.
+    """
+    m, t = cfg["model"], cfg["training"]
+    common = {"init": m["init"], "weight_scale": m["weight_scale"], "seed": cfg["seed"], "device": cfg["device"],
+              "units": m["units"]}
+    if m["type"] == "rbm":
+        model = _made(RBM, n_visible, m["n_hidden"], **common)
+    else:
+        sizes = m["layer_sizes"] or [n_visible, m["n_hidden"]]
+        if sizes[0] != n_visible:
+            raise ConfigError(f"model.layer_sizes[0] = {sizes[0]} but the data has {n_visible} columns.")
+        topology = _topology(m["topology"])
+        model = _made(DBM, sizes, topology, **common)
+    try:
+        model.compile(build_optimizer(cfg["optimizer"]), t["algorithm"], l1=t["l1"], l2=t["l2"],
+                      jit_compile=t["jit_compile"], cuda_graph=t["cuda_graph"], centering=t["centering"],
+                      max_norm=t["max_norm"], sparsity=t["sparsity"], **algorithm_settings(t))
+    except (ValueError, TypeError) as err:
+        for name in ("centering", "sparsity"):
+            if t[name] is not None and (name in str(err) or name.capitalize() in str(err)):
+                raise ConfigError(f"training.{name}: {err}") from None
+        raise ConfigError(f"training.algorithm {t['algorithm']!r}: {err}") from None
+    return model
+
+
+def _topology(spec: dict | None):
+    """A DBM topology from the config's mapping (YAML may give the layers as strings)."""
+    if not spec:
+        return None
+    try:
+        return {int(k): v for k, v in spec.items()}
+    except (TypeError, ValueError):
+        raise ConfigError(f"model.topology must map layer numbers to the layers joined to them, e.g. "
+                          f"{{0: [1], 1: [2]}}, got {spec!r}.") from None
+
+
+def warm_start(model, cfg: dict) -> None:
+    """Copy the parameters of the model file ``model.init_from`` into ``model`` (nothing when it is null).
+
+    Only weights and biases are read: the optimiser, persistent chains and centering offsets start as
+    this config makes them. The path is relative to the working directory.
+
+    Raises:
+        ConfigError: naming ``model.init_from``, when the file is missing, damaged, or holds another
+            class or architecture.
+    """
+    path = cfg["model"]["init_from"]
+    if path is None:
+        return
+    if not Path(path).is_file():
+        raise ConfigError(f"model.init_from: no model file at {path} (the path is relative to the directory "
+                          f"natural-bm runs in).")
+    try:
+        model.warm_start(path)
+    except ValueError as err:
+        raise ConfigError(f"model.init_from: {err}") from None
+
+
+def persistent_chains(model):
+    """The model's persistent chains (visible rows or layer states) for reverse AIS to start from; None
+    for algorithms without them."""
+    return model.trainer.model_chains()
+
+
+class RunCallbacks:
+    """The callbacks of a run, by role: ``ais`` (the epoch AIS), ``sampler``, ``plot``, ``summary``,
+    ``checkpoint``, and ``all`` (the list ``fit`` gets, in order)."""
+
+    def __init__(self, cfg: dict, out: Path, model, image_shape, append_log: bool, run_config: dict,
+                 extra: tuple = ()) -> None:
+        t, a, s = cfg["training"], cfg["ais"], cfg["samples"]
+        last_epoch = t["epochs"] - 1
+        self.ais = AISCallback(model, n_runs=a["n_runs"], n_betas=a["n_betas"], exact=a["exact"],
+                               epoch_ls=a["epochs"] if a["epochs"] is not None else [last_epoch], seed=cfg["seed"],
+                               parity=a["parity"])
+        self.sampler = SampleCallback(model, out / SAMPLES_NAME, n_chains=s["n_chains"], n_samples=s["n_samples"],
+                                      plot_every=s["plot_every"], epoch_ls=[last_epoch], image_shape=image_shape,
+                                      seed=cfg["seed"])
+        csv = out / LOG_NAME
+        self.summary = SummaryCallback(out, csv)
+        self.plot = PlotCallback(out, csv, min_interval=PLOT_INTERVAL_S)
+        self.checkpoint = RunCheckpoint(out, keep_last=t["keep_checkpoints"], keep_best=t["best_checkpoint"],
+                                        run_config=run_config)
+        self.all = [
+            CSVLogger(csv, append=append_log), self.ais, self.sampler, self.plot, self.summary,
+            # before the checkpoint, so a stop (early stopping, divergence) is known when it is written
+            *(make_callback(entry) for entry in cfg["callbacks"]),
+            self.checkpoint,
+            *schedulers(schedules_of(cfg["schedule"], "schedule")),
+            *extra,
+        ]
+
+
+def schedulers(schedules: dict) -> list:
+    """The scheduler callbacks of ``{lr, momentum, k: schedule or None}``."""
+    classes = {"lr": LearningRateScheduler, "momentum": MomentumRateScheduler, "k": GibbsStepsScheduler}
+    return [classes[key](fn) for key, fn in schedules.items() if fn is not None]

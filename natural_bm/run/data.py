@@ -1,0 +1,159 @@
+"""The data of a run: its splits from the config's ``data`` section, its labels, and the checks of the data
+against the model that run before anything is written."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from natural_bm.datasets import bars_and_stripes, load_array, load_digits, load_files, load_mnist
+from natural_bm.run.checkpoints import read_run_config
+from natural_bm.run.config import read_config
+from natural_bm.run.rules import ConfigError
+
+__all__ = ["check_data_fits_model", "data_description", "evaluation_data", "load_data", "load_labels"]
+
+
+def load_data(cfg: dict):
+    """(train, valid, test, image shape) of a resolved config: float32 arrays (n, n_visible), valid or
+    test None when the data set has none, and the (height, width) of one row as an image."""
+    d = cfg["data"]
+    if d["name"] == "files":
+        if d["train"] is None:
+            raise ConfigError("data.name 'files' needs data.train, the path of a .npy, .npz or .csv file.")
+        stochastic = d["kind"] == "stochastic"
+        x, valid, test = load_files(d["train"], d["valid"], d["test"], d["key"], d["valid_fraction"],
+                                    d["test_fraction"], "probability" if stochastic else d["kind"],
+                                    d["eval_kind"] if stochastic else d["kind"], seed=cfg["seed"])
+        side = math.isqrt(x.shape[1])
+        shape = (side, side) if side * side == x.shape[1] else (1, x.shape[1])
+        return x, (valid if len(valid) else None), (test if len(test) else None), shape
+    if d["name"] == "digits":
+        if d["kind"] == "stochastic":
+            data, evaluation = load_digits("probability", cfg["seed"]), load_digits(d["eval_kind"], cfg["seed"])
+            return data.train, evaluation.valid, evaluation.test, (8, 8)
+        data = load_digits(d["kind"], cfg["seed"])
+        return data.train, data.valid, data.test, (8, 8)
+    if d["name"] == "bars_and_stripes":
+        # three independent draws from the known distribution: train, validation, test
+        x = bars_and_stripes(d["n_samples"], d["size"], seed=cfg["seed"])
+        valid = bars_and_stripes(max(1, d["n_samples"] // 5), d["size"], seed=cfg["seed"] + 1)
+        test = bars_and_stripes(max(1, d["n_samples"] // 5), d["size"], seed=cfg["seed"] + 2)
+        return x, valid, test, (d["size"], d["size"])
+    kind = "probability" if d["kind"] == "stochastic" else d["kind"]  # stochastic: binarised per minibatch
+    data = load_mnist(kind, path=d["path"], n_train=d["n_train"], n_valid=d["n_valid"])
+    evaluation = data if d["eval_kind"] == kind else load_mnist(d["eval_kind"], path=d["path"], n_train=d["n_train"],
+                                                                n_valid=d["n_valid"])
+    # the validation split is monitored as evaluated: once-sampled when training binarises per minibatch
+    valid_split = evaluation.valid if d["kind"] == "stochastic" else data.valid
+    valid = valid_split if len(valid_split) else None
+    return np.ascontiguousarray(data.train), valid, evaluation.test, (28, 28)
+
+
+def load_labels(cfg: dict):
+    """(train, valid, test) class labels (int arrays, aligned with ``load_data``'s rows) when
+    ``data.labels`` is true, else None. MNIST and digits have labels (``resolve_config`` checks)."""
+    d = cfg["data"]
+    if not d["labels"]:
+        return None
+    if d["name"] == "mnist":
+        data = load_mnist("probability", path=d["path"], n_train=d["n_train"], n_valid=d["n_valid"])
+    else:
+        data = load_digits("probability", cfg["seed"])
+    return data.train_labels, data.valid_labels, data.test_labels
+
+
+def data_description(cfg: dict) -> dict:
+    """What ``results.json`` records of the data a run was measured on: the data set, how its test rows
+    were prepared, and for files their paths."""
+    d = cfg["data"]
+    test_kind = d["eval_kind"] if d["kind"] == "stochastic" else d["kind"]
+    out = {"name": d["name"], "kind": d["kind"], "test_kind": test_kind}
+    if d["name"] == "files":
+        out.update(train=d["train"], valid=d["valid"], test=d["test"])
+    elif d["name"] == "bars_and_stripes":
+        out.update(size=d["size"], n_samples=d["n_samples"])
+    return out
+
+
+def _fix_units(cfg: dict) -> str:
+    m = cfg["model"]
+    n_layers = len(m["layer_sizes"]) if m["type"] == "dbm" and m["layer_sizes"] else 2
+    return "[" + ", ".join(["gaussian"] + ["bernoulli"] * (n_layers - 1)) + "]"
+
+
+def check_data_fits_model(model, cfg: dict, splits: dict) -> None:
+    """Refuse data the model cannot train on, in the config's words, before anything is written.
+
+    Args:
+        model: the built model (its ``n_visible`` and ``data_range``).
+        cfg: the resolved config (named in the messages).
+        splits: ``{"training": x, "validation": valid, "test": test}``; None entries are skipped.
+
+    Raises:
+        ConfigError: a split with the wrong number of columns, NaN or inf, or values outside the visible
+            units' range; the message names the data key and, for real values, the ``model.units`` fix.
+    """
+    source = f"data.name {cfg['data']['name']!r}"
+    for name, x in splits.items():
+        if x is None:
+            continue
+        if x.shape[1] != model.n_visible:
+            raise ConfigError(f"{source}: the {name} rows have {x.shape[1]} columns but the model has "
+                              f"{model.n_visible} visible units.")
+        if len(x) == 0:
+            raise ConfigError(f"{source}: the {name} rows are empty (0 rows).")
+        lo, hi = float(np.min(x)), float(np.max(x))
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            bad = "NaN" if math.isnan(lo) or math.isnan(hi) else "inf"
+            raise ConfigError(f"{source}: the {name} rows contain {bad}; clean or drop those rows.")
+        allowed = model.data_range
+        if allowed is not None and (lo < allowed[0] or hi > allowed[1]):
+            raise ConfigError(
+                f"{source}: the {name} rows must lie in [{allowed[0]:g}, {allowed[1]:g}] for Bernoulli visible "
+                f"units (model.units), got values in [{lo:g}, {hi:g}]; for real values give the visible layer "
+                f"Gaussian units: model: {{units: {_fix_units(cfg)}}} (or rescale the data into [0, 1]).")
+
+
+def evaluation_data(data: str | None, model_path: str | Path, kind: str = "sampled") -> tuple[str, dict]:
+    """(what the data is, ``{split: rows or None}``) for ``natural-bm logz``.
+
+    Args:
+        data: ``"mnist"`` (train, valid and test of ``kind``), ``"none"`` (no data: a uniform AIS base
+            model and no log-likelihoods), a ``.npy``/``.npz``/``.csv`` file (its rows are reported as
+            ``test``), a config file (``.json``/``.yaml``: its splits), or None: the ``config.json``
+            beside the model (the run that wrote it), if there is one.
+        model_path: the model file (for the ``config.json`` beside it).
+        kind: the MNIST binarisation.
+
+    Raises:
+        ValueError: no data named and no ``config.json`` beside the model; nothing is guessed.
+    """
+    if data is None:
+        folder = Path(model_path).parent
+        if not (folder / "config.json").is_file():
+            raise ValueError(f"name the data with --data (mnist, none, a .npy/.npz/.csv file or a config file): "
+                             f"no config.json beside {model_path} records what the model was trained on.")
+        cfg = read_run_config(folder)
+        return _config_splits(cfg, kind, f"{cfg['data']['name']} (config.json beside the model)")
+    if data == "none":
+        return "none", {}
+    if data == "mnist":
+        d = load_mnist(kind)
+        return f"mnist ({kind})", {"train": d.train, "valid": d.valid, "test": d.test}
+    path = Path(data)
+    if path.suffix.lower() in (".json", ".yaml", ".yml"):
+        from_file = read_config(path)
+        return _config_splits(from_file, kind, f"{from_file['data']['name']} ({path})")
+    return str(path), {"test": load_array(path)}
+
+
+def _config_splits(cfg: dict, kind: str, name: str) -> tuple[str, dict]:
+    """A config's splits for logz; MNIST as ``--data mnist`` reads it (all splits of ``kind``)."""
+    if cfg["data"]["name"] == "mnist":
+        d = load_mnist(kind)
+        return f"mnist ({kind})", {"train": d.train, "valid": d.valid, "test": d.test}
+    x, valid, test, _ = load_data(cfg)
+    return name, {"train": x, "valid": valid, "test": test}
