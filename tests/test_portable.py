@@ -124,6 +124,10 @@ def test_a_pt_file_exports_and_not_a_model_is_refused(tmp_path):
     m.save(tmp_path / "m.pt")
     r = read_portable(export_model(tmp_path / "m.pt", tmp_path / "m.npz"))
     assert torch.equal(r.W, m.W)
+    export_model(tmp_path / "m.npz", tmp_path / "m.safetensors")  # from one portable format to the other
+    for suffix in (".pt", ".npz", ".safetensors"):  # load_model dispatches by suffix
+        loaded = portable.load_model(tmp_path / f"m{suffix}", dtype=torch.float64)
+        assert isinstance(loaded, RBM) and loaded.dtype == torch.float64 and torch.equal(loaded.W, m.W.double())
     with pytest.raises(ValueError, match="from its suffix"):
         export_model(m, tmp_path / "m.bin")
     with pytest.raises(ValueError, match="has the suffix .npz but format='safetensors'"):

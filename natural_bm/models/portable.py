@@ -104,13 +104,14 @@ import torch
 
 import natural_bm
 from natural_bm.io import atomic_path, first_line
-from natural_bm.models.base import load_model
+from natural_bm.models.base import load_model as load_torch_model
 from natural_bm.models.dbm import DBM
 from natural_bm.models.dbn import DBN
 from natural_bm.models.layered import LayeredBM
 from natural_bm.models.rbm import RBM
 
-__all__ = ["FORMATS", "PORTABLE_FORMAT", "export_model", "is_portable_path", "read_portable", "read_portable_header"]
+__all__ = ["FORMATS", "PORTABLE_FORMAT", "export_model", "is_portable_path", "load_model", "read_portable",
+           "read_portable_header"]
 
 PORTABLE_FORMAT = "natural_bm.portable"
 PORTABLE_VERSION = 1
@@ -206,7 +207,8 @@ def export_model(model_or_path, path: str | os.PathLike, format: str | None = No
     """Write a model as a portable ``.npz`` or ``.safetensors`` file (layout: the module docstring), atomically.
 
     Args:
-        model_or_path: an ``RBM``, ``DBM`` or ``DBN``, or the path of a natural_bm model file (``.pt``).
+        model_or_path: an ``RBM``, ``DBM`` or ``DBN``, or the path of a natural_bm model file (``.pt``,
+            ``.npz`` or ``.safetensors``).
         path: the file to write.
         format: ``"npz"`` or ``"safetensors"``; None (default): from the suffix of ``path``.
         dataset: the data set the model was trained on (a name such as ``"mnist (stochastic binarisation)"``
@@ -358,6 +360,14 @@ def read_portable(path: str | os.PathLike, device=None, dtype: torch.dtype | Non
 
 
 def is_portable_path(path: str | os.PathLike) -> bool:
-    """Whether ``path`` names a portable file by its suffix (``.npz``, ``.safetensors``): for ``load_model``."""
+    """Whether ``path`` names a portable file by its suffix (``.npz``, ``.safetensors``)."""
     return Path(path).suffix.lower() in FORMATS.values()
+
+
+def load_model(path: str | os.PathLike, device=None, dtype: torch.dtype | None = None):
+    """Load any natural_bm model file by its suffix: ``.npz`` and ``.safetensors`` (``export_model``) through
+    ``read_portable``, anything else (``model.save``'s ``.pt``) through ``natural_bm.models.base.load_model``."""
+    if is_portable_path(path):
+        return read_portable(path, device=device, dtype=dtype)
+    return load_torch_model(path, device=device, dtype=dtype)
 
