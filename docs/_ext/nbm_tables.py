@@ -1,0 +1,515 @@
+"""Markdown tables of the results pages, the home page and the README, rendered from the result files.
+
+Every function returns Markdown text; every number in it comes from ``nbm_results`` (the files
+shipped beside the models), from ``published.json`` (in a column of its own), or is derived from
+those (a test figure with another of the model's log Z estimates, a difference). No Sphinx import.
+"""
+
+from __future__ import annotations
+
+import math
+
+import nbm_results as R
+from nbm_results import DASH, NOT_RECORDED, Model, markdown_table, num, pm
+
+PAGES = {  # experiment folder -> its results page (docs/results/<page>.md)
+    "rbm_mnist_sm2008": "sm2008_rbm",
+    "dbm_mnist_sh2009": "sh2009_dbm",
+    "mnist_dbn": "dbn",
+    "tempering": "tempering",
+    "digits_gaussian": "gaussian",
+    "mnist_classification": "classification",
+    "mnist_features": "features",
+}
+
+EXPERIMENT_TITLES = {
+    "rbm_mnist_sm2008": "SM2008 RBMs",
+    "dbm_mnist_sh2009": "SH2009 DBMs",
+    "mnist_dbn": "the DBN",
+    "tempering": "parallel tempering",
+    "digits_gaussian": "Gaussian units",
+    "mnist_classification": "classification",
+    "mnist_features": "features",
+}
+
+# -- pieces -----------------------------------------------------------------------------------------
+
+
+def model_cell(m: Model) -> str:
+    return f"`{m.name}`"
+
+
+def weights_cell(m: Model) -> str:
+    dropped = m.provenance.get("dropped")
+    if m.pending:
+        return m.missing_text
+    if m.weights is None:
+        where = "removed"
+    elif "pretrained" in m.weights.parts:
+        where = "in the package: `natural_bm.pretrained`"
+    else:
+        where = "in `models/`"
+    if dropped:
+        return f"dropped ({where}): {dropped}"
+    return f"kept ({where})" if m.weights is not None else "weights not shipped"
+
+
+def binarisation(config: dict | None) -> str:
+    """How the config binarised the training and the test data, in words."""
+    if not config:
+        return NOT_RECORDED
+    data = config.get("data", {})
+    name = data.get("name", "mnist")
+    if name != "mnist":
+        return f"{name}, `kind: {data.get('kind', NOT_RECORDED)}`"
+    kind, eval_kind = data.get("kind", "probability"), data.get("eval_kind", data.get("kind", "probability"))
+    words = {"stochastic": "binarised afresh every minibatch", "sampled": "binarised once (fixed seed)",
+             "probability": "grey levels", "threshold": "thresholded at 0.5"}
+    return f"train {words.get(kind, kind)}; test {words.get(eval_kind, eval_kind)}"
+
+
+def agreement_cell(m: Model) -> str:
+    ok, why = m.believable
+    n = len([e for e in m.current if math.isfinite(e.log_z)])
+    if ok:
+        spread = m.spread
+        return f"yes: {n} estimates within {spread:.2f} nats" if spread is not None else "yes"
+    return f"**no**: {why}"
+
+
+def quoted_cell(m: Model) -> str:
+    q = m.quoted
+    if q is None:
+        return m.missing_text if m.pending else NOT_RECORDED
+    return f"{q.log_z:.2f} ({q.direction}, anneal {q.path(m.n_layers)}, {num(q.betas)} betas)"
+
+
+def figure_cell(m: Model, key: str = "test_ll", bold: bool = False) -> str:
+    if m.pending:
+        return m.missing_text
+    value = m.figure(key)
+    if value is None:
+        return NOT_RECORDED
+    text = pm(*value)
+    ok, _ = m.believable
+    if not ok:
+        return f"{text} (not believable)"
+    return f"**{text}**" if bold else text
+
+
+def range_cell(m: Model, key: str = "test_ll") -> str:
+    r = m.figure_range(key)
+    if r is None:
+        return m.missing_text if m.pending else NOT_RECORDED
+    return f"{r[0]:.2f} to {r[1]:.2f}" if abs(r[1] - r[0]) >= 0.005 else f"{r[0]:.2f}"
+
+
+def importance_k(m: Model) -> int | None:
+    k = (m.config or {}).get("ais", {}).get("importance_samples")
+    if k:
+        return int(k)
+    for _, e in m.extras:
+        if e.get("importance_samples"):
+            return int(e["importance_samples"])
+    return None
+
+
+def published_cell(key: str | None, short: bool = False) -> str:
+    if not key:
+        return DASH
+    p = R.published().get(key)
+    if not p:
+        return DASH
+    return f"{p['value']:.2f} ({p['short']})" if short else f"{p['value']:.2f} ({p['short']}, {p['estimator']})"
+
+
+def published_key(m: Model) -> str | None:
+    """The published number measured on the same model and by the same estimator as our column."""
+    sizes = m.layer_sizes
+    if sizes == [784, 500] and str((m.config or {}).get("training", {}).get("algorithm", "")) == "cd":
+        return "sm2008_rbm500_cd25"
+    if sizes == [784, 500, 1000]:
+        return "sh2009_dbm_784_500_1000"
+    if sizes == [784, 500, 500, 1000]:
+        return "sh2009_dbm_784_500_500_1000"
+    return None
+
+
+# -- the results pages --------------------------------------------------------------------------
+
+
+def likelihood_table(models: list[Model]) -> str:
+    """One row per model: the quoted test figures, the log Z they use, whether AIS agrees with itself."""
+    deep = any(m.deep for m in models)
+    if deep:
+        header = ["model", "test mean-field bound (nats)", "test importance-sampled (nats)",
+                  "range over the log Z estimates (bound)", "log Z quoted", "AIS agrees with itself",
+                  "published mean-field bound", "weights"]
+    else:
+        header = ["model", "test log-likelihood (nats)", "range over the log Z estimates", "log Z quoted",
+                  "AIS agrees with itself", "published, same estimator (AIS)", "weights"]
+    rows = []
+    for m in models:
+        row = [model_cell(m), figure_cell(m, "test_ll", bold=True)]
+        if deep:
+            k = importance_k(m)
+            cell = figure_cell(m, "test_ll_importance", bold=True)
+            row.append(f"{cell} (K = {k})" if k and not m.pending and cell != NOT_RECORDED else cell)
+        row += [range_cell(m), quoted_cell(m), agreement_cell(m) if not m.pending else m.missing_text,
+                published_cell(published_key(m), short=True), weights_cell(m)]
+        rows.append(row)
+    return markdown_table(header, rows) + published_note({published_key(m) for m in models} - {None})
+
+
+def published_note(keys: set[str]) -> str:
+    """Where each published number of a table comes from, what it measures, on which binarisation."""
+    pub = R.published()
+    lines = []
+    for key in sorted(keys):
+        p = pub[key]
+        extra = f"; train {p['train']:.2f}" if "train" in p else ""
+        extra += f"; log Z {p['log_z']:.2f}" if "log_z" in p else ""
+        lines.append(f"- {p['short']} {p['value']:.2f} ({p['model']}{extra}): {p['source']}; {p['estimator']}; "
+                     f"{p['binarisation']}.")
+    return ("\nPublished numbers:\n\n" + "\n".join(lines) + "\n") if lines else ""
+
+
+def estimates_table(models: list[Model]) -> str:
+    """Every AIS estimate of log Z in the files, with the test figure each one gives."""
+    deep = any(m.deep for m in models)
+    header = ["model", "AIS", "annealed (others summed out)", "betas", "runs", "log Z [-3σ, +3σ]",
+              "effective runs", "test bound with it" if deep else "test log-likelihood with it"]
+    if deep:
+        header.append("importance-sampled with it")
+    header.append("file")
+    rows = []
+    for m in models:
+        if m.pending:
+            continue
+        term = m._term("test_ll")
+        term_is = m._term("test_ll_importance")
+        for e in m.estimates:
+            band = f"{e.log_z:.2f} [{num(e.lo)}, {num(e.hi)}]" if e.lo is not None else f"{e.log_z:.2f}"
+            row = [model_cell(m), e.direction, e.path(m.n_layers), num(e.betas), num(e.runs), band,
+                   num(e.ess, 1), num(term[0] - e.log_z) if term else NOT_RECORDED]
+            if deep:
+                row.append(num(term_is[0] - e.log_z) if term_is else DASH)
+            note = " (superseded by more betas)" if e.superseded else ""
+            row.append(f"`{e.source}`{note}")
+            rows.append(row)
+    return markdown_table(header, rows)
+
+
+def _schedule(config: dict, key: str) -> str:
+    value = (config.get("schedule") or {}).get(key)
+    if not value:
+        return ""
+    if isinstance(value, list):
+        return str(value[0][1]) + "".join(f"; {v} from epoch {e}" for e, v in value[1:])
+    if isinstance(value, dict) and "from" in value:
+        if "every" in value:
+            return f"{value['from']} to {value['to']}, +1 every {value['every']} epochs"
+        return f"{value['from']} to {value['to']} over {value.get('over')} epochs ({value.get('shape', 'linear')})"
+    return str(value)
+
+
+def recipe_row(m: Model) -> list[str]:
+    c = m.config or {}
+    if not c:
+        return [model_cell(m)] + [NOT_RECORDED] * 7
+    model, training, opt = c.get("model", {}), c.get("training", {}), c.get("optimizer", {})
+    pre = c.get("pretrain") or {}
+    start = []
+    if model.get("init_from"):
+        start.append(f"from `{str(model['init_from']).rsplit('/', 1)[-1]}`")
+    epochs = pre.get("epochs")
+    if epochs:
+        start.append(f"greedy pre-training {epochs} epochs")
+    if not start:
+        start.append("from scratch")
+    alg = str(training.get("algorithm", "cd"))
+    k = _schedule(c, "k") or training.get("k", 1)
+    chains = f", {training['n_chains']} chains" if alg in ("pcd", "pt", "mfpcd") or m.deep else ""
+    label = f"{alg.upper()}-{k}"
+    if m.deep and alg in ("pcd", "mfpcd"):
+        label = f"mean-field ({training.get('mf_steps')} updates) + PCD-{k}"
+    extra = []
+    if training.get("centering"):
+        cen = training["centering"]
+        extra.append(f"centred (rate {cen.get('rate')}, {cen.get('target')})" if isinstance(cen, dict) else "centred")
+    if training.get("max_norm"):
+        extra.append(f"max-norm {training['max_norm']}")
+    if training.get("sparsity"):
+        extra.append("sparsity targets")
+    if alg == "pt":
+        extra.append(f"{training.get('n_temperatures')} temperatures")
+    lr = _schedule(c, "lr") or f"{opt.get('lr')}"
+    if opt.get("decay"):
+        lr += f", decay {opt['decay']} ({opt.get('decay_mode', 'inverse')})"
+    momentum = _schedule(c, "momentum") or f"{opt.get('momentum')}"
+    ais = c.get("ais", {})
+    data = c.get("data", {})
+    rows = f"{int(data['n_train']):,}" if data.get("n_train") else NOT_RECORDED
+    return [model_cell(m), "; ".join(start), f"{label}{chains}" + (f"; {', '.join(extra)}" if extra else ""),
+            f"{training.get('epochs')} × batch {training.get('batch_size')}", rows, lr, momentum,
+            f"{training.get('l2', 0)}", binarisation(c),
+            f"{ais.get('n_runs', NOT_RECORDED)} runs × {num(ais.get('n_betas') or m._default_betas())} betas"
+            + (", reverse" if ais.get("reverse") else "")]
+
+
+def recipe_table(models: list[Model]) -> str:
+    header = ["model", "start", "algorithm", "epochs", "training rows", "learning rate", "momentum",
+              "weight decay (L2)", "binarisation", "final AIS"]
+    rows = []
+    for m in models:
+        row = recipe_row(m)
+        if m.config_file is None:
+            row = [model_cell(m)] + [NOT_RECORDED] * (len(header) - 1)
+        rows.append(row)
+    return markdown_table(header, rows)
+
+
+def config_links(models: list[Model]) -> str:
+    items = [f"`{m.name}`: `{m.config_file}`" for m in models if m.config_file]
+    return "Configs read: " + "; ".join(items) + "." if items else ""
+
+
+def monitors_table(models: list[Model]) -> str:
+    """The last epoch of each training log: what the run itself monitored."""
+    header = ["model", "status", "epochs run", "reconstruction loss, train / valid", "pseudo-LL, train / valid",
+              "AIS monitor at the end: train / valid (forward log Z)"]
+    rows = []
+    for m in models:
+        if m.pending:
+            rows.append([model_cell(m), m.missing_text, "", "", "", ""])
+            continue
+        r = m.results or {}
+
+        def pair(a, b, m=m):
+            return f"{num(m.last(a))} / {num(m.last(b))}"
+
+        rows.append([model_cell(m), str(r.get("status", NOT_RECORDED)), num(r.get("epochs_run")),
+                     pair("loss", "val_loss"), pair("pll", "val_pll"), pair("train_ll", "val_ll")])
+    return markdown_table(header, rows)
+
+
+def _wall(seconds) -> str:
+    if seconds is None:
+        return NOT_RECORDED
+    seconds = float(seconds)
+    if seconds >= 3600:
+        return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60):02d} min"
+    if seconds >= 60:
+        return f"{int(seconds // 60)} min {int(seconds % 60):02d} s"
+    return f"{seconds:.0f} s"
+
+
+def provenance_table(models: list[Model]) -> str:
+    header = ["model / file", "commit", "machine", "date", "wall time", "command"]
+    rows = []
+    for m in models:
+        p = m.provenance
+        wall = p.get("wall_time_s")
+        if wall is None and m.results and "seconds_total" in m.results:
+            wall = m.results["seconds_total"]
+        note = p.get("wall_time_note")
+        wall_text = _wall(wall) + (f"; {note}" if note else "")
+        if wall is None and note:
+            wall_text = note
+        cmd = p.get("command")
+        rows.append([model_cell(m), p.get("commit") or m.missing_text, p.get("machine") or DASH, p.get("date") or DASH,
+                     wall_text, f"`{cmd}`" if cmd else DASH])
+        for source, extra in (p.get("extras") or {}).items():
+            extra_wall = _wall(extra.get("wall_time_s")) if extra.get("wall_time_s") is not None else NOT_RECORDED
+            rows.append([f"↳ `{source}`", extra.get("commit", DASH), extra.get("machine", DASH), p.get("date") or DASH,
+                         extra_wall, f"`{extra['command']}`" if extra.get("command") else DASH])
+    return markdown_table(header, rows)
+
+
+def estimator_check_table(models: list[Model]) -> str:
+    """The importance-sampling convergence checks (estimator_check.py) where a model has one."""
+    header = ["model", "test rows", "log Z used", "mean-field bound", "importance-sampled K = 100",
+              "K = 1,000", "per-image AIS", "file"]
+    rows = []
+    for m in models:
+        c = m.checks
+        if not c:
+            continue
+        ais = [(k, v) for k, v in c.items() if k.startswith("posterior_ais")]
+        ais_text = "; ".join(f"{v['ll']:.2f} ({k.split('_')[-1]} chains x betas)" for k, v in ais) or NOT_RECORDED
+
+        def ll(key, c=c):
+            return num(c[key]["ll"]) if key in c else NOT_RECORDED
+
+        rows.append([model_cell(m), num(c.get("rows")), num(c.get("log_z")), ll("mean_field_bound"),
+                     ll("importance_100"), ll("importance_1000"), ais_text,
+                     " ".join(f"`{f.rsplit('/', 1)[-1]}`" for f in m.files if "estimator_check" in f)])
+    return markdown_table(header, rows) if rows else f"{NOT_RECORDED}\n"
+
+
+def dbn_table(models: list[Model]) -> str:
+    header = ["model", "top RBM epochs", "top RBM log Z, forward AIS [-3σ, +3σ] (effective runs)",
+              "reverse AIS (effective runs)", "test lower bound, forward / reverse log Z (nats)", "wall time",
+              "published"]
+    rows = []
+    for m in models:
+        r = m.results
+        if r is None:
+            rows.append([f"`{m.name}` ({m.architecture})", m.missing_text, "", "", "", "",
+                         "none: SM2008's DBN figure is not in REFERENCES.md"])
+            continue
+        fwd = (f"{num(r.get('logZ_top'))} [{num(r.get('logZ_top_lo'))}, {num(r.get('logZ_top_hi'))}] "
+               f"({num(r.get('ais_ess'), 1)})")
+        rev = f"{num(r.get('logZ_top_reverse'))} ({num(r.get('ais_ess_reverse'), 1)})"
+        bound = f"{pm(r.get('test_bound'), r.get('test_bound_stderr'))} / **{num(r.get('test_bound_reverse'))}**"
+        rows.append([f"`{m.name}` ({m.architecture})", num(r.get("top_epochs")), fwd, rev, bound,
+                     _wall(r.get("seconds_total")), "none: SM2008's DBN figure is not in REFERENCES.md"])
+    return markdown_table(header, rows)
+
+
+def classification_table(models: list[Model]) -> str:
+    header = ["model", "test accuracy (exact p(y | v))", "validation accuracy, last epoch",
+              "test log-likelihood of the pixels (nats)", "AIS agrees with itself"]
+    rows = []
+    for m in models:
+        if m.pending:
+            rows.append([model_cell(m), m.missing_text, "", "", ""])
+            continue
+        acc = (m.results or {}).get("test_accuracy")
+        rows.append([f"`{m.name}` ({m.architecture})", f"**{acc:.2%}**" if acc is not None else NOT_RECORDED,
+                     f"{m.last('val_accuracy'):.2%}" if m.last("val_accuracy") is not None else NOT_RECORDED,
+                     figure_cell(m), agreement_cell(m)])
+    return markdown_table(header, rows)
+
+
+def exact_table(models: list[Model]) -> str:
+    """Models small enough for exact log Z: the exact value beside forward and reverse AIS."""
+    header = ["model", "test log-likelihood, exact log Z (nats)", "log Z exact", "forward AIS (effective runs)",
+              "reverse AIS (effective runs)", "wall time"]
+    rows = []
+    for m in models:
+        if m.pending:
+            rows.append([model_cell(m), m.missing_text, "", "", "", _wall(m.provenance.get("wall_time_s"))])
+            continue
+        r = m.results or {}
+        rows.append([model_cell(m), pm(r.get("test_ll_exact"), r.get("test_ll_stderr")), num(r.get("logZ_exact"), 4),
+                     f"{num(r.get('logZ'), 4)} ({num(r.get('ais_ess'), 1)})",
+                     f"{num(r.get('logZ_reverse'), 4)} ({num(r.get('ais_ess_reverse'), 1)})",
+                     _wall(m.provenance.get("wall_time_s"))])
+    return markdown_table(header, rows)
+
+
+def text_result(models: list[Model]) -> str:
+    """A result the run itself wrote as Markdown (``experiments/mnist_features``)."""
+    out = []
+    for m in models:
+        if m.pending:
+            out.append(f"`{m.name}`: {m.missing_text}.\n")
+        else:
+            out.append(m.results["_text"].strip() + "\n")
+    return "\n".join(out)
+
+
+# -- headline (home page and README) ----------------------------------------------------------------
+
+
+def best(models: list[Model], sizes: list[int], key: str = "test_ll") -> Model | None:
+    """The believable model of these layer sizes with the highest quoted figure."""
+    candidates = [m for m in models if m.layer_sizes == sizes and m.believable[0] and m.figure(key)]
+    return max(candidates, key=lambda m: m.figure(key)[0]) if candidates else None
+
+
+def headline_rows(link: callable) -> list[list[str]]:
+    """``link(experiment)`` gives the link to an experiment's results page."""
+    rbms = R.load_experiment("rbm_mnist_sm2008")
+    dbms = R.load_experiment("dbm_mnist_sh2009")
+    dbns = R.load_experiment("mnist_dbn")
+    classes = R.load_experiment("mnist_classification")
+    rows = []
+    m = best(rbms, [784, 500])
+    if m:
+        rows.append([f"RBM 784-500 (`{m.name}`)", "test log-likelihood, AIS log Z", figure_cell(m),
+                     published_cell("sm2008_rbm500_cd25", True), DASH, link("rbm_mnist_sm2008")])
+    for sizes, key in (([784, 500, 1000], "sh2009_dbm_784_500_1000"),
+                       ([784, 500, 500, 1000], "sh2009_dbm_784_500_500_1000")):
+        m = best(dbms, sizes, "test_ll_importance") or best(dbms, sizes)
+        label = "-".join(map(str, sizes))
+        if m:
+            k = importance_k(m)
+            tight = figure_cell(m, "test_ll_importance")
+            rows.append([f"DBM {label} (`{m.name}`)", "test mean-field bound, AIS log Z", figure_cell(m),
+                         published_cell(key, True), f"{tight} (importance-sampled, K = {k})" if k else tight,
+                         link("dbm_mnist_sh2009")])
+        else:
+            pending = [d for d in dbms if d.layer_sizes == sizes]
+            text = pending[0].missing_text if pending else R.PENDING
+            rows.append([f"DBM {label}" + (f" (`{pending[0].name}`)" if pending else ""),
+                         "test mean-field bound, AIS log Z", text, published_cell(key, True), text,
+                         link("dbm_mnist_sh2009")])
+    for m in dbns:
+        r = m.results
+        figure = f"{num(r.get('test_bound_reverse'))}" if r else m.missing_text
+        rows.append([f"DBN {m.architecture} (`{m.name}`)",
+                     "test lower bound (SM2008 section 4), reverse AIS log Z of the top RBM", figure,
+                     "not quoted: SM2008's figure not checked", DASH, link("mnist_dbn")])
+    for m in classes:
+        acc = (m.results or {}).get("test_accuracy")
+        rows.append([f"classification RBM {m.architecture} (`{m.name}`)", "test accuracy, exact p(y | v)",
+                     f"{acc:.2%}" if acc is not None else m.missing_text, DASH, DASH, link("mnist_classification")])
+    return rows
+
+
+HEADLINE_HEADER = ["model", "estimator", "ours (nats per image)", "published, same estimator",
+                   "ours, tighter estimator", "results page"]
+
+
+def headline_table(link: callable) -> str:
+    return markdown_table(HEADLINE_HEADER, headline_rows(link))
+
+
+def headline_note() -> str:
+    configs = {binarisation(m.config) for exp in ("rbm_mnist_sm2008", "dbm_mnist_sh2009")
+               for m in R.load_experiment(exp) if m.config and not m.pending}
+    ours = "; ".join(sorted(configs))
+    return (f"MNIST test set, nats per image, ± the standard error over test images. Ours: {ours}. "
+            "Each figure uses the largest of the model's current AIS estimates of log Z (the conservative "
+            "one); the published numbers use the authors' own code, which binarises every training minibatch "
+            "afresh. A DBM's mean-field bound is compared with Salakhutdinov & Hinton's, which is the same "
+            "kind of number; our importance-sampled figure is a tighter bound on the same model, with no "
+            "published counterpart, so it has a column of its own.")
+
+
+# -- the quick settings over seeds (scripts/quick_rows.json) ----------------------------------------
+
+
+def _quick_descriptions() -> dict[str, str]:
+    import importlib.util
+
+    path = R.REPO / "scripts" / "reproduce_quick.py"
+    try:
+        spec = importlib.util.spec_from_file_location("_reproduce_quick", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return {name: row[0] for name, row in module.ROWS.items()}
+    except Exception:  # the script is only read for its row descriptions
+        return {}
+
+
+def quick_rows_table(_models=None) -> str:
+    """The quick settings of the experiments over seeds: the tolerance of a re-run."""
+    path = R.REPO / "scripts" / "quick_rows.json"
+    if not path.exists():
+        return f"{NOT_RECORDED}\n"
+    data = R.read_json(path)
+    what = _quick_descriptions()
+    header = ["row", "what (nats)", "mean ± sd over seeds", "seeds", "values", "wall time per seed", "commit",
+              "machine", "date"]
+    rows = []
+    for name, row in data.get("rows", {}).items():
+        rows.append([f"`{name}`", what.get(name, NOT_RECORDED), f"{row['mean']:.2f} ± {row['sd']:.2f}",
+                     num(row.get("seeds")), ", ".join(f"{v:.2f}" for v in row.get("values", [])),
+                     f"{row['seconds_per_seed']:.0f} s" if row.get("seconds_per_seed") else NOT_RECORDED,
+                     row.get("commit", NOT_RECORDED), row.get("machine", NOT_RECORDED), row.get("date", NOT_RECORDED)])
+    conditions = {row.get("conditions") for row in data.get("rows", {}).values()} - {None}
+    note = ("\nConditions: " + "; ".join(sorted(conditions)) + ".\n") if conditions else ""
+    return markdown_table(header, rows) + note

@@ -1,0 +1,250 @@
+"""Sphinx extension: the tables and figures of the results pages, read from the shipped result files.
+
+Directives (MyST: ```` ```{results-table} dbm_mnist_sh2009 likelihood ```` ):
+
+* ``results-table EXPERIMENT KIND``: a table of ``nbm_tables`` (KIND: likelihood, estimates, recipe,
+  monitors, provenance, checks, dbn, classification, exact, text);
+* ``headline-table``: the home page's table of the best shipped models (the README's, too);
+* ``results-figure EXPERIMENT KIND``: a figure drawn from the training logs or the estimates
+  (KIND: curves, estimates), written under ``docs/results/generated/`` when the page is read.
+
+Every file a table or figure reads is recorded as a dependency of its page, so a new or changed
+result file rebuilds the page, and a model whose files appear (the 3-layer DBM, the new DBN) turns
+from "training; not yet measured" into numbers by itself.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import nbm_results as R
+import nbm_tables as T
+from docutils import nodes
+from docutils.parsers.rst import directives
+from sphinx.util.docutils import SphinxDirective
+
+TABLES = {
+    "likelihood": T.likelihood_table,
+    "estimates": T.estimates_table,
+    "recipe": T.recipe_table,
+    "monitors": T.monitors_table,
+    "provenance": T.provenance_table,
+    "checks": T.estimator_check_table,
+    "dbn": T.dbn_table,
+    "classification": T.classification_table,
+    "exact": T.exact_table,
+    "text": T.text_result,
+    "quick-rows": T.quick_rows_table,
+}
+
+
+def _models(experiment: str, only: str | None, layers: str | None = None) -> list[R.Model]:
+    """The experiment's models; ``only``: comma-separated names; ``layers``: an architecture such as
+    ``784-500-1000`` (a model without a config or provenance entry saying its sizes is left out)."""
+    models = R.load_experiment(experiment)
+    if only:
+        wanted = [n.strip() for n in only.split(",")]
+        models = [m for m in models if m.name in wanted]
+    if layers:
+        models = [m for m in models if m.architecture == layers.strip()]
+    return models
+
+
+class _Base(SphinxDirective):
+    def _depend(self, experiment: str | None) -> None:
+        folders = [R.EXPERIMENTS / experiment] if experiment else [R.EXPERIMENTS / e for e in
+                                                                    ("rbm_mnist_sm2008", "dbm_mnist_sh2009",
+                                                                     "mnist_dbn", "mnist_classification")]
+        for folder in folders:
+            for path in list(folder.glob("*.json")) + list(folder.glob("*.yaml")) + list(folder.glob("models/*")):
+                if path.suffix in (".json", ".jsonl", ".csv", ".yaml", ".md"):
+                    self.env.note_dependency(str(path))
+        self.env.note_dependency(str(R.HERE / "published.json"))
+
+    def _parse(self, markdown: str) -> list[nodes.Node]:
+        container = nodes.container(classes=["nbm-results"])
+        self.state.nested_parse(self._lines(markdown), self.content_offset, container)
+        return [container]
+
+    def _lines(self, text: str):
+        from docutils.statemachine import StringList
+
+        return StringList(text.splitlines(), source=self.env.docname)
+
+
+class ResultsTable(_Base):
+    """A table of an experiment's shipped results."""
+
+    required_arguments = 2
+    option_spec = {"models": directives.unchanged, "layers": directives.unchanged}
+
+    def run(self):
+        experiment, kind = self.arguments
+        if kind not in TABLES:
+            raise self.error(f"results-table: unknown kind {kind!r}; one of {', '.join(TABLES)}")
+        self._depend(experiment)
+        if kind == "quick-rows":
+            self.env.note_dependency(str(R.REPO / "scripts" / "quick_rows.json"))
+            return self._parse(T.quick_rows_table())
+        markdown = TABLES[kind](_models(experiment, self.options.get("models"), self.options.get("layers")))
+        return self._parse(markdown)
+
+
+class HeadlineTable(_Base):
+    """The best shipped models with the published number beside each (the README's table)."""
+
+    def run(self):
+        self._depend(None)
+        prefix = "" if self.env.docname.startswith("results/") else "results/"
+        table = T.headline_table(lambda e: f"[{T.EXPERIMENT_TITLES.get(e, e)}]({prefix}{T.PAGES[e]}.md)")
+        return self._parse(table + "\n" + T.headline_note() + "\n")
+
+
+class ResultsFigure(_Base):
+    """A figure drawn from an experiment's logs or estimates."""
+
+    required_arguments = 2
+    option_spec = {"models": directives.unchanged, "layers": directives.unchanged, "alt": directives.unchanged}
+
+    def run(self):
+        experiment, kind = self.arguments
+        self._depend(experiment)
+        models = _models(experiment, self.options.get("models"), self.options.get("layers"))
+        out = Path(self.env.srcdir) / "results" / "generated"
+        out.mkdir(parents=True, exist_ok=True)
+        suffix = "".join(f"_{v}" for v in (self.options.get("layers"), self.options.get("models")) if v)
+        path = out / f"{experiment}_{kind}{suffix.replace(',', '_').replace(' ', '')}.png"
+        drawn = FIGURES[kind](models, path)
+        if not drawn:
+            return self._parse(f"*Figure not drawn: {R.NOT_RECORDED} (no log or estimate in the files yet).*\n")
+        rel = Path("generated") / path.name if self.env.docname.startswith("results/") else path.relative_to(
+            Path(self.env.srcdir))
+        alt = self.options.get("alt", f"{experiment} {kind}")
+        return self._parse(f"![{alt}]({rel.as_posix()})\n")
+
+
+# -- figures ----------------------------------------------------------------------------------------
+
+
+def _chain_offsets(models: list[R.Model]) -> dict[str, int]:
+    """Epoch offsets that put a run continued from another (``model.init_from``) after it."""
+    by_name = {m.name: m for m in models}
+    offsets: dict[str, int] = {}
+
+    def offset(m: R.Model, seen=()) -> int:
+        if m.name in offsets:
+            return offsets[m.name]
+        parent = str(((m.config or {}).get("model") or {}).get("init_from") or "")
+        parent_name = Path(parent).stem if parent else ""
+        value = 0
+        if parent_name in by_name and parent_name not in seen:
+            p = by_name[parent_name]
+            value = offset(p, (*seen, m.name)) + len(p.log)
+        offsets[m.name] = value
+        return value
+
+    for m in models:
+        offset(m)
+    return offsets
+
+
+def draw_curves(models: list[R.Model], path: Path) -> bool:
+    """Validation reconstruction loss and pseudo-log-likelihood per epoch, continued runs placed after
+    the run they start from."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    logged = [m for m in models if m.log]
+    if not logged:
+        return False
+    offsets = _chain_offsets(logged)
+    keys = [("val_loss", "loss", "reconstruction loss (nats per image)"),
+            ("val_pll", "pll", "pseudo-log-likelihood (nats per image)")]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), constrained_layout=True)
+    for ax, (key, fallback, label) in zip(axes, keys, strict=True):
+        for m in logged:
+            column = key if any(not math.isnan(r.get(key, math.nan)) for r in m.log) else fallback
+            xs = [offsets[m.name] + int(r["epoch"]) for r in m.log if not math.isnan(r.get(column, math.nan))]
+            ys = [r[column] for r in m.log if not math.isnan(r.get(column, math.nan))]
+            if xs:
+                style = "-" if column == key else ":"
+                ax.plot(xs, ys, style, lw=1.2, label=f"{m.name}{'' if column == key else ' (train)'}")
+        ax.set_xlabel("epoch (a continued run starts where its init ended)")
+        ax.set_ylabel(label + (", validation" if key.startswith("val_") else ""))
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7, loc="upper right")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def draw_estimates(models: list[R.Model], path: Path) -> bool:
+    """Each model's test figure with every current log Z estimate (the spread is the AIS uncertainty),
+    mean-field bound and importance-sampled, beside the published number of the same estimator."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [m for m in models if not m.pending and m.believable[0]]
+    if not rows:
+        return False
+    fig, ax = plt.subplots(figsize=(9, 0.5 * len(rows) + 1.6), constrained_layout=True)
+    for i, m in enumerate(reversed(rows)):
+        for key, colour, label in (("test_ll", "tab:blue", "mean-field bound / exact free energy"),
+                                   ("test_ll_importance", "tab:orange", "importance-sampled")):
+            term = m._term(key)
+            if term is None:
+                continue
+            values = [term[0] - e.log_z for e in m.current if math.isfinite(e.log_z)]
+            ax.plot([min(values), max(values)], [i, i], color=colour, lw=6, alpha=0.35, solid_capstyle="butt")
+            ax.plot(values, [i] * len(values), "|", color=colour, ms=12, label=label if i == 0 else None)
+    keys = {T.published_key(m) for m in rows} - {None}
+    for key in sorted(keys):
+        p = R.published()[key]
+        ax.axvline(p["value"], color="k", ls="--", lw=1)
+        ax.text(p["value"], len(rows) - 0.4, f" {p['short']} {p['value']:.2f}", fontsize=8, va="bottom")
+    ax.set_yticks(range(len(rows)), [m.name for m in reversed(rows)], fontsize=8)
+    ax.set_xlabel("test log-likelihood or bound (nats per image), one tick per log Z estimate")
+    ax.set_ylim(-0.7, len(rows) + 0.2)
+    ax.grid(axis="x", alpha=0.3)
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(fontsize=8, loc="lower left")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def draw_accuracy(models: list[R.Model], path: Path) -> bool:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    logged = [m for m in models if any("val_accuracy" in r for r in m.log)]
+    if not logged:
+        return False
+    fig, ax = plt.subplots(figsize=(6, 3.4), constrained_layout=True)
+    for m in logged:
+        ax.plot([r["epoch"] for r in m.log], [r["val_accuracy"] for r in m.log], "-o", ms=3, label=m.name)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation accuracy")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+FIGURES = {"curves": draw_curves, "estimates": draw_estimates, "accuracy": draw_accuracy}
+
+
+def setup(app):
+    app.add_directive("results-table", ResultsTable)
+    app.add_directive("headline-table", HeadlineTable)
+    app.add_directive("results-figure", ResultsFigure)
+    return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
