@@ -101,7 +101,7 @@ def run(cfg: dict, out: Path, device: str = "cpu", seed: int = 0, verbose: int =
     ais = AIS(dbm, data=data.train, n_runs=cfg["ais_runs"], n_betas=cfg["ais_betas"], seed=seed,
               progress=verbose == 1)
     log_z, lo, hi = ais.estimate_log_error_Z()
-    log_z_rev = ais.run_reverse(v_init=dbm.algorithm.model_chains(), n_gibbs=cfg["reverse_gibbs"])
+    log_z_rev = ais.run_reverse(v_init=dbm.trainer.model_chains(), n_gibbs=cfg["reverse_gibbs"])
     t_ais = time.perf_counter() - t0 - t_pre - t_train
     test_ll, test_se = log_likelihood(dbm, data.test, log_z)
     train_ll, train_se = log_likelihood(dbm, data.train[:10000], log_z)

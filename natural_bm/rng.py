@@ -17,6 +17,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from natural_bm.seeding import new_seed
+
 _NP_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
 
 
@@ -29,8 +31,6 @@ class RandomSource:
 
     def manual_seed(self, seed: int | None) -> "RandomSource":
         """Reset the stream to the one determined by ``seed`` (fresh entropy if None)."""
-        from natural_bm.seeding import new_seed
-
         self.seed = new_seed() if seed is None else int(seed)
         if self.device.type == "cpu":
             self._np = np.random.Generator(np.random.PCG64(self.seed))

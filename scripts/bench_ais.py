@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from natural_bm import RBM, onednn
-from natural_bm.estimators import AIS, default_betas, log_partition_exact
+from natural_bm.estimators import AIS, EngineOptions, default_betas, log_partition_exact
 from natural_bm.io import print_and_save
 
 
@@ -54,8 +54,8 @@ def _sync(device) -> None:
 
 def run_natural_bm(m, betas, runs, cuda_graph=True, packed_weights=True):
     t0 = time.perf_counter()
-    AIS(m, n_runs=runs, betas=betas, base="uniform", seed=0, progress=False, cuda_graph=cuda_graph,
-        packed_weights=packed_weights).run_logZ()
+    AIS(m, n_runs=runs, betas=betas, base="uniform", seed=0, progress=False,
+        engine=EngineOptions(cuda_graph=cuda_graph, packed_weights=packed_weights)).run_logZ()
     return time.perf_counter() - t0
 
 

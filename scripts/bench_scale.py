@@ -32,7 +32,7 @@ def worker(args) -> None:
     from natural_bm import RBM, SGD
     from natural_bm import distributed as dist
     from natural_bm.datasets import load_mnist
-    from natural_bm.estimators import AIS
+    from natural_bm.estimators import AIS, EngineOptions
 
     dist.init_from_environment()
     x = load_mnist("sampled", n_train=args.rows, n_valid=0).train
@@ -45,7 +45,8 @@ def worker(args) -> None:
     dist.barrier()
     t_epoch = time.perf_counter() - t0
     t0 = time.perf_counter()
-    AIS(m, data=x, n_runs=100, n_betas=args.betas, seed=0, progress=False, compile=False).run_logZ()
+    AIS(m, data=x, n_runs=100, n_betas=args.betas, seed=0, progress=False,
+        engine=EngineOptions(jit_compile=False)).run_logZ()
     dist.barrier()
     t_ais = time.perf_counter() - t0
     n_params = sum(p.numel() for p in m.parameter_dict().values())

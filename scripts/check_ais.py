@@ -17,7 +17,7 @@ import torch
 
 from natural_bm import RBM, SGD
 from natural_bm.datasets import load_mnist
-from natural_bm.estimators import AIS, log_partition_exact
+from natural_bm.estimators import AIS, EngineOptions, log_partition_exact
 from natural_bm.io import print_and_save
 
 
@@ -56,7 +56,7 @@ def main() -> None:
         exact = log_partition_exact(m, progress=False)
         for dtype in (torch.float64, torch.float32):
             ais = AIS(m, data=d, n_runs=args.runs, n_betas=args.betas, base="data" if d is not None else "uniform",
-                      seed=0, progress=False, log_weight_dtype=dtype)
+                      seed=0, progress=False, engine=EngineOptions(log_weight_dtype=dtype))
             z, lo, hi = ais.estimate_log_error_Z()
             rev = ais.run_reverse(data=d, n_gibbs=1000)
             row = (f"| {name} | {exact:.3f} | {str(dtype).replace('torch.', '')} | {z:.3f} [{lo:.3f}, {hi:.3f}] "

@@ -24,7 +24,7 @@ from torch.profiler import ProfilerActivity, profile
 
 from natural_bm import RBM, SGD
 from natural_bm.datasets import load_mnist
-from natural_bm.estimators import AIS, default_betas
+from natural_bm.estimators import AIS, EngineOptions, default_betas
 
 
 def _device_total_us(prof) -> float:
@@ -66,7 +66,7 @@ def main() -> None:
 
     def ais(cuda_graph: bool):
         return lambda: AIS(rbm, n_runs=100, betas=betas, base="uniform", seed=0, progress=False,
-                           cuda_graph=cuda_graph).run_logZ()
+                           engine=EngineOptions(cuda_graph=cuda_graph)).run_logZ()
 
     _profiled("CD-1 epoch, cuda_graph=False", epoch(False), lines)
     _profiled("CD-1 epoch, CUDA graph", epoch(True), lines)

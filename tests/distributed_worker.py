@@ -20,7 +20,7 @@ import torch
 torch.set_num_threads(1)
 
 from natural_bm import distributed as dist  # noqa: E402
-from natural_bm.estimators import AIS  # noqa: E402
+from natural_bm.estimators import AIS, EngineOptions  # noqa: E402
 
 
 def ais_model():
@@ -44,7 +44,7 @@ def run_ais(compile_: bool, counters_only: bool = False) -> dict:
     for name, m in zip(("rbm", "dbm"), ais_model(), strict=True):
         n_betas = {"rbm": 8, "dbm": 2}[name] if counters_only else 60
         a = AIS(m, n_runs=40, n_betas=n_betas, base="uniform", seed=5, progress=False,
-                compile=compile_ or counters_only)
+                engine=EngineOptions(jit_compile=compile_ or counters_only))
         a.run_logZ()
         a.run_reverse(n_gibbs=20)
         out[name] = {"log_w": a.log_w.clone(), "log_w_reverse": a.log_w_reverse.clone(), "logZ": a.logZ,

@@ -71,7 +71,7 @@ def test_centred_gradient_is_the_gradient_of_the_log_likelihood_in_centred_param
     log_pv = torch.stack([torch.logsumexp(neg_e[codes == i], 0) for i in range(16)]) - log_z
     row_codes = (x * torch.tensor([8.0, 4.0, 2.0, 1.0], dtype=torch.float64)).sum(1).long()
     log_pv[row_codes].mean().backward()
-    grads, _ = ExactGradient().step(m, x, RandomSource(0))
+    grads, _, _ = ExactGradient().step(m, x, None, RandomSource(0))
     dW = centred_weight_gradient(grads["W"], grads["vbias"], grads["hbias"], mu[0], mu[1])
     torch.testing.assert_close(dW, W.grad, rtol=0, atol=1e-12)
     torch.testing.assert_close(grads["vbias"], c[0].grad, rtol=0, atol=1e-12)
@@ -89,7 +89,7 @@ def test_one_centred_sgd_update_matches_numpy():
     cen = Centering(rate=rate, target="data")
     cen.offsets = [torch.from_numpy(mu_v.copy()), torch.from_numpy(mu_h.copy())]  # kept by fit (right shapes)
     m.compile(SGD(lr), ExactGradient(), centering=cen)
-    grads, _ = ExactGradient().step(m, torch.from_numpy(x), RandomSource(0))  # deterministic gradients
+    grads, _, _ = ExactGradient().step(m, torch.from_numpy(x), None, RandomSource(0))  # deterministic gradients
     dW, db, dc = (grads[k].numpy() for k in ("W", "vbias", "hbias"))
     m.fit(x, batch_size=8, epochs=1, verbose=0, seed=0, shuffle=False)
 
@@ -100,8 +100,8 @@ def test_one_centred_sgd_update_matches_numpy():
     np.testing.assert_allclose(m.vbias.detach().numpy(), b1, rtol=0, atol=1e-12)
     np.testing.assert_allclose(m.hbias.detach().numpy(), c1, rtol=0, atol=1e-12)
     data_h = (1 / (1 + np.exp(-(x @ W0 + c0)))).mean(0)  # the batch's data-dependent means, before the update
-    np.testing.assert_allclose(m.centering.offsets[0].numpy(), (1 - rate) * mu_v + rate * x.mean(0), atol=1e-12)
-    np.testing.assert_allclose(m.centering.offsets[1].numpy(), (1 - rate) * mu_h + rate * data_h, atol=1e-12)
+    np.testing.assert_allclose(m.trainer.centering.offsets[0].numpy(), (1 - rate) * mu_v + rate * x.mean(0), atol=1e-12)
+    np.testing.assert_allclose(m.trainer.centering.offsets[1].numpy(), (1 - rate) * mu_h + rate * data_h, atol=1e-12)
 
 
 def test_zero_offsets_at_rate_zero_train_exactly_as_uncentred():
@@ -136,13 +136,13 @@ def test_centred_training_resumes_bit_identically(tmp_path, target):
     half.fit(x, batch_size=20, epochs=2, verbose=0, seed=3)
     half.save(tmp_path / "half.pt")
     resumed = DBM.load(tmp_path / "half.pt")
-    assert resumed.centering.get_config() == {"rate": 0.05, "target": target}
+    assert resumed.trainer.centering.get_config() == {"rate": 0.05, "target": target}
     resumed.fit(x, batch_size=20, epochs=4, initial_epoch=2, verbose=0, seed=3)
     for name in full.param_names:
         assert torch.equal(getattr(full, name), getattr(resumed, name)), name
-    for a, b in zip(full.centering.offsets, resumed.centering.offsets, strict=True):
+    for a, b in zip(full.trainer.centering.offsets, resumed.trainer.centering.offsets, strict=True):
         assert torch.equal(a, b)
-    assert not torch.equal(full.centering.offsets[1], half.centering.offsets[1])  # the offsets did move
+    assert not torch.equal(full.trainer.centering.offsets[1], half.trainer.centering.offsets[1])  # the offsets did move
 
 
 def test_centred_training_is_invariant_to_flipping_the_data_and_uncentred_is_not():

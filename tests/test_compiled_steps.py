@@ -135,16 +135,16 @@ def test_compiled_fit_is_reproducible_and_resumable(tmp_path, algorithm):
     half = _fit(True, epochs=2, algorithm=algorithm)
     half.save(tmp_path / "half.pt")
     resumed = _fit(True, epochs=3, initial_epoch=2, algorithm=algorithm, model=RBM.load(tmp_path / "half.pt"))
-    assert resumed.jit_compile is True
+    assert resumed.trainer.jit_compile is True
     for name in a.param_names:
         assert torch.equal(getattr(a, name), getattr(resumed, name))
 
 
 def test_jit_compile_auto_compiles_on_cuda_only():
-    assert RBM(784, 100).compile().use_jit_compile() is False  # CPU: eager by default
-    assert RBM(9, 16).compile(jit_compile=True).use_jit_compile() is True
+    assert RBM(784, 100).compile().trainer.use_jit_compile() is False  # CPU: eager by default
+    assert RBM(9, 16).compile(jit_compile=True).trainer.use_jit_compile() is True
     if torch.cuda.is_available():
-        assert RBM(9, 16, device="cuda").compile().use_jit_compile() is True
+        assert RBM(9, 16, device="cuda").compile().trainer.use_jit_compile() is True
     with pytest.raises(ValueError, match="jit_compile"):
         RBM(9, 4).compile(jit_compile="yes")
 

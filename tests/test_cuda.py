@@ -12,7 +12,7 @@ from reference import free_energy, log_z, params
 
 from natural_bm import DBM, RBM, SGD, load_model
 from natural_bm.datasets.synthetic import bars_and_stripes
-from natural_bm.estimators import AIS, default_betas, log_partition_exact
+from natural_bm.estimators import AIS, EngineOptions, default_betas, log_partition_exact
 from natural_bm.rng import counter_uniform_pair, stream_key
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -59,8 +59,8 @@ def test_ais_cuda_graph_replay_is_bit_identical_to_the_plain_loop():
     m = _mnist_like_rbm(50, seed=2).to(CUDA)
     betas = default_betas(2 * 2 * 128 + 38)  # two whole graph chunks, 36 looped steps and one odd step
     kw = dict(n_runs=64, betas=betas, base="uniform", seed=5, progress=False, compile=True)
-    a = AIS(m, cuda_graph=True, **kw)
-    b = AIS(m, cuda_graph=False, **kw)
+    a = AIS(m, **kw, engine=EngineOptions(cuda_graph=True))
+    b = AIS(m, **kw, engine=EngineOptions(cuda_graph=False))
     a.run_logZ()
     b.run_logZ()
     assert torch.equal(a.log_w, b.log_w)
@@ -78,7 +78,7 @@ def test_dbm_ais_cuda_graph_replay_is_bit_identical_to_the_plain_loop():
     d = d.to(CUDA)
     betas = default_betas(2 * 128 + 40)  # two whole graph chunks and a looped/eager tail
     kw = dict(n_runs=32, betas=betas, base="uniform", seed=5, progress=False, compile=True)
-    a, b = AIS(d, cuda_graph=True, **kw), AIS(d, cuda_graph=False, **kw)
+    a, b = AIS(d, **kw, engine=EngineOptions(cuda_graph=True)), AIS(d, **kw, engine=EngineOptions(cuda_graph=False))
     a.run_logZ()
     b.run_logZ()
     assert torch.equal(a.log_w, b.log_w)
@@ -88,7 +88,7 @@ def test_dbm_ais_cuda_graph_replay_is_bit_identical_to_the_plain_loop():
 def test_ais_on_cuda_matches_exact_log_z(compile):
     m = _mnist_like_rbm(15, seed=4)
     exact = log_partition_exact(m, progress=False)
-    ais = AIS(m.to(CUDA), n_runs=100, base="uniform", seed=0, progress=False, compile=compile)
+    ais = AIS(m.to(CUDA), n_runs=100, base="uniform", seed=0, progress=False, engine=EngineOptions(jit_compile=compile))
     z, lo, hi = ais.estimate_log_error_Z()
     assert abs(z - exact) < 0.1 and lo <= exact <= hi
     assert ais.log_w.device.type == "cuda"
@@ -166,4 +166,4 @@ def test_fit_replays_the_whole_update_from_a_cuda_graph_as_the_ordinary_path_tra
     assert got.optimizer.iterations == ref.optimizer.iterations
     np.testing.assert_allclose(got.history.history["loss"], ref.history.history["loss"], rtol=1e-12)
     if algorithm == "pcd":
-        assert torch.equal(got.algorithm.chains, ref.algorithm.chains)
+        assert torch.equal(got.trainer.algorithm_state.chains, ref.trainer.algorithm_state.chains)

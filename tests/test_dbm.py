@@ -9,7 +9,7 @@ from conftest import random_rbm, randomize
 from scipy.special import logsumexp
 
 from natural_bm import DBM, SGD
-from natural_bm.estimators import AIS, log_likelihood, log_partition_exact
+from natural_bm.estimators import AIS, EngineOptions, log_likelihood, log_partition_exact
 from natural_bm.training import pretrain_dbm
 
 
@@ -108,8 +108,7 @@ def test_two_layer_dbm_equals_rbm():
     brute = logsumexp(Vn @ W @ Hn.T + (Vn @ b)[:, None] + (Hn @ c)[None, :])  # independent numpy reference
     assert log_partition_exact(d) == pytest.approx(brute, abs=1e-10)
     assert log_partition_exact(r) == pytest.approx(brute, abs=1e-10)
-    with pytest.warns(DeprecationWarning, match="log_partition_exact"):
-        assert d.log_partition_exact() == pytest.approx(brute, abs=1e-10)
+    assert not hasattr(d, "log_partition_exact")  # one name: the estimator (the deprecated alias is gone)
     torch.testing.assert_close(d.log_prob_bound(V), -r.free_energy(V))
 
 
@@ -121,7 +120,8 @@ def test_ais_of_a_two_layer_dbm_equals_ais_of_its_rbm(compile):
     data = (np.random.default_rng(0).random((50, 12)) < 0.4).astype(np.float32)
     runs = []
     for model in (r, d):
-        ais = AIS(model, data=data, n_runs=16, n_betas=300, seed=5, compile=compile, progress=False)
+        ais = AIS(model, data=data, n_runs=16, n_betas=300, seed=5, progress=False,
+                  engine=EngineOptions(jit_compile=compile))
         runs.append((ais.run_logZ(), ais.log_w.clone(), ais.run_reverse(data=data), ais.log_w_reverse.clone()))
     (z_r, w_r, zr_r, wr_r), (z_d, w_d, zr_d, wr_d) = runs
     assert torch.equal(w_r, w_d) and torch.equal(wr_r, wr_d)
@@ -182,7 +182,7 @@ def test_dbm_ais_eager_path_matches_exact(sizes, topology):
     d = random_dbm(sizes, topology, scale=0.8, seed=7)
     exact = log_partition_exact(d)
     z, lo, hi = AIS(d, n_runs=200, n_betas=4000, base="uniform", seed=0, progress=False,
-                    compile=False).estimate_log_error_Z()
+                    engine=EngineOptions(jit_compile=False)).estimate_log_error_Z()
     assert abs(z - exact) < 0.1 and lo <= exact <= hi
 
 
@@ -196,7 +196,8 @@ def test_dbm_ais_annealing_the_even_layers_matches_exact(sizes, topology):
     d = random_dbm(sizes, topology, scale=0.8, seed=7)
     exact = log_partition_exact(d)
     x = (np.random.default_rng(1).random((50, sizes[0])) < 0.4).astype(np.float64)
-    ais = AIS(d, data=x, n_runs=200, n_betas=3000, seed=0, progress=False, compile=False, parity=0)
+    ais = AIS(d, data=x, n_runs=200, n_betas=3000, seed=0, progress=False, parity=0,
+              engine=EngineOptions(jit_compile=False))
     assert ais.annealed_layers == list(range(0, len(sizes), 2))
     z, lo, hi = ais.estimate_log_error_Z()
     assert abs(z - exact) < 0.1 and lo <= exact <= hi
@@ -209,7 +210,8 @@ def test_rbm_ais_annealing_the_hidden_layer_matches_exact():
     step, which the compiled path runs too: see the counter-stream test below)."""
     rbm = random_rbm(9, 5, scale=1.0, seed=3)
     exact = log_partition_exact(rbm)
-    a = AIS(rbm, n_runs=200, n_betas=4000, base="uniform", seed=0, progress=False, compile=False, parity=1)
+    a = AIS(rbm, n_runs=200, n_betas=4000, base="uniform", seed=0, progress=False, parity=1,
+            engine=EngineOptions(jit_compile=False))
     z, lo, hi = a.estimate_log_error_Z()
     assert a.annealed_layers == [1]
     assert abs(z - exact) < 0.1 and lo <= exact <= hi
@@ -229,7 +231,7 @@ def test_compiled_dbm_ais_chunks_and_tail_follow_the_counter_stream():
     d = random_dbm(sizes, topology, scale=0.8, seed=3)
     per = ais_engine.LAYERED.steps_per_call
     betas = torch.linspace(0, 1, per * 3 + 2, dtype=torch.float64)  # 3 calls and a 1-step tail
-    a = AIS(d, n_runs=9, betas=betas, base="uniform", seed=4, progress=False, compile=True)
+    a = AIS(d, n_runs=9, betas=betas, base="uniform", seed=4, progress=False, engine=EngineOptions(jit_compile=True))
     a.run_logZ()
     assert not ais_engine.LAYERED.steps.failed  # the compiled path ran, not the eager fall-back
     K = d.parity_layers(ais_steps.annealed_parity(d))
@@ -261,7 +263,7 @@ def test_dbm_ais_float32_with_packed_weights_matches_exact(monkeypatch):
     exact = log_partition_exact(random_dbm([12, 6, 5], scale=0.5, seed=2))
     for packed in (True, False):
         z, lo, hi = AIS(d, n_runs=100, n_betas=3000, base="uniform", seed=0, progress=False,
-                        packed_weights=packed).estimate_log_error_Z()
+                        engine=EngineOptions(packed_weights=packed)).estimate_log_error_Z()
         assert abs(z - exact) < 0.1 and lo <= exact <= hi
 
 
@@ -285,8 +287,8 @@ def test_mfpcd_gradient_matches_exact_with_many_chains():
     from natural_bm.training import MeanFieldPersistent
 
     alg = MeanFieldPersistent(k=50, n_chains=30000, mf_steps=100, mf_atol=1e-12)
-    alg.on_fit_begin(d, x, torch.Generator().manual_seed(0))
-    grads, _ = alg.step(d, x, torch.Generator().manual_seed(1))
+    state = alg.init(d, x, torch.Generator().manual_seed(0))
+    grads, _, _ = alg.step(d, x, state, torch.Generator().manual_seed(1))
     mu, _ = d.mean_field(x, max_steps=100, atol=1e-12)
     for (i, j) in d.edges:
         model_stat = np.einsum("n,ni,nj->ij", p, states[i], states[j])
@@ -420,7 +422,7 @@ def test_dbm_ais_matches_exact_on_an_mnist_sized_dbm(mnist_dir):
     d.compile(SGD(0.01, momentum=0.5), "mfpcd", n_chains=100, k=5, mf_steps=10)
     d.fit(x, batch_size=100, epochs=2, verbose=0, seed=0)
     exact = log_partition_exact(d)
-    ais = AIS(d, data=x, n_runs=100, n_betas=3000, seed=0, progress=False, compile=False)
+    ais = AIS(d, data=x, n_runs=100, n_betas=3000, seed=0, progress=False, engine=EngineOptions(jit_compile=False))
     z, lo, hi = ais.estimate_log_error_Z()
     assert abs(z - exact) < 0.1 and lo <= exact <= hi, (z, lo, hi, exact)
     v = torch.from_numpy(x[:500])

@@ -14,6 +14,7 @@ from natural_bm import RBM, SGD
 from natural_bm.callbacks import AISCallback, CSVLogger
 from natural_bm.estimators import (
     AIS,
+    EngineOptions,
     default_betas,
     effective_sample_size,
     log_likelihood,
@@ -119,13 +120,16 @@ def test_ais_matches_exact_log_z_after_mnist_training(mnist_dir):
 def test_eager_and_compiled_ais_agree_with_exact():
     m = random_rbm(784, 10, scale=0.05, seed=4, dtype=torch.float32)
     exact = log_partition_exact(m, progress=False)
-    eager = AIS(m, n_runs=100, n_betas=3000, base="uniform", seed=1, compile=False, progress=False)
-    compiled = AIS(m, n_runs=100, n_betas=3000, base="uniform", seed=1, compile=True, progress=False)
+    eager = AIS(m, n_runs=100, n_betas=3000, base="uniform", seed=1, progress=False,
+                engine=EngineOptions(jit_compile=False))
+    compiled = AIS(m, n_runs=100, n_betas=3000, base="uniform", seed=1, progress=False,
+                   engine=EngineOptions(jit_compile=True))
     for a in (eager, compiled):
         z, lo, hi = a.estimate_log_error_Z()
         assert abs(z - exact) < 0.1 and lo <= exact <= hi
     # same seed, same path: reproducible
-    again = AIS(m, n_runs=100, n_betas=3000, base="uniform", seed=1, compile=True, progress=False)
+    again = AIS(m, n_runs=100, n_betas=3000, base="uniform", seed=1, progress=False,
+                engine=EngineOptions(jit_compile=True))
     assert again.run_logZ() == compiled.logZ
 
 
@@ -203,14 +207,14 @@ def test_ais_callback_logs_and_nan_epochs(tmp_path):
 
 def test_compiled_ais_chunks_and_tail_follow_the_counter_stream():
     """Compiled calls of steps_per_call steps plus an eager tail equal a step-by-step loop on the same counters."""
-    from natural_bm.estimators import ais_engine, ais_steps
+    from natural_bm.estimators import EngineOptions, ais_engine, ais_steps
     from natural_bm.rng import gibbs_uniforms, stream_key
 
     m = random_rbm(12, 7, scale=0.5, seed=11)  # float64
     per = ais_engine.PAIR.steps_per_call
     betas = default_betas(per * 3 + 6)  # 3 compiled calls and a 5-step eager tail
     calls = ais_engine.PAIR.steps.compiled_calls
-    a = AIS(m, n_runs=9, betas=betas, base="uniform", seed=4, progress=False, compile=True)
+    a = AIS(m, n_runs=9, betas=betas, base="uniform", seed=4, progress=False, engine=EngineOptions(jit_compile=True))
     a.run_logZ()
     assert ais_engine.PAIR.steps.compiled_calls == calls + 3 and not ais_engine.PAIR.steps.failed
     # the same run, one eager step at a time, from the same starting states (stream 0 of the seed)
@@ -261,13 +265,16 @@ def test_ais_compiles_only_where_it_pays_back():
     from natural_bm.compiling import COMPILE_WORK_THRESHOLD
 
     small = random_rbm(9, 8, seed=0)
-    assert AIS(small, n_runs=100, base="uniform", progress=False).compile is False  # 14,501 x 100 x 144
+    assert AIS(small, n_runs=100, base="uniform", progress=False).jit_compile is False  # 14,501 x 100 x 144
     big = random_rbm(784, 20, scale=0.01, seed=0)
-    assert AIS(big, n_runs=100, base="uniform", progress=False).compile is True  # 14,501 x 100 x 31,360
+    assert AIS(big, n_runs=100, base="uniform", progress=False).jit_compile is True  # 14,501 x 100 x 31,360
     assert 14501 * 100 * 144 < COMPILE_WORK_THRESHOLD < 14501 * 100 * 31360
-    assert AIS(small, n_runs=100, base="uniform", progress=False, compile=True).compile is True
+    assert AIS(small, n_runs=100, base="uniform", progress=False,
+               engine=EngineOptions(jit_compile=True)).jit_compile is True
     with pytest.raises(ValueError, match="'auto'"):
-        AIS(small, compile="yes")
+        AIS(small, engine=EngineOptions(jit_compile="yes"))
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        AIS(small, compile=True)  # an engine option, not a statistical one
 
 
 def test_log_likelihood_of_grey_levels_warns():

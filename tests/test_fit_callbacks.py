@@ -114,7 +114,8 @@ def test_batch_loss_is_reconstruction_cross_entropy():
     from natural_bm.rng import RandomSource
 
     g = RandomSource(7)
-    _, loss = m.algorithm.step(m, x, g)
+    _, info, _ = m.trainer.algorithm.step(m, x, None, g)
+    loss = info.loss
     g = RandomSource(7)
     h = g.bernoulli(m.prob_h_given_v(x))
     r = m.prob_v_given_h(h).double()

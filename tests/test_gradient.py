@@ -18,7 +18,7 @@ def _data(n=40, nv=6, seed=0):
 def test_exact_statistics_equal_the_enumerated_gradient(seed):
     m = random_rbm(6, 4, scale=1.0, seed=seed)
     data = _data(seed=seed)
-    grads, _ = ExactGradient().step(m, torch.from_numpy(data), torch.Generator().manual_seed(0))
+    grads, _, _ = ExactGradient().step(m, torch.from_numpy(data), None, torch.Generator().manual_seed(0))
     ref = exact_gradient(*params(m), data)
     for k in ref:
         np.testing.assert_allclose(grads[k].numpy(), ref[k], atol=1e-6, rtol=0)
@@ -32,7 +32,7 @@ def test_exact_gradient_equals_finite_differences_of_the_log_likelihood():
     def mean_ll(W, b, c):
         return float(np.mean(-free_energy(W, b, c, data)) - log_z(W, b, c))
 
-    grads, _ = ExactGradient().step(m, torch.from_numpy(data), None)
+    grads, _, _ = ExactGradient().step(m, torch.from_numpy(data), None, None)
     eps = 1e-6
     for i, j in [(0, 0), (2, 1), (4, 2)]:
         Wp, Wm = W.copy(), W.copy()
@@ -47,7 +47,8 @@ def test_exact_gradient_equals_finite_differences_of_the_log_likelihood():
 
 
 def _max_err(alg, m, data, ref, seed=0):
-    grads, _ = alg.step(m, torch.from_numpy(data), torch.Generator().manual_seed(seed))
+    x = torch.from_numpy(data)
+    grads, _, _ = alg.step(m, x, alg.init(m, x, None), torch.Generator().manual_seed(seed))
     return max(np.abs(grads[k].numpy() - ref[k]).max() for k in ref)
 
 
@@ -66,11 +67,11 @@ def test_pcd_with_mixed_chains_gives_the_exact_gradient():
     data = _data(20, 6, seed=5)
     ref = exact_gradient(*params(m), data)
     pcd = PersistentContrastiveDivergence(k=100, n_chains=40000)
-    pcd.on_fit_begin(m, torch.from_numpy(data), torch.Generator().manual_seed(0))
-    grads, _ = pcd.step(m, torch.from_numpy(data), torch.Generator().manual_seed(1))
+    state = pcd.init(m, torch.from_numpy(data), torch.Generator().manual_seed(0))
+    grads, _, state = pcd.step(m, torch.from_numpy(data), state, torch.Generator().manual_seed(1))
     for k in ref:
         np.testing.assert_allclose(grads[k].numpy(), ref[k], atol=0.02)
-    assert pcd.chains.shape == (40000, 6)
+    assert state.chains.shape == (40000, 6)
 
 
 def test_weight_decay_adds_the_penalty_gradient():

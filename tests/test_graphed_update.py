@@ -111,17 +111,17 @@ def test_static_buffer_update_trains_as_the_ordinary_path(monkeypatch, algorithm
     assert got.optimizer.iterations == ref.optimizer.iterations == 2 * 5
     np.testing.assert_allclose(got.history.history["loss"], ref.history.history["loss"], rtol=1e-12)
     if algorithm == "pcd":
-        assert torch.equal(got.algorithm.chains, ref.algorithm.chains)
+        assert torch.equal(got.trainer.algorithm_state.chains, ref.trainer.algorithm_state.chains)
         torch.testing.assert_close(got.optimizer.state["W"]["velocity"], ref.optimizer.state["W"]["velocity"],
                                    rtol=0, atol=1e-12)
 
 
 def test_supported_only_on_cuda_with_sgd_and_the_compiled_steps():
     m = RBM(4, 3, seed=0).compile("sgd", "pcd", jit_compile=True)
-    assert not GraphedUpdate.supported(m)  # CPU
-    assert m.optimizer.capturable and m.algorithm.has_compiled_step
+    assert not GraphedUpdate.supported(m.trainer)  # CPU
+    assert m.optimizer.capturable and m.trainer.algorithm.has_compiled_step
     assert not RBM(4, 3).compile("adam", "cd").optimizer.capturable
-    assert not RBM(4, 3).compile("sgd", "exact").algorithm.has_compiled_step
+    assert not RBM(4, 3).compile("sgd", "exact").trainer.algorithm.has_compiled_step
 
 
 def test_a_group_frozen_mid_run_is_captured_again_and_respected(monkeypatch):
@@ -146,7 +146,7 @@ def test_a_group_frozen_mid_run_is_captured_again_and_respected(monkeypatch):
     assert made[0].builds == 2 and made[0].replays == 8
     for name in ("W", "vbias", "hbias"):
         np.testing.assert_allclose(getattr(got, name).numpy(), getattr(ref, name).numpy(), rtol=0, atol=1e-12)
-    assert torch.equal(got.algorithm.chains, ref.algorithm.chains)
+    assert torch.equal(got.trainer.algorithm_state.chains, ref.trainer.algorithm_state.chains)
 
 
 def test_a_reloaded_optimizer_state_is_captured_again(monkeypatch):

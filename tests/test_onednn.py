@@ -7,7 +7,7 @@ from conftest import random_rbm
 
 from natural_bm import onednn
 from natural_bm.compiling import CompiledFunction
-from natural_bm.estimators import AIS, log_partition_exact
+from natural_bm.estimators import AIS, EngineOptions, log_partition_exact
 
 needs_onednn = pytest.mark.skipif(not onednn.available(), reason="this torch build has no oneDNN (mkldnn)")
 
@@ -114,8 +114,8 @@ def test_ais_with_packed_weights_equals_ais_without(compile):
     m = random_rbm(30, 9, scale=0.3, seed=5, dtype=torch.float32)
     runs = {}
     for packed in (True, False):
-        a = AIS(m, n_runs=40, n_betas=300, base="uniform", seed=2, progress=False, packed_weights=packed,
-                compile=compile)
+        a = AIS(m, n_runs=40, n_betas=300, base="uniform", seed=2, progress=False,
+                engine=EngineOptions(packed_weights=packed, jit_compile=compile))
         a.run_logZ()
         runs[packed] = a
     same = (runs[True].log_w - runs[False].log_w).abs() < 1e-4

@@ -25,8 +25,8 @@ def test_round_trip(tmp_path):
         assert torch.equal(v, getattr(m2, k))
     assert m2.get_config() == m.get_config() and m2.dtype == m.dtype
     assert m2.optimizer.state_dict()["hyperparameters"] == m.optimizer.state_dict()["hyperparameters"]
-    assert torch.equal(m2.algorithm.chains, m.algorithm.chains)
-    assert m2.l2 == 1e-3
+    assert torch.equal(m2.trainer.algorithm_state.chains, m.trainer.algorithm_state.chains)
+    assert m2.trainer.l2 == 1e-3
     assert isinstance(load_model(path), RBM)
     raw = torch.load(path, weights_only=True)  # plain tensors and dicts only
     assert torch.equal(raw["state_dict"]["W"], m.W)
@@ -45,7 +45,7 @@ def test_warm_start_copies_parameters_but_not_the_training_state(tmp_path):
     assert fresh.warm_start(path) is fresh
     for k, v in m.parameter_dict().items():
         assert torch.equal(v, getattr(fresh, k))
-    assert fresh.optimizer.state_dict()["hyperparameters"] == before and fresh.algorithm.chains is None
+    assert fresh.optimizer.state_dict()["hyperparameters"] == before and fresh.trainer.algorithm_state is None
     assert fresh.weight_scale == 0.5  # init and weight_scale are not architecture
     with pytest.raises(ValueError, match=r"rbm.pt holds a RBM with .*'n_hidden': 6.* this model has .*'n_hidden': 5"):
         RBM(9, 5).warm_start(path)

@@ -125,13 +125,13 @@ def test_sparsity_training_resumes_bit_identically_and_cost_zero_changes_nothing
     half.fit(x, batch_size=20, epochs=2, verbose=0, seed=3)
     half.save(tmp_path / "half.pt")
     resumed = DBM.load(tmp_path / "half.pt")
-    assert resumed.sparsity.get_config() == {"target": {1: 0.1, 2: 0.2}, "cost": 0.1, "damping": 0.9}
-    assert resumed.max_norm == 2.0
+    assert resumed.trainer.sparsity.get_config() == {"target": {1: 0.1, 2: 0.2}, "cost": 0.1, "damping": 0.9}
+    assert resumed.trainer.max_norm == 2.0
     resumed.fit(x, batch_size=20, epochs=4, initial_epoch=2, verbose=0, seed=3)
     for name in full.param_names:
         assert torch.equal(getattr(full, name), getattr(resumed, name)), name
     for k in (1, 2):
-        assert torch.equal(full.sparsity.q[k], resumed.sparsity.q[k])
+        assert torch.equal(full.trainer.sparsity.q[k], resumed.trainer.sparsity.q[k])
     zero, none = build({"target": 0.1, "cost": 0.0}), build(None)
     zero.fit(x, batch_size=20, epochs=2, verbose=0, seed=3)
     none.fit(x, batch_size=20, epochs=2, verbose=0, seed=3)

@@ -102,9 +102,9 @@ def test_pt_training_logs_swap_rates_and_resumes_bit_identically(tmp_path):
     hist = full.fit(x, batch_size=50, epochs=3, verbose=0, seed=1)
     assert {"swap_rate_0", "swap_rate_1", "swap_rate_2"} <= set(hist.history)
     assert all(0 <= r <= 1 for r in hist.history["swap_rate_0"])
-    chains = full.algorithm.model_chains()  # what reverse AIS starts from: the beta = 1 chains
-    assert chains is full.algorithm.sampler.chains[0] and chains[0].shape == (20, 9)
-    assert make().algorithm.model_chains() is None and RBM(9, 3).compile(SGD(0.1), "cd").algorithm.model_chains() \
+    chains = full.trainer.model_chains()  # what reverse AIS starts from: the beta = 1 chains
+    assert chains is full.trainer.algorithm_state.sampler.chains[0] and chains[0].shape == (20, 9)
+    assert make().trainer.model_chains() is None and RBM(9, 3).compile(SGD(0.1), "cd").trainer.model_chains() \
         is None
     half = make()
     half.fit(x, batch_size=50, epochs=2, verbose=0, seed=1)

@@ -11,7 +11,7 @@ from scipy import integrate
 from scipy.special import logsumexp
 
 from natural_bm import DBM, RBM, SGD
-from natural_bm.estimators import AIS, log_likelihood, log_partition_exact
+from natural_bm.estimators import AIS, EngineOptions, log_likelihood, log_partition_exact
 from natural_bm.models.units import Gaussian, units_from_spec
 
 SIGMA = np.array([0.8, 1.3])
@@ -171,7 +171,8 @@ def test_ais_of_gaussian_visible_models_matches_exact_log_z(compile):
     for model, seed in ((m, 2), (d, 3)):
         randomize(model, 0.4, seed=seed)
         exact = log_partition_exact(model)
-        ais = AIS(model, data=x, n_runs=64, n_betas=2000, seed=0, compile=compile, progress=False)
+        ais = AIS(model, data=x, n_runs=64, n_betas=2000, seed=0, progress=False,
+                  engine=EngineOptions(jit_compile=compile))
         z, lo, hi = ais.estimate_log_error_Z()
         assert abs(z - exact) < 0.05 and lo <= exact <= hi, (z, lo, hi, exact)
         rz = ais.run_reverse(data=x, n_gibbs=200)
@@ -276,8 +277,8 @@ def test_softmax_label_layer_against_brute_force():
     assert 0.5 * np.abs(freq - p_v_given_y).sum() < 0.03
     # AIS (h annealed; v and the labels summed out) against exact
     for compile in (False, True):
-        z, lo, hi = AIS(d, n_runs=64, n_betas=1500, base="uniform", seed=1, compile=compile,
-                        progress=False).estimate_log_error_Z()
+        z, lo, hi = AIS(d, n_runs=64, n_betas=1500, base="uniform", seed=1,
+                        progress=False, engine=EngineOptions(jit_compile=compile)).estimate_log_error_Z()
         assert abs(z - logsumexp(log_joint)) < 0.03 and lo <= logsumexp(log_joint) <= hi
 
 

@@ -35,7 +35,7 @@ import numpy as np
 
 from natural_bm import RBM, SGD
 from natural_bm.datasets import load_mnist
-from natural_bm.estimators import AIS, log_partition_exact
+from natural_bm.estimators import AIS, EngineOptions, log_partition_exact
 
 data = load_mnist("sampled", n_train=10_000, n_valid=1_000)
 
@@ -63,7 +63,8 @@ n_betas = [100, 300, 1000, 3000]
 results = {name: [] for name in models}
 for name, model in models.items():
     for n in n_betas:
-        ais = AIS(model, data=data.train, n_runs=100, n_betas=n, seed=0, compile=False, progress=False)
+        ais = AIS(model, data=data.train, n_runs=100, n_betas=n, seed=0, progress=False,
+                  engine=EngineOptions(jit_compile=False))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             bracket = ais.estimate_bracket(data.test, data=data.train, n_gibbs=1000)

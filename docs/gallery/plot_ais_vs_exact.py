@@ -30,7 +30,7 @@ import numpy as np
 
 from natural_bm import RBM, SGD
 from natural_bm.datasets import load_mnist
-from natural_bm.estimators import AIS, log_partition_exact
+from natural_bm.estimators import AIS, EngineOptions, log_partition_exact
 
 data = load_mnist("sampled", n_train=10_000, n_valid=1_000)
 rbm = RBM(784, 20, seed=0).init_from_data(data.train)
@@ -59,7 +59,8 @@ print(f"exact log Z = {log_z_exact:.3f} nats (2^20 hidden states enumerated)")
 n_betas = [50, 100, 200, 500, 1000, 2000, 5000, 10000]
 estimates, lows, highs, ess = [], [], [], []
 for n in n_betas:
-    ais = AIS(rbm, data=data.train, n_runs=100, n_betas=n, seed=0, compile=False, progress=False)
+    ais = AIS(rbm, data=data.train, n_runs=100, n_betas=n, seed=0, progress=False,
+              engine=EngineOptions(jit_compile=False))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         log_z, lo, hi = ais.estimate_log_error_Z()

@@ -9,12 +9,6 @@ import warnings
 
 from natural_bm.callbacks.callback import Callback, host_logs, reads_batch_ends
 
-_BATCH_HOOKS = {
-    "on_train_batch_begin", "on_train_batch_end",
-    "on_test_batch_begin", "on_test_batch_end",
-    "on_predict_batch_begin", "on_predict_batch_end",
-}
-
 
 class CallbackList:
     """A container that forwards each hook to every callback, in order.
@@ -82,27 +76,87 @@ class CallbackList:
         for cb in self.callbacks:
             cb.set_model(model)
 
-    def _call(self, hook: str, *args) -> None:
-        if hook == "on_train_begin":
-            for cb in self.callbacks:
-                getattr(cb, hook)(*args)
-            apply_restored_states(self.callbacks)  # checkpointed state goes back after on_train_begin's reset
-            return
-        timed = hook in _BATCH_HOOKS
-        if timed and hook.endswith("_end") and self._batch_start is not None:
+    # ------------------------------------------------------------ hooks (one method each, as Keras's)
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        for cb in self.callbacks:
+            cb.on_train_begin(logs)
+        apply_restored_states(self.callbacks)  # checkpointed state goes back after on_train_begin's reset
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        for cb in self.callbacks:
+            cb.on_train_end(logs)
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        for cb in self.callbacks:
+            cb.on_epoch_begin(epoch, logs)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        for cb in self.callbacks:
+            cb.on_epoch_end(epoch, logs)
+
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        self._batch_begin("on_train_batch_begin", batch, logs)
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self._batch_end("on_train_batch_end", batch, logs)
+
+    def on_test_begin(self, logs: dict | None = None) -> None:
+        for cb in self.callbacks:
+            cb.on_test_begin(logs)
+
+    def on_test_end(self, logs: dict | None = None) -> None:
+        for cb in self.callbacks:
+            cb.on_test_end(logs)
+
+    def on_test_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        self._batch_begin("on_test_batch_begin", batch, logs)
+
+    def on_test_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self._batch_end("on_test_batch_end", batch, logs)
+
+    def on_predict_begin(self, logs: dict | None = None) -> None:
+        for cb in self.callbacks:
+            cb.on_predict_begin(logs)
+
+    def on_predict_end(self, logs: dict | None = None) -> None:
+        for cb in self.callbacks:
+            cb.on_predict_end(logs)
+
+    def on_predict_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        self._batch_begin("on_predict_batch_begin", batch, logs)
+
+    def on_predict_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self._batch_end("on_predict_batch_end", batch, logs)
+
+    # the old Keras names of the training batch hooks
+    def on_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        self.on_train_batch_begin(batch, logs)
+
+    def on_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.on_train_batch_end(batch, logs)
+
+    def _batch_begin(self, hook: str, batch: int, logs: dict | None) -> None:
+        """A batch-begin hook of every callback, timed; the batch's own time starts after it."""
+        for cb in self.callbacks:
+            t0 = time.perf_counter()
+            getattr(cb, hook)(batch, logs)
+            self._record(cb, hook, time.perf_counter() - t0)
+        self._batch_start = time.perf_counter()
+
+    def _batch_end(self, hook: str, batch: int, logs: dict | None) -> None:
+        """A batch-end hook of every callback, timed; the logs' device tensors become floats just before
+        the first callback that wants floats."""
+        if self._batch_start is not None:
             self.batch_times.append(time.perf_counter() - self._batch_start)
         on_host = False
         for cb in self.callbacks:
-            if not timed:
-                getattr(cb, hook)(*args)
-                continue
-            if not on_host and hook.endswith("_end") and self._wants_floats(cb):
-                on_host = _logs_to_host(args)
+            if not on_host and self._wants_floats(cb):
+                if logs:
+                    logs.update(host_logs(logs))
+                on_host = True
             t0 = time.perf_counter()
-            getattr(cb, hook)(*args)
+            getattr(cb, hook)(batch, logs)
             self._record(cb, hook, time.perf_counter() - t0)
-        if timed and hook.endswith("_begin"):
-            self._batch_start = time.perf_counter()
 
     def _wants_floats(self, cb: Callback) -> bool:
         """Whether ``cb`` reads batch-end logs and wants them as floats (looked up once per callback)."""
@@ -130,18 +184,6 @@ class CallbackList:
                 RuntimeWarning,
                 stacklevel=3,
             )
-
-    def __getattr__(self, hook: str):
-        if hook.startswith("on_") and hasattr(Callback, hook):
-            return lambda *args: self._call(hook, *args)
-        raise AttributeError(hook)
-
-
-def _logs_to_host(args: tuple) -> bool:
-    """Turn the tensors of a batch hook's logs (``args[1]``) into floats in place; True."""
-    if len(args) > 1 and args[1]:
-        args[1].update(host_logs(args[1]))
-    return True
 
 
 def callback_keys(callbacks) -> list[str]:

@@ -55,11 +55,11 @@ class EarlyStopping(Callback):
         if self.wait >= self.patience:
             self.stopped_epoch = epoch
             self.model.stop_training = True
-            self.model.stop_reason = (f"early stopping at epoch {epoch}: {self.monitor.key} did not improve for "
-                                      f"{self.patience} epochs (best {self.monitor.best:.6g} at epoch "
-                                      f"{self.best_epoch})" + (", best weights restored"
-                                                               if self.restore_best_weights and
-                                                               self.best_weights is not None else ""))
+            restored = ", best weights restored" if self.restore_best_weights and self.best_weights is not None \
+                else ""
+            self.model.trainer.stop_reason = (f"early stopping at epoch {epoch}: {self.monitor.key} did not improve "
+                                              f"for {self.patience} epochs (best {self.monitor.best:.6g} at epoch "
+                                              f"{self.best_epoch}){restored}")
             if self.restore_best_weights and self.best_weights is not None:
                 for k, v in self.model.parameter_dict().items():
                     v.copy_(self.best_weights[k])

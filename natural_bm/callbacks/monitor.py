@@ -1,6 +1,8 @@
 """Which direction is better for a log key (shared by summaries, checkpoints, early stopping)."""
-
 from __future__ import annotations
+
+import math
+import warnings
 
 
 def is_likelihood_key(key: str) -> bool:
@@ -53,9 +55,6 @@ class Monitor:
 
     def value(self, logs: dict | None):
         """The monitored value from ``logs``, or None (with a warning) when absent or NaN."""
-        import math
-        import warnings
-
         v = (logs or {}).get(self.key)
         if v is None or (isinstance(v, float) and math.isnan(v)):
             warnings.warn(f"monitored key {self.key!r} is not available in the logs (keys: {sorted(logs or {})}).",

@@ -11,6 +11,7 @@ from natural_bm.callbacks.callback_list import restore_callback_states
 from natural_bm.callbacks.monitor import Monitor
 from natural_bm.callbacks.sample_callback import epoch_path
 from natural_bm.io import load_torch_checked, save_torch_checked, writes_files
+from natural_bm.training.trainer import Trainer
 
 STATE_FORMAT = "natural_bm-training-state"
 
@@ -93,9 +94,10 @@ class PeriodicSave(Callback):
         if self.epoch_ls and epoch not in self.epoch_ls:
             return
         bad = self.model.non_finite_parameters()
-        if self.model.diverged or bad:
+        trainer = self.model.trainer
+        if (trainer is not None and trainer.diverged) or bad:
             warnings.warn(f"PeriodicSave: epoch {epoch} not saved: the weights diverged "
-                          f"({', '.join(bad) or self.model.stop_reason}); the last finite checkpoint is kept.",
+                          f"({', '.join(bad) or trainer.stop_reason}); the last finite checkpoint is kept.",
                           RuntimeWarning, stacklevel=2)
             return
         if self.best is not None:
@@ -109,8 +111,9 @@ class PeriodicSave(Callback):
             opt = epoch_path(self.opt_path, epoch, ".pt")
             self.saved.append(opt)
             states = self.callback_list.state_dict() if self.callback_list is not None else {}
-            save_torch_checked({"format": STATE_FORMAT, "epoch": epoch, "training": self.model.training_state(),
-                                "callbacks": states, "stop_reason": self.model.stop_reason,
+            save_torch_checked({"format": STATE_FORMAT, "epoch": epoch,
+                                "training": None if trainer is None else trainer.state_dict(),
+                                "callbacks": states, "stop_reason": None if trainer is None else trainer.stop_reason,
                                 "run_config": self.run_config}, opt)
         self._prune()
 
@@ -130,7 +133,7 @@ def load_training_state(model, path, callbacks=None) -> dict:
     """Restore what ``PeriodicSave(opt_path=...)`` saved into ``model`` and, with ``callbacks``
     (the resumed run's list), their states after ``on_train_begin``. Returns the payload."""
     payload = read_training_state(path)
-    model.restore_training_state(payload["training"], path)
+    model.trainer = Trainer.from_state_dict(model, payload["training"], path)
     if callbacks is not None:
         restore_callback_states(callbacks, payload.get("callbacks"))
     return payload

@@ -11,6 +11,8 @@ import torch
 from natural_bm.callbacks.callback import Callback
 from natural_bm.rng import RandomSource
 from natural_bm.sampling import GibbsSampler, chains_to
+from natural_bm.viz import image_grid
+from natural_bm.viz.images import image_format
 
 #: with ``scale="auto"`` tiles are enlarged (whole pixels) to at least this many pixels a side
 MIN_TILE_PIXELS = 16
@@ -55,8 +57,6 @@ class SampleCallback(Callback):
                  plot_every: int = 2000, epoch_ls=(), image_shape=(28, 28), seed: int = 0,
                  scale: int | str = "auto") -> None:
         super().__init__()
-        from natural_bm.viz.images import image_format
-
         image_format(savename)  # .png, .jpg or .jpeg, checked before training starts
         self.sample_model = model
         self.savename = savename
@@ -99,8 +99,6 @@ class SampleCallback(Callback):
 
     def sample(self, epoch: int = 0) -> Path:
         """Advance the chains, save the grid for ``epoch`` and return its path."""
-        from natural_bm.viz import image_grid
-
         model = self.sample_model or self.model
         gen = RandomSource(self.seed * 1_000_003 + epoch, model.device)
         if self.chains is None:

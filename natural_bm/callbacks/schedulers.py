@@ -80,7 +80,7 @@ class GibbsStepsScheduler(_HyperparameterScheduler):
     attribute = "k"
 
     def _target(self):
-        return self.model.algorithm
+        return self.model.trainer.algorithm
 
     def _convert(self, value: float) -> int:
         k = int(round(value))

@@ -13,6 +13,7 @@ from natural_bm.callbacks.callback import Callback
 from natural_bm.callbacks.monitor import NO_BEST, infer_mode
 from natural_bm.estimators.ais import MIN_EFFECTIVE_SAMPLE_SIZE
 from natural_bm.io import atomic_write_text
+from natural_bm.viz import history_frame
 
 
 def summarize(df, config: dict | None = None, wall_seconds: float | None = None) -> tuple[str, dict]:
@@ -84,16 +85,14 @@ class SummaryCallback(Callback):
         m = self.model
         if m is not None:
             cfg["model"] = {"class": type(m).__name__, **m.get_config()}
-            if getattr(m, "optimizer", None) is not None:
-                cfg["optimizer"] = {"class": type(m.optimizer).__name__, **m.optimizer.hyperparameters()}
-            if getattr(m, "algorithm", None) is not None:
-                cfg["algorithm"] = m.algorithm.get_config()
-            cfg["l1"], cfg["l2"] = m.l1, m.l2
+            trainer = m.trainer
+            if trainer is not None:
+                cfg["optimizer"] = {"class": type(trainer.optimizer).__name__, **trainer.optimizer.hyperparameters()}
+                cfg["algorithm"] = trainer.algorithm.get_config()
+                cfg["l1"], cfg["l2"] = trainer.l1, trainer.l2
         return cfg
 
     def on_train_end(self, logs=None):
-        from natural_bm.viz import history_frame
-
         if not self.csv_filepath.is_file():
             return
         df = history_frame(self.csv_filepath)

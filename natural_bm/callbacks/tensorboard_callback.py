@@ -10,6 +10,7 @@ import torch
 from natural_bm.callbacks.callback import Callback
 from natural_bm.rng import RandomSource
 from natural_bm.sampling import GibbsSampler
+from natural_bm.viz import image_grid
 
 
 class TensorBoard(Callback):
@@ -81,8 +82,6 @@ class TensorBoard(Callback):
         self.writer.flush()
 
     def _images(self, epoch: int) -> None:
-        from natural_bm.viz import image_grid
-
         m = self.model
         shape = self._shape(m.n_input)
         if shape is None:

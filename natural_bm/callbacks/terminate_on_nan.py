@@ -10,8 +10,8 @@ from natural_bm.callbacks.callback import Callback, epoch_label
 class TerminateOnNaN(Callback):
     """Stops training when a batch's ``loss`` is NaN or inf, marking the model as diverged.
 
-    It sets ``model.stop_training``, ``model.diverged = True`` and
-    ``model.stop_reason`` (which epoch and batch). ``PeriodicSave`` then
+    It sets ``model.stop_training``, ``model.trainer.diverged = True`` and
+    ``model.trainer.stop_reason`` (which epoch and batch). ``PeriodicSave`` then
     keeps the diverged weights out of the checkpoints, and ``natural-bm
     train`` keeps them out of ``model.pt``, exits with status 3 and says so in
     ``results.json`` and ``summary.txt``.
@@ -27,5 +27,5 @@ class TerminateOnNaN(Callback):
             print(f"{epoch_label(epoch)}, batch {batch}: invalid loss {loss}, terminating training")
             self.terminated_on_batch = batch
             self.model.stop_training = True
-            self.model.diverged = True
-            self.model.stop_reason = f"diverged: loss {loss} at epoch {epoch}, batch {batch} (TerminateOnNaN)"
+            self.model.trainer.diverged = True
+            self.model.trainer.stop_reason = f"diverged: loss {loss} at epoch {epoch}, batch {batch} (TerminateOnNaN)"

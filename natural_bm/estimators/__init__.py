@@ -2,6 +2,7 @@
 log p*(v) for DBMs)."""
 
 from natural_bm.estimators.ais import AIS, default_betas, effective_sample_size, log_mean_exp_band
+from natural_bm.estimators.ais_engine import EngineOptions
 from natural_bm.estimators.exact import log_partition_exact
 from natural_bm.estimators.likelihood import dbn_log_likelihood_bound, log_likelihood
 from natural_bm.estimators.posterior_ais import log_prob_ais
@@ -9,6 +10,7 @@ from natural_bm.estimators.report import EvaluationReport, evaluate_model
 
 __all__ = [
     "AIS",
+    "EngineOptions",
     "EvaluationReport",
     "dbn_log_likelihood_bound",
     "default_betas",

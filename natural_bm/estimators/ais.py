@@ -33,7 +33,9 @@ import torch
 
 from natural_bm import distributed as dist
 from natural_bm import onednn
+from natural_bm.compiling import worth_compiling
 from natural_bm.estimators import ais_engine
+from natural_bm.estimators.ais_engine import AnnealProblem, AnnealSource, EngineOptions
 from natural_bm.estimators.ais_schedule import betas_or_default, default_betas
 from natural_bm.estimators.ais_steps import annealed_parity, base_biases, log_z_base, unit_kinds, unit_sigmas
 from natural_bm.estimators.ais_weights import (
@@ -42,13 +44,14 @@ from natural_bm.estimators.ais_weights import (
     log_mean_exp_band,
     warn_if_unreliable,
 )
+from natural_bm.estimators.likelihood import log_likelihood
 from natural_bm.rng import RandomSource, stream_key
 from natural_bm.sampling import GibbsSampler
 from natural_bm.seeding import new_seed
 from natural_bm.validation import as_data_tensor, check_positive_int
 
-__all__ = ["AIS", "MIN_EFFECTIVE_SAMPLE_SIZE", "default_betas", "describe_bracket", "effective_sample_size",
-           "log_mean_exp_band"]
+__all__ = ["AIS", "MIN_EFFECTIVE_SAMPLE_SIZE", "EngineOptions", "default_betas", "describe_bracket",
+           "effective_sample_size", "log_mean_exp_band"]
 
 #: random streams of one seed
 FORWARD_START, FORWARD_ANNEAL, REVERSE_ANNEAL, REVERSE_START = 0, 1, 2, 3
@@ -74,31 +77,16 @@ class AIS:
             ``"uniform"`` (all biases zero). ``"data"`` without data falls back
             to ``"uniform"`` with a warning.
         seed: seed of the random numbers (None: fresh).
-        compile: compile the annealing step: True, False (eager), or ``"auto"``
-            (default): compile when betas x runs x (multiply-adds of one Gibbs
-            sweep) reach ``natural_bm.compiling.COMPILE_WORK_THRESHOLD``, so small
-            models anneal eagerly without seconds of compilation. Compiled and
-            eager runs draw different random numbers (counters against PCG64).
-        progress: show a tqdm progress bar.
-        log_weight_dtype: dtype of the accumulated log weights (float64).
-        cuda_graph: on a CUDA device, replay the compiled steps from a CUDA
-            graph (``ais_engine.GRAPH_STEPS`` steps per replay; default True). Same numbers,
-            fewer launches.
-        packed_weights: on the CPU in float32, multiply through oneDNN with
-            the weights packed once (``natural_bm.onednn``; default True, about
-            1.3x faster products than torch's MKL path on AMD processors).
-            False uses ``torch.addmm``. The numbers differ only by float32 rounding.
-        distributed: split the runs across the ranks of a ``torch.distributed`` process group
-            (``natural_bm.distributed``; ``"auto"``, the default: when one with several ranks runs).
-            Each rank anneals its shard with the random numbers those runs get in a single process,
-            the log weights are all-gathered, and every rank computes the same estimate, band and
-            effective sample size: with one thread per process the log weights are bit-identical to a
-            single process's (tested with 2 gloo processes).
         parity: the layers annealed (``ais_steps.annealed_parity``): ``"auto"`` (the visible layer
             of an RBM; the parity with fewer units of a deeper model, h1 of 784-500-1000), 0 (the
             even layers: v and h2 of a DBM, h1 summed out) or 1 (the odd layers). The two choices
             are different estimators of one log Z, so their agreement is a check; summing out a
             layer whose units have large biases or weights takes them off the annealing path.
+        progress: show a tqdm progress bar.
+        engine: how the annealing runs (``EngineOptions``: compiled or eager steps, CUDA-graph replay,
+            oneDNN packed products, runs split over a process group, the log weights' dtype); None: the
+            defaults. With one thread per process, runs split over 2 gloo processes give log weights
+            bit-identical to a single process's (tested).
 
     After ``run_logZ()``: ``log_w`` (n_runs,) forward log weights, ``logZ`` and
     ``ess``, the weights' effective sample size (``effective_sample_size``);
@@ -116,13 +104,9 @@ class AIS:
         betas=None,
         base: str = "data",
         seed: int | None = None,
-        compile: bool | str = "auto",
-        progress: bool = True,
-        log_weight_dtype: torch.dtype = torch.float64,
-        cuda_graph: bool = True,
-        packed_weights: bool = True,
-        distributed: bool | str = "auto",
         parity: int | str = "auto",
+        progress: bool = True,
+        engine: EngineOptions | None = None,
     ) -> None:
         model.check_finite("AIS")
         self.model = model
@@ -148,20 +132,18 @@ class AIS:
         else:
             self.base_vbias = torch.zeros(model.n_visible, device=device, dtype=dtype)
         self.seed = new_seed() if seed is None else int(seed)
-        if compile not in (True, False, "auto"):
-            raise ValueError(f"`compile` must be True, False or 'auto', got {compile!r}.")
-        if compile == "auto":
-            from natural_bm.compiling import worth_compiling
-
-            compile = worth_compiling(len(self.betas) * self.n_runs * model.sweep_multiply_adds())
-        self.compile = compile
         self.progress = progress
-        self.log_weight_dtype = log_weight_dtype
-        self.cuda_graph = bool(cuda_graph)
-        self.packed_weights = bool(packed_weights)
-        if distributed not in (True, False, "auto"):
-            raise ValueError(f"`distributed` must be True, False or 'auto', got {distributed!r}.")
-        self.distributed = dist.is_distributed() if distributed == "auto" else bool(distributed)
+        if engine is None:
+            engine = EngineOptions()
+        elif not isinstance(engine, EngineOptions):
+            raise TypeError(f"`engine` must be an EngineOptions or None, got {type(engine).__name__}.")
+        self.engine = engine
+        jit = engine.jit_compile
+        #: whether the annealing steps run compiled (``engine.jit_compile`` resolved)
+        self.jit_compile = worth_compiling(len(self.betas) * self.n_runs * model.sweep_multiply_adds()) \
+            if jit == "auto" else bool(jit)
+        #: whether the runs are split over a process group (``engine.distributed`` resolved)
+        self.distributed = dist.is_distributed() if engine.distributed == "auto" else bool(engine.distributed)
         self.log_w: torch.Tensor | None = None
         self.log_w_reverse: torch.Tensor | None = None
         self.ess: float | None = None
@@ -202,19 +184,22 @@ class AIS:
         """Run the chains ``state`` (the kept layers' states) along ``schedule`` (forward or reversed);
         returns the log weights. Compiled: SplitMix64 counters of ``stream``; eager: a PCG64 source."""
         kernel, mats, rest, static, n_S, n_K = self._problem()
-        source = {"key": stream_key(self.seed, stream)} if self.compile else {"gen": self._source(stream)}
         lo, hi = dist.shard_bounds(self.n_runs, align=SHARD_ALIGN) if self.distributed else (0, self.n_runs)
         if hi == lo:  # more ranks than blocks of runs: this rank has none
-            return dist.all_gather_rows(torch.zeros(0, dtype=self.log_weight_dtype, device=state[0].device))
+            empty = torch.zeros(0, dtype=self.engine.log_weight_dtype, device=state[0].device)
+            return dist.all_gather_rows(empty)
+        if self.jit_compile:
+            source = AnnealSource(key=stream_key(self.seed, stream), first_run=lo, total_runs=self.n_runs)
+        else:
+            source = AnnealSource(gen=self._source(stream), first_run=lo, total_runs=self.n_runs)
         state = tuple(s[lo:hi] for s in state)
-        with onednn.packed_products(mats, hi - lo, self.packed_weights) as products:
+        with onednn.packed_products(mats, hi - lo, self.engine.packed_weights) as products:
             # the pair kernel takes (mm_W, mm_Wt, ...), the layered one (products of W, products of W^T, ...)
             half = len(products) // 2
             mms = products if kernel is ais_engine.PAIR else (products[:half], products[half:])
-            _, log_w = ais_engine.anneal(kernel, tuple(state), (*mms, *rest), static, schedule, n_S, n_K,
-                                         self.log_weight_dtype, progress=self.progress,
-                                         cuda_graph=self.cuda_graph, first_run=lo, total_runs=self.n_runs,
-                                         **source)
+            problem = AnnealProblem(kernel, (*mms, *rest), static, n_S, n_K)
+            _, log_w = ais_engine.anneal(problem, tuple(state), schedule, source, self.engine,
+                                         progress=self.progress)
         return dist.all_gather_rows(log_w) if self.distributed else log_w
 
     def _source(self, stream: int) -> RandomSource:
@@ -313,8 +298,6 @@ class AIS:
         out = {"logZ_forward": self.logZ, "logZ_reverse": self.logZ_reverse, "gap": self.logZ_reverse - self.logZ,
                "ess_forward": self.ess, "ess_reverse": self.ess_reverse}
         if x is not None:
-            from natural_bm.estimators.likelihood import log_likelihood
-
             ll_f, se = log_likelihood(self.model, x, self.logZ)
             out.update(ll_forward=ll_f, ll_reverse=ll_f - out["gap"], ll_stderr=se)
         return out

@@ -25,6 +25,7 @@ import math
 
 import torch
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 
 from natural_bm.compiling import CompiledFunction
 from natural_bm.kernels import binary_codes
@@ -49,8 +50,6 @@ def _logsumexp_enumerated(n_enum: int, log_p_fn, chunk_size: int, device, progre
     acc = torch.tensor(-math.inf, dtype=torch.float64, device=device)
     starts = range(0, total, chunk_size)
     if progress and total > chunk_size * 8:
-        from tqdm.auto import tqdm
-
         starts = tqdm(starts, desc="exact log Z", unit="chunk")
     for start in starts:
         states = binary_codes(start, min(total, start + chunk_size), n_enum, device, torch.float64)
@@ -163,8 +162,6 @@ def _log_z_products(W_T: torch.Tensor, b_other: torch.Tensor, b_enum: torch.Tens
     buf = torch.empty((min(PRODUCT_BLOCK, 2**low), groups * g), dtype=torch.float64, device=dev)
     rows = range(2**high)
     if progress and 2**n_e > 2**22:
-        from tqdm.auto import tqdm
-
         rows = tqdm(rows, desc="exact log Z", unit="row", mininterval=0.5)
     for i in rows:
         parts = []

@@ -8,6 +8,7 @@ import warnings
 import torch
 
 from natural_bm.estimators.posterior_ais import log_prob_ais
+from natural_bm.rng import RandomSource
 from natural_bm.validation import as_data_tensor, check_positive_int
 
 UNIFORM_MARGIN = 1.0  # nats per image below -n_visible log 2 before log_likelihood warns
@@ -48,8 +49,6 @@ def log_likelihood(model, x, log_z: float, batch_size: int = 10_000, importance_
     if importance_samples is not None and ais_chains is not None:
         raise ValueError("give `importance_samples` or `ais_chains`, not both: they are two estimators of -F(v).")
     if importance_samples is not None or ais_chains is not None:
-        from natural_bm.rng import RandomSource
-
         gen = RandomSource(seed, model.device)
     if importance_samples is not None:
         importance_samples = check_positive_int(importance_samples, "importance_samples")
@@ -95,8 +94,6 @@ def dbn_log_likelihood_bound(dbn, x, log_z_top: float, n_samples: int = 10, batc
     """Mean and standard error (nats) of Salakhutdinov & Murray's lower bound on log p(x) of a ``DBN``
     (``DBN.log_prob_bound``), with ``log_z_top`` the top RBM's log partition function (exact or AIS;
     an AIS estimate that is too low makes the bound too high). ``x`` must be binary."""
-    from natural_bm.rng import RandomSource
-
     gen = RandomSource(seed, dbn.top.device)
     x = as_data_tensor(x, "x", dbn.n_visible, device=dbn.top.device, dtype=dbn.top.dtype)
     if bool(((x != 0) & (x != 1)).any()):

@@ -116,8 +116,9 @@ def _log_prob_batch(model, v, n_chains, betas, generator, mf_steps, progress):
     n_S, n_K = sum(sizes[k] for k in summed), sum(sizes[k] for k in kept)
     static = (tuple(edges), kept, summed, sizes, kinds)
     consts = (tuple(up), tuple(down), tuple(b_A_r), tuple(b_B_r), sigmas)
-    _, log_w = ais_engine.anneal(ais_engine.LAYERED, state, consts, static, betas, n_S, n_K, torch.float64,
-                                 gen=generator, progress=progress, desc="posterior AIS")
+    problem = ais_engine.AnnealProblem(ais_engine.LAYERED, consts, static, n_S, n_K)
+    _, log_w = ais_engine.anneal(problem, state, betas, ais_engine.AnnealSource(gen=generator), progress=progress,
+                                 desc="posterior AIS")
     log_z = log_z_A + torch.logsumexp(log_w.view(n, n_chains), 1) - math.log(n_chains)
     visible_terms = v.double() @ m.bias(0).double() - torch.as_tensor(m.units[0].self_energy(v)).double()
     return visible_terms + log_z

@@ -1,17 +1,24 @@
-"""``BoltzmannMachine``: what every model shares (compile, fit, evaluate,
-transform, save, load). Subclasses hold the parameters and the maths."""
+"""``BoltzmannMachine``: what every model shares: its parameters, the maths contract, and saving and
+loading weights. Subclasses hold the parameters and the maths.
+
+Training state lives in a ``natural_bm.training.Trainer``, not in the model. The Keras-style facade
+``model.compile(...)``, ``model.fit(...)``, ``model.evaluate(...)`` and ``model.transform(...)`` reaches
+the trainer through the package root's public name ``natural_bm.Trainer``, which the root loads on first
+use: nothing in ``natural_bm.models`` imports the training layer, and importing a model loads no
+training code until it is compiled. ``model.compile`` attaches the trainer as ``model.trainer``.
+"""
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+import natural_bm
 from natural_bm.io import load_torch_checked, save_torch_checked
-from natural_bm.validation import as_data_tensor, check_positive_int
+from natural_bm.rng import randint
 
 FILE_FORMAT = "natural_bm"
 FILE_VERSION = 2  # 2: a SHA-256 checksum of the contents, verified on load (1: none)
@@ -54,20 +61,7 @@ class BoltzmannMachine(torch.nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.optimizer = None
-        self.algorithm = None
-        self.centering = None  # a training.centering.Centering, set by compile(centering=...)
-        self.sparsity = None  # a training.sparsity.Sparsity, set by compile(sparsity=...)
-        self.max_norm = None  # set by compile(max_norm=...)
-        self.l1 = 0.0
-        self.l2 = 0.0
-        self.history = None
-        self.stop_training = False
-        self.stop_reason: str | None = None  # why fit stopped before its last epoch (set by callbacks)
-        self.diverged = False  # the weights left the finite range (TerminateOnNaN)
-        self.seed: int | None = None
-        self.jit_compile: bool | str = "auto"  # see compile()
-        self.cuda_graph = True  # see compile()
+        self.trainer = None  # the natural_bm.training.Trainer that compile() attaches
 
     # ------------------------------------------------------------ properties
     @property
@@ -80,7 +74,46 @@ class BoltzmannMachine(torch.nn.Module):
 
     @property
     def compiled(self) -> bool:
-        return self.optimizer is not None and self.algorithm is not None
+        """Whether ``compile`` (or loading a file with a training state) attached a trainer."""
+        return self.trainer is not None
+
+    # the Keras names callbacks use, read through the trainer
+    @property
+    def optimizer(self):
+        """The trainer's optimiser (None before ``compile``)."""
+        return None if self.trainer is None else self.trainer.optimizer
+
+    @property
+    def history(self):
+        """The ``History`` of the last ``fit`` (None before one)."""
+        return None if self.trainer is None else self.trainer.history
+
+    @property
+    def stop_training(self) -> bool:
+        """Set True in a callback to end ``fit`` after the current batch (the trainer's flag)."""
+        return False if self.trainer is None else self.trainer.stop_training
+
+    @stop_training.setter
+    def stop_training(self, value: bool) -> None:
+        if self.trainer is None:
+            raise ValueError("stop_training needs a compiled model (model.compile(...)): nothing is training.")
+        self.trainer.stop_training = bool(value)
+
+    #: what the model no longer holds, and where it went (attribute -> how to reach it)
+    _MOVED = {name: f"model.trainer.{name}" for name in (
+        "algorithm", "centering", "sparsity", "max_norm", "l1", "l2", "stop_reason", "diverged", "seed",
+        "jit_compile", "cuda_graph", "use_jit_compile", "training_state", "load_training_state",
+        "restore_training_state")}
+
+    def __getattr__(self, name: str):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            moved = type(self)._MOVED.get(name)
+            if moved is None:
+                raise
+            raise AttributeError(f"{type(self).__name__}.{name}: training state lives in the trainer since "
+                                 f"natural_bm 0.2; use {moved} (after model.compile(...)).") from None
 
     def parameter_dict(self) -> dict[str, torch.Tensor]:
         """{name: tensor} of the trainable parameters (the tensors themselves, not copies)."""
@@ -167,8 +200,6 @@ class BoltzmannMachine(torch.nn.Module):
         for DBMs of more than two layers, which makes it approximate). It is
         unbiased for the pseudo-likelihood; its noise averages out over many rows.
         """
-        from natural_bm.rng import randint
-
         self._check_binary_visible("pseudo-likelihood")
 
         idx = randint(v.shape[1], (v.shape[0],), generator, v.device)
@@ -178,172 +209,69 @@ class BoltzmannMachine(torch.nn.Module):
         f = self.monitor_free_energy
         return v.shape[1] * F.logsigmoid(f(v_flip) - f(v))
 
-    # ------------------------------------------------------------ training
-    def compile(
-        self,
-        optimizer="sgd",
-        algorithm="cd",
-        l1: float = 0.0,
-        l2: float = 0.0,
-        jit_compile: bool | str = "auto",
-        centering=None,
-        max_norm: float | None = None,
-        sparsity=None,
-        cuda_graph: bool = True,
-        **algorithm_kwargs,
-    ) -> "BoltzmannMachine":
-        """Choose how ``fit`` trains.
+    # ------------------------------------------------------------ training (the Keras-style facade)
+    def compile(self, optimizer="sgd", algorithm="cd", l1: float = 0.0, l2: float = 0.0,
+                jit_compile: bool | str = "auto", centering=None, max_norm: float | None = None, sparsity=None,
+                cuda_graph: bool = True, **algorithm_kwargs) -> BoltzmannMachine:
+        """Choose how ``fit`` trains: attach a ``natural_bm.training.Trainer`` as ``self.trainer``.
 
         Args:
             optimizer: ``"sgd"`` (lr 0.01), ``"adam"`` or an ``Optimizer`` instance
                 (``natural_bm.training.SGD(lr, momentum, nesterov, decay)``, ``Adam``).
-            algorithm: ``"cd"``, ``"pcd"``, ``"exact"`` or an ``Algorithm`` instance.
-            l1, l2: weight-decay coefficients on the weights (not biases). They go into
-                the optimiser's parameter groups: one group per parameter, unless the
-                optimiser already has groups (then parameters in none get their own).
-            jit_compile: run CD/PCD steps of an RBM as one ``torch.compile``'d
-                graph (``natural_bm.training.rbm_steps``). ``"auto"`` (default):
-                on a CUDA device, where it makes a 784x500 CD-1 epoch 1.3x
-                faster (0.33 s against 0.43 s on an H100); not on the CPU,
-                where the products dominate and 10 paired epochs measured a
-                median ratio of 0.98 (noise), not worth the one-off 5-12 s
-                compilation. ``True``/``False`` force it. Compiled steps draw
-                counter-based uniforms, so a seed gives a different (equally
-                valid) run than with ``False``.
-            centering: train the centred machine (Melchior, Fischer & Wiskott 2016;
-                ``natural_bm.training.centering``): True, a dict such as
-                ``{"rate": 0.01, "target": "data"}``, or a ``Centering``; None (default) trains
-                the plain parameters. The model's parameters stay uncentred either way.
-            max_norm: after every update, scale each column of every weight matrix (the incoming
-                weights of one unit of the upper layer) back to this L2 norm where it exceeds it
-                (the weights' parameter groups' ``max_norm``); None (default): no constraint.
-            sparsity: sparsity targets for hidden layers (``natural_bm.training.sparsity``): a dict
-                such as ``{"target": 0.1, "cost": 1e-3, "damping": 0.9}`` (``target`` one number or
-                ``{layer: target}``) or a ``Sparsity``; None (default): none.
-            cuda_graph: on a CUDA device, replay each whole update (compiled CD/PCD step and the SGD
-                step) from one CUDA graph where the run allows it (``training.graphed_update``:
-                SGD, no centering, sparsity targets, labels or process group). Default True.
-            **algorithm_kwargs: passed to the algorithm, e.g. ``k=5``, ``n_chains=100``.
+            algorithm: ``"cd"``, ``"pcd"``, ``"exact"``, ``"mfpcd"``, ``"pt"`` or an ``Algorithm`` instance.
+            l1, l2: weight-decay coefficients on the weights (not biases).
+            jit_compile: run CD/PCD steps of an RBM as one ``torch.compile``'d graph; ``"auto"``
+                (default) on CUDA devices only.
+            centering: train the centred machine (True, a dict such as ``{"rate": 0.01, "target":
+                "data"}``, or a ``Centering``); None (default) trains the plain parameters.
+            max_norm: bound on the L2 norm of each unit's incoming weights; None (default): none.
+            sparsity: sparsity targets for hidden layers (a dict such as ``{"target": 0.1, "cost": 1e-3}``
+                or a ``Sparsity``); None (default): none.
+            cuda_graph: on a CUDA device, replay each whole update from one CUDA graph where possible.
+            **algorithm_kwargs: the algorithm's settings, e.g. ``k=5``, ``n_chains=100``.
 
-        Returns ``self``.
+        The arguments are the ``Trainer``'s; its docstring gives each in full. Returns ``self``.
         """
-        from natural_bm.training import get_algorithm, get_optimizer
-        from natural_bm.training.centering import get_centering
-        from natural_bm.training.sparsity import get_sparsity
-
-        if l1 < 0 or l2 < 0:
-            raise ValueError(f"`l1` and `l2` must be >= 0, got l1={l1}, l2={l2}.")
-        if max_norm is not None and not float(max_norm) > 0:
-            raise ValueError(f"`max_norm` must be None or > 0, got {max_norm!r}.")
-        self.optimizer = get_optimizer(optimizer)
-        self.algorithm = get_algorithm(algorithm, **algorithm_kwargs)
-        self.centering = get_centering(centering)
-        if self.centering is not None:
-            self.centering.check_model(self)
-        self.sparsity = get_sparsity(sparsity)
-        if self.sparsity is not None:
-            self.sparsity.check_model(self)
-        self.l1, self.l2 = float(l1), float(l2)
-        self.max_norm = None if max_norm is None else float(max_norm)
-        self._set_default_param_groups()
-        if jit_compile not in (True, False, "auto"):
-            raise ValueError(f"`jit_compile` must be True, False or 'auto', got {jit_compile!r}.")
-        self.jit_compile = jit_compile
-        self.cuda_graph = bool(cuda_graph)
+        self.trainer = natural_bm.Trainer(self, optimizer, algorithm, l1=l1, l2=l2, jit_compile=jit_compile,
+                                          centering=centering, max_norm=max_norm, sparsity=sparsity,
+                                          cuda_graph=cuda_graph, **algorithm_kwargs)
         return self
 
-    def _set_default_param_groups(self) -> None:
-        """Give every parameter not in a group of the optimiser its own group, with ``l1``/``l2`` and
-        ``max_norm`` on the weights; refuse groups naming parameters this model does not have."""
-        groups = list(self.optimizer.param_groups)
-        known = {n for g in groups for n in g["params"]}
-        unknown = known - set(self.param_names)
-        if unknown:
-            raise ValueError(f"the optimizer's param_groups name {sorted(unknown)}, which {type(self).__name__} "
-                             f"does not have; its parameters are {list(self.param_names)}.")
-        for name in self.param_names:
-            if name not in known:
-                weight = name in self.weight_names
-                groups.append({"params": [name], "l1": self.l1 if weight else 0.0,
-                               "l2": self.l2 if weight else 0.0, "max_norm": self.max_norm if weight else None})
-        self.optimizer.set_param_groups(groups)
-
-    def use_jit_compile(self) -> bool:
-        """Whether ``fit`` runs compiled steps, resolving ``jit_compile="auto"``."""
-        if self.jit_compile == "auto":
-            return self.device.type == "cuda"
-        return bool(self.jit_compile)
-
-    def fit(
-        self,
-        x,
-        batch_size: int = 100,
-        epochs: int = 1,
-        validation_data=None,
-        callbacks=None,
-        shuffle: bool = True,
-        verbose: int | str = "auto",
-        initial_epoch: int = 0,
-        seed: int | None = None,
-        binarize: bool = False,
-        y=None,
-    ):
-        """Train for ``epochs - initial_epoch`` epochs and return a ``History``.
+    def fit(self, x, batch_size: int = 100, epochs: int = 1, validation_data=None, callbacks=None,
+            shuffle: bool = True, verbose: int | str = "auto", initial_epoch: int = 0, seed: int | None = None,
+            binarize: bool = False, y=None):
+        """Train for ``epochs - initial_epoch`` epochs and return a ``History`` (compiles with the
+        defaults, SGD and CD-1, if ``compile`` was not called).
 
         Args:
-            x: (n_samples, n_input) array or tensor with values in [0, 1].
+            x: (n_samples, n_input) array or tensor with values in [0, 1] (any finite values for
+                Gaussian visible units); a ``numpy.memmap`` is read a batch at a time.
             batch_size: rows per gradient step.
             epochs: index of the last epoch + 1 (Keras convention).
             validation_data: (n_val, n_input) data (any array-like), or a tuple whose first item is it.
             callbacks: list of ``Callback``; ``BaseLogger`` and ``History`` are added.
             shuffle: reshuffle the rows every epoch.
-            verbose: 0 silent, 1 progress bar, 2 one line per epoch, ``"auto"``
-                (default) 1 on a terminal and 2 otherwise (a log file gets no bars).
+            verbose: 0 silent, 1 progress bar, 2 one line per epoch, ``"auto"`` (default) 1 on a
+                terminal and 2 otherwise (a log file gets no bars).
             initial_epoch: epoch to start at (to resume a run).
-            seed: seed of all random numbers of the run (shuffling, sampling).
-                Two CPU runs with the same seed give bit-identical weights; a run
-                resumed at ``initial_epoch`` from a checkpoint saved at the end of
-                the previous epoch continues exactly as the uninterrupted run.
-            binarize: treat ``x`` as probabilities and train on a fresh stochastic
-                binarisation of every minibatch (v ~ Bernoulli(x), as in
-                Salakhutdinov's code), drawn from the run's seeded stream, so it
-                is reproducible and resumes bit-identically. Monitoring (``pll``,
-                validation) uses ``x`` and ``validation_data`` as given.
-            y: class labels of ``x`` (integers (n,) or one-hot (n, n_classes)), clamped on the
-                label layer (the last layer, softmax units in one group) in the positive phase,
-                e.g. for ``DBM([784, 500, 10], units=["bernoulli", "bernoulli", "softmax"])``,
-                Larochelle & Bengio's classification RBM; needs ``"mfpcd"`` or ``"pt"``. With
-                ``validation_data=(x_val, y_val)`` each epoch logs ``val_accuracy``.
+            seed: seed of all random numbers of the run (shuffling, sampling). Two CPU runs with the
+                same seed give bit-identical weights; a run resumed at ``initial_epoch`` from a
+                checkpoint saved at the end of the previous epoch continues exactly as the
+                uninterrupted run.
+            binarize: treat ``x`` as probabilities and train on a fresh stochastic binarisation of
+                every minibatch (v ~ Bernoulli(x), as in Salakhutdinov's code), drawn from the run's
+                seeded stream. Monitoring (``pll``, validation) uses ``x`` and ``validation_data`` as given.
+            y: class labels of ``x`` (integers (n,) or one-hot (n, n_classes)), clamped on the label
+                layer (the last layer, softmax units in one group) in the positive phase; needs
+                ``"mfpcd"`` or ``"pt"``. With ``validation_data=(x_val, y_val)`` each epoch logs
+                ``val_accuracy``.
 
         The log keys are documented in ``natural_bm.training.fit``.
         """
-        from natural_bm.training.fit import fit
-
-        return fit(self, x, batch_size, epochs, validation_data, callbacks, shuffle, verbose, initial_epoch, seed,
-                   binarize, y)
-
-    def _evaluate(self, x: torch.Tensor, batch_size: int, cb, generator) -> dict[str, float]:
-        """Batched metrics over validated ``x``, firing the test hooks of ``cb``."""
-        n = x.shape[0]
-        totals = {"loss": 0.0, "pll": 0.0, "free_energy": 0.0}
-        cb.on_test_begin({})
-        with torch.no_grad():
-            for b, lo in enumerate(range(0, n, batch_size)):
-                v = x[lo : lo + batch_size]
-                logs = {"batch": b, "size": v.shape[0]}
-                cb.on_test_batch_begin(b, logs)
-                batch = {
-                    "loss": self.reconstruction_loss(v, generator).sum().item(),
-                    "pll": self.pseudo_log_likelihood(v, generator).sum().item() if self.binary_visible else math.nan,
-                    "free_energy": self.monitor_free_energy(v).sum().item(),
-                }
-                for k in totals:
-                    totals[k] += batch[k]
-                logs.update({k: val / v.shape[0] for k, val in batch.items()})
-                cb.on_test_batch_end(b, logs)
-        result = {k: v / n for k, v in totals.items()}
-        cb.on_test_end(dict(result))
-        return result
+        if self.trainer is None:
+            self.compile()
+        return self.trainer.fit(x, batch_size, epochs, validation_data, callbacks, shuffle, verbose,
+                                initial_epoch, seed, binarize, y)
 
     def evaluate(self, x, batch_size: int = 100, callbacks=None, seed: int | None = None) -> dict[str, float]:
         """Mean metrics of ``x`` (nats per image), firing the test hooks.
@@ -351,63 +279,19 @@ class BoltzmannMachine(torch.nn.Module):
         Returns ``{"loss": reconstruction cross-entropy, "pll": pseudo-log-likelihood,
         "free_energy": mean free energy}``.
         """
-        from natural_bm.callbacks.callback_list import CallbackList
-        from natural_bm.rng import RandomSource
-
-        batch_size = check_positive_int(batch_size, "batch_size")
-        x = as_data_tensor(x, "x", self.n_input, device=self.device, dtype=self.dtype, value_range=self.data_range)
-        cb = CallbackList(callbacks)
-        cb.set_model(self)
-        cb.set_params({"batch_size": batch_size, "samples": x.shape[0], "verbose": 0,
-                       "steps": (x.shape[0] + batch_size - 1) // batch_size})
-        return self._evaluate(x, batch_size, cb, RandomSource(seed, self.device))
+        return natural_bm.Trainer.evaluate(self, x, batch_size, callbacks, seed)
 
     def transform(self, x, batch_size: int = 1000, callbacks=None):
         """Hidden features p(h = 1 | v) of ``x``, firing the predict hooks.
 
         Returns a tensor if ``x`` is one, else a numpy array: (n_samples, n_features).
         """
-        from natural_bm.callbacks.callback_list import CallbackList
-
-        batch_size = check_positive_int(batch_size, "batch_size")
-        as_numpy = not isinstance(x, torch.Tensor)
-        x = as_data_tensor(x, "x", self.n_input, device=self.device, dtype=self.dtype, value_range=self.data_range)
-        cb = CallbackList(callbacks)
-        cb.set_model(self)
-        cb.set_params({"batch_size": batch_size, "samples": x.shape[0], "verbose": 0,
-                       "steps": (x.shape[0] + batch_size - 1) // batch_size})
-        out = []
-        cb.on_predict_begin({})
-        with torch.no_grad():
-            for b, lo in enumerate(range(0, x.shape[0], batch_size)):
-                logs = {"batch": b, "size": min(batch_size, x.shape[0] - lo)}
-                cb.on_predict_batch_begin(b, logs)
-                out.append(self.features(x[lo : lo + batch_size]))
-                cb.on_predict_batch_end(b, logs)
-        cb.on_predict_end({})
-        result = torch.cat(out)
-        return result.cpu().numpy() if as_numpy else result
+        return natural_bm.Trainer.transform(self, x, batch_size, callbacks)
 
     # ------------------------------------------------------------ saving
-    def training_state(self) -> dict | None:
-        """Optimizer, algorithm (persistent chains) and decay settings, or None if not compiled."""
-        if not self.compiled:
-            return None
-        return {
-            "optimizer": self.optimizer.state_dict(),
-            "algorithm": self.algorithm.state_dict(),
-            "centering": None if self.centering is None else self.centering.state_dict(),
-            "sparsity": None if self.sparsity is None else self.sparsity.state_dict(),
-            "max_norm": self.max_norm,
-            "l1": self.l1,
-            "l2": self.l2,
-            "seed": self.seed,
-            "jit_compile": self.jit_compile,
-            "cuda_graph": self.cuda_graph,
-        }
-
     def save(self, path: str | os.PathLike, include_optimizer: bool = True) -> Path:
-        """Write weights and config (and the training state) to ``path`` atomically.
+        """Write weights and config (and, with ``include_optimizer``, the trainer's ``state_dict``) to
+        ``path`` atomically.
 
         The file is a ``torch.save`` archive of plain dicts and tensors, so it
         loads with ``torch.load(path, weights_only=True)``.
@@ -419,7 +303,7 @@ class BoltzmannMachine(torch.nn.Module):
             "config": self.get_config(),
             "dtype": str(self.dtype).replace("torch.", ""),
             "state_dict": {k: v.detach().cpu().clone() for k, v in self.parameter_dict().items()},
-            "training": self.training_state() if include_optimizer else None,
+            "training": self.trainer.state_dict() if include_optimizer and self.trainer is not None else None,
         }
         return save_torch_checked(payload, path)
 
@@ -460,7 +344,7 @@ class BoltzmannMachine(torch.nn.Module):
             for name, tensor in own.items():
                 tensor.copy_(state[name].to(device=tensor.device, dtype=tensor.dtype))
         if payload.get("training"):
-            self.restore_training_state(payload["training"], path)
+            self.trainer = natural_bm.Trainer.from_state_dict(self, payload["training"], path)
 
     def warm_start(self, path: str | os.PathLike) -> "BoltzmannMachine":
         """Start from the parameters (weights, biases, unit parameters) of the model file at ``path``.
@@ -484,53 +368,6 @@ class BoltzmannMachine(torch.nn.Module):
                              f"build the model with the saved architecture.")
         self._load_payload(payload | {"training": None}, path)
         return self
-
-    def restore_training_state(self, training: dict, source) -> None:
-        """``load_training_state`` with every error a one-line ValueError naming ``source`` (the file)."""
-        try:
-            self.load_training_state(training)
-        except (KeyError, TypeError) as err:
-            raise ValueError(f"{source}: the saved training state is incomplete (missing {err}).") from None
-        except ValueError as err:
-            raise ValueError(f"{source}: {err}") from None
-
-    def load_training_state(self, training: dict) -> None:
-        """Restore optimiser, algorithm (persistent chains) and decay from ``training_state()``."""
-        from natural_bm.training import get_algorithm, get_optimizer
-        from natural_bm.training import optimizers as opt_mod
-
-        try:
-            name = training["optimizer"]["class"]
-        except (KeyError, TypeError):
-            raise ValueError("the saved training state has no optimizer class; the file is damaged.") from None
-        opt_cls = opt_mod.OPTIMIZER_CLASSES.get(str(name))
-        if opt_cls is None:
-            raise ValueError(f"the saved training state names an unknown optimizer class {name!r}; "
-                             f"natural_bm has {sorted(opt_mod.OPTIMIZER_CLASSES)}.")
-        self.optimizer = get_optimizer(opt_cls())
-        self.optimizer.load_state_dict(training["optimizer"])
-        alg_config = dict(training["algorithm"]["config"])
-        self.algorithm = get_algorithm(alg_config.pop("name"), **alg_config)
-        self.algorithm.load_state_dict(training["algorithm"])
-        if training.get("centering") is None:  # (files before centering have no entry)
-            self.centering = None
-        else:
-            from natural_bm.training.centering import Centering
-
-            self.centering = Centering()
-            self.centering.load_state_dict(training["centering"])
-        if training.get("sparsity") is None:  # (files before sparsity targets have no entry)
-            self.sparsity = None
-        else:
-            from natural_bm.training.sparsity import Sparsity
-
-            self.sparsity = Sparsity()
-            self.sparsity.load_state_dict(training["sparsity"])
-        self.max_norm = training.get("max_norm")
-        self.l1, self.l2, self.seed = training["l1"], training["l2"], training.get("seed")
-        self.jit_compile = training.get("jit_compile", "auto")
-        self.cuda_graph = bool(training.get("cuda_graph", True))
-        self._set_default_param_groups()  # files without groups: as compile() would make them
 
     def load_weights(self, path: str | os.PathLike) -> "BoltzmannMachine":
         """Load parameters (and training state, if saved) from ``path`` into this model."""

@@ -14,11 +14,10 @@ With two layers the model is an RBM and gives the same numbers as
 from __future__ import annotations
 
 import copy
-import warnings
 
 import torch
 
-from natural_bm.models.layered import LayeredBM, States, normalize_topology
+from natural_bm.models.layered import LayeredBM, normalize_topology
 from natural_bm.rng import RandomSource
 
 Generator = RandomSource | torch.Generator | None
@@ -71,15 +70,6 @@ class DBM(LayeredBM):
             dbm.b_1.copy_(rbm.hbias)
         return dbm
 
-    # names kept from the first DBM class (the core's names are joint_energy and sufficient_statistics)
-    def energy(self, states: States) -> torch.Tensor:
-        """E(x) for full states (one tensor per layer): (n,) nats at beta = 1."""
-        return self.joint_energy(states)
-
-    def statistics(self, states: States) -> dict[str, torch.Tensor]:
-        """Batch means of the sufficient statistics of every parameter (``sufficient_statistics``)."""
-        return self.sufficient_statistics(states)
-
     def reconstruction_loss(self, v: torch.Tensor, generator: Generator = None) -> torch.Tensor:
         """Cross-entropy of v and p(v | h), h sampled from the mean-field posterior: (n,) nats."""
         mu, _ = self.mean_field(v, max_steps=10)
@@ -89,14 +79,6 @@ class DBM(LayeredBM):
         """Mean-field posterior means of all hidden layers, concatenated: (n, sum of hidden sizes)."""
         mu, _ = self.mean_field(v)
         return torch.cat(mu[1:], 1)
-
-    def log_partition_exact(self, beta: float = 1.0, chunk_size: int = 2**12, device=None, progress: bool = True):
-        """Deprecated: use ``natural_bm.estimators.log_partition_exact(model)``, which serves every model."""
-        from natural_bm.estimators.exact import log_partition_exact
-
-        warnings.warn("DBM.log_partition_exact() is deprecated; call natural_bm.estimators.log_partition_exact("
-                      "model).", DeprecationWarning, stacklevel=2)
-        return log_partition_exact(self, beta=beta, chunk_size=chunk_size, device=device, progress=progress)
 
     def __repr__(self) -> str:
         return f"DBM(layer_sizes={self.layer_sizes}, edges={self.edges}, dtype={self.dtype})"

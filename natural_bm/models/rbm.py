@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from natural_bm.kernels import statistics_difference
 from natural_bm.models.layered import LayeredBM
-from natural_bm.rng import RandomSource, bernoulli
+from natural_bm.rng import RandomSource, bernoulli, randint
 from natural_bm.validation import check_positive_int
 
 Generator = RandomSource | torch.Generator | None
@@ -169,8 +169,6 @@ class RBM(LayeredBM):
         hidden input by up_factor d W[i], so
         F(v~) - F(v) = -d vbias_i - sum_j [softplus(x_j + up_factor d W_ij) - softplus(x_j)].
         """
-        from natural_bm.rng import randint
-
         self._check_binary_visible("pseudo-likelihood")
         idx = randint(v.shape[1], (v.shape[0],), generator, v.device)
         d = 1 - 2 * v.gather(1, idx[:, None])  # (n, 1)

@@ -1,8 +1,8 @@
 """Training algorithms: how a batch becomes a log-likelihood gradient.
 
-The gradient of the mean log-likelihood of an RBM is, for every parameter,
-the data (positive-phase) statistics minus the model (negative-phase)
-statistics (see ``RBM.statistics``). The algorithms differ only in where the
+The gradient of the mean log-likelihood is, for every parameter, the data
+(positive-phase) statistics minus the model (negative-phase) statistics (see
+``LayeredBM.sufficient_statistics``). The algorithms differ in where the
 negative-phase samples come from:
 
 * :class:`ContrastiveDivergence` (CD-k): k Gibbs steps started at the batch.
@@ -10,166 +10,152 @@ negative-phase samples come from:
   steps of ``n_chains`` persistent chains, kept across batches and epochs.
 * :class:`ExactGradient`: exact model statistics by enumerating every state
   (tiny models only; used to test the others).
+* :class:`MeanFieldPersistent`: DBMs, a mean-field positive phase and persistent chains.
+* :class:`ParallelTemperingAlgorithm`: persistent chains at a ladder of temperatures.
 
-Each algorithm's ``step(model, v, generator)`` returns ``(grads, loss)``:
-the ascent direction per parameter and the per-row reconstruction
-cross-entropy (nats) that the fit loop logs as ``loss``.
+An algorithm holds only its settings (``k``, ``n_chains``...). Its state (the
+persistent chains, swap counts) is explicit, as in BlackJAX's kernels::
 
-CD and PCD on an ``RBM`` run a compiled, fused step
-(``natural_bm.training.rbm_steps``) when the model's ``jit_compile`` says so
-(see ``BoltzmannMachine.compile``: by default on CUDA devices); batches of another size than the first
-(the last, partial batch of an epoch) run eagerly, so nothing is recompiled.
+    state = algorithm.init(model, data, generator)          # None for CD and the exact gradient
+    grads, info, state = algorithm.step(model, batch, state, generator)
+
+``grads`` maps parameter names to ascent directions of the mean
+log-likelihood; ``info`` is a :class:`StepInfo` (the per-row reconstruction
+cross-entropy in nats that the fit loop logs as ``loss``, and the positive
+phase's data-dependent means where it computed them, which centering and
+sparsity targets use). The trainer (``natural_bm.training.trainer``) keeps the
+state; the data-parallel module shards it; the compiled RBM steps
+(``natural_bm.training.rbm_steps``) have their own entry, ``compiled_step``.
 """
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import math
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
 
 from natural_bm.kernels import binary_codes
 from natural_bm.rng import randint
+from natural_bm.sampling.tempering import ParallelTempering, geometric_betas
+from natural_bm.training.rbm_steps import compiled_cd_step, compiled_pcd_step
 from natural_bm.validation import check_positive_int
 
 __all__ = [
     "Algorithm",
+    "ChainState",
     "ContrastiveDivergence",
-    "PersistentContrastiveDivergence",
     "ExactGradient",
     "MeanFieldPersistent",
+    "ParallelTemperingAlgorithm",
+    "PersistentContrastiveDivergence",
+    "StepInfo",
+    "TemperingState",
+    "exact_model_statistics",
     "get_algorithm",
 ]
 
 
+class StepInfo(NamedTuple):
+    """What a step reports besides the gradient.
+
+    Attributes:
+        loss: (batch,) reconstruction cross-entropy of each row, nats.
+        data_means: the batch's data-dependent mean of every layer, one (n_k,) tensor per layer, where
+            the positive phase computed them; None where it did not (the compiled RBM steps).
+    """
+
+    loss: torch.Tensor
+    data_means: list | None = None
+
+
+class ChainState(NamedTuple):
+    """Persistent chains: an (n_chains, n_visible) tensor (PCD on an RBM) or a list of layer states
+    (mean-field PCD on a DBM)."""
+
+    chains: Any
+
+
+class TemperingState(NamedTuple):
+    """Parallel tempering's state.
+
+    Attributes:
+        sampler: the ``ParallelTempering`` sampler, whose ``chains`` (one list of layer states per
+            temperature) and swap counts are the Markov chains' state.
+        epoch_counts: (proposed, accepted) swap counts at the last epoch's end, or None before the first
+            epoch ended (each epoch logs the swap rates since then).
+    """
+
+    sampler: ParallelTempering
+    epoch_counts: tuple | None = None
+
+
+def _initial_states(model, data: torch.Tensor, rows: int, generator) -> torch.Tensor:
+    """Visible states of ``rows`` training rows drawn at random (binarised by sampling for binary units)."""
+    idx = randint(data.shape[0], (rows,), generator, data.device)
+    return model.units[0].states_from_data(data[idx], generator)
+
+
 class Algorithm:
-    """Base class: ``step`` computes the gradient; state is saved with the model."""
+    """Base class: settings only; ``init`` makes the state and ``step`` advances it."""
 
     name = "algorithm"
-
-    #: the last batch's data-dependent means, one (n_k,) tensor per layer (set by ``step`` where the
-    #: positive phase computes them; None where it does not, e.g. the compiled RBM steps)
-    positive_means: list | None = None
-
-    def on_fit_begin(self, model, x: torch.Tensor, generator) -> None:
-        """Called once by ``fit`` before the first batch (PCD initialises chains here)."""
-        self._jit_rows = None
-
-    def data_means(self, model, v: torch.Tensor) -> list:
-        """The data-dependent means of every layer for the batch ``v`` that ``step`` just used: the
-        positive phase's, or (where the step did not keep them) the mean-field posterior's. For centering
-        and sparsity targets."""
-        if self.positive_means is not None:
-            return self.positive_means
-        mu, _ = model.mean_field(v)
-        return [m.mean(0) for m in mu]
-
-    def positive_phase(self, model, v: torch.Tensor, generator):
-        """Hidden probabilities and a hidden sample given the data, plus the loss.
-
-        Returns ``(h_prob, h_sample, recon_logits, loss)`` where ``loss`` is the
-        cross-entropy between ``v`` and sigmoid(recon_logits), the
-        reconstruction through the sampled hidden layer.
-        """
-        h_prob = model.prob_h_given_v(v)
-        h_sample = model.units[1].sample_from_mean(h_prob, generator)
-        recon_logits = model.visible_input(h_sample)
-        loss = model.units[0].reconstruction_error(recon_logits, v)
-        return h_prob, h_sample, recon_logits, loss
-
     #: whether ``step`` takes clamped layers (labels): algorithms with a mean-field positive phase
     supports_clamp = False
     #: whether ``fit`` can split its batches (and persistent chains) across the ranks of a process group
     supports_data_parallel = True
-    #: persistent chains (a tensor, or one tensor per layer), None for algorithms without them
-    chains = None
-    #: the rows [lo, hi) of the global chains this rank holds in data-parallel training, else None
-    _chain_shard: tuple[int, int] | None = None
+    #: whether ``compiled_step`` exists (the compiled RBM steps: CD and PCD)
+    has_compiled_step = False
+
+    def init(self, model, data: torch.Tensor, generator) -> Any:
+        """A fresh state for training ``model`` on ``data`` (None for algorithms without one)."""
+        return None
+
+    def state_is_usable(self, model, state) -> bool:
+        """Whether ``state`` (e.g. restored from a checkpoint) can continue training ``model``."""
+        return True
+
+    def step(self, model, v: torch.Tensor, state, generator, clamp: dict | None = None):
+        """``(grads by parameter name, StepInfo, new state)`` for the batch ``v``; ``clamp`` = {layer:
+        states} held as data in the positive phase (labels; only where ``supports_clamp``)."""
+        raise NotImplementedError
+
+    def compiled_step(self, model, v: torch.Tensor, state, key: torch.Tensor, counters: torch.Tensor):
+        """``step`` through the compiled RBM kernels with stream ``key`` (0-d int64) and ``counters``
+        (``rbm_steps.CompiledSteps.counters``); pure tensor work, so a CUDA graph can capture it."""
+        raise NotImplementedError(f"{type(self).__name__} has no compiled step.")
+
+    def compiled_rows(self, v: torch.Tensor) -> int:
+        """Rows of the counters ``compiled_step`` needs for the batch ``v``."""
+        return v.shape[0]
 
     def persistent_rows(self) -> int | None:
         """How many persistent chains the algorithm keeps (None: it keeps none)."""
         return None
 
-    def shard_chains(self, lo: int, hi: int) -> None:
-        """Keep rows [lo, hi) of the (global) chains: this rank's share in data-parallel training."""
-        self.chains = _map_chains(self.chains, lambda c: c[lo:hi].clone())
-        self._chain_shard = (lo, hi)
+    def epoch_logs(self, state, reduce_counts=None) -> tuple[dict[str, float], Any]:
+        """Keys the fit loop adds to each epoch's logs (e.g. parallel tempering's swap rates), and the state.
+        ``reduce_counts``: in data-parallel runs, sums a list of count tensors over the ranks."""
+        return {}, state
 
-    def unshard_chains(self) -> None:
-        """Gather every rank's chains back into the global chains (a collective: every rank calls it)."""
-        if self._chain_shard is not None:
-            self.chains = self._global_chains()
-            self._chain_shard = None
-
-    def _global_chains(self):
-        """The chains of every rank in global order (all-gathered while sharded)."""
-        if self._chain_shard is None:
-            return self.chains
-        from natural_bm.distributed import all_gather_rows
-
-        return _map_chains(self.chains, all_gather_rows)
-
-    def step(self, model, v: torch.Tensor, generator, clamp: dict | None = None):
-        """(grads by parameter name, per-row loss) for the batch ``v``; ``clamp`` = {layer: states} held
-        as data in the positive phase (labels; only where ``supports_clamp``)."""
-        raise NotImplementedError
-
-    #: whether ``compiled_update`` exists (the compiled RBM steps: CD and PCD)
-    has_compiled_step = False
-
-    def compiled_update(self, model, v: torch.Tensor, key: torch.Tensor):
-        """``(grads, per-row loss)`` of the compiled RBM step with stream ``key`` (0-d int64); only
-        algorithms whose ``step`` has a compiled path (CD, PCD) define it. ``fit``'s CUDA-graph
-        update (``training.graphed_update``) captures it."""
-        raise NotImplementedError(f"{type(self).__name__} has no compiled step.")
-
-    def epoch_logs(self) -> dict[str, float]:
-        """Keys the fit loop adds to each epoch's logs (e.g. parallel tempering's swap rates)."""
-        return {}
-
-    def model_chains(self):
+    def model_chains(self, state):
         """The persistent chains that sample the model (beta = 1), for reverse AIS to start from:
         visible rows or a list of layer states; None for algorithms without persistent chains."""
         return None
 
-    # ------------------------------------------------------------ compiled steps
-    _jit_rows: int | None = None
-
-    def use_compiled(self, model, rows: int) -> bool:
-        """Whether a batch of ``rows`` rows runs the compiled RBM step (its uniforms are keyed
-        per batch by ``randint(2**62, (), generator, device)``)."""
-        if not model.supports_compiled_steps or not model.use_jit_compile():
-            return False
-        if self._jit_rows is None:
-            self._jit_rows = rows
-        return rows == self._jit_rows
-
-    def _counters(self, rows: int, model) -> torch.Tensor:
-        """(rows, max(n_visible, n_hidden)) int64 counters 0, 1, ... on the model's device (cached)."""
-        m = max(model.n_visible, model.n_hidden)
-        idx = getattr(self, "_idx", None)
-        if idx is None or idx.shape != (rows, m) or idx.device != model.W.device:
-            idx = torch.arange(rows * m, device=model.W.device, dtype=torch.int64).view(rows, m)
-            self._idx = idx
-        return idx
-
     def get_config(self) -> dict:
         return {"name": self.name}
 
-    def state_dict(self) -> dict:
+    def state_dict(self, state) -> dict:
+        """The state as plain tensors and dicts (a checkpoint's ``algorithm`` entry)."""
         return {"config": self.get_config()}
 
-    def load_state_dict(self, state: dict) -> None:
-        pass
-
-
-def _map_chains(chains, fn):
-    """``fn`` applied to a chains tensor or to each layer's tensor of a list (None stays None)."""
-    if chains is None:
+    def load_state(self, model, saved: dict):
+        """The state ``state_dict`` saved, for ``model``."""
         return None
-    if isinstance(chains, torch.Tensor):
-        return fn(chains)
-    return [None if c is None else fn(c) for c in chains]
 
 
 class ContrastiveDivergence(Algorithm):
@@ -189,36 +175,27 @@ class ContrastiveDivergence(Algorithm):
     def get_config(self) -> dict:
         return {"name": self.name, "k": self.k}
 
-    def step(self, model, v, generator, clamp=None):
-        if self.use_compiled(model, v.shape[0]):
-            return self.compiled_update(model, v, randint(2**62, (), generator, v.device))
-        h_prob, h_sample, logits, loss = self.positive_phase(model, v, generator)
-        self.positive_means = [v.mean(0), h_prob.mean(0)]
+    def step(self, model, v, state, generator, clamp=None):
+        h_prob, h_sample, logits, loss = positive_phase(model, v, generator)
         v_neg = model.units[0].sample(logits, 1.0, generator)
         for _ in range(self.k - 1):
             v_neg = model.sample_v(model.sample_h(v_neg, generator=generator), generator=generator)
         h_neg = model.prob_h_given_v(v_neg)
-        return model.statistics_difference(v, h_prob, v_neg, h_neg), loss
+        info = StepInfo(loss, [v.mean(0), h_prob.mean(0)])
+        return model.statistics_difference(v, h_prob, v_neg, h_neg), info, state
 
-    def compiled_update(self, model, v, key):
-        """The compiled step (``rbm_steps``) on the batch ``v`` with the 0-d int64 stream ``key``:
-        ``(grads, per-row loss)``. Pure tensor work, so a CUDA graph can capture it (``graphed_update``)."""
-        from natural_bm.training.rbm_steps import compiled_cd_step
-
-        dW, db, dc, loss = compiled_cd_step(v, model.W, model.vbias, model.hbias, key,
-                                            self._counters(v.shape[0], model), self.k, model.up_factor,
-                                            model.down_factor)
-        self.positive_means = None
-        return {"W": dW, "vbias": db, "hbias": dc}, loss
+    def compiled_step(self, model, v, state, key, counters):
+        dW, db, dc, loss = compiled_cd_step(v, model.W, model.vbias, model.hbias, key, counters, self.k,
+                                            model.up_factor, model.down_factor)
+        return {"W": dW, "vbias": db, "hbias": dc}, StepInfo(loss), state
 
 
 class PersistentContrastiveDivergence(Algorithm):
     """PCD-k: ``n_chains`` persistent Gibbs chains advanced k steps per batch.
 
-    The number of chains is independent of the batch size. Chains are
-    initialised at ``fit`` start from randomly chosen training rows
-    (binarised by sampling) unless they already exist (resumed training),
-    and are saved with the model's training state.
+    The number of chains is independent of the batch size. ``init`` starts them
+    at randomly chosen training rows (binarised by sampling); a restored state
+    whose chains fit the model continues instead.
     """
 
     name = "pcd"
@@ -227,72 +204,76 @@ class PersistentContrastiveDivergence(Algorithm):
     def __init__(self, k: int = 1, n_chains: int = 100) -> None:
         self.k = check_positive_int(k, "k")
         self.n_chains = check_positive_int(n_chains, "n_chains")
-        self.chains: torch.Tensor | None = None
 
     def persistent_rows(self) -> int:
         return self.n_chains
 
-    def model_chains(self):
-        return self._global_chains()
-
     def get_config(self) -> dict:
         return {"name": self.name, "k": self.k, "n_chains": self.n_chains}
 
-    def on_fit_begin(self, model, x, generator):
-        super().on_fit_begin(model, x, generator)
-        if self.chains is not None and self.chains.shape == (self.n_chains, model.n_input):
-            self.chains = self.chains.to(device=x.device, dtype=x.dtype)
-            return
-        idx = randint(x.shape[0], (self.n_chains,), generator, x.device)
-        self.chains = model.units[0].states_from_data(x[idx], generator)
+    def init(self, model, data, generator) -> ChainState:
+        return ChainState(_initial_states(model, data, self.n_chains, generator))
 
-    def step(self, model, v, generator, clamp=None):
-        if self.chains is None:
-            self.on_fit_begin(model, v, generator)
-        if self.use_compiled(model, v.shape[0]):
-            return self.compiled_update(model, v, randint(2**62, (), generator, v.device))
-        h_prob, _, _, loss = self.positive_phase(model, v, generator)
-        self.positive_means = [v.mean(0), h_prob.mean(0)]
-        self.chains = model.gibbs(self.chains, self.k, generator=generator)
-        h_neg = model.prob_h_given_v(self.chains)
-        return model.statistics_difference(v, h_prob, self.chains, h_neg), loss
+    def state_is_usable(self, model, state) -> bool:
+        return state is not None and state.chains is not None and \
+            tuple(state.chains.shape) == (self.n_chains, model.n_input)
 
-    def compiled_update(self, model, v, key):
-        """The compiled step (``rbm_steps``) on the batch ``v`` and the chains, with the 0-d int64 stream
-        ``key``: ``(grads, per-row loss)``; ``self.chains`` becomes the advanced chains."""
-        from natural_bm.training.rbm_steps import compiled_pcd_step
+    def model_chains(self, state):
+        return None if state is None else state.chains
 
-        rows = v.shape[0] + self.chains.shape[0]
-        dW, db, dc, loss, self.chains = compiled_pcd_step(
-            v, self.chains, model.W, model.vbias, model.hbias, key, self._counters(rows, model), self.k,
-            model.up_factor, model.down_factor)
-        self.positive_means = None
-        return {"W": dW, "vbias": db, "hbias": dc}, loss
+    def step(self, model, v, state, generator, clamp=None):
+        h_prob, _, _, loss = positive_phase(model, v, generator)
+        chains = model.gibbs(state.chains, self.k, generator=generator)
+        h_neg = model.prob_h_given_v(chains)
+        info = StepInfo(loss, [v.mean(0), h_prob.mean(0)])
+        return model.statistics_difference(v, h_prob, chains, h_neg), info, ChainState(chains)
 
-    def state_dict(self) -> dict:
-        chains = self._global_chains()
+    def compiled_rows(self, v) -> int:
+        return v.shape[0] + self.n_chains
+
+    def compiled_step(self, model, v, state, key, counters):
+        dW, db, dc, loss, chains = compiled_pcd_step(v, state.chains, model.W, model.vbias, model.hbias, key,
+                                                     counters, self.k, model.up_factor, model.down_factor)
+        return {"W": dW, "vbias": db, "hbias": dc}, StepInfo(loss), ChainState(chains)
+
+    def state_dict(self, state) -> dict:
+        chains = None if state is None else state.chains
         return {"config": self.get_config(), "chains": None if chains is None else chains.clone()}
 
-    def load_state_dict(self, state: dict) -> None:
-        chains = state.get("chains")
-        self.chains, self._chain_shard = (None if chains is None else chains.clone()), None
+    def load_state(self, model, saved: dict):
+        chains = saved.get("chains")
+        return None if chains is None else ChainState(chains.clone().to(device=model.device, dtype=model.dtype))
+
+
+def positive_phase(model, v: torch.Tensor, generator):
+    """An RBM's hidden probabilities and a hidden sample given the data, plus the loss.
+
+    Returns ``(h_prob, h_sample, recon_logits, loss)``: (B, n_hidden) probabilities and sample, the
+    (B, n_visible) visible input of the sample, and the (B,) cross-entropy in nats between ``v`` and its
+    reconstruction through the sampled hidden layer.
+    """
+    h_prob = model.prob_h_given_v(v)
+    h_sample = model.units[1].sample_from_mean(h_prob, generator)
+    recon_logits = model.visible_input(h_sample)
+    loss = model.units[0].reconstruction_error(recon_logits, v)
+    return h_prob, h_sample, recon_logits, loss
 
 
 class ExactGradient(Algorithm):
-    """Exact log-likelihood gradient by enumerating all 2^n_hidden hidden states.
+    """Exact log-likelihood gradient of an RBM by enumerating all 2^n_hidden hidden states.
 
     Only for tiny models (n_hidden <= 20); the negative statistics are exact
-    expectations under the model. Used to test CD and PCD.
+    expectations under the model. Used to test CD and PCD. It takes no settings.
     """
 
     name = "exact"
 
-    def step(self, model, v, generator, clamp=None):
-        h_prob, _, _, loss = self.positive_phase(model, v, generator)
-        self.positive_means = [v.mean(0), h_prob.mean(0)]
+    def step(self, model, v, state, generator, clamp=None):
+        h_prob, _, _, loss = positive_phase(model, v, generator)
         stats_neg = exact_model_statistics(model)
         stats_pos = model.statistics(v, h_prob)
-        return {k: stats_pos[k] - stats_neg[k] for k in stats_pos}, loss
+        info = StepInfo(loss, [v.mean(0), h_prob.mean(0)])
+        return {k: stats_pos[k] - stats_neg[k] for k in stats_pos}, info, state
 
 
 def exact_model_statistics(model) -> dict[str, torch.Tensor]:
@@ -320,8 +301,7 @@ class MeanFieldPersistent(Algorithm):
     Positive statistics use the mean-field posterior of the hidden layers given
     the batch (``mf_steps`` updates at most, tolerance ``mf_atol``); negative
     statistics use ``n_chains`` persistent chains over all layers, advanced
-    ``k`` block-Gibbs sweeps per batch. ``last_mf_steps`` records the
-    mean-field steps of the last batch.
+    ``k`` block-Gibbs sweeps per batch.
     """
 
     name = "mfpcd"
@@ -332,44 +312,42 @@ class MeanFieldPersistent(Algorithm):
         self.n_chains = check_positive_int(n_chains, "n_chains")
         self.mf_steps = check_positive_int(mf_steps, "mf_steps")
         self.mf_atol = float(mf_atol)
-        self.chains: list | None = None
-        self.last_mf_steps = 0
 
     def persistent_rows(self) -> int:
         return self.n_chains
-
-    def model_chains(self):
-        return self._global_chains()
 
     def get_config(self) -> dict:
         return {"name": self.name, "k": self.k, "n_chains": self.n_chains, "mf_steps": self.mf_steps,
                 "mf_atol": self.mf_atol}
 
-    def on_fit_begin(self, model, x, generator):
-        super().on_fit_begin(model, x, generator)
-        if self.chains is not None and self.chains[0].shape == (self.n_chains, model.n_input):
-            return
-        idx = randint(x.shape[0], (self.n_chains,), generator, x.device)
-        self.chains = model.init_states(model.units[0].states_from_data(x[idx], generator), generator)
+    def init(self, model, data, generator) -> ChainState:
+        return ChainState(model.init_states(_initial_states(model, data, self.n_chains, generator), generator))
 
-    def step(self, model, v, generator, clamp=None):
-        if self.chains is None:
-            self.on_fit_begin(model, v, generator)
-        mu, self.last_mf_steps = model.mean_field(v, max_steps=self.mf_steps, atol=self.mf_atol, clamp=clamp)
-        self.positive_means = [m.mean(0) for m in mu]
+    def state_is_usable(self, model, state) -> bool:
+        return state is not None and state.chains is not None and \
+            tuple(state.chains[0].shape) == (self.n_chains, model.n_input)
+
+    def model_chains(self, state):
+        return None if state is None else state.chains
+
+    def step(self, model, v, state, generator, clamp=None):
+        mu, _ = model.mean_field(v, max_steps=self.mf_steps, atol=self.mf_atol, clamp=clamp)
         loss = model.reconstruction_error_from_means(v, mu, generator)
         pos = model.sufficient_statistics(mu)
-        self.chains = model.gibbs(self.chains, self.k, generator=generator)
-        neg = model.sufficient_statistics(self.chains)
-        return {name: pos[name] - neg[name] for name in pos}, loss
+        chains = model.gibbs(state.chains, self.k, generator=generator)
+        neg = model.sufficient_statistics(chains)
+        info = StepInfo(loss, [m.mean(0) for m in mu])
+        return {name: pos[name] - neg[name] for name in pos}, info, ChainState(chains)
 
-    def state_dict(self) -> dict:
-        chains = self._global_chains()
+    def state_dict(self, state) -> dict:
+        chains = None if state is None else state.chains
         return {"config": self.get_config(), "chains": None if chains is None else [c.clone() for c in chains]}
 
-    def load_state_dict(self, state: dict) -> None:
-        chains = state.get("chains")
-        self.chains, self._chain_shard = (None if chains is None else [c.clone() for c in chains]), None
+    def load_state(self, model, saved: dict):
+        chains = saved.get("chains")
+        if chains is None:
+            return None
+        return ChainState([c.clone().to(device=model.device, dtype=model.dtype) for c in chains])
 
 
 class ParallelTemperingAlgorithm(Algorithm):
@@ -388,125 +366,66 @@ class ParallelTemperingAlgorithm(Algorithm):
 
     def __init__(self, k: int = 1, n_chains: int = 100, n_temperatures: int = 10, min_beta: float = 0.1,
                  betas=None, mf_steps: int = 10) -> None:
-        from natural_bm.sampling.tempering import geometric_betas
-
         self.k = check_positive_int(k, "k")
         self.n_chains = check_positive_int(n_chains, "n_chains")
         self.mf_steps = check_positive_int(mf_steps, "mf_steps")
         self.betas = (geometric_betas(n_temperatures, min_beta) if betas is None
                       else torch.as_tensor(betas, dtype=torch.float64))
-        self.sampler = None
-        self._saved_state = None
-        self._counts = None
+
+    def persistent_rows(self) -> int:
+        return self.n_chains
 
     def get_config(self) -> dict:
         return {"name": self.name, "k": self.k, "n_chains": self.n_chains, "betas": self.betas.tolist(),
                 "mf_steps": self.mf_steps}
 
-    def on_fit_begin(self, model, x, generator):
-        from natural_bm.sampling.tempering import ParallelTempering
+    def init(self, model, data, generator) -> TemperingState:
+        sampler = ParallelTempering(model, self.betas)
+        sampler.init_chains(_initial_states(model, data, self.n_chains, generator), generator)
+        return TemperingState(sampler)
 
-        super().on_fit_begin(model, x, generator)
-        if self.sampler is not None and self.sampler.model is model and self.sampler.chains is not None:
-            return
-        self.sampler = ParallelTempering(model, self.betas)
-        if self._saved_state is not None:
-            self.sampler.load_state_dict(self._saved_state)
-            self._saved_state = None
-            if self.sampler.chains is not None:
-                return
-        idx = randint(x.shape[0], (self.n_chains,), generator, x.device)
-        self.sampler.init_chains(model.units[0].states_from_data(x[idx], generator), generator)
+    def state_is_usable(self, model, state) -> bool:
+        return state is not None and state.sampler.model is model and state.sampler.chains is not None
 
-    def step(self, model, v, generator, clamp=None):
-        if self.sampler is None or self.sampler.chains is None:
-            self.on_fit_begin(model, v, generator)
+    def step(self, model, v, state, generator, clamp=None):
         mu, _ = model.mean_field(v, max_steps=1 if model.n_layers == 2 else self.mf_steps, clamp=clamp)
-        self.positive_means = [m.mean(0) for m in mu]
         loss = model.reconstruction_error_from_means(v, mu, generator)
         pos = model.sufficient_statistics(mu)
-        neg = model.sufficient_statistics(self.sampler.run(self.k, generator))
-        return {name: pos[name] - neg[name] for name in pos}, loss
+        neg = model.sufficient_statistics(state.sampler.run(self.k, generator))
+        return {name: pos[name] - neg[name] for name in pos}, StepInfo(loss, [m.mean(0) for m in mu]), state
 
-    def model_chains(self):
-        if self.sampler is None or self.sampler.chains is None:
+    def model_chains(self, state):
+        if state is None or state.sampler.chains is None:
             return None
-        if self._chain_shard is None:
-            return self.sampler.chains[0]
-        return self._global_state()["chains"][0]
+        return state.sampler.chains[0]
 
-    # data-parallel: every temperature's chains are sharded by rows; rank 0 keeps the swap counts so far,
-    # the others count from zero, and sums give the global counts
-    def persistent_rows(self) -> int:
-        return self.n_chains
-
-    def shard_chains(self, lo: int, hi: int) -> None:
-        from natural_bm.distributed import rank
-
-        s = self.sampler
-        s.chains = [[c[lo:hi].clone() for c in ch] for ch in s.chains]
-        if rank() != 0:
-            s.swaps_proposed.zero_()
-            s.swaps_accepted.zero_()
-            if self._counts is not None:
-                self._counts = (torch.zeros_like(self._counts[0]), torch.zeros_like(self._counts[1]))
-        self._chain_shard = (lo, hi)
-
-    def unshard_chains(self) -> None:
-        if self._chain_shard is not None:
-            state, counts = self._global_state(), self._global_epoch_counts()
-            s = self.sampler
-            s.chains, s.swaps_proposed, s.swaps_accepted = state["chains"], state["swaps_proposed"], \
-                state["swaps_accepted"]
-            self._counts = None if counts is None else tuple(counts)
-            self._chain_shard = None
-
-    def _global_epoch_counts(self) -> list | None:
-        """The swap counts at the last epoch's end, summed over the ranks while sharded."""
-        return None if self._counts is None else self._sum_counts(self._counts)
-
-    def _sum_counts(self, counts) -> list:
-        """Integer swap counts (int64 tensors) summed over the ranks while sharded (a collective)."""
-        if self._chain_shard is None:
-            return list(counts)
-        from natural_bm.distributed import all_reduce_sum
-
-        summed = [c.double() for c in counts]
-        all_reduce_sum(summed)
-        return [c.round().to(torch.int64) for c in summed]
-
-    def _global_state(self) -> dict:
-        """The sampler's state with every rank's chains and swap counts (collective while sharded)."""
-        state = self.sampler.state_dict()
-        if self._chain_shard is None:
-            return state
-        from natural_bm.distributed import all_gather_rows
-
-        state["chains"] = [[all_gather_rows(c) for c in ch] for ch in self.sampler.chains]
-        state["swaps_proposed"], state["swaps_accepted"] = self._sum_counts(
-            (state["swaps_proposed"], state["swaps_accepted"]))
-        return state
-
-    def epoch_logs(self) -> dict[str, float]:
-        if self.sampler is None:
-            return {}
-        counts = (self.sampler.swaps_proposed.clone(), self.sampler.swaps_accepted.clone())
-        prev = self._counts or (torch.zeros_like(counts[0]), torch.zeros_like(counts[1]))
-        self._counts = counts
-        proposed, accepted = self._sum_counts((counts[0] - prev[0], counts[1] - prev[1]))  # every rank's
-        return {f"swap_rate_{k}": float(accepted[k]) / float(proposed[k]) if proposed[k] else math.nan
+    def epoch_logs(self, state, reduce_counts=None) -> tuple[dict[str, float], Any]:
+        """The swap rate of each neighbouring pair since the last epoch's end, over every rank's chains
+        (``reduce_counts`` sums this rank's counts with the others' in data-parallel runs)."""
+        if state is None:
+            return {}, state
+        s = state.sampler
+        counts = (s.swaps_proposed.clone(), s.swaps_accepted.clone())
+        prev = state.epoch_counts or (torch.zeros_like(counts[0]), torch.zeros_like(counts[1]))
+        proposed, accepted = counts[0] - prev[0], counts[1] - prev[1]
+        if reduce_counts is not None:
+            proposed, accepted = reduce_counts([proposed, accepted])
+        logs = {f"swap_rate_{k}": float(accepted[k]) / float(proposed[k]) if proposed[k] else math.nan
                 for k in range(len(proposed))}
+        return logs, state._replace(epoch_counts=counts)
 
-    def state_dict(self) -> dict:
+    def state_dict(self, state) -> dict:
         # with the swap counts at the last epoch's end, so a resumed epoch logs its own swap rates
-        return {"config": self.get_config(), "sampler": None if self.sampler is None else self._global_state(),
-                "epoch_counts": self._global_epoch_counts()}
+        return {"config": self.get_config(), "sampler": None if state is None else state.sampler.state_dict(),
+                "epoch_counts": None if state is None else state.epoch_counts}
 
-    def load_state_dict(self, state: dict) -> None:
-        self.sampler, self._saved_state = None, state.get("sampler")
-        counts = state.get("epoch_counts")  # (absent from files before it was saved)
-        self._counts = None if counts is None else (counts[0].clone(), counts[1].clone())
-        self._chain_shard = None
+    def load_state(self, model, saved: dict):
+        if saved.get("sampler") is None:
+            return None
+        sampler = ParallelTempering(model, self.betas)
+        sampler.load_state_dict(saved["sampler"])
+        counts = saved.get("epoch_counts")  # (absent from files before it was saved)
+        return TemperingState(sampler, None if counts is None else (counts[0].clone(), counts[1].clone()))
 
 
 _ALGORITHMS = {
@@ -519,11 +438,27 @@ _ALGORITHMS = {
 
 
 def get_algorithm(algorithm: str | Algorithm, **kwargs) -> Algorithm:
-    """An algorithm instance from a name ('cd', 'pcd', 'exact') or pass one through."""
+    """An algorithm instance from a name ('cd', 'pcd', 'exact', 'mfpcd', 'pt') with its settings, or pass
+    an instance through. A setting the algorithm does not take is refused naming the ones it takes."""
     if isinstance(algorithm, Algorithm):
+        if kwargs:
+            raise TypeError(f"settings {sorted(kwargs)} were given with an {type(algorithm).__name__} instance; "
+                            f"set them on the instance instead.")
         return algorithm
     try:
         cls = _ALGORITHMS[str(algorithm).lower()]
     except KeyError:
         raise ValueError(f"unknown algorithm {algorithm!r}; choose one of {sorted(_ALGORITHMS)}.") from None
-    return cls(**kwargs)
+    return cls(**_check_settings(cls, kwargs))
+
+
+def _check_settings(cls: type, kwargs: dict) -> dict:
+    """``kwargs`` if ``cls`` takes them all; TypeError naming the settings it takes (and the nearest) otherwise."""
+    takes = [n for n in inspect.signature(cls.__init__).parameters if n != "self"]
+    unknown = [k for k in kwargs if k not in takes]
+    if unknown:
+        hints = {k: difflib.get_close_matches(k, takes, n=1) for k in unknown}
+        near = "; ".join(f"{k!r}: did you mean {h[0]!r}?" for k, h in hints.items() if h)
+        raise TypeError(f"algorithm {cls.name!r} takes {takes or 'no settings'}, not {unknown}"
+                        + (f" ({near})" if near else "") + ".")
+    return kwargs

@@ -13,13 +13,20 @@ divisible by the number of ranks; CD always); otherwise the negative phase is we
 
 Checkpoints hold the global chains (gathered from every rank) and the one shared random state, so a
 run resumes with any number of ranks. Files are written by rank 0 (``natural_bm.io``).
+
+This module alone knows how an algorithm's state is shared: the rows of its persistent chains
+(``ChainState.chains``; for parallel tempering, every temperature's chains) are sharded; parallel
+tempering's swap counts are kept by rank 0 and counted from zero by the others, and summed.
 """
 
 from __future__ import annotations
 
+import copy
+
 import torch
 
 from natural_bm import distributed as dist
+from natural_bm.training.algorithms import ChainState, TemperingState
 
 __all__ = ["DataParallel"]
 
@@ -28,19 +35,19 @@ class DataParallel:
     """The share of rank ``dist.rank()`` of every minibatch and of the persistent chains.
 
     Args:
-        model: the compiled model being trained.
+        trainer: the ``Trainer`` of the model being trained.
         n: rows of the training data.
         batch_size: rows of a global minibatch.
         gen: the fit loop's ``ShardedSource``.
     """
 
-    def __init__(self, model, n: int, batch_size: int, gen: dist.ShardedSource) -> None:
+    def __init__(self, trainer, n: int, batch_size: int, gen: dist.ShardedSource) -> None:
         self.world, self.rank, self.gen = dist.world_size(), dist.rank(), gen
-        alg = model.algorithm
+        alg = trainer.algorithm
         if not alg.supports_data_parallel:
             raise ValueError(f"the {alg.name!r} algorithm does not train data-parallel yet; use 'cd', 'pcd' or "
                              f"'mfpcd', or run one process.")
-        if model.supports_compiled_steps and model.use_jit_compile():
+        if trainer.runs_compiled_steps():
             raise ValueError("data-parallel training runs the eager steps (the compiled RBM steps draw their "
                              "numbers per whole batch): compile the model with jit_compile=False.")
         chains = alg.persistent_rows()
@@ -65,11 +72,46 @@ class DataParallel:
                 rows[c_hi - c_lo] = (chains, c_lo)
             self.maps[size] = ((lo, hi), rows)
 
-    def begin(self, model) -> None:
-        """After the algorithm's ``on_fit_begin`` (global chains, drawn alike on every rank): keep this
-        rank's chains."""
-        if self.chain_rows is not None:
-            model.algorithm.shard_chains(*self.chain_rows)
+    def shard_state(self, state):
+        """After the algorithm's ``init`` (global chains, drawn alike on every rank): this rank's share."""
+        if self.chain_rows is None or state is None:
+            return state
+        lo, hi = self.chain_rows
+        if isinstance(state, ChainState):
+            return ChainState(_map_chains(state.chains, lambda c: c[lo:hi].clone()))
+        if isinstance(state, TemperingState):
+            s = state.sampler
+            s.chains = [[c[lo:hi].clone() for c in ch] for ch in s.chains]
+            counts = state.epoch_counts
+            if self.rank != 0:  # rank 0 keeps the counts so far; the others count from zero
+                s.swaps_proposed.zero_()
+                s.swaps_accepted.zero_()
+                if counts is not None:
+                    counts = (torch.zeros_like(counts[0]), torch.zeros_like(counts[1]))
+            return TemperingState(s, counts)
+        raise TypeError(f"data-parallel training cannot share a {type(state).__name__}.")
+
+    def global_state(self, state):
+        """The state with every rank's chains (all-gathered in global order) and summed counts (a collective:
+        every rank calls it)."""
+        if self.chain_rows is None or state is None:
+            return state
+        if isinstance(state, ChainState):
+            return ChainState(_map_chains(state.chains, dist.all_gather_rows))
+        if isinstance(state, TemperingState):
+            s = copy.copy(state.sampler)  # (a new object sharing the ladder; the rank's own stays sharded)
+            s.chains = [[dist.all_gather_rows(c) for c in ch] for ch in state.sampler.chains]
+            s.swaps_proposed, s.swaps_accepted = self.sum_counts([s.swaps_proposed, s.swaps_accepted])
+            counts = None if state.epoch_counts is None else tuple(self.sum_counts(list(state.epoch_counts)))
+            return TemperingState(s, counts)
+        raise TypeError(f"data-parallel training cannot gather a {type(state).__name__}.")
+
+    @staticmethod
+    def sum_counts(counts: list) -> list:
+        """Integer count tensors (int64) summed over the ranks (a collective)."""
+        summed = [c.double() for c in counts]
+        dist.all_reduce_sum(summed)
+        return [c.round().to(torch.int64) for c in summed]
 
     def local(self, v: torch.Tensor, clamp: dict | None):
         """This rank's rows of the global minibatch ``v`` (and of the clamped layers), its weight
@@ -90,6 +132,9 @@ class DataParallel:
         total_loss = parts[len(names)]
         return global_grads, total_loss, (None if means is None else parts[len(names) + 1:])
 
-    def end(self, model) -> None:
-        """Gather the chains back (every rank calls it), so the model ends as in one process."""
-        model.algorithm.unshard_chains()
+
+def _map_chains(chains, fn):
+    """``fn`` applied to a chains tensor or to each layer's tensor of a list."""
+    if isinstance(chains, torch.Tensor):
+        return fn(chains)
+    return [None if c is None else fn(c) for c in chains]

@@ -42,9 +42,13 @@ from natural_bm.callbacks.callback_list import CallbackList
 from natural_bm.callbacks.history import History
 from natural_bm.callbacks.progbar_logger import ProgbarLogger
 from natural_bm.datasets.mapped import MappedRows
-from natural_bm.rng import RandomSource, bernoulli
+from natural_bm.rng import RandomSource, bernoulli, randint
 from natural_bm.seeding import epoch_seed, new_seed
+from natural_bm.training.algorithms import StepInfo
+from natural_bm.training.data_parallel import DataParallel
+from natural_bm.training.evaluation import evaluate_batches
 from natural_bm.training.graphed_update import GraphedUpdate
+from natural_bm.training.rbm_steps import CompiledSteps
 from natural_bm.validation import as_data_tensor, as_label_tensor, check_positive_int
 
 MONITOR_ROWS = 10_000
@@ -81,52 +85,54 @@ def _order(callbacks) -> list:
     return sorted(callbacks or [], key=rank)
 
 
-def _update(model, v, clamp, gen, parallel, params, need_means: bool) -> torch.Tensor:
+def _step(trainer, v, clamp, gen, compiled: CompiledSteps | None):
+    """The algorithm's ``(grads, StepInfo)`` for the batch ``v``, through the compiled RBM kernels when
+    ``compiled`` accepts the batch's size; the trainer's algorithm state advances."""
+    model, alg = trainer.model, trainer.algorithm
+    if compiled is not None and compiled.accepts(v.shape[0]):
+        key = randint(2**62, (), gen, v.device)
+        counters = compiled.counters(alg.compiled_rows(v), max(model.n_visible, model.n_hidden), model.W.device)
+        grads, info, trainer.algorithm_state = alg.compiled_step(model, v, trainer.algorithm_state, key, counters)
+    else:
+        grads, info, trainer.algorithm_state = alg.step(model, v, trainer.algorithm_state, gen, clamp)
+    return grads, info
+
+
+def _data_means(model, v: torch.Tensor, info: StepInfo) -> list:
+    """The batch's data-dependent means of every layer: the positive phase's, or (where the step did not
+    compute them, e.g. the compiled RBM steps) the mean-field posterior's. For centering and sparsity."""
+    if info.data_means is not None:
+        return info.data_means
+    mu, _ = model.mean_field(v)
+    return [m.mean(0) for m in mu]
+
+
+def _update(trainer, v, clamp, gen, parallel, params, need_means: bool, compiled) -> torch.Tensor:
     """One training update on the batch ``v`` (this rank's share of it in data-parallel runs): the
     algorithm's gradient, sparsity targets, then the optimiser's step (centred where the model is).
     Returns the batch's mean loss (0-d, on the device)."""
-    centering, sparsity = model.centering, model.sparsity
+    model, centering, sparsity = trainer.model, trainer.centering, trainer.sparsity
     if parallel is None:
-        # (clamp only with labels: algorithms written before clamping keep working)
-        grads, loss = (model.algorithm.step(model, v, gen) if clamp is None
-                       else model.algorithm.step(model, v, gen, clamp))
-        means = model.algorithm.data_means(model, v) if need_means else None
-        loss = loss.mean()
+        grads, info = _step(trainer, v, clamp, gen, compiled)
+        means = _data_means(model, v, info) if need_means else None
+        loss = info.loss.mean()
     else:
         v_rank, clamp_rank, weight = parallel.local(v, clamp)
-        grads, loss = (model.algorithm.step(model, v_rank, gen) if clamp_rank is None
-                       else model.algorithm.step(model, v_rank, gen, clamp_rank))
-        means = model.algorithm.data_means(model, v_rank) if need_means else None
-        grads, loss, means = parallel.combine(grads, loss, weight, means)
+        grads, info = _step(trainer, v_rank, clamp_rank, gen, compiled)
+        means = _data_means(model, v_rank, info) if need_means else None
+        grads, loss, means = parallel.combine(grads, info.loss, weight, means)
         loss = loss / v.shape[0]
     if sparsity is not None:
         grads = sparsity.add_gradient(model, grads, means)
     if centering is None:
-        model.optimizer.step(params, grads)  # weight decay, frozen groups, lr factors: its groups
+        trainer.optimizer.step(params, grads)  # weight decay, frozen groups, lr factors: its groups
     else:
-        centering.apply(model, params, grads, means, model.optimizer)
+        centering.apply(model, params, grads, means, trainer.optimizer)
     return loss
 
 
-def fit(
-    model,
-    x,
-    batch_size: int = 100,
-    epochs: int = 1,
-    validation_data=None,
-    callbacks=None,
-    shuffle: bool = True,
-    verbose: int | str = "auto",
-    initial_epoch: int = 0,
-    seed: int | None = None,
-    binarize: bool = False,
-    y=None,
-) -> History:
-    """Train ``model`` on ``x`` (and labels ``y``); see ``BoltzmannMachine.fit``."""
-    batch_size = check_positive_int(batch_size, "batch_size")
-    epochs = check_positive_int(epochs, "epochs", minimum=0)
-    initial_epoch = check_positive_int(initial_epoch, "initial_epoch", minimum=0)
-    verbose = resolve_verbose(verbose)
+def _check_data(model, x, validation_data, y, binarize, algorithm):
+    """The validated training rows, validation rows and labels of a ``fit`` call."""
     device, dtype = model.device, model.dtype
     if isinstance(x, np.memmap):  # larger than memory: rows read per batch (datasets.mapped)
         x = MappedRows(x, device, dtype, "x", model.data_range)
@@ -142,9 +148,9 @@ def fit(
     label_layer, y_t, y_val = None, None, None
     if y is not None:
         label_layer = model.label_layer()
-        if not model.algorithm.supports_clamp:
+        if not algorithm.supports_clamp:
             raise ValueError(f"training with labels `y` needs an algorithm with a mean-field positive phase "
-                             f"('mfpcd' or 'pt'), not {model.algorithm.name!r}.")
+                             f"('mfpcd' or 'pt'), not {algorithm.name!r}.")
         y_t = as_label_tensor(y, "y", x.shape[0], model.layer_sizes[label_layer], device, dtype)
     x_val = None
     if validation_data is not None:
@@ -157,19 +163,62 @@ def fit(
         if y_val is not None:
             y_val = as_label_tensor(y_val, "validation_data[1]", x_val.shape[0], model.layer_sizes[label_layer],
                                     device, dtype).argmax(1)
-    if not model.compiled:
-        model.compile()
+    return x, x_val, label_layer, y_t, y_val
+
+
+def _epoch_metrics(trainer, cb, x_monitor, x_val, y_val, label_layer, batch_size, gen, parallel) -> dict:
+    """The epoch-end keys of the fit loop: the algorithm's (swap rates), ``pll`` and the validation keys."""
+    model = trainer.model
+    reduce = None if parallel is None else parallel.sum_counts
+    logs, trainer.algorithm_state = trainer.algorithm.epoch_logs(trainer.algorithm_state, reduce)
+    with torch.no_grad():
+        if model.binary_visible:  # the pseudo-likelihood flips binary units
+            logs["pll"] = float(model.pseudo_log_likelihood(x_monitor, gen).mean())
+        if x_val is not None:
+            val = evaluate_batches(model, x_val, batch_size, cb, gen)
+            logs["val_loss"] = val["loss"]
+            if model.binary_visible:
+                logs["val_pll"] = val["pll"]
+            train_fe = float(model.monitor_free_energy(x_monitor).mean())
+            logs["free_energy_gap"] = val["free_energy"] - train_fe
+            if y_val is not None:
+                logs["val_accuracy"] = float((model.predict(x_val, label_layer) == y_val).double().mean())
+    return logs
+
+
+def fit(
+    trainer,
+    x,
+    batch_size: int = 100,
+    epochs: int = 1,
+    validation_data=None,
+    callbacks=None,
+    shuffle: bool = True,
+    verbose: int | str = "auto",
+    initial_epoch: int = 0,
+    seed: int | None = None,
+    binarize: bool = False,
+    y=None,
+) -> History:
+    """Train ``trainer.model`` on ``x`` (and labels ``y``); see ``BoltzmannMachine.fit``."""
+    model = trainer.model
+    batch_size = check_positive_int(batch_size, "batch_size")
+    epochs = check_positive_int(epochs, "epochs", minimum=0)
+    initial_epoch = check_positive_int(initial_epoch, "initial_epoch", minimum=0)
+    verbose = resolve_verbose(verbose)
+    device = model.device
+    x, x_val, label_layer, y_t, y_val = _check_data(model, x, validation_data, y, binarize, trainer.algorithm)
     seed = new_seed() if seed is None else int(seed)
-    model.seed = seed
+    trainer.seed = seed
     n = x.shape[0]
     steps = (n + batch_size - 1) // batch_size
     parallel = None
+    if trainer.sharded_by is not None:  # global state, e.g. left sharded by an interrupted fit (a collective)
+        trainer.algorithm_state = trainer.sharded_by.global_state(trainer.algorithm_state)
+        trainer.sharded_by = None
     if dist.is_distributed():  # data-parallel: this rank's share of every batch (training.data_parallel)
-        from natural_bm.training.data_parallel import DataParallel
-
         gen = dist.ShardedSource(0, device)
-        model.algorithm.unshard_chains()  # global chains, e.g. left sharded by an earlier fit
-        parallel = DataParallel(model, n, batch_size, gen)
+        parallel = DataParallel(trainer, n, batch_size, gen)
     else:
         gen = RandomSource(0, device)
 
@@ -189,24 +238,26 @@ def fit(
         "seed": seed, "initial_epoch": initial_epoch, "binarize": bool(binarize),
         "train_data": x_monitor, "validation_data": x_val,
     })
-    model.history = history
-    model.stop_training = False
-    model.stop_reason = None
-    model.diverged = False
+    trainer.history = history
+    trainer.stop_training = False
+    trainer.stop_reason = None
+    trainer.diverged = False
     gen.manual_seed(epoch_seed(seed, -1))
-    model.algorithm.on_fit_begin(model, x, gen)
+    if not trainer.algorithm.state_is_usable(model, trainer.algorithm_state):
+        trainer.algorithm_state = trainer.algorithm.init(model, x, gen)
+    compiled = CompiledSteps() if trainer.runs_compiled_steps() else None
     if parallel is not None:
-        parallel.begin(model)
-    centering = model.centering
+        trainer.algorithm_state = parallel.shard_state(trainer.algorithm_state)
+        trainer.sharded_by = parallel
+    centering = trainer.centering
     if centering is not None:
         with torch.no_grad():
             centering.on_fit_begin(model, x)
     params = model.parameter_dict()
-    sparsity = model.sparsity
-    need_means = centering is not None or sparsity is not None
+    need_means = centering is not None or trainer.sparsity is not None
     graphed = None  # the whole update replayed from a CUDA graph, where the run allows (graphed_update)
-    if parallel is None and y_t is None and GraphedUpdate.supported(model):
-        graphed = GraphedUpdate(model, batch_size)
+    if parallel is None and y_t is None and GraphedUpdate.supported(trainer):
+        graphed = GraphedUpdate(trainer, batch_size, compiled)
 
     cb.on_train_begin({})
     for epoch in range(initial_epoch, epochs):
@@ -230,28 +281,18 @@ def fit(
             with torch.no_grad():
                 loss = None if graphed is None else graphed(v, gen)  # (None for a batch of another size)
                 if loss is None:  # the ordinary path (and the graph's fall-back)
-                    loss = _update(model, v, clamp, gen, parallel, params, need_means)
+                    loss = _update(trainer, v, clamp, gen, parallel, params, need_means, compiled)
             batch_logs["loss"] = loss.detach()  # on the device: read by callbacks that want it (CallbackList)
             cb.on_train_batch_end(b, batch_logs)
-            if model.stop_training:
+            if trainer.stop_training:
                 break
-        epoch_logs.update(model.algorithm.epoch_logs())
-        with torch.no_grad():
-            if model.binary_visible:  # the pseudo-likelihood flips binary units
-                epoch_logs["pll"] = float(model.pseudo_log_likelihood(x_monitor, gen).mean())
-            if x_val is not None:
-                val = model._evaluate(x_val, batch_size, cb, gen)
-                epoch_logs["val_loss"] = val["loss"]
-                if model.binary_visible:
-                    epoch_logs["val_pll"] = val["pll"]
-                train_fe = float(model.monitor_free_energy(x_monitor).mean())
-                epoch_logs["free_energy_gap"] = val["free_energy"] - train_fe
-                if y_val is not None:
-                    epoch_logs["val_accuracy"] = float((model.predict(x_val, label_layer) == y_val).double().mean())
+        epoch_logs.update(_epoch_metrics(trainer, cb, x_monitor, x_val, y_val, label_layer, batch_size, gen,
+                                         parallel))
         cb.on_epoch_end(epoch, epoch_logs)
-        if model.stop_training:
+        if trainer.stop_training:
             break
     if parallel is not None:
-        parallel.end(model)
+        trainer.algorithm_state = parallel.global_state(trainer.algorithm_state)
+        trainer.sharded_by = None
     cb.on_train_end({})
     return history

@@ -14,9 +14,9 @@ follow the same random numbers; the parameter update reads lr and momentum
 from 0-d tensors (``Optimizer.apply_gradients(hyper=...)``), which rounds
 ``lr * grad`` once more than the scalar form (float32: relative 6e-8 per update).
 
-``fit`` uses it when ``GraphedUpdate.supported(model)``: the model is on a CUDA
+``fit`` uses it when ``GraphedUpdate.supported(trainer)``: the model is on a CUDA
 device with the compiled RBM steps (``jit_compile``), ``cuda_graph`` is on
-(``BoltzmannMachine.compile``), the optimiser is capturable (SGD), and the run
+(``Trainer``), the optimiser is capturable (SGD), and the run
 has no centering, sparsity targets, labels or process group. A batch of
 another size (the last one of an epoch) takes the ordinary path. The graph is
 captured again when what it baked in changes: the parameter or optimiser-slot
@@ -33,6 +33,8 @@ import warnings
 import torch
 
 from natural_bm.rng import randint
+from natural_bm.training.algorithms import ChainState
+from natural_bm.training.rbm_steps import CompiledSteps
 
 __all__ = ["GraphedUpdate"]
 
@@ -41,14 +43,19 @@ class GraphedUpdate:
     """One full training update (step + optimiser) of ``rows`` rows, replayed from a CUDA graph.
 
     Args:
-        model: a compiled model that ``supported`` accepts.
+        trainer: a ``Trainer`` that ``supported`` accepts.
         rows: batch rows the graph is captured for.
+        compiled: the fit's ``CompiledSteps`` (which batch size runs compiled; the counters), shared with
+            the ordinary path so a batch the graph declines runs the same kernels.
         capture: capture a CUDA graph (default: whether the model is on a CUDA device); False runs
             the same update eagerly through the static buffers.
     """
 
-    def __init__(self, model, rows: int, capture: bool | None = None) -> None:
-        self.model = model
+    def __init__(self, trainer, rows: int, compiled: CompiledSteps | None = None,
+                 capture: bool | None = None) -> None:
+        self.trainer = trainer
+        self.model = model = trainer.model
+        self.compiled = CompiledSteps() if compiled is None else compiled
         self.rows = int(rows)
         self.capture = model.device.type == "cuda" if capture is None else bool(capture)
         self.graph = None
@@ -60,27 +67,31 @@ class GraphedUpdate:
         self.s_chains = None  # the chains' static buffer (PCD), once built
 
     @staticmethod
-    def supported(model) -> bool:
-        """Whether ``fit`` can run ``model``'s updates through a ``GraphedUpdate``."""
-        return (model.cuda_graph and model.device.type == "cuda" and model.supports_compiled_steps
-                and model.use_jit_compile() and model.optimizer.capturable and model.centering is None
-                and model.sparsity is None and model.algorithm.has_compiled_step)
+    def supported(trainer) -> bool:
+        """Whether ``fit`` can run ``trainer``'s updates through a ``GraphedUpdate``."""
+        return (trainer.cuda_graph and trainer.model.device.type == "cuda" and trainer.runs_compiled_steps()
+                and trainer.optimizer.capturable and trainer.centering is None and trainer.sparsity is None)
+
+    def _chains(self):
+        """The persistent chains of the trainer's state (PCD), or None (CD)."""
+        state = self.trainer.algorithm_state
+        return None if state is None else state.chains
 
     def _addresses(self) -> tuple:
         """The parameters' and optimiser slots' addresses, the chains' shape and ``nesterov``: what the
         graph bakes in besides the parameter groups (the chains' values are copied in before each replay)."""
-        m, chains = self.model, self.model.algorithm.chains
+        m, opt, chains = self.model, self.trainer.optimizer, self._chains()
         return (tuple(p.data_ptr() for p in m.parameter_dict().values()),
-                tuple(t.data_ptr() for slots in m.optimizer.state.values() for t in slots.values()),
-                None if chains is None else tuple(chains.shape), getattr(m.optimizer, "nesterov", False))
+                tuple(t.data_ptr() for slots in opt.state.values() for t in slots.values()),
+                None if chains is None else tuple(chains.shape), getattr(opt, "nesterov", False))
 
     def _stale(self) -> bool:
         """Whether the graph must be captured (again): never captured, or something it baked in changed
         (the parameter groups are compared as values with the copy taken at the capture)."""
-        return self._groups != self.model.optimizer.param_groups or self._baked != self._addresses()
+        return self._groups != self.trainer.optimizer.param_groups or self._baked != self._addresses()
 
     def _build(self, v: torch.Tensor, key: torch.Tensor) -> None:
-        m, alg, opt = self.model, self.model.algorithm, self.model.optimizer
+        m, alg, opt = self.model, self.trainer.algorithm, self.trainer.optimizer
         self.builds += 1
         self.s_v = v.clone()
         self.s_key = key.clone()
@@ -88,17 +99,17 @@ class GraphedUpdate:
         params = m.parameter_dict()
         groups = opt.param_groups or [{"params": list(params), "frozen": False}]
         opt.make_slots({n: params[n] for g in groups if not g["frozen"] for n in g["params"]})  # outside the graph
-        self.s_chains = None if alg.chains is None else alg.chains.clone()
+        chains = self._chains()
+        self.s_chains = None if chains is None else chains.clone()
+        counters = self.compiled.counters(alg.compiled_rows(v), max(m.n_visible, m.n_hidden), m.W.device)
 
         def body():
-            if self.s_chains is not None:
-                alg.chains = self.s_chains
-            grads, loss = alg.compiled_update(m, self.s_v, self.s_key)
+            state = None if self.s_chains is None else ChainState(self.s_chains)
+            grads, info, state = alg.compiled_step(m, self.s_v, state, self.s_key, counters)
             opt.apply_gradients(params, grads, self.hyper)
             if self.s_chains is not None:
-                self.s_chains.copy_(alg.chains)
-                alg.chains = self.s_chains
-            return loss.mean()
+                self.s_chains.copy_(state.chains)
+            return info.loss.mean()
 
         self.body = body
         self._groups = copy.deepcopy(opt.param_groups)
@@ -132,8 +143,8 @@ class GraphedUpdate:
         the ordinary path)."""
         if self.failed or v.shape[0] != self.rows:
             return None
-        alg, opt = self.model.algorithm, self.model.optimizer
-        if not alg.use_compiled(self.model, v.shape[0]):  # (claims the compiled rows as the ordinary step does)
+        opt = self.trainer.optimizer
+        if not self.compiled.accepts(v.shape[0]):  # (claims the compiled rows as the ordinary step does)
             return None
         key = randint(2**62, (), generator, v.device)  # the draw the ordinary compiled step makes
         if self._stale():
@@ -144,11 +155,12 @@ class GraphedUpdate:
                 warnings.warn(f"capturing the training update in a CUDA graph failed ({type(err).__name__}: "
                               f"{err}); training on without it (same maths, slower).", RuntimeWarning, stacklevel=2)
                 if self.s_chains is not None:
-                    alg.chains = self.s_chains
+                    self.trainer.algorithm_state = ChainState(self.s_chains)
                 return None
-        if alg.chains is not None and alg.chains is not self.s_chains:
-            self.s_chains.copy_(alg.chains)
-            alg.chains = self.s_chains
+        chains = self._chains()
+        if chains is not None and chains is not self.s_chains:
+            self.s_chains.copy_(chains)
+            self.trainer.algorithm_state = ChainState(self.s_chains)
         self.s_v.copy_(v)
         self.s_key.copy_(key)
         opt.fill_hyperparameters(self.hyper)

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 import torch
 
 from natural_bm.models.rbm import RBM
+from natural_bm.training.optimizers import SGD
 from natural_bm.validation import as_data_tensor
 
 
@@ -97,8 +98,6 @@ def train_greedily(rbms, x, epochs, batch_size, optimizer_factory, algorithm, se
     """Fit ``rbms`` in turn, RBM i on the hidden probabilities of RBM i - 1 (RBM 0 on ``x``, its visible
     biases first set from the data); the greedy loop shared by DBM and DBN pre-training. ``restore``:
     as ``pretrain_dbm``'s."""
-    from natural_bm.training import SGD
-
     n = len(rbms)
     per_rbm = [int(epochs)] * n if isinstance(epochs, numbers.Integral) else [int(e) for e in epochs]
     if len(per_rbm) != n or any(e < 0 for e in per_rbm):

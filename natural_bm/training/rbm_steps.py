@@ -30,7 +30,7 @@ from natural_bm.compiling import CompiledFunction
 from natural_bm.kernels import reconstruction_cross_entropy, statistics_difference
 from natural_bm.rng import gibbs_uniforms
 
-__all__ = ["rbm_cd_step", "rbm_pcd_step", "compiled_cd_step", "compiled_pcd_step"]
+__all__ = ["CompiledSteps", "compiled_cd_step", "compiled_pcd_step", "rbm_cd_step", "rbm_pcd_step"]
 
 
 def _uniforms(idx, key, step: int, nv: int, nh: int, dtype):
@@ -91,3 +91,29 @@ def rbm_pcd_step(v0, chains, W, b, c, key, idx, k: int, up: float, down: float):
 
 compiled_cd_step = CompiledFunction(rbm_cd_step, "CD step")
 compiled_pcd_step = CompiledFunction(rbm_pcd_step, "PCD step")
+
+
+class CompiledSteps:
+    """Which batches of one ``fit`` run the compiled steps, and their counters (cached).
+
+    The first batch claims its row count: batches of that size run compiled, others (the last,
+    partial batch of an epoch) eagerly, so nothing is recompiled. The counters are the
+    (rows, max(n_visible, n_hidden)) int64 tensor 0, 1, ... that the in-graph uniforms are keyed by.
+    """
+
+    def __init__(self) -> None:
+        self.rows: int | None = None
+        self._counters: torch.Tensor | None = None
+
+    def accepts(self, rows: int) -> bool:
+        """Whether a batch of ``rows`` rows runs compiled (the first batch's size claims the slot)."""
+        if self.rows is None:
+            self.rows = int(rows)
+        return int(rows) == self.rows
+
+    def counters(self, rows: int, width: int, device: torch.device) -> torch.Tensor:
+        """(rows, width) int64 counters 0, 1, ... on ``device``, reused while the shape stays."""
+        idx = self._counters
+        if idx is None or tuple(idx.shape) != (rows, width) or idx.device != device:
+            idx = self._counters = torch.arange(rows * width, device=device, dtype=torch.int64).view(rows, width)
+        return idx
