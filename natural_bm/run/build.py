@@ -31,7 +31,7 @@ PLOT_INTERVAL_S = 30.0
 
 #: the settings of each algorithm that come from the training section
 _SETTINGS = {"cd": ("k",), "pcd": ("k", "n_chains"), "exact": (), "mfpcd": ("k", "n_chains", "mf_steps"),
-             "pt": ("k", "n_chains", "n_temperatures", "min_beta")}
+             "pt": ("k", "n_chains", "n_temperatures", "min_beta", "mf_steps")}
 
 
 def algorithm_settings(training: dict) -> dict:
