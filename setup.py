@@ -15,6 +15,8 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["natural_bm", "natural_bm.*"]),
+    # the best shipped RBM and DBM, loadable by name (natural_bm.pretrained; about 5 MB)
+    package_data={"natural_bm.pretrained": ["*.pt", "*_results.json"]},
     install_requires=[
         "torch>=2.2",
         "numpy",

@@ -80,7 +80,7 @@ def train(resume_dir: str | None = None) -> dict:
     """An RBM (PCD), an RBM trained by parallel tempering and a centred DBM (mean-field PCD, with sparsity
     targets and max-norm), 4 epochs of
     batches of 20; with ``resume_dir`` saved after 2 epochs, loaded and continued."""
-    from natural_bm.models.base import load_model
+    from natural_bm.models import load_model
 
     x, out = train_data(), {}
     for kind in ("rbm", "pt", "dbm"):

@@ -22,7 +22,7 @@ import pytest
 import torch
 
 from natural_bm import distributed as dist
-from natural_bm.models.base import load_model
+from natural_bm.models import load_model
 
 WORKER = Path(__file__).with_name("distributed_worker.py")
 TIMEOUT_S = 5

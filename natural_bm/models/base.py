@@ -388,8 +388,3 @@ class BoltzmannMachine(torch.nn.Module):
         model = model_cls(**payload["config"], device=device, dtype=dt)
         model._load_payload(payload, path)
         return model
-
-
-def load_model(path: str | os.PathLike, device=None, dtype: torch.dtype | None = None) -> BoltzmannMachine:
-    """Load any natural_bm model saved with ``model.save(path)``."""
-    return BoltzmannMachine.load(path, device=device, dtype=dtype)

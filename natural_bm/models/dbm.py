@@ -17,7 +17,8 @@ import copy
 
 import torch
 
-from natural_bm.models.layered import LayeredBM, normalize_topology
+from natural_bm.models.layered import LayeredBM
+from natural_bm.models.topology import normalize_topology
 from natural_bm.rng import RandomSource
 
 Generator = RandomSource | torch.Generator | None
@@ -79,6 +80,3 @@ class DBM(LayeredBM):
         """Mean-field posterior means of all hidden layers, concatenated: (n, sum of hidden sizes)."""
         mu, _ = self.mean_field(v)
         return torch.cat(mu[1:], 1)
-
-    def __repr__(self) -> str:
-        return f"DBM(layer_sizes={self.layer_sizes}, edges={self.edges}, dtype={self.dtype})"

@@ -104,7 +104,7 @@ import torch
 
 import natural_bm
 from natural_bm.io import atomic_path, first_line
-from natural_bm.models.base import load_model as load_torch_model
+from natural_bm.models.base import BoltzmannMachine
 from natural_bm.models.dbm import DBM
 from natural_bm.models.dbn import DBN
 from natural_bm.models.layered import LayeredBM
@@ -365,9 +365,10 @@ def is_portable_path(path: str | os.PathLike) -> bool:
 
 
 def load_model(path: str | os.PathLike, device=None, dtype: torch.dtype | None = None):
-    """Load any natural_bm model file by its suffix: ``.npz`` and ``.safetensors`` (``export_model``) through
-    ``read_portable``, anything else (``model.save``'s ``.pt``) through ``natural_bm.models.base.load_model``."""
+    """Load any natural_bm model file, by its suffix: ``.npz`` and ``.safetensors`` (``export_model``)
+    through ``read_portable``; anything else (``model.save``'s ``.pt``, with its training state if saved)
+    through ``BoltzmannMachine.load``. On ``device`` (default CPU) in the saved dtype unless ``dtype``."""
     if is_portable_path(path):
         return read_portable(path, device=device, dtype=dtype)
-    return load_torch_model(path, device=device, dtype=dtype)
+    return BoltzmannMachine.load(path, device=device, dtype=dtype)
 

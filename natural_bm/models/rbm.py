@@ -186,10 +186,3 @@ class RBM(LayeredBM):
     def features(self, v: torch.Tensor) -> torch.Tensor:
         """Hidden features for ``transform``: p(h = 1 | v), (n, n_hidden)."""
         return self.prob_h_given_v(v)
-
-    def __repr__(self) -> str:
-        return (
-            f"RBM(n_visible={self.n_visible}, n_hidden={self.n_hidden}, "
-            f"dtype={self.W.dtype}, device={self.W.device})"
-        )
-

@@ -7,15 +7,14 @@ from natural_bm.training.algorithms import (
     ContrastiveDivergence,
     ExactGradient,
     MeanFieldPersistent,
-    ParallelTemperingAlgorithm,
     PersistentContrastiveDivergence,
     StepInfo,
-    TemperingState,
-    get_algorithm,
 )
 from natural_bm.training.optimizers import SGD, Adam, Optimizer, get_optimizer
 from natural_bm.training.pretrain import pretrain_dbm, pretrain_dbn
+from natural_bm.training.registry import get_algorithm
 from natural_bm.training.regularizers import apply_weight_decay
+from natural_bm.training.tempering import ParallelTemperingAlgorithm, TemperingState
 from natural_bm.training.trainer import Trainer
 
 __all__ = [

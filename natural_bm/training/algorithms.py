@@ -11,7 +11,8 @@ negative-phase samples come from:
 * :class:`ExactGradient`: exact model statistics by enumerating every state
   (tiny models only; used to test the others).
 * :class:`MeanFieldPersistent`: DBMs, a mean-field positive phase and persistent chains.
-* :class:`ParallelTemperingAlgorithm`: persistent chains at a ladder of temperatures.
+* :class:`~natural_bm.training.tempering.ParallelTemperingAlgorithm` (``training/tempering.py``):
+  persistent chains at a ladder of temperatures.
 
 An algorithm holds only its settings (``k``, ``n_chains``...). Its state (the
 persistent chains, swap counts) is explicit, as in BlackJAX's kernels::
@@ -30,9 +31,6 @@ state; the data-parallel module shards it; the compiled RBM steps
 
 from __future__ import annotations
 
-import difflib
-import inspect
-import math
 from typing import Any, NamedTuple
 
 import torch
@@ -40,7 +38,6 @@ import torch.nn.functional as F
 
 from natural_bm.kernels import binary_codes
 from natural_bm.rng import randint
-from natural_bm.sampling.tempering import ParallelTempering, geometric_betas
 from natural_bm.training.rbm_steps import compiled_cd_step, compiled_pcd_step
 from natural_bm.validation import check_positive_int
 
@@ -50,12 +47,10 @@ __all__ = [
     "ContrastiveDivergence",
     "ExactGradient",
     "MeanFieldPersistent",
-    "ParallelTemperingAlgorithm",
     "PersistentContrastiveDivergence",
     "StepInfo",
-    "TemperingState",
     "exact_model_statistics",
-    "get_algorithm",
+    "positive_phase",
 ]
 
 
@@ -79,21 +74,7 @@ class ChainState(NamedTuple):
     chains: Any
 
 
-class TemperingState(NamedTuple):
-    """Parallel tempering's state.
-
-    Attributes:
-        sampler: the ``ParallelTempering`` sampler, whose ``chains`` (one list of layer states per
-            temperature) and swap counts are the Markov chains' state.
-        epoch_counts: (proposed, accepted) swap counts at the last epoch's end, or None before the first
-            epoch ended (each epoch logs the swap rates since then).
-    """
-
-    sampler: ParallelTempering
-    epoch_counts: tuple | None = None
-
-
-def _initial_states(model, data: torch.Tensor, rows: int, generator) -> torch.Tensor:
+def initial_states(model, data: torch.Tensor, rows: int, generator) -> torch.Tensor:
     """Visible states of ``rows`` training rows drawn at random (binarised by sampling for binary units)."""
     idx = randint(data.shape[0], (rows,), generator, data.device)
     return model.units[0].states_from_data(data[idx], generator)
@@ -212,7 +193,7 @@ class PersistentContrastiveDivergence(Algorithm):
         return {"name": self.name, "k": self.k, "n_chains": self.n_chains}
 
     def init(self, model, data, generator) -> ChainState:
-        return ChainState(_initial_states(model, data, self.n_chains, generator))
+        return ChainState(initial_states(model, data, self.n_chains, generator))
 
     def state_is_usable(self, model, state) -> bool:
         return state is not None and state.chains is not None and \
@@ -321,7 +302,7 @@ class MeanFieldPersistent(Algorithm):
                 "mf_atol": self.mf_atol}
 
     def init(self, model, data, generator) -> ChainState:
-        return ChainState(model.init_states(_initial_states(model, data, self.n_chains, generator), generator))
+        return ChainState(model.init_states(initial_states(model, data, self.n_chains, generator), generator))
 
     def state_is_usable(self, model, state) -> bool:
         return state is not None and state.chains is not None and \
@@ -348,117 +329,3 @@ class MeanFieldPersistent(Algorithm):
         if chains is None:
             return None
         return ChainState([c.clone().to(device=model.device, dtype=model.dtype) for c in chains])
-
-
-class ParallelTemperingAlgorithm(Algorithm):
-    """Parallel tempering (``"pt"``): the negative phase from persistent chains at K temperatures.
-
-    ``n_chains`` chains run at each inverse temperature of ``betas`` (default: ``n_temperatures``
-    geometrically spaced from 1 to ``min_beta``); every update advances them ``k`` steps of
-    ``natural_bm.sampling.ParallelTempering`` (a sweep at every temperature, then neighbour swaps) and
-    takes the negative statistics from the beta = 1 chains. The positive phase is the exact posterior
-    for two layers, mean-field (``mf_steps``) for deeper models. Each epoch logs the swap rate of each
-    neighbouring pair (``swap_rate_<k>``, since the last epoch), to judge the ladder.
-    """
-
-    name = "pt"
-    supports_clamp = True
-
-    def __init__(self, k: int = 1, n_chains: int = 100, n_temperatures: int = 10, min_beta: float = 0.1,
-                 betas=None, mf_steps: int = 10) -> None:
-        self.k = check_positive_int(k, "k")
-        self.n_chains = check_positive_int(n_chains, "n_chains")
-        self.mf_steps = check_positive_int(mf_steps, "mf_steps")
-        self.betas = (geometric_betas(n_temperatures, min_beta) if betas is None
-                      else torch.as_tensor(betas, dtype=torch.float64))
-
-    def persistent_rows(self) -> int:
-        return self.n_chains
-
-    def get_config(self) -> dict:
-        return {"name": self.name, "k": self.k, "n_chains": self.n_chains, "betas": self.betas.tolist(),
-                "mf_steps": self.mf_steps}
-
-    def init(self, model, data, generator) -> TemperingState:
-        sampler = ParallelTempering(model, self.betas)
-        sampler.init_chains(_initial_states(model, data, self.n_chains, generator), generator)
-        return TemperingState(sampler)
-
-    def state_is_usable(self, model, state) -> bool:
-        return state is not None and state.sampler.model is model and state.sampler.chains is not None
-
-    def step(self, model, v, state, generator, clamp=None):
-        mu, _ = model.mean_field(v, max_steps=1 if model.n_layers == 2 else self.mf_steps, clamp=clamp)
-        loss = model.reconstruction_error_from_means(v, mu, generator)
-        pos = model.sufficient_statistics(mu)
-        neg = model.sufficient_statistics(state.sampler.run(self.k, generator))
-        return {name: pos[name] - neg[name] for name in pos}, StepInfo(loss, [m.mean(0) for m in mu]), state
-
-    def model_chains(self, state):
-        if state is None or state.sampler.chains is None:
-            return None
-        return state.sampler.chains[0]
-
-    def epoch_logs(self, state, reduce_counts=None) -> tuple[dict[str, float], Any]:
-        """The swap rate of each neighbouring pair since the last epoch's end, over every rank's chains
-        (``reduce_counts`` sums this rank's counts with the others' in data-parallel runs)."""
-        if state is None:
-            return {}, state
-        s = state.sampler
-        counts = (s.swaps_proposed.clone(), s.swaps_accepted.clone())
-        prev = state.epoch_counts or (torch.zeros_like(counts[0]), torch.zeros_like(counts[1]))
-        proposed, accepted = counts[0] - prev[0], counts[1] - prev[1]
-        if reduce_counts is not None:
-            proposed, accepted = reduce_counts([proposed, accepted])
-        logs = {f"swap_rate_{k}": float(accepted[k]) / float(proposed[k]) if proposed[k] else math.nan
-                for k in range(len(proposed))}
-        return logs, state._replace(epoch_counts=counts)
-
-    def state_dict(self, state) -> dict:
-        # with the swap counts at the last epoch's end, so a resumed epoch logs its own swap rates
-        return {"config": self.get_config(), "sampler": None if state is None else state.sampler.state_dict(),
-                "epoch_counts": None if state is None else state.epoch_counts}
-
-    def load_state(self, model, saved: dict):
-        if saved.get("sampler") is None:
-            return None
-        sampler = ParallelTempering(model, self.betas)
-        sampler.load_state_dict(saved["sampler"])
-        counts = saved.get("epoch_counts")  # (absent from files before it was saved)
-        return TemperingState(sampler, None if counts is None else (counts[0].clone(), counts[1].clone()))
-
-
-_ALGORITHMS = {
-    "cd": ContrastiveDivergence,
-    "pcd": PersistentContrastiveDivergence,
-    "exact": ExactGradient,
-    "mfpcd": MeanFieldPersistent,
-    "pt": ParallelTemperingAlgorithm,
-}
-
-
-def get_algorithm(algorithm: str | Algorithm, **kwargs) -> Algorithm:
-    """An algorithm instance from a name ('cd', 'pcd', 'exact', 'mfpcd', 'pt') with its settings, or pass
-    an instance through. A setting the algorithm does not take is refused naming the ones it takes."""
-    if isinstance(algorithm, Algorithm):
-        if kwargs:
-            raise TypeError(f"settings {sorted(kwargs)} were given with an {type(algorithm).__name__} instance; "
-                            f"set them on the instance instead.")
-        return algorithm
-    try:
-        cls = _ALGORITHMS[str(algorithm).lower()]
-    except KeyError:
-        raise ValueError(f"unknown algorithm {algorithm!r}; choose one of {sorted(_ALGORITHMS)}.") from None
-    return cls(**_check_settings(cls, kwargs))
-
-
-def _check_settings(cls: type, kwargs: dict) -> dict:
-    """``kwargs`` if ``cls`` takes them all; TypeError naming the settings it takes (and the nearest) otherwise."""
-    takes = [n for n in inspect.signature(cls.__init__).parameters if n != "self"]
-    unknown = [k for k in kwargs if k not in takes]
-    if unknown:
-        hints = {k: difflib.get_close_matches(k, takes, n=1) for k in unknown}
-        near = "; ".join(f"{k!r}: did you mean {h[0]!r}?" for k, h in hints.items() if h)
-        raise TypeError(f"algorithm {cls.name!r} takes {takes or 'no settings'}, not {unknown}"
-                        + (f" ({near})" if near else "") + ".")
-    return kwargs

@@ -26,7 +26,8 @@ import copy
 import torch
 
 from natural_bm import distributed as dist
-from natural_bm.training.algorithms import ChainState, TemperingState
+from natural_bm.training.algorithms import ChainState
+from natural_bm.training.tempering import TemperingState
 
 __all__ = ["DataParallel"]
 

@@ -20,11 +20,12 @@ from __future__ import annotations
 from typing import Any
 
 from natural_bm.training import optimizers as optimizer_classes
-from natural_bm.training.algorithms import Algorithm, get_algorithm
+from natural_bm.training.algorithms import Algorithm
 from natural_bm.training.centering import Centering, get_centering
 from natural_bm.training.evaluation import evaluate, transform
 from natural_bm.training.fit import fit
 from natural_bm.training.optimizers import Optimizer, get_optimizer
+from natural_bm.training.registry import get_algorithm
 from natural_bm.training.sparsity import Sparsity, get_sparsity
 
 __all__ = ["Trainer"]
