@@ -62,26 +62,12 @@ _CATALOGUE: dict[str, tuple[str, str, str]] = {
     "rbm500-pcd-decay": (
         "experiments/rbm_mnist_sm2008/models/rbm500_pcd_decay.pt",
         "784-500 RBM, PCD-1 with a learning rate decaying per update (Tieleman 2008)", _MNIST_STOCHASTIC_50K),
-    "dbm500-1000-plain": (
-        "experiments/dbm_mnist_sh2009/models/dbm500_1000.pt",
-        "784-500-1000 DBM, Salakhutdinov & Hinton (2009)'s pre-training and mean-field PCD (its AIS directions "
-        "do not agree)", _MNIST_STOCHASTIC_50K),
-    "dbm500-1000-centred": (
-        "experiments/dbm_mnist_sh2009/models/dbm500_1000_centred.pt",
-        "784-500-1000 DBM, centred, without pre-training", _MNIST_STOCHASTIC_50K),
     "dbm500-1000-centred-lr": (
         "experiments/dbm_mnist_sh2009/models/dbm500_1000_centred_lr.pt",
         "784-500-1000 DBM, centred, without pre-training, 5x the learning rate", _MNIST_STOCHASTIC_50K),
     "dbm500-1000-recipe": (
         "experiments/dbm_mnist_sh2009/models/dbm500_1000_recipe.pt",
         "784-500-1000 DBM, pre-trained, with max-norm and sparsity targets", _MNIST_STOCHASTIC_50K),
-    "dbm500-1000-pretrained-centred": (
-        "experiments/dbm_mnist_sh2009/models/dbm500_1000_pretrained_centred.pt",
-        "784-500-1000 DBM, greedy pre-training then centred training (the first round of dbm500-1000)",
-        _MNIST_STOCHASTIC_50K),
-    "dbm500-1000-pretrained-centred-more": (
-        "experiments/dbm_mnist_sh2009/models/dbm500_1000_pretrained_centred_more.pt",
-        "784-500-1000 DBM, the second round of dbm500-1000 (100 epochs annealed)", _MNIST_STOCHASTIC_50K),
     "dbm500-1000-pretrained-centred-more2": (
         "experiments/dbm_mnist_sh2009/models/dbm500_1000_pretrained_centred_more2.pt",
         "784-500-1000 DBM, the third round of dbm500-1000 (50 epochs annealed, 500 chains)", _MNIST_STOCHASTIC_50K),
