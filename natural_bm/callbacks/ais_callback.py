@@ -90,7 +90,7 @@ class AISCallback(Callback):
             logs.setdefault(k, math.nan)
         if self.epoch_ls and epoch not in self.epoch_ls:
             return
-        if self.model is not None and getattr(self.model, "stop_training", False):
+        if self.model is not None and self.model.stop_training:
             return  # training stopped inside this epoch (a pre-emption, divergence): not the planned weights
         logs.update({self.name + k: v for k, v in self.evaluate(epoch).items() if self.name + k in logs})
 

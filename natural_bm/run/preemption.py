@@ -123,7 +123,7 @@ class PreemptionStop(Callback):
         if self.preemption.requested is None:
             self.preemption.requested = "a signal on another rank"
         self.model.stop_training = True
-        self.model.stop_reason = self.preemption.reason
+        self.model.trainer.stop_reason = self.preemption.reason
 
     def on_train_batch_end(self, batch, logs=None):
         if batch < self.params.get("steps", 0) - 1 and self._agreed():
