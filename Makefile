@@ -6,7 +6,7 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 DATA ?= $(if $(NATURAL_BM_DATA),$(NATURAL_BM_DATA),$(wildcard ../shared/data/mnist))
 
-.PHONY: venv demo test lint bench clean
+.PHONY: venv demo test lint bench docs clean
 
 venv: $(STAMP)
 
@@ -29,6 +29,12 @@ lint: $(STAMP)
 bench: $(STAMP)
 	NATURAL_BM_DATA=$(DATA) $(PY) scripts/bench_rbm.py
 	NATURAL_BM_DATA=$(DATA) $(PY) scripts/bench_ais.py
+
+# The documentation site: docs/_build/html. -W --keep-going: every warning (a broken reference, a failing
+# gallery example) is reported and fails the build. SPHINX_GALLERY_SKIP=1 skips running the examples.
+SPHINXOPTS ?=
+docs: $(STAMP)
+	NATURAL_BM_DATA=$(DATA) $(PY) -m sphinx -W --keep-going -b html $(SPHINXOPTS) docs docs/_build/html
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -113,6 +113,10 @@ temporary_docstring_warnings: list[dict[str, str]] = [
      "message": "reference target not found"},  # "#: where pre-training keeps ...: ..." read as "type: text"
     {"file": "natural_bm/run/overrides.py", "where": "RESUME_MAY_CHANGE",
      "message": "reference target not found"},  # "#: dotted keys ...: ..." read as "type: text"
+    {"file": "natural_bm/training/registry.py", "where": "registry.ALGORITHMS",
+     "message": ""},  # the comment's indented lines and **kwargs read as reST (block quote, strong)
+    {"file": "natural_bm/training/registry.py", "where": "natural_bm.training.registry.rst",
+     "message": "Inline strong start-string"},  # the same, in the module page's summary line
     # distributed.py is in neither list of this turn (not in flux, not ours to fix): reported to the lead
     {"file": "natural_bm/distributed.py:44", "where": "ENV_COLLECTIVE_TIMEOUT",
      "message": "reference target not found"},  # "#: the environment variable ...: ..." read as "type: text"

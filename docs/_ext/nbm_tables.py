@@ -513,3 +513,54 @@ def quick_rows_table(_models=None) -> str:
     conditions = {row.get("conditions") for row in data.get("rows", {}).values()} - {None}
     note = ("\nConditions: " + "; ".join(sorted(conditions)) + ".\n") if conditions else ""
     return markdown_table(header, rows) + note
+
+
+# -- benchmarks (docs/benchmarks/*.json: the measured tables, with their provenance) ----------------
+
+
+def benchmark_files() -> list:
+    folder = R.REPO / "docs" / "benchmarks"
+    tables = [(R.read_json(p), p) for p in sorted(folder.glob("*.json"))]
+    return sorted(tables, key=lambda t: (t[0].get("order", 999), t[1].name))
+
+
+def benchmark_tables(script: str | None = None) -> str:
+    """Every recorded benchmark table (of one script, or all), each with where and how it was measured."""
+    out = []
+    for table, path in benchmark_files():
+        if script and table.get("script") != script:
+            continue
+        made = ", ".join(x for x in (table.get("machine"), table.get("conditions")) if x)
+        when = ", ".join(x for x in (table.get("date"), f"commit {table['commit']}" if table.get("commit") else None)
+                         if x)
+        out.append(f"**{table['title']}**: {table.get('caption', '')}.\n")
+        out.append(markdown_table(table["header"], table["rows"]))
+        out.append(f"Measured {when} on {made}, with `{table['command']}`; {table.get('source', '')} "
+                   f"(`docs/benchmarks/{path.name}`).\n")
+    return "\n".join(out) if out else f"{NOT_RECORDED}\n"
+
+
+def script_summary(path) -> tuple[str, str]:
+    """(first line of a script's docstring, its usage line), read from the script."""
+    import ast
+
+    doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+    first = doc.strip().splitlines()[0] if doc.strip() else NOT_RECORDED
+    usage = next((line.split(":", 1)[1].strip() for line in doc.splitlines() if line.startswith("Usage:")), "")
+    return first, usage
+
+
+def scripts_table(_models=None) -> str:
+    header = ["script", "what it measures", "how to run it", "recorded tables"]
+    recorded: dict[str, int] = {}
+    for table, _ in benchmark_files():
+        recorded[table.get("script", "")] = recorded.get(table.get("script", ""), 0) + 1
+    rows = []
+    for path in sorted((R.REPO / "scripts").glob("*.py")):
+        if path.name.startswith(("_", "bench_common")):
+            continue
+        first, usage = script_summary(path)
+        name = f"scripts/{path.name}"
+        rows.append([f"`{name}`", first, f"`{usage}`" if usage else f"`python {name}`",
+                     str(recorded.get(name, 0)) if recorded.get(name) else "none: run it for the table"])
+    return markdown_table(header, rows)

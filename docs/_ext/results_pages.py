@@ -101,6 +101,23 @@ class HeadlineTable(_Base):
         return self._parse(table + "\n" + T.headline_note() + "\n")
 
 
+class BenchmarkTables(_Base):
+    """The recorded benchmark tables (``docs/benchmarks/*.json``), or the table of the scripts."""
+
+    optional_arguments = 1
+    option_spec = {"script": directives.unchanged}
+
+    def run(self):
+        folder = R.REPO / "docs" / "benchmarks"
+        for path in folder.glob("*.json"):
+            self.env.note_dependency(str(path))
+        for path in (R.REPO / "scripts").glob("*.py"):
+            self.env.note_dependency(str(path))
+        if self.arguments and self.arguments[0] == "scripts":
+            return self._parse(T.scripts_table())
+        return self._parse(T.benchmark_tables(self.options.get("script")))
+
+
 class ResultsFigure(_Base):
     """A figure drawn from an experiment's logs or estimates."""
 
@@ -247,4 +264,5 @@ def setup(app):
     app.add_directive("results-table", ResultsTable)
     app.add_directive("headline-table", HeadlineTable)
     app.add_directive("results-figure", ResultsFigure)
+    app.add_directive("benchmark-tables", BenchmarkTables)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
