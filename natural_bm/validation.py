@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
+import functools
+import inspect
 import numbers
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -164,3 +168,39 @@ def check_beta(beta, name: str = "beta"):
     if not isinstance(beta, numbers.Real) or not np.isfinite(beta) or beta < 0:
         raise ValueError(f"`{name}` (inverse temperature) must be a finite number >= 0, got {beta!r}.")
     return float(beta)
+
+
+def check_keywords(given: Iterable[str], valid: Sequence[str], where: str) -> None:
+    """TypeError when a name of ``given`` is not in ``valid``, naming it, the nearest valid name (a typo's
+    likely fix) and every valid one: ``where`` says what was called (``"EarlyStopping()"``)."""
+    unknown = [k for k in given if k not in valid]
+    if not unknown:
+        return
+    hints = []
+    for k in unknown:
+        near = difflib.get_close_matches(k, list(valid), n=1)
+        hints.append(f"{k!r}" + (f" (did you mean {near[0]!r}?)" if near else ""))
+    raise TypeError(f"{where} got unexpected keyword argument{'s' if len(unknown) > 1 else ''} {', '.join(hints)}; "
+                    f"it takes {', '.join(valid) if valid else 'none'}.")
+
+
+def keyword_names(func: Callable) -> list[str]:
+    """The names ``func`` takes by keyword (none of ``self``, ``*args``, ``**kwargs``)."""
+    return [p.name for p in inspect.signature(func).parameters.values()
+            if p.name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
+def named_keywords(init: Callable, owner: str) -> Callable:
+    """``init`` (an ``__init__`` without ``**kwargs``) wrapped so that an unknown keyword raises
+    ``check_keywords``'s TypeError (the valid names and the nearest) instead of Python's bare one."""
+    valid = keyword_names(init)
+    if any(p.kind is p.VAR_KEYWORD for p in inspect.signature(init).parameters.values()):
+        return init
+
+    @functools.wraps(init)
+    def checked(self, *args, **kwargs):
+        if kwargs:
+            check_keywords(kwargs, valid, f"{owner}()")
+        return init(self, *args, **kwargs)
+
+    return checked

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from natural_bm.validation import named_keywords
+
 
 def epoch_label(epoch: int, epochs: int | None = None) -> str:
     """How messages name an epoch: ``"Epoch 39 (40/40)"``.
@@ -47,6 +49,11 @@ class Callback:
     gives it back right after ``on_train_begin`` (see ``restore_state``), so
     the resumed run is bit-identical to the uninterrupted one.
     """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:  # a typo in a keyword names the valid ones and the nearest
+            cls.__init__ = named_keywords(cls.__dict__["__init__"], cls.__name__)
 
     #: If True, the batch-end hooks take the logs as ``fit`` makes them (the loss a 0-dim tensor on the
     #: model's device); if False (the default), floats, at the cost of a host round-trip per batch.

@@ -38,6 +38,12 @@ def _dtype_from_name(name: str, path="model file") -> torch.dtype:
     return dt
 
 
+#: what the model held before the trainer did (natural_bm 0.1); reading one says where it went
+MOVED_TO_TRAINER = frozenset({
+    "algorithm", "centering", "sparsity", "max_norm", "l1", "l2", "stop_reason", "diverged", "seed", "jit_compile",
+    "cuda_graph", "use_jit_compile", "training_state", "load_training_state", "restore_training_state"})
+
+
 class BoltzmannMachine(torch.nn.Module):
     """Base class of natural_bm models.
 
@@ -99,21 +105,12 @@ class BoltzmannMachine(torch.nn.Module):
             raise ValueError("stop_training needs a compiled model (model.compile(...)): nothing is training.")
         self.trainer.stop_training = bool(value)
 
-    #: what the model no longer holds, and where it went (attribute -> how to reach it)
-    _MOVED = {name: f"model.trainer.{name}" for name in (
-        "algorithm", "centering", "sparsity", "max_norm", "l1", "l2", "stop_reason", "diverged", "seed",
-        "jit_compile", "cuda_graph", "use_jit_compile", "training_state", "load_training_state",
-        "restore_training_state")}
-
     def __getattr__(self, name: str):
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            moved = type(self)._MOVED.get(name)
-            if moved is None:
-                raise
+        # (reached only when ordinary lookup fails: the parameters, through nn.Module, and missing names)
+        if name in MOVED_TO_TRAINER:
             raise AttributeError(f"{type(self).__name__}.{name}: training state lives in the trainer since "
-                                 f"natural_bm 0.2; use {moved} (after model.compile(...)).") from None
+                                 f"natural_bm 0.2; use model.trainer.{name} (after model.compile(...)).")
+        return super().__getattr__(name)
 
     def parameter_dict(self) -> dict[str, torch.Tensor]:
         """{name: tensor} of the trainable parameters (the tensors themselves, not copies)."""

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
-import inspect
-
 from natural_bm.training.algorithms import (
     Algorithm,
     ContrastiveDivergence,
@@ -13,8 +10,9 @@ from natural_bm.training.algorithms import (
     PersistentContrastiveDivergence,
 )
 from natural_bm.training.tempering import ParallelTemperingAlgorithm
+from natural_bm.validation import check_keywords, keyword_names
 
-__all__ = ["ALGORITHMS", "get_algorithm"]
+__all__ = ["ALGORITHMS", "algorithm_class", "get_algorithm"]
 
 ALGORITHMS = {
     "cd": ContrastiveDivergence,
@@ -33,20 +31,14 @@ def get_algorithm(algorithm: str | Algorithm, **kwargs) -> Algorithm:
             raise TypeError(f"settings {sorted(kwargs)} were given with an {type(algorithm).__name__} instance; "
                             f"set them on the instance instead.")
         return algorithm
+    cls = algorithm_class(algorithm)
+    check_keywords(kwargs, keyword_names(cls.__init__), f"the {cls.name!r} algorithm")
+    return cls(**kwargs)
+
+
+def algorithm_class(name: str) -> type:
+    """The algorithm class of ``name``; ValueError naming the algorithms there are."""
     try:
-        cls = ALGORITHMS[str(algorithm).lower()]
+        return ALGORITHMS[str(name).lower()]
     except KeyError:
-        raise ValueError(f"unknown algorithm {algorithm!r}; choose one of {sorted(ALGORITHMS)}.") from None
-    return cls(**_check_settings(cls, kwargs))
-
-
-def _check_settings(cls: type, kwargs: dict) -> dict:
-    """``kwargs`` if ``cls`` takes them all; TypeError naming the settings it takes (and the nearest) otherwise."""
-    takes = [n for n in inspect.signature(cls.__init__).parameters if n != "self"]
-    unknown = [k for k in kwargs if k not in takes]
-    if unknown:
-        hints = {k: difflib.get_close_matches(k, takes, n=1) for k in unknown}
-        near = "; ".join(f"{k!r}: did you mean {h[0]!r}?" for k, h in hints.items() if h)
-        raise TypeError(f"algorithm {cls.name!r} takes {takes or 'no settings'}, not {unknown}"
-                        + (f" ({near})" if near else "") + ".")
-    return kwargs
+        raise ValueError(f"unknown algorithm {name!r}; choose one of {sorted(ALGORITHMS)}.") from None

@@ -25,8 +25,9 @@ from natural_bm.training.centering import Centering, get_centering
 from natural_bm.training.evaluation import evaluate, transform
 from natural_bm.training.fit import fit
 from natural_bm.training.optimizers import Optimizer, get_optimizer
-from natural_bm.training.registry import get_algorithm
+from natural_bm.training.registry import algorithm_class, get_algorithm
 from natural_bm.training.sparsity import Sparsity, get_sparsity
+from natural_bm.validation import check_keywords, keyword_names
 
 __all__ = ["Trainer"]
 
@@ -79,6 +80,10 @@ class Trainer:
             raise ValueError(f"`max_norm` must be None or > 0, got {max_norm!r}.")
         if jit_compile not in (True, False, "auto"):
             raise ValueError(f"`jit_compile` must be True, False or 'auto', got {jit_compile!r}.")
+        if algorithm_settings and not isinstance(algorithm, Algorithm):  # a typo names compile's keywords too
+            own = [n for n in keyword_names(Trainer.__init__) if n not in ("model", "optimizer", "algorithm")]
+            settings = keyword_names(algorithm_class(algorithm).__init__)
+            check_keywords(algorithm_settings, settings + own, f"compile() with the {str(algorithm)!r} algorithm")
         self.model = model
         self.optimizer = get_optimizer(optimizer)
         self.algorithm = get_algorithm(algorithm, **algorithm_settings)
