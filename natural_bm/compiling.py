@@ -20,12 +20,12 @@ small runs eagerly.
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Callable
 
 import torch
 
 from natural_bm.io import cache_dir
+from natural_bm.validation import warn_user
 
 __all__ = ["CompiledFunction", "COMPILE_WORK_THRESHOLD", "worth_compiling"]
 
@@ -77,6 +77,6 @@ class CompiledFunction:
         except Exception as err:
             out = self.fn(*args)  # raises too if the error is not the compiler's
             self.failed = True
-            warnings.warn(f"torch.compile failed for the {self.name} ({type(err).__name__}: {err}); "
-                          "running it eagerly from now on (slower, same maths).", RuntimeWarning, stacklevel=2)
+            warn_user(f"torch.compile failed for the {self.name} ({type(err).__name__}: {err}); "
+                          "running it eagerly from now on (slower, same maths).", RuntimeWarning)
             return out

@@ -6,7 +6,10 @@ import difflib
 import functools
 import inspect
 import numbers
+import sys
+import warnings
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -204,3 +207,16 @@ def named_keywords(init: Callable, owner: str) -> Callable:
         return init(self, *args, **kwargs)
 
     return checked
+
+
+#: the folder of the natural_bm package: frames in it are the library's, not the user's
+_PACKAGE_DIR = str(Path(__file__).resolve().parent)
+
+
+def warn_user(message: str, category: type[Warning] = RuntimeWarning) -> None:
+    """``warnings.warn`` attributed to the user's line: the first frame on the stack outside natural_bm (a
+    script's or a notebook cell's line), so the printed warning shows that line, not the library's source."""
+    level, frame = 1, sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level + 1)

@@ -39,3 +39,20 @@ def test_get_algorithm_and_check_keywords():
     with pytest.raises(TypeError, match=r"f\(\) got unexpected keyword arguments 'zz', 'bb' \(did you mean 'b'\?\); "
                                         r"it takes a, b\."):
         check_keywords({"zz": 1, "bb": 2}, ["a", "b"], "f()")
+
+
+def test_warnings_point_at_the_users_line_not_the_librarys():
+    """A warning raised deep inside natural_bm is attributed to the caller's line (this file), so the printed
+    warning shows the user's code."""
+    import warnings
+
+    import torch
+
+    from natural_bm.estimators import log_likelihood, log_partition_exact
+
+    m = RBM(6, 3, seed=0)
+    grey = torch.full((4, 6), 0.5)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        log_likelihood(m, grey, log_partition_exact(m))  # warns: grey levels are not binary data
+    assert caught and all(w.filename == __file__ for w in caught), [(w.filename, w.lineno) for w in caught]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import collections
 import statistics
 import time
-import warnings
 
 from natural_bm.callbacks.callback import Callback, host_logs, reads_batch_ends
+from natural_bm.validation import warn_user
 
 
 class CallbackList:
@@ -177,7 +177,7 @@ class CallbackList:
         batch_median = statistics.median(self.batch_times)
         if hook_median > self.min_slow_seconds and hook_median > self.slow_ratio * batch_median:
             self._warned.add(key)
-            warnings.warn(
+            warn_user(
                 f"{key[0]}.{hook}() is slow compared to the batch update "
                 f"(median {hook_median:.4f} s vs {batch_median:.4f} s per batch). "
                 "Check your callbacks.",

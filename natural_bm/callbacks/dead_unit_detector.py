@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import warnings
-
 import torch
 
 from natural_bm.callbacks.callback import Callback
-from natural_bm.validation import as_data_tensor
+from natural_bm.validation import as_data_tensor, warn_user
 
 
 class DeadUnitDetector(Callback):
@@ -44,7 +42,7 @@ class DeadUnitDetector(Callback):
             logs["saturated_units"] = float(len(self.saturated))
         for kind, units in (("dead", self.dead), ("saturated", self.saturated)):
             if units and (self.verbose or len(units) > self.warn_fraction * n):
-                warnings.warn(f"epoch {epoch}: {len(units)} of {n} hidden units are {kind} "
+                warn_user(f"epoch {epoch}: {len(units)} of {n} hidden units are {kind} "
                               f"(mean activation {'<' if kind == 'dead' else '>'} "
                               f"{self.low if kind == 'dead' else self.high}): {units[:20]}",
-                              RuntimeWarning, stacklevel=2)
+                              RuntimeWarning)

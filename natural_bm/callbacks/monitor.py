@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import math
-import warnings
+
+from natural_bm.validation import warn_user
 
 
 def is_likelihood_key(key: str) -> bool:
@@ -57,7 +58,7 @@ class Monitor:
         """The monitored value from ``logs``, or None (with a warning) when absent or NaN."""
         v = (logs or {}).get(self.key)
         if v is None or (isinstance(v, float) and math.isnan(v)):
-            warnings.warn(f"monitored key {self.key!r} is not available in the logs (keys: {sorted(logs or {})}).",
-                          RuntimeWarning, stacklevel=3)
+            warn_user(f"monitored key {self.key!r} is not available in the logs (keys: {sorted(logs or {})}).",
+                          RuntimeWarning)
             return None
         return float(v)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import warnings
 from pathlib import Path
 
 from natural_bm.callbacks.callback import Callback
@@ -12,6 +11,7 @@ from natural_bm.callbacks.monitor import Monitor
 from natural_bm.callbacks.sample_callback import epoch_path
 from natural_bm.io import load_torch_checked, save_torch_checked, writes_files
 from natural_bm.training.trainer import Trainer
+from natural_bm.validation import warn_user
 
 STATE_FORMAT = "natural_bm-training-state"
 
@@ -96,9 +96,9 @@ class PeriodicSave(Callback):
         bad = self.model.non_finite_parameters()
         trainer = self.model.trainer
         if (trainer is not None and trainer.diverged) or bad:
-            warnings.warn(f"PeriodicSave: epoch {epoch} not saved: the weights diverged "
+            warn_user(f"PeriodicSave: epoch {epoch} not saved: the weights diverged "
                           f"({', '.join(bad) or trainer.stop_reason}); the last finite checkpoint is kept.",
-                          RuntimeWarning, stacklevel=2)
+                          RuntimeWarning)
             return
         if self.best is not None:
             value = (logs or {}).get(self.best.key)

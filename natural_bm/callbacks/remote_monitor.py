@@ -9,9 +9,9 @@ import socket
 import threading
 import time
 import urllib.parse
-import warnings
 
 from natural_bm.callbacks.callback import Callback
+from natural_bm.validation import warn_user
 
 
 class RemoteMonitor(Callback):
@@ -66,8 +66,8 @@ class RemoteMonitor(Callback):
             if status >= 400:
                 raise OSError(f"HTTP status {status}")
         except (OSError, http.client.HTTPException, ValueError) as err:
-            warnings.warn(f"RemoteMonitor could not reach {self.root + self.path}: {err or type(err).__name__}",
-                          RuntimeWarning, stacklevel=2)
+            warn_user(f"RemoteMonitor could not reach {self.root + self.path}: {err or type(err).__name__}",
+                          RuntimeWarning)
         finally:
             self.last_seconds = time.monotonic() - t0
 

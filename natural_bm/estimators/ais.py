@@ -27,7 +27,6 @@ stream 0 (forward) or 3 (reverse), the annealing from stream 1 (forward) or
 from __future__ import annotations
 
 import math
-import warnings
 
 import torch
 
@@ -48,7 +47,7 @@ from natural_bm.estimators.likelihood import log_likelihood
 from natural_bm.rng import RandomSource, stream_key
 from natural_bm.sampling import GibbsSampler
 from natural_bm.seeding import new_seed
-from natural_bm.validation import as_data_tensor, check_positive_int
+from natural_bm.validation import as_data_tensor, check_positive_int, warn_user
 
 __all__ = ["AIS", "MIN_EFFECTIVE_SAMPLE_SIZE", "EngineOptions", "default_betas", "describe_bracket",
            "effective_sample_size", "log_mean_exp_band"]
@@ -117,7 +116,7 @@ class AIS:
             raise ValueError(f"`base` must be 'data' or 'uniform', got {base!r}.")
         device, dtype = model.device, model.dtype
         if base == "data" and data is None:
-            warnings.warn("AIS base='data' needs `data`; using the uniform base model.", RuntimeWarning, stacklevel=2)
+            warn_user("AIS base='data' needs `data`; using the uniform base model.", RuntimeWarning)
             base = "uniform"
         self.base = base
         if base == "data":

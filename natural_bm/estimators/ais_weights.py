@@ -4,9 +4,10 @@ warning when a few runs carry the estimate."""
 from __future__ import annotations
 
 import math
-import warnings
 
 import torch
+
+from natural_bm.validation import warn_user
 
 
 def log_mean_exp_band(log_w: torch.Tensor, n_sigma: float = 3.0) -> tuple[float, float, float]:
@@ -55,7 +56,7 @@ def warn_if_unreliable(log_w: torch.Tensor, direction: str) -> float:
     if ess < min(MIN_EFFECTIVE_SAMPLE_SIZE, n / 2):
         bias = ("too low (test log-likelihoods too good)" if direction == "forward"
                 else "too high (test log-likelihoods too pessimistic)")
-        warnings.warn(
+        warn_user(
             f"{direction} AIS: {ess:.1f} effective runs of {n} carry the estimate, so its error band is not "
             f"trustworthy and log Z is likely {bias}. Anneal with more betas (n_betas) or runs (n_runs), and "
             "compare forward and reverse AIS (AIS.estimate_bracket).",

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import math
-import warnings
 
 import torch
 
 from natural_bm.estimators.posterior_ais import log_prob_ais
 from natural_bm.rng import RandomSource
-from natural_bm.validation import as_data_tensor, check_positive_int
+from natural_bm.validation import as_data_tensor, check_positive_int, warn_user
 
 UNIFORM_MARGIN = 1.0  # nats per image below -n_visible log 2 before log_likelihood warns
 
@@ -65,9 +64,9 @@ def log_likelihood(model, x, log_z: float, batch_size: int = 10_000, importance_
                          f"NaN means the annealing failed: anneal longer or check the model.")
     x = as_data_tensor(x, "x", model.n_input, device=model.device, dtype=model.dtype, value_range=model.data_range)
     if model.binary_visible and bool(((x != 0) & (x != 1)).any()):
-        warnings.warn("log_likelihood of grey-level data: the model's visible units are binary, so -F(v) - log Z "
+        warn_user("log_likelihood of grey-level data: the model's visible units are binary, so -F(v) - log Z "
                       "of values between 0 and 1 is not a log-likelihood of anything; evaluate on binary data, "
-                      "e.g. load_mnist('sampled').", RuntimeWarning, stacklevel=2)
+                      "e.g. load_mnist('sampled').", RuntimeWarning)
     scores = []
     with torch.no_grad():
         for lo in range(0, x.shape[0], batch_size):
@@ -83,9 +82,9 @@ def log_likelihood(model, x, log_z: float, batch_size: int = 10_000, importance_
     mean = float(s.mean())
     uniform = -model.n_input * math.log(2.0)  # a density of real values has no such baseline
     if model.binary_visible and mean < uniform - UNIFORM_MARGIN:
-        warnings.warn(f"mean log-likelihood {mean:.2f} nats is below the uniform model's {uniform:.2f} "
+        warn_user(f"mean log-likelihood {mean:.2f} nats is below the uniform model's {uniform:.2f} "
                       f"(-{model.n_input} log 2): the model is worse than guessing; training probably diverged "
-                      f"(lower the learning rate).", RuntimeWarning, stacklevel=2)
+                      f"(lower the learning rate).", RuntimeWarning)
     return mean, se
 
 

@@ -28,13 +28,13 @@ eagerly (how the CPU tests check this module).
 from __future__ import annotations
 
 import copy
-import warnings
 
 import torch
 
 from natural_bm.rng import randint
 from natural_bm.training.algorithms import ChainState
 from natural_bm.training.rbm_steps import CompiledSteps
+from natural_bm.validation import warn_user
 
 __all__ = ["GraphedUpdate"]
 
@@ -152,8 +152,8 @@ class GraphedUpdate:
                 self._build(v, key)
             except Exception as err:  # a capture failure: warn once, train on without the graph
                 self.failed = True
-                warnings.warn(f"capturing the training update in a CUDA graph failed ({type(err).__name__}: "
-                              f"{err}); training on without it (same maths, slower).", RuntimeWarning, stacklevel=2)
+                warn_user(f"capturing the training update in a CUDA graph failed ({type(err).__name__}: "
+                              f"{err}); training on without it (same maths, slower).", RuntimeWarning)
                 if self.s_chains is not None:
                     self.trainer.algorithm_state = ChainState(self.s_chains)
                 return None
