@@ -14,7 +14,7 @@ You will learn how to
 * fit an RBM to bars and stripes with the exact gradient (``"exact"``), and
   score it against the best possible log-likelihood;
 * run :class:`natural_bm.sampling.GibbsSampler` and
-  :class:`natural_bm.sampling.tempering.ParallelTempering` from the same start;
+  ``natural_bm.sampling.tempering.ParallelTempering`` from the same start;
 * measure mixing by the patterns visited, and judge a temperature ladder by its
   swap rates.
 """
