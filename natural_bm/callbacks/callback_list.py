@@ -181,8 +181,7 @@ class CallbackList:
                 f"{key[0]}.{hook}() is slow compared to the batch update "
                 f"(median {hook_median:.4f} s vs {batch_median:.4f} s per batch). "
                 "Check your callbacks.",
-                RuntimeWarning,
-                stacklevel=3,
+                RuntimeWarning
             )
 
 

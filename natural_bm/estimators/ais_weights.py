@@ -60,7 +60,6 @@ def warn_if_unreliable(log_w: torch.Tensor, direction: str) -> float:
             f"{direction} AIS: {ess:.1f} effective runs of {n} carry the estimate, so its error band is not "
             f"trustworthy and log Z is likely {bias}. Anneal with more betas (n_betas) or runs (n_runs), and "
             "compare forward and reverse AIS (AIS.estimate_bracket).",
-            RuntimeWarning,
-            stacklevel=3,
+            RuntimeWarning
         )
     return ess
