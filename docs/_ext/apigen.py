@@ -211,7 +211,10 @@ def object_page(entry: PublicObject) -> str:
     if entry.kind in ("class", "exception"):
         directive = "autoclass" if entry.kind == "class" else "autoexception"
         lines += [f".. {directive}:: {entry.name}", "   :members:",
-                  f"   :inherited-members: {', '.join(_foreign_bases(entry.obj))}", "   :show-inheritance:", ""]
+                  f"   :inherited-members: {', '.join(_foreign_bases(entry.obj))}"]
+        if entry.obj.__bases__ != (object,):
+            lines.append("   :show-inheritance:")
+        lines.append("")
     elif entry.kind == "function":
         lines += [f".. autofunction:: {entry.name}", ""]
     else:

@@ -40,18 +40,23 @@ def model_cell(m: Model) -> str:
 
 
 def weights_cell(m: Model) -> str:
-    dropped = m.provenance.get("dropped")
+    """Whether the model's weights ship, and where; "dropped" for a model whose weights were removed
+    on purpose (its provenance entry says why; the results page lists the reasons)."""
     if m.pending:
-        return m.missing_text
+        return DASH
     if m.weights is None:
-        where = "removed"
-    elif "pretrained" in m.weights.parts:
-        where = "in the package: `natural_bm.pretrained`"
-    else:
-        where = "in `models/`"
-    if dropped:
-        return f"dropped ({where}): {dropped}"
-    return f"kept ({where})" if m.weights is not None else "weights not shipped"
+        return "dropped (weights removed)" if m.provenance.get("dropped") else "weights not shipped"
+    where = "`natural_bm.pretrained`" if "pretrained" in m.weights.parts else "`models/`"
+    if m.provenance.get("dropped"):
+        return f"dropped (weights still in {where})"
+    return f"kept, in {where}"
+
+
+def dropped_list(models: list[Model]) -> str:
+    """The models whose weights are dropped, with the reason from their provenance entry."""
+    items = [f"- `{m.name}`: {m.provenance['dropped']}" + (" (its weights are still in the tree)" if m.weights else "")
+             for m in models if m.provenance.get("dropped")]
+    return "\n".join(items) + "\n" if items else f"{NOT_RECORDED}\n"
 
 
 def binarisation(config: dict | None) -> str:
@@ -150,6 +155,11 @@ def likelihood_table(models: list[Model]) -> str:
                   "AIS agrees with itself", "published, same estimator (AIS)", "weights"]
     rows = []
     for m in models:
+        if m.pending:
+            row = [model_cell(m), m.missing_text] + [DASH] * (len(header) - 2)
+            row[-2] = published_cell(published_key(m), short=True)
+            rows.append(row)
+            continue
         row = [model_cell(m), figure_cell(m, "test_ll", bold=True)]
         if deep:
             k = importance_k(m)
@@ -181,7 +191,7 @@ def estimates_table(models: list[Model]) -> str:
               "effective runs", "test bound with it" if deep else "test log-likelihood with it"]
     if deep:
         header.append("importance-sampled with it")
-    header.append("file")
+    header.append("file (`models/<model>_...`)")
     rows = []
     for m in models:
         if m.pending:
@@ -195,7 +205,8 @@ def estimates_table(models: list[Model]) -> str:
             if deep:
                 row.append(num(term_is[0] - e.log_z) if term_is else DASH)
             note = " (superseded by more betas)" if e.superseded else ""
-            row.append(f"`{e.source}`{note}")
+            short = e.source[len(m.name) + 1:] if e.source.startswith(m.name + "_") else e.source
+            row.append(f"`{short}`{note}")
             rows.append(row)
     return markdown_table(header, rows)
 

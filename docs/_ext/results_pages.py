@@ -36,6 +36,7 @@ TABLES = {
     "exact": T.exact_table,
     "text": T.text_result,
     "quick-rows": T.quick_rows_table,
+    "dropped": T.dropped_list,
 }
 
 
@@ -210,6 +211,7 @@ def draw_estimates(models: list[R.Model], path: Path) -> bool:
     if not rows:
         return False
     fig, ax = plt.subplots(figsize=(9, 0.5 * len(rows) + 1.6), constrained_layout=True)
+    labelled: set[str] = set()
     for i, m in enumerate(reversed(rows)):
         for key, colour, label in (("test_ll", "tab:blue", "mean-field bound / exact free energy"),
                                    ("test_ll_importance", "tab:orange", "importance-sampled")):
@@ -217,8 +219,10 @@ def draw_estimates(models: list[R.Model], path: Path) -> bool:
             if term is None:
                 continue
             values = [term[0] - e.log_z for e in m.current if math.isfinite(e.log_z)]
-            ax.plot([min(values), max(values)], [i, i], color=colour, lw=6, alpha=0.35, solid_capstyle="butt")
-            ax.plot(values, [i] * len(values), "|", color=colour, ms=12, label=label if i == 0 else None)
+            ax.plot([min(values), max(values)], [i, i], color=colour, lw=8, alpha=0.3, solid_capstyle="butt")
+            ax.plot(values, [i] * len(values), "|", color=colour, ms=12, mew=2,
+                    label=None if label in labelled else label)
+            labelled.add(label)
     keys = {T.published_key(m) for m in rows} - {None}
     for key in sorted(keys):
         p = R.published()[key]
