@@ -49,8 +49,9 @@ print(f"exact log Z = {log_z_exact:.3f} nats (2^20 hidden states enumerated)")
 # pixel means). ``estimate_log_error_Z`` returns the estimate and the ends of
 # its ±3σ band, σ being the standard error of the importance weights.
 #
-# ``compile=False`` anneals eagerly: for a model this small that is quicker
-# than the seconds ``torch.compile`` needs to build the compiled step.
+# ``engine=EngineOptions(jit_compile=False)`` anneals eagerly: for a model
+# this small that is quicker than the seconds ``torch.compile`` needs to build
+# the compiled step.
 #
 # AIS warns (``RuntimeWarning``) when fewer than 10 effective runs carry the
 # estimate; here we silence the warnings and plot the effective sample size

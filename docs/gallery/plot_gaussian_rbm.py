@@ -36,7 +36,7 @@ import torch
 from natural_bm import RBM, SGD
 from natural_bm.callbacks import LambdaCallback
 from natural_bm.datasets import load_digits
-from natural_bm.estimators import AIS, log_likelihood, log_partition_exact
+from natural_bm.estimators import AIS, EngineOptions, log_likelihood, log_partition_exact
 from natural_bm.sampling import GibbsSampler
 from natural_bm.viz import image_grid
 
@@ -85,7 +85,8 @@ print(f"gain over the baseline: {gain.mean():.2f} ± {gain.std(ddof=1) / np.sqrt
 # data means (the data base model) to the RBM. With the exact value at hand we
 # can check it.
 
-ais = AIS(rbm, data=digits.train, n_runs=100, n_betas=3000, seed=0, compile=False, progress=False)
+ais = AIS(rbm, data=digits.train, n_runs=100, n_betas=3000, seed=0, progress=False,
+          engine=EngineOptions(jit_compile=False))  # eager steps: no compilation for so small a model
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", RuntimeWarning)
     log_z, lo, hi = ais.estimate_log_error_Z()
