@@ -54,6 +54,7 @@ _LAZY = {
     "SummaryCallback": "natural_bm.callbacks.summary_callback",
     "TensorBoard": "natural_bm.callbacks.tensorboard_callback",
     "TerminateOnNaN": "natural_bm.callbacks.terminate_on_nan",
+    "TrajectoryAISCallback": "natural_bm.callbacks.trajectory_ais",
 }
 
 
@@ -89,6 +90,7 @@ __all__ = [
     "SummaryCallback",
     "TensorBoard",
     "TerminateOnNaN",
+    "TrajectoryAISCallback",
 ]
 
 

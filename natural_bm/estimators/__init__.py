@@ -7,6 +7,7 @@ from natural_bm.estimators.exact import log_partition_exact
 from natural_bm.estimators.likelihood import dbn_log_likelihood_bound, log_likelihood
 from natural_bm.estimators.posterior_ais import log_prob_ais
 from natural_bm.estimators.report import EvaluationReport, evaluate_model
+from natural_bm.estimators.trajectory import TrajectoryAIS
 
 __all__ = [
     "AIS",
@@ -20,4 +21,5 @@ __all__ = [
     "log_mean_exp_band",
     "log_partition_exact",
     "log_prob_ais",
+    "TrajectoryAIS",
 ]
