@@ -16,11 +16,14 @@ from natural_bm.callbacks import (
     SampleCallback,
     SummaryCallback,
 )
+from natural_bm.io import first_line
 from natural_bm.run.checkpoints import LOG_NAME, SAMPLES_NAME, RunCheckpoint
 from natural_bm.run.config import make_callback
 from natural_bm.run.rules import ConfigError
 from natural_bm.run.schedules import schedules_of
 from natural_bm.training import SGD, Adam
+from natural_bm.training.centering import get_centering
+from natural_bm.training.sparsity import get_sparsity
 
 __all__ = ["PLOT_INTERVAL_S", "RunCallbacks", "algorithm_settings", "build_model", "build_optimizer",
            "persistent_chains", "schedulers", "warm_start"]
@@ -46,14 +49,17 @@ def build_optimizer(o: dict):
     return Adam(o["lr"], o["beta_1"], o["beta_2"], o["epsilon"], o["decay"], o["decay_mode"])
 
 
-def _made(cls, *args, **kwargs):
-    """``cls(*args, **kwargs)`` with a bad unit type reported as a ConfigError naming model.units."""
+def _made(cls, *args, sizes_key: str, other_key: str, **kwargs):
+    """``cls(*args, **kwargs)`` with what it refuses reported as a ConfigError naming the model key: the
+    units (a unit type's error), ``other_key`` (any other), ``sizes_key`` (parameters that cannot be allocated)."""
     try:
         return cls(*args, **kwargs)
-    except ValueError as err:
-        if "unit type" in str(err) or "sigma" in str(err) or "`units`" in str(err):
-            raise ConfigError(f"model.units: {err}") from None
-        raise
+    except (ValueError, TypeError) as err:
+        units = kwargs.get("units") is not None and (isinstance(err, TypeError) or "unit" in str(err)
+                                                     or "sigma" in str(err))
+        raise ConfigError(f"{'model.units' if units else other_key}: {first_line(err)}") from None
+    except (RuntimeError, MemoryError) as err:  # (torch's allocator says RuntimeError)
+        raise ConfigError(f"{sizes_key}: the model's parameters cannot be allocated ({first_line(err)}).") from None
 
 
 def build_model(cfg: dict, n_visible: int):
@@ -67,22 +73,27 @@ def build_model(cfg: dict, n_visible: int):
     common = {"init": m["init"], "weight_scale": m["weight_scale"], "seed": cfg["seed"], "device": cfg["device"],
               "units": m["units"]}
     if m["type"] == "rbm":
-        model = _made(RBM, n_visible, m["n_hidden"], **common)
+        model = _made(RBM, n_visible, m["n_hidden"], sizes_key="model.n_hidden", other_key="model", **common)
     else:
         sizes = m["layer_sizes"] or [n_visible, m["n_hidden"]]
         if sizes[0] != n_visible:
             raise ConfigError(f"model.layer_sizes[0] = {sizes[0]} but the data has {n_visible} columns.")
         topology = _topology(m["topology"])
-        model = _made(DBM, sizes, topology, **common)
+        model = _made(DBM, sizes, topology, sizes_key="model.layer_sizes",
+                      other_key="model.topology" if topology else "model", **common)
+    for name, make in (("centering", get_centering), ("sparsity", get_sparsity)):
+        try:
+            made = make(t[name])
+            if made is not None:
+                made.check_model(model)
+        except (ValueError, TypeError) as err:
+            raise ConfigError(f"training.{name}: {first_line(err)}") from None
     try:
         model.compile(build_optimizer(cfg["optimizer"]), t["algorithm"], l1=t["l1"], l2=t["l2"],
                       jit_compile=t["jit_compile"], cuda_graph=t["cuda_graph"], centering=t["centering"],
                       max_norm=t["max_norm"], sparsity=t["sparsity"], **algorithm_settings(t))
     except (ValueError, TypeError) as err:
-        for name in ("centering", "sparsity"):
-            if t[name] is not None and (name in str(err) or name.capitalize() in str(err)):
-                raise ConfigError(f"training.{name}: {err}") from None
-        raise ConfigError(f"training.algorithm {t['algorithm']!r}: {err}") from None
+        raise ConfigError(f"training.algorithm {t['algorithm']!r}: {first_line(err)}") from None
     return model
 
 

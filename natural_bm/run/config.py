@@ -345,10 +345,11 @@ def _check_model(m: dict, t: dict) -> None:
         raise ConfigError(f"model.units of {what}, got {len(m['units'])}.")
     if t["algorithm"] == "auto":
         t["algorithm"] = DEFAULT_ALGORITHM[m["type"]]
-    allowed = ALGORITHMS[m["type"]]
+    allowed, what = ALGORITHMS[m["type"]], {"rbm": "an RBM", "dbm": "a DBM"}[m["type"]]
     if t["algorithm"] not in allowed:
-        raise ConfigError(f"training.algorithm {t['algorithm']!r} does not train a {m['type'].upper()}: a "
-                          f"{m['type'].upper()} trains with {' or '.join(map(repr, allowed))} (or auto).")
+        listed = ", ".join(map(repr, allowed[:-1])) + f" or {allowed[-1]!r}"
+        raise ConfigError(f"training.algorithm {t['algorithm']!r} does not train {what}: {what} trains with "
+                          f"{listed} (or auto).")
     if t["algorithm"] == "exact":
         if m["n_hidden"] > EXACT_MAX_HIDDEN:
             raise ConfigError(f"training.algorithm 'exact' enumerates 2^n_hidden hidden states: model.n_hidden "

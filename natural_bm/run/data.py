@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from natural_bm.datasets import bars_and_stripes, load_array, load_digits, load_files, load_mnist
+from natural_bm.io import first_line
 from natural_bm.run.checkpoints import read_run_config
 from natural_bm.run.config import read_config
 from natural_bm.run.rules import ConfigError
@@ -21,12 +22,7 @@ def load_data(cfg: dict):
     test None when the data set has none, and the (height, width) of one row as an image."""
     d = cfg["data"]
     if d["name"] == "files":
-        if d["train"] is None:
-            raise ConfigError("data.name 'files' needs data.train, the path of a .npy, .npz or .csv file.")
-        stochastic = d["kind"] == "stochastic"
-        x, valid, test = load_files(d["train"], d["valid"], d["test"], d["key"], d["valid_fraction"],
-                                    d["test_fraction"], "probability" if stochastic else d["kind"],
-                                    d["eval_kind"] if stochastic else d["kind"], seed=cfg["seed"])
+        x, valid, test = _load_files(d, cfg["seed"])
         side = math.isqrt(x.shape[1])
         shape = (side, side) if side * side == x.shape[1] else (1, x.shape[1])
         return x, (valid if len(valid) else None), (test if len(test) else None), shape
@@ -50,6 +46,23 @@ def load_data(cfg: dict):
     valid_split = evaluation.valid if d["kind"] == "stochastic" else data.valid
     valid = valid_split if len(valid_split) else None
     return np.ascontiguousarray(data.train), valid, evaluation.test, (28, 28)
+
+
+def _load_files(d: dict, seed: int):
+    """(train, valid, test) of ``data.name: files``; ConfigError naming the data key of a missing or bad file."""
+    if d["train"] is None:
+        raise ConfigError("data.name 'files' needs data.train, the path of a .npy, .npz or .csv file.")
+    for split in ("train", "valid", "test"):
+        if d[split] is not None and not Path(d[split]).is_file():
+            raise ConfigError(f"data.{split}: no data file at {d[split]} (the path is relative to the directory "
+                              f"natural-bm runs in).")
+    stochastic = d["kind"] == "stochastic"
+    try:
+        return load_files(d["train"], d["valid"], d["test"], d["key"], d["valid_fraction"], d["test_fraction"],
+                          "probability" if stochastic else d["kind"], d["eval_kind"] if stochastic else d["kind"],
+                          seed=seed)
+    except ValueError as err:
+        raise ConfigError(f"data (name 'files'): {first_line(err)}") from None
 
 
 def load_labels(cfg: dict):
