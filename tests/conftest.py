@@ -64,3 +64,15 @@ def mnist_dir():
 def binary_data():
     rng = np.random.default_rng(0)
     return (rng.random((64, 6)) < 0.4).astype(np.float32)
+
+
+# Property-based tests (Hypothesis): "quick", the default, tries few examples, the same ones every run;
+# NATURAL_BM_HYPOTHESIS_PROFILE=nightly tries 50 times as many, new ones each run. Tests scale their
+# own counts from settings.default.max_examples.
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+settings.register_profile("quick", max_examples=40, derandomize=True, deadline=None, database=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("nightly", max_examples=2000, derandomize=False, deadline=None, database=None,
+                          print_blob=True, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("NATURAL_BM_HYPOTHESIS_PROFILE", "quick"))

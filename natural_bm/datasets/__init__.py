@@ -4,6 +4,7 @@ binarised), bars and stripes, and your own files (in memory, or memory-mapped wh
 from natural_bm.datasets.arrays import load_array, load_files
 from natural_bm.datasets.digits import load_digits
 from natural_bm.datasets.mapped import MappedRows, open_npy
+from natural_bm.datasets.matrix import DataFileError
 from natural_bm.datasets.mnist import Dataset, load_mnist
 from natural_bm.datasets.synthetic import (
     bars_and_stripes,
@@ -12,6 +13,7 @@ from natural_bm.datasets.synthetic import (
 )
 
 __all__ = [
+    "DataFileError",
     "Dataset",
     "MappedRows",
     "bars_and_stripes",

@@ -5,19 +5,43 @@ numbers; ``load_files(...)`` makes train/valid/test splits from explicit
 files or from seeded fractions of the training file and applies one of
 MNIST's binarisation kinds (``natural_bm.datasets.mnist.binarize``). Values
 must lie in [0, 1] (rescale first, e.g. x / 255); the models check that too.
+
+What is read, and what is refused (a ValueError of one line that names the file):
+
+* ``.npy``: numpy's format 1.0 or 2.0 (what ``numpy.save`` writes), of bool, integers or floats; the
+  bytes after the header must be exactly the array (a truncated file, or one with bytes after the
+  array, is refused; the header is checked before any memory is taken).
+* ``.npz``: a zip archive of ``.npy`` members (``numpy.savez``, ``numpy.savez_compressed``), each
+  member's CRC checked; ``key`` names the member (needed when there are several).
+* ``.csv``: UTF-8 text (a byte-order mark is allowed), comma-separated numbers, one row per sample,
+  every row with as many; empty lines are skipped; at most one header line, the first, and only
+  when none of its fields is a number (so a damaged first row is refused, not taken for a header),
+  naming as many columns as the rows have. ``nan``, ``inf``, quotes, ``#`` and other delimiters are
+  refused.
+* Any of them: a 1-d array is one feature per row, (n, 1); images (n, h, w) are flattened; 0-d or
+  empty arrays, complex numbers, dates, text, objects, NaN, inf and values beyond float32's range are
+  refused. The result is float32.
 """
 
 from __future__ import annotations
 
+import io
 import os
+import re
+import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from natural_bm.datasets.matrix import DataFileError, as_float_matrix, read_npy_header
 from natural_bm.datasets.mnist import binarize
 from natural_bm.io import first_line
 
 SUFFIXES = (".npy", ".npz", ".csv")
+NPY_MAGIC = b"\x93NUMPY"
+#: a field numpy's CSV parser reads as a number (the header test)
+_NUMBER = re.compile(r"\s*[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|nan|inf|infinity)\s*", re.IGNORECASE)
 
 
 def load_array(path: str | os.PathLike, key: str | None = None) -> np.ndarray:
@@ -26,9 +50,11 @@ def load_array(path: str | os.PathLike, key: str | None = None) -> np.ndarray:
     ``.npy``: the array; ``.npz``: the array named ``key`` (needed when the
     file holds more than one); ``.csv``: comma-separated numbers, one row per
     sample, with or without one header line. Images (n, h, w) are flattened.
+    The module docstring says exactly what is read and what is refused.
 
-    Raises FileNotFoundError or ValueError (naming the file) for a missing
-    file, an unknown suffix, a missing key, non-numeric content or an empty array.
+    Raises FileNotFoundError or ValueError (one line naming the file) for a
+    missing file, an unknown suffix, a missing key, a damaged, truncated or
+    non-numeric file, NaN or inf, or an empty array.
     """
     path = Path(path)
     if not path.is_file():
@@ -37,33 +63,77 @@ def load_array(path: str | os.PathLike, key: str | None = None) -> np.ndarray:
     if suffix not in SUFFIXES:
         raise ValueError(f"{path}: data files must be .npy, .npz or .csv, got {suffix or 'no suffix'!r}.")
     try:
-        if suffix == ".npy":
-            x = np.load(path, allow_pickle=False)
-        elif suffix == ".npz":
-            with np.load(path, allow_pickle=False) as archive:
-                names = list(archive.keys())
-                if key is None and len(names) != 1:
-                    raise ValueError(f"{path} holds arrays {names}; say which with data.key.")
-                name = key if key is not None else names[0]
-                if name not in names:
-                    raise ValueError(f"{path} has no array {name!r}; it holds {names}.")
-                x = archive[name]
-        else:
-            try:
-                x = np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2)
-            except ValueError:  # a header line
-                x = np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2, skiprows=1)
-    except (OSError, ValueError, EOFError) as err:
+        reader = {".npy": _read_npy, ".npz": _read_npz, ".csv": _read_csv}[suffix]
+        x = reader(path, key)
+        return as_float_matrix(x, path)
+    except DataFileError:
+        raise
+    except MemoryError:
+        raise ValueError(f"{path}: reading it needs more memory than is free (a damaged size field, or data too "
+                         f"large for this machine: memory-map a .npy file with natural_bm.datasets.open_npy).") \
+            from None
+    except Exception as err:  # noqa: BLE001 - damaged bytes raise anything (zip, zlib, numpy): refuse in one line
         raise ValueError(f"{path}: cannot read a numeric matrix ({first_line(err)}).") from None
-    if x.dtype == object or not (np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.bool_)):
-        raise ValueError(f"{path}: the data must be numbers, got dtype {x.dtype}.")
-    if x.ndim == 1:
-        x = x[:, None]
-    if x.ndim > 2:
-        x = x.reshape(x.shape[0], -1)
+
+
+def _read_npy(path: Path, key: str | None) -> np.ndarray:
+    with open(path, "rb") as f:
+        read_npy_header(f, os.fstat(f.fileno()).st_size, path)
+        f.seek(0)
+        return np.load(f, allow_pickle=False)
+
+
+def _read_npz(path: Path, key: str | None) -> np.ndarray:
+    with open(path, "rb") as f:
+        if f.read(len(NPY_MAGIC)) == NPY_MAGIC:
+            raise DataFileError(f"{path} is a .npy file, not an .npz archive; rename it to .npy.")
+    if not zipfile.is_zipfile(path):
+        raise DataFileError(f"{path} is not an .npz archive (no zip directory: truncated, damaged or another "
+                            f"format); save the arrays with numpy.savez.")
+    with zipfile.ZipFile(path) as archive:
+        members = {info.filename[:-4]: info for info in archive.infolist() if info.filename.endswith(".npy")}
+        names = list(members)
+        if not names:
+            raise DataFileError(f"{path} holds no arrays (no .npy members); save the arrays with numpy.savez.")
+        if key is None and len(names) != 1:
+            raise DataFileError(f"{path} holds arrays {names}; say which with data.key.")
+        name = key if key is not None else names[0]
+        if name not in members:
+            raise DataFileError(f"{path} has no array {name!r}; it holds {names}.")
+        raw = archive.read(members[name])  # (checks the member's CRC)
+    where = f"{path} (array {name!r})"
+    with io.BytesIO(raw) as f:
+        shape, fortran_order, dtype = read_npy_header(f, len(raw), where)
+        offset = f.tell()
+    x = np.frombuffer(raw, dtype=dtype, count=int(np.prod(shape, dtype=np.int64)), offset=offset)
+    return x.reshape(shape, order="F" if fortran_order else "C")
+
+
+def _read_csv(path: Path, key: str | None) -> np.ndarray:
+    header, skip = None, 0
+    with open(path, encoding="utf-8-sig", newline=None) as f:
+        for i, line in enumerate(f):
+            if line.strip("\r\n"):
+                fields = line.rstrip("\r\n").split(",")
+                if not any(_NUMBER.fullmatch(field) for field in fields):
+                    header, skip = fields, i + 1
+                break
+    with warnings.catch_warnings():  # (numpy warns of a file without data; refused below)
+        warnings.simplefilter("ignore")
+        try:
+            x = np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2, skiprows=skip, comments=None,
+                           encoding="utf-8-sig")
+        except ValueError as err:
+            raise DataFileError(f"{path}: cannot read a numeric matrix ({first_line(err).split('; use')[0]}); a "
+                                f".csv data file holds comma-separated numbers, one row per sample, as many in "
+                                f"every row, after at most one header line.") from None
     if x.size == 0:
-        raise ValueError(f"{path}: the data array is empty.")
-    return np.ascontiguousarray(x, dtype=np.float32)
+        raise DataFileError(f"{path} holds no rows of numbers{' (only a header line)' if header else ''}; a .csv "
+                            f"data file holds comma-separated numbers, one row per sample.")
+    if header is not None and len(header) != x.shape[1]:
+        raise DataFileError(f"{path}: its header line names {len(header)} columns but its rows hold "
+                            f"{x.shape[1]} numbers; fix the header or the rows.")
+    return x
 
 
 def split_rows(x: np.ndarray, fractions: tuple[float, ...], seed: int) -> list[np.ndarray]:

@@ -6,7 +6,10 @@ seeded permutation, straight from the file, so memory holds one batch (plus the 
 the permutation, 8 bytes a row), and the run is bit-identical to training on the same rows loaded
 whole: shuffling, sampling and resume are unchanged.
 
-The file is checked once, in chunks, when wrapped (NaN, inf, values outside the model's range).
+The file is checked once, in chunks, when wrapped (NaN, inf, values outside the model's range), and
+``open_npy`` reads its ``.npy`` header first: a file whose bytes after the header are not exactly the
+array (truncated, or with bytes after it) or whose dtype is not bool, integers or floats is refused
+with one line naming the file before anything is mapped.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import os
 
 import numpy as np
 import torch
+
+from natural_bm.datasets.matrix import DataFileError, read_npy_header
 
 __all__ = ["MappedRows", "open_npy"]
 
@@ -40,10 +45,12 @@ class MappedRows:
         if not isinstance(array, np.ndarray) or array.ndim != 2:
             raise ValueError(f"`{name}` must be a 2-D array (n_samples, n_features), got "
                              f"{getattr(array, 'shape', type(array).__name__)}.")
-        if not (np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.bool_)):
-            raise TypeError(f"`{name}` must hold numbers, got dtype {array.dtype}.")
+        if array.dtype.kind not in "biuf":  # (not complex: casting would drop the imaginary part)
+            raise TypeError(f"`{name}` must hold real numbers (bool, integers or floats), got dtype {array.dtype}.")
         if array.shape[0] == 0:
             raise ValueError(f"`{name}` is empty (0 rows); pass at least one sample.")
+        if array.shape[1] == 0:
+            raise ValueError(f"`{name}` has no columns (shape {array.shape}); pass at least one feature.")
         self.array, self.name = array, name
         self.device = torch.device("cpu") if device is None else torch.device(device)
         self.dtype = dtype
@@ -64,13 +71,26 @@ class MappedRows:
         if value_range is not None and (lo < value_range[0] or hi > value_range[1]):
             raise ValueError(f"`{self.name}` must lie in [{value_range[0]:g}, {value_range[1]:g}], got values in "
                              f"[{lo:g}, {hi:g}].")
+        self.bounds = (lo, hi)
+        self._check_served_range()
+
+    def _check_served_range(self) -> None:
+        """ValueError when a value would overflow to inf in the served dtype (e.g. 1e300 as float32)."""
+        if self.dtype.is_floating_point:
+            top = float(torch.finfo(self.dtype).max)
+            if max(-self.bounds[0], self.bounds[1]) > top:
+                raise ValueError(f"`{self.name}` holds values in [{self.bounds[0]:g}, {self.bounds[1]:g}], beyond "
+                                 f"{str(self.dtype).replace('torch.', '')}'s range (+-{top:.3g}); rescale them or "
+                                 f"serve them as torch.float64.")
 
     def to(self, device=None, dtype: torch.dtype | None = None) -> MappedRows:
-        """The same rows served on ``device`` in ``dtype`` (a view: nothing is read or checked again)."""
+        """The same rows served on ``device`` in ``dtype`` (a view: nothing is read again; ValueError when
+        the values overflow ``dtype``)."""
         out = object.__new__(MappedRows)
         out.__dict__.update(self.__dict__)
         out.device = self.device if device is None else torch.device(device)
         out.dtype = self.dtype if dtype is None else dtype
+        out._check_served_range()
         return out
 
     def __len__(self) -> int:
@@ -82,7 +102,10 @@ class MappedRows:
         rows = np.asarray(self.array[index])
         if rows.ndim == 1:
             rows = rows[None]
-        return torch.from_numpy(np.ascontiguousarray(rows)).to(device=self.device, dtype=self.dtype)
+        rows = np.ascontiguousarray(rows, dtype=rows.dtype.newbyteorder("="))  # (torch reads native byte order)
+        if not rows.flags.writeable:  # (a slice of a read-only map: torch wants memory it may write)
+            rows = rows.copy()
+        return torch.from_numpy(rows).to(device=self.device, dtype=self.dtype)
 
     def column_means(self) -> torch.Tensor:
         """Mean of every column (float64, read in chunks): (n_features,)."""
@@ -93,8 +116,28 @@ class MappedRows:
 
 
 def open_npy(path: str | os.PathLike, **kwargs) -> MappedRows:
-    """A ``.npy`` file's matrix, memory-mapped read-only (``MappedRows`` arguments as keywords)."""
+    """A ``.npy`` file's matrix, memory-mapped read-only (``MappedRows`` arguments as keywords; ``name``,
+    for messages, is the path unless given).
+
+    A 1-d array is one feature per row (n, 1); an array of images (n, h, w) in C order is viewed as
+    (n, h * w). Raises FileNotFoundError, or ValueError / TypeError (one line naming the file) for a
+    file that is not an intact ``.npy`` matrix of real numbers (see the module docstring).
+    """
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path} not found; give the path of a .npy file.")
-    return MappedRows(np.load(path, mmap_mode="r"), name=kwargs.pop("name", os.path.basename(path)), **kwargs)
+    with open(path, "rb") as f:
+        shape, fortran_order, _ = read_npy_header(f, os.fstat(f.fileno()).st_size, path)
+    if len(shape) == 0:
+        raise DataFileError(f"{path} holds a single number (a 0-d array), not a matrix (n_samples, n_features).")
+    if 0 in shape:
+        raise DataFileError(f"{path}: the data array is empty (shape {shape}).")
+    if len(shape) > 2 and fortran_order:
+        raise DataFileError(f"{path} holds a {len(shape)}-d array in Fortran order, which cannot be mapped as "
+                            f"rows; save it in C order (numpy.ascontiguousarray) or as a matrix.")
+    try:
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise DataFileError(f"{path}: cannot memory-map it ({str(err).strip().splitlines()[0]}).") from None
+    array = array.reshape(shape[0], -1)  # (a view: C order, or a matrix)
+    return MappedRows(array, name=kwargs.pop("name", path), **kwargs)
