@@ -1,5 +1,6 @@
-"""Samplers: Markov chains of a model's states (block Gibbs now; parallel tempering plugs in here)."""
+"""Samplers: Markov chains of a model's states: block Gibbs and parallel tempering."""
 
 from natural_bm.sampling.gibbs import GibbsSampler, chains_to
+from natural_bm.sampling.tempering import ParallelTempering, geometric_betas
 
-__all__ = ["GibbsSampler", "chains_to"]
+__all__ = ["GibbsSampler", "ParallelTempering", "chains_to", "geometric_betas"]
