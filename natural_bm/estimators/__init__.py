@@ -6,6 +6,7 @@ from natural_bm.estimators.ais_engine import EngineOptions
 from natural_bm.estimators.exact import log_partition_exact
 from natural_bm.estimators.likelihood import dbn_log_likelihood_bound, log_likelihood
 from natural_bm.estimators.posterior_ais import log_prob_ais
+from natural_bm.estimators.raise_ais import RaiseEstimate, raise_log_likelihood
 from natural_bm.estimators.report import EvaluationReport, evaluate_model
 from natural_bm.estimators.trajectory import TrajectoryAIS
 
@@ -21,5 +22,7 @@ __all__ = [
     "log_mean_exp_band",
     "log_partition_exact",
     "log_prob_ais",
+    "RaiseEstimate",
+    "raise_log_likelihood",
     "TrajectoryAIS",
 ]
