@@ -135,3 +135,7 @@ def test_logz_takes_the_data_by_name_and_never_guesses_it(tmp_path, capsys):
     assert main(["logz", str(tmp_path / "m.pt"), "--runs", "4", "--betas", "10", "--data", "none", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["data"] == "none" and not [k for k in out if k.endswith("_ll")]
+    (tmp_path / "config.json").write_text(json.dumps({"n_hidden": 3}))  # beside the model, but not a run's config
+    assert main(["logz", str(tmp_path / "m.pt"), "--runs", "4", "--betas", "10"]) == 2
+    err = capsys.readouterr().err
+    assert "name the data with --data" in err and "is not a natural-bm train config" in err and err.count("\n") == 1

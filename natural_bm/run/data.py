@@ -149,7 +149,11 @@ def evaluation_data(data: str | None, model_path: str | Path, kind: str = "sampl
         if not (folder / "config.json").is_file():
             raise ValueError(f"name the data with --data (mnist, none, a .npy/.npz/.csv file or a config file): "
                              f"no config.json beside {model_path} records what the model was trained on.")
-        cfg = read_run_config(folder)
+        try:
+            cfg = read_run_config(folder)
+        except ConfigError as err:
+            raise ConfigError(f"name the data with --data: {folder / 'config.json'} beside the model is not a "
+                              f"natural-bm train config ({err})") from None
         return _config_splits(cfg, kind, f"{cfg['data']['name']} (config.json beside the model)")
     if data == "none":
         return "none", {}
