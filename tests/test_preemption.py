@@ -126,3 +126,59 @@ def test_the_slurm_script_requeues_on_the_preempted_status_only(status, requeued
     assert proc.returncode == (0 if requeued else status), proc.stderr
     log = tmp_path / "scontrol.log"
     assert (log.read_text().split() == ["requeue", "4242"]) if requeued else not log.exists()
+
+
+def _rank_pids(out: Path) -> dict[int, int]:
+    """{rank: pid} of the natural-bm train workers that torchrun started for ``out`` (from /proc)."""
+    ranks = {}
+    for proc in Path("/proc").iterdir():
+        try:
+            cmd = (proc / "cmdline").read_bytes().split(b"\0")
+            env = dict(kv.split(b"=", 1) for kv in (proc / "environ").read_bytes().split(b"\0") if b"=" in kv)
+        except (OSError, ValueError):
+            continue
+        if b"natural_bm.cli" in cmd and str(out).encode() in cmd and b"torch.distributed.run" not in cmd \
+                and b"RANK" in env:
+            ranks[int(env[b"RANK"])] = int(proc.name)
+    return ranks
+
+
+def _torchrun_train(cfg_path: Path, out: Path, *extra: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1]), "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
+                             "-m", "natural_bm.cli", "train", str(cfg_path), "--out", str(out), "--verbose", "0",
+                             *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").is_file(), reason="finds the ranks through /proc")
+def test_a_signal_to_one_rank_stops_both_at_the_same_update_and_resumes(tmp_path):
+    """Under torchrun (2 gloo ranks), SIGUSR1 to rank 1 alone: the ranks agree (one all-reduce of the flag per
+    update), both exit 75 without waiting in a collective, and a 2-rank --resume ends with the weights of an
+    uninterrupted 2-rank run."""
+    cfg = {**CONFIG, "training": {**CONFIG["training"], "epochs": 6}}
+    cfg_path = tmp_path / "cfg.json"
+    cfg_path.write_text(json.dumps(cfg))
+    whole = _torchrun_train(cfg_path, tmp_path / "whole")
+    out = tmp_path / "run"
+    proc = _torchrun_train(cfg_path, out)
+    deadline = time.monotonic() + 180
+    while not (out / "checkpoints" / "state_epoch0001.pt").is_file() and proc.poll() is None \
+            and time.monotonic() < deadline:
+        time.sleep(0.01)
+    ranks = _rank_pids(out)
+    assert sorted(ranks) == [0, 1], ranks
+    os.kill(ranks[1], signal.SIGUSR1)
+    _, err = proc.communicate(timeout=180)
+    err = err.decode()
+    assert proc.returncode != 0 and err.count("exitcode  : 75") + err.count("exitcode: 75") >= 1, err[-3000:]
+    assert "preempted by SIGUSR1" in err or "preempted by a signal on another rank" in err, err[-3000:]
+    results = json.loads((out / "results.json").read_text())
+    assert results["status"] == "preempted" and results["resume_from_epoch"] in (1, 2, 3, 4)
+    again = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m",
+                            "natural_bm.cli", "train", "--resume", str(out), "--verbose", "0"],
+                           env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert whole.wait(timeout=300) == 0, whole.stderr.read().decode()[-3000:]
+    a, b = RBM.load(tmp_path / "whole" / "model.pt"), RBM.load(out / "model.pt")
+    for name in a.param_names:
+        assert torch.equal(getattr(a, name), getattr(b, name)), name
