@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import io
 import os
+import re
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
+
+import torch
+import torch.distributed as td
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: exclusive_lock runs unlocked
+    fcntl = None
 
 ENV_CACHE = "NATURAL_BM_CACHE"
 
@@ -81,12 +93,12 @@ def print_and_save(text: str, path: str | os.PathLike | None = None) -> None:
 # torch files with a checksum: model files, checkpoints, training states.
 
 CHECKSUM_KEY = "checksum"
+#: what a checksum looks like (SHA-256 in hex)
+_CHECKSUM_TEXT = re.compile("[0-9a-f]{64}")
 
 
 def _feed(h, obj, path: str) -> None:
     """Feed ``obj`` (nested dicts, lists, tensors, numbers, strings) into hash ``h`` in a canonical order."""
-    import torch
-
     if isinstance(obj, torch.Tensor):
         t = obj.detach().cpu().contiguous()
         h.update(f"{path}:T:{t.dtype}:{tuple(t.shape)}:".encode())
@@ -106,8 +118,6 @@ def _feed(h, obj, path: str) -> None:
 def payload_checksum(payload: dict) -> str:
     """SHA-256 (hex) of every tensor's bytes, dtype and shape and every other value of ``payload``,
     leaving out its own ``checksum`` entry."""
-    import hashlib
-
     h = hashlib.sha256()
     _feed(h, {k: v for k, v in payload.items() if k != CHECKSUM_KEY}, "")
     return h.hexdigest()
@@ -120,10 +130,6 @@ def save_torch_checked(payload: dict, path: str | os.PathLike) -> Path:
     read-only folder, a full disk or a file-size limit. The previous file at
     ``path``, if any, is left intact.
     """
-    import io
-
-    import torch
-
     payload = dict(payload)
     payload[CHECKSUM_KEY] = payload_checksum(payload)
     buffer = io.BytesIO()  # serialise in memory, then write with plain file I/O: a failed write is an
@@ -154,7 +160,8 @@ def load_torch_checked(path: str | os.PathLike, what: str, file_format: str, req
         path: the file.
         what: words for messages ("model file", "training-state file").
         file_format: the value the payload's ``format`` entry must have.
-        require_checksum: refuse a payload without a checksum (older files pass False).
+        require_checksum: refuse a payload without a checksum (older files pass False; a payload that
+            holds a checksum under another key, its name damaged, is refused either way).
 
     Raises:
         FileNotFoundError: no such file.
@@ -162,28 +169,32 @@ def load_torch_checked(path: str | os.PathLike, what: str, file_format: str, req
             intact file of that format (text, random bytes, truncated, a
             flipped bit, another format).
     """
-    import pickle
-    import zipfile
-
-    import torch
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{what} not found: {path} (check the path).")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError, KeyError,
-            AttributeError, TypeError, UnicodeDecodeError, OSError, IndexError) as err:
+        with warnings.catch_warnings():  # (torch warns of odd pickle protocols in damaged files)
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+    except MemoryError:
+        raise ValueError(f"{path}: reading this {what} needs more memory than is free (a damaged length field, "
+                         f"or a file too large for this machine).") from None
+    except Exception as err:  # noqa: BLE001 - damaged bytes raise anything: zip, pickle, torch, assertions
         raise ValueError(f"{path} is not a readable {what} (corrupt, truncated or not a natural_bm file: "
                          f"{first_line(err)}).") from None
-    if not isinstance(payload, dict) or payload.get("format") != file_format:
+    if not isinstance(payload, dict) or not isinstance(payload.get("format"), str) or payload["format"] != file_format:
         raise ValueError(f"{path} is not a natural_bm {what} (no '{file_format}' header).")
     stored = payload.get(CHECKSUM_KEY)
     if stored is None:
-        if require_checksum:
+        renamed = [k for k, v in payload.items() if isinstance(v, str) and _CHECKSUM_TEXT.fullmatch(v)]
+        if require_checksum or renamed:  # (a checksum under another key: its name was damaged)
             raise ValueError(f"{path} has no checksum; it is damaged or was not written by natural_bm.")
         return payload
-    if stored != payload_checksum(payload):
+    try:
+        actual = payload_checksum(payload)
+    except Exception:  # noqa: BLE001 - contents the checksum cannot read (a damaged tensor type) are damaged
+        actual = None
+    if not isinstance(stored, str) or stored != actual:
         raise ValueError(f"{path} is damaged: its checksum does not match its contents (a changed or flipped "
                          f"byte); use an intact copy or an earlier checkpoint.")
     return payload
@@ -191,8 +202,6 @@ def load_torch_checked(path: str | os.PathLike, what: str, file_format: str, req
 
 def writes_files() -> bool:
     """Whether this process writes results: always, except on ranks other than 0 of a process group."""
-    import torch.distributed as td
-
     return not (td.is_available() and td.is_initialized() and td.get_rank() != 0)
 
 
@@ -214,9 +223,7 @@ def exclusive_lock(path: str | os.PathLike, what: str | None = None) -> Iterator
         yield path
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
+    if fcntl is None:  # pragma: no cover - Windows
         yield path
         return
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666 & ~_UMASK)
