@@ -41,7 +41,7 @@ __all__ = ["DEFAULT_COLLECTIVE_TIMEOUT_S", "ENV_COLLECTIVE_TIMEOUT", "LostRankEr
            "all_gather_rows", "all_reduce_sum", "barrier", "collective_timeout", "init_from_environment",
            "is_distributed", "rank", "shard_bounds", "world_size"]
 
-#: environment variable: seconds a collective waits for the other ranks before it fails
+#: the environment variable that holds the seconds a collective waits for the other ranks
 ENV_COLLECTIVE_TIMEOUT = "NATURAL_BM_COLLECTIVE_TIMEOUT"
 #: its default, in seconds
 DEFAULT_COLLECTIVE_TIMEOUT_S = 60.0

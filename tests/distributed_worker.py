@@ -6,8 +6,9 @@ or, to run ``natural-bm`` on every rank with a fault injected into one (tests/te
 python -m torch.distributed.run ... tests/distributed_worker.py cli FAULT PID_DIR -- natural-bm arguments
 
 FAULT is ``RANK:UPDATE:SIGNAL`` (e.g. ``1:13:KILL``): rank RANK sends itself SIGSIGNAL when its data-parallel
-update number UPDATE (counted from 1) all-reduces its gradient, after writing the time to PID_DIR/fault.time;
-every rank writes its process id to PID_DIR/rank<r>.pid at start. ``none`` injects nothing.
+update number UPDATE (counted from 1) all-reduces its gradient (``all_reduce_sum`` of 3 or more tensors: the
+gradients and the loss; not the one-number stop flag of pre-emption), after writing the time to
+PID_DIR/fault.time; every rank writes its process id to PID_DIR/rank<r>.pid at start. ``none`` injects nothing.
 """
 
 import os
@@ -118,8 +119,8 @@ def cli(fault: str, pid_dir: str, argv: list[str]) -> int:
             reduce, calls = dist.all_reduce_sum, [0]
 
             def faulty(tensors):
-                calls[0] += 1
-                if calls[0] == int(update):
+                calls[0] += len(tensors) >= 3
+                if len(tensors) >= 3 and calls[0] == int(update):
                     with open(f"{pid_dir}/fault.time", "w") as f:
                         f.write(f"{time.time()!r}\n")
                     os.kill(os.getpid(), getattr(signal, f"SIG{name}"))
