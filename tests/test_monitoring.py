@@ -108,7 +108,7 @@ def test_plot_callback_redraws_at_most_every_min_interval(tmp_path, monkeypatch)
 
     clock, drawn = [0.0], []
     monkeypatch.setattr(plot_callback.time, "monotonic", lambda: clock[0])
-    monkeypatch.setattr("natural_bm.viz.plot_history", lambda csv, path: (drawn.append(clock[0]), {}))
+    monkeypatch.setattr("natural_bm.callbacks.plot_callback.plot_history", lambda csv, path: (drawn.append(clock[0]), {}))
     csv = tmp_path / "log.csv"
     csv.write_text("epoch,loss\n0,1.0\n")
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
+
 from natural_bm.callbacks.callback import Callback
 
 
@@ -32,6 +34,4 @@ class History(Callback):
 
     def to_dataframe(self):
         """The history as a ``pandas.DataFrame`` indexed by epoch."""
-        import pandas as pd
-
         return pd.DataFrame(self.history, index=pd.Index(self.epoch, name="epoch"))

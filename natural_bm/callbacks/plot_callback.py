@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from natural_bm.callbacks.callback import Callback
+from natural_bm.viz import plot_history
 
 
 class PlotCallback(Callback):
@@ -55,8 +56,6 @@ class PlotCallback(Callback):
 
     def plot(self) -> Path | None:
         """Draw the figure now from the CSV file; returns its path (None when there is no CSV yet)."""
-        from natural_bm.viz import plot_history
-
         if not self.csv_filepath.is_file():
             return None
         path = self.save_folder / self.filename

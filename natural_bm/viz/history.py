@@ -14,6 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from natural_bm.io import atomic_path
 
@@ -244,12 +247,6 @@ def plot_history(source, path: str | os.PathLike | None = None, title: str | Non
     (and per-epoch counters) are written above the panels instead of drawn as flat lines
     (``figure_layout``). NaN cells and missing columns are skipped. Saves a PNG atomically when ``path``
     is given; returns the matplotlib figure and the panel layout ({panel title: columns})."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
-
     df = history_frame(source)
     layout, notes = figure_layout(df)
     n = max(1, len(layout))
@@ -257,7 +254,10 @@ def plot_history(source, path: str | os.PathLike | None = None, title: str | Non
     n_rows = math.ceil(n / n_cols)
     note_lines = _note_lines(notes, int(60 * n_cols))  # (small text: about 13 characters an inch)
     title_space = (0.35 if title else 0.0) + 0.2 * len(note_lines)  # inches above the panels
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(4.5 * n_cols, 3.2 * n_rows + title_space), squeeze=False)
+    # a Figure of its own with the Agg canvas, not pyplot: no global backend is chosen for the caller
+    fig = Figure(figsize=(4.5 * n_cols, 3.2 * n_rows + title_space))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(n_rows, n_cols, squeeze=False)
     _fixed_margins(fig, n_rows, n_cols, title_space)  # (first: the final panel sizes its text to its axes)
     x = df.index.to_numpy()
     for ax, (name, cols) in zip(axes.flat, layout.items(), strict=False):
@@ -305,5 +305,4 @@ def plot_history(source, path: str | os.PathLike | None = None, title: str | Non
     if path is not None:
         with atomic_path(path) as tmp:
             fig.savefig(tmp, format="png", dpi=110)
-        plt.close(fig)
     return fig, layout

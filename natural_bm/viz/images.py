@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 from natural_bm.io import atomic_path
 
@@ -89,8 +90,6 @@ def image_format(path: str | os.PathLike) -> str:
 def save_png(img: np.ndarray, path: str | os.PathLike) -> Path:
     """Write a uint8 (rows, cols) or (rows, cols, 3|4) array atomically, in the format its suffix
     names (PNG, or JPEG at quality 95 for .jpg/.jpeg; see ``image_format``)."""
-    from PIL import Image
-
     fmt = image_format(path)
     with atomic_path(path) as tmp:
         image = Image.fromarray(img)
@@ -104,8 +103,6 @@ def save_png(img: np.ndarray, path: str | os.PathLike) -> Path:
 def read_tiles(path: str | os.PathLike, shape: tuple[int, int], n: int, n_cols: int, padding: int = 1,
                scale: int = 1) -> np.ndarray:
     """Decode a grid written by ``image_grid`` back into (n, h*w) values in [0, 1]."""
-    from PIL import Image
-
     img = np.asarray(Image.open(path).convert("L"), dtype=np.float64)[::scale, ::scale] / 255.0
     h, w = shape
     out = np.empty((n, h * w))
