@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import functools
 import inspect
+import math
 import numbers
 import sys
 import warnings
@@ -166,6 +167,8 @@ def check_positive_int(value, name: str, minimum: int = 1) -> int:
 
 def check_beta(beta, name: str = "beta"):
     """Inverse temperature: a float or tensor >= 0."""
+    if beta.__class__ is float and 0.0 <= beta < math.inf:  # the common case, checked without a numpy call
+        return beta
     if isinstance(beta, torch.Tensor):
         return beta
     if not isinstance(beta, numbers.Real) or not np.isfinite(beta) or beta < 0:

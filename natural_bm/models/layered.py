@@ -110,7 +110,10 @@ class LayeredBM(LayeredInference, BoltzmannMachine):
         for k, n in enumerate(sizes):
             self.register_parameter(self._bias_name[k], torch.nn.Parameter(
                 torch.zeros(n, device=device, dtype=dtype), requires_grad=False))
-        self.units = torch.nn.ModuleList(units).to(device=device, dtype=dtype)
+        # the modules registered for .to()/.double() and their buffers; ``units`` a tuple of the same objects,
+        # read on every layer operation without nn.Module's attribute lookup
+        self._unit_modules = torch.nn.ModuleList(units).to(device=device, dtype=dtype)
+        self.units = tuple(self._unit_modules)
         self.param_names = tuple(self._weight_name[e] for e in self.edges) + tuple(self._bias_name)
         self.weight_names = tuple(self._weight_name[e] for e in self.edges)
         # learned standard deviations: the unit type's own parameter, trained as the model's ``log_sigma_<k>``
@@ -206,11 +209,11 @@ class LayeredBM(LayeredInference, BoltzmannMachine):
 
     def weight(self, i: int, j: int) -> torch.Tensor:
         """Weights of edge (i, j), i < j: (n_i, n_j)."""
-        return getattr(self, self._weight_name[(i, j)])
+        return self._parameters[self._weight_name[(i, j)]]
 
     def bias(self, k: int) -> torch.Tensor:
         """Biases of layer k: (n_k,)."""
-        return getattr(self, self._bias_name[k])
+        return self._parameters[self._bias_name[k]]
 
     def weight_name(self, i: int, j: int) -> str:
         return self._weight_name[(i, j)]

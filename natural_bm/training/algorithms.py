@@ -23,7 +23,7 @@ persistent chains, swap counts) is explicit, as in BlackJAX's kernels::
 ``grads`` maps parameter names to ascent directions of the mean
 log-likelihood; ``info`` is a :class:`StepInfo` (the per-row reconstruction
 cross-entropy in nats that the fit loop logs as ``loss``, and the positive
-phase's data-dependent means where it computed them, which centering and
+phase's layer values where it computed them, whose means centering and
 sparsity targets use). The trainer (``natural_bm.training.trainer``) keeps the
 state; the data-parallel module shards it; the compiled RBM steps
 (``natural_bm.training.rbm_steps``) have their own entry, ``compiled_step``.
@@ -59,12 +59,14 @@ class StepInfo(NamedTuple):
 
     Attributes:
         loss: (batch,) reconstruction cross-entropy of each row, nats.
-        data_means: the batch's data-dependent mean of every layer, one (n_k,) tensor per layer, where
-            the positive phase computed them; None where it did not (the compiled RBM steps).
+        positive: the positive phase's value of every layer, one (batch, n_k) tensor per layer (the data
+            rows and the hidden layers' conditional or mean-field means), where the step computed them;
+            None where it did not (the compiled RBM steps). Their column means are the data-dependent
+            means that centering and sparsity targets use (taken only when a run needs them).
     """
 
     loss: torch.Tensor
-    data_means: list | None = None
+    positive: list | None = None
 
 
 class ChainState(NamedTuple):
@@ -162,7 +164,7 @@ class ContrastiveDivergence(Algorithm):
         for _ in range(self.k - 1):
             v_neg = model.sample_v(model.sample_h(v_neg, generator=generator), generator=generator)
         h_neg = model.prob_h_given_v(v_neg)
-        info = StepInfo(loss, [v.mean(0), h_prob.mean(0)])
+        info = StepInfo(loss, [v, h_prob])
         return model.statistics_difference(v, h_prob, v_neg, h_neg), info, state
 
     def compiled_step(self, model, v, state, key, counters):
@@ -206,7 +208,7 @@ class PersistentContrastiveDivergence(Algorithm):
         h_prob, _, _, loss = positive_phase(model, v, generator)
         chains = model.gibbs(state.chains, self.k, generator=generator)
         h_neg = model.prob_h_given_v(chains)
-        info = StepInfo(loss, [v.mean(0), h_prob.mean(0)])
+        info = StepInfo(loss, [v, h_prob])
         return model.statistics_difference(v, h_prob, chains, h_neg), info, ChainState(chains)
 
     def compiled_rows(self, v) -> int:
@@ -253,7 +255,7 @@ class ExactGradient(Algorithm):
         h_prob, _, _, loss = positive_phase(model, v, generator)
         stats_neg = exact_model_statistics(model)
         stats_pos = model.statistics(v, h_prob)
-        info = StepInfo(loss, [v.mean(0), h_prob.mean(0)])
+        info = StepInfo(loss, [v, h_prob])
         return {k: stats_pos[k] - stats_neg[k] for k in stats_pos}, info, state
 
 
@@ -317,7 +319,7 @@ class MeanFieldPersistent(Algorithm):
         pos = model.sufficient_statistics(mu)
         chains = model.gibbs(state.chains, self.k, generator=generator)
         neg = model.sufficient_statistics(chains)
-        info = StepInfo(loss, [m.mean(0) for m in mu])
+        info = StepInfo(loss, mu)
         return {name: pos[name] - neg[name] for name in pos}, info, ChainState(chains)
 
     def state_dict(self, state) -> dict:

@@ -101,8 +101,8 @@ def _step(trainer, v, clamp, gen, compiled: CompiledSteps | None):
 def _data_means(model, v: torch.Tensor, info: StepInfo) -> list:
     """The batch's data-dependent means of every layer: the positive phase's, or (where the step did not
     compute them, e.g. the compiled RBM steps) the mean-field posterior's. For centering and sparsity."""
-    if info.data_means is not None:
-        return info.data_means
+    if info.positive is not None:
+        return [x.mean(0) for x in info.positive]
     mu, _ = model.mean_field(v)
     return [m.mean(0) for m in mu]
 

@@ -72,7 +72,7 @@ class ParallelTemperingAlgorithm(Algorithm):
         loss = model.reconstruction_error_from_means(v, mu, generator)
         pos = model.sufficient_statistics(mu)
         neg = model.sufficient_statistics(state.sampler.run(self.k, generator))
-        return {name: pos[name] - neg[name] for name in pos}, StepInfo(loss, [m.mean(0) for m in mu]), state
+        return {name: pos[name] - neg[name] for name in pos}, StepInfo(loss, mu), state
 
     def model_chains(self, state):
         if state is None or state.sampler.chains is None:
