@@ -3,6 +3,7 @@
 
 import itertools
 import json
+from html.parser import HTMLParser
 
 import numpy as np
 import pytest
@@ -11,11 +12,12 @@ from conftest import random_rbm, randomize
 
 from natural_bm import DBM
 from natural_bm.cli import main
-from natural_bm.estimators import AIS, log_likelihood, log_partition_exact
+from natural_bm.estimators import AIS, log_likelihood, log_partition_exact, raise_log_likelihood
 from natural_bm.estimators.report import (
     AISRuns,
     ForwardAIS,
     PosteriorAIS,
+    RaiseAIS,
     ReverseAIS,
     conservative_log_likelihood,
     evaluate_model,
@@ -52,7 +54,7 @@ def test_every_figure_is_the_estimator_it_names(rbm_and_data):
     z, lo, hi = ais.estimate_log_error_Z()
     f = report.forward
     assert (f.logZ, f.logZ_lo, f.logZ_hi, f.ais_ess) == (z, lo, hi, ais.ess) and abs(z - log_z) < 0.1
-    assert (f.runs, f.betas, f.annealed_layers) == (60, 400, [0])
+    assert (f.n_runs, f.n_betas, f.annealed_layers) == (60, 400, [0])
     assert report.logZ_reverse == ais.run_reverse(n_gibbs=30, data=x) and report.ais_ess_reverse == ais.ess_reverse
     d = report.to_dict()
     for name, rows in (("train", x), ("test", test)):
@@ -80,18 +82,48 @@ def test_a_forward_estimate_made_before_is_not_run_again(rbm_and_data):
     assert "valid_ll" not in d and "logZ_reverse" not in d and "test_ll_reverse" not in d and "runs" not in d
 
 
+class _TableReader(HTMLParser):
+    """The (header cell, data cell) texts of each row of an HTML table, entities decoded."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.rows, self._cell = [], None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "tr":
+            self.rows.append([])
+        elif tag in ("th", "td"):
+            self._cell = ""
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell += data
+
+    def handle_endtag(self, tag):
+        if tag in ("th", "td"):
+            self.rows[-1].append(self._cell)
+            self._cell = None
+
+
 def test_text_and_html_show_the_same_rows(rbm_and_data):
     model, x, test = rbm_and_data
     report = evaluate_model(model, data={"test": test}, base_data=x, ais=AISRuns(20, 100), exact=True,
                             reverse=ReverseAIS(n_gibbs=5, data=x), data_name="<toy & co>")
+    d = report.to_dict()
     text = str(report).splitlines()
     assert text[0].startswith("log Z (AIS, 20 runs x 100 betas, layers [0] annealed): ")
     assert text[0].endswith("effective runs") and text[1].startswith("log Z (reverse AIS): ")
     assert text[2] == f"log Z (exact): {report.logZ_exact:.4f}" and text[-1] == "data: <toy & co>"
-    assert text[3].startswith("test log-likelihood: ") and "(exact log Z: " in text[3]
+    # the forward figure, beside it the conservative one (with the reverse log Z) and the exact one
+    assert text[3] == (f"test log-likelihood: {d['test_ll']:.4f} ± {d['test_ll_stderr']:.4f} nats (reverse log Z: "
+                       f"{d['test_ll'] - (d['logZ_reverse'] - d['logZ']):.4f}; exact log Z: {d['test_ll_exact']:.4f})")
     html = report._repr_html_()
-    assert html.startswith("<table") and html.count("<tr>") == len(text) and "&lt;toy &amp; co&gt;" in html
-    assert "<toy" not in html
+    assert html.startswith("<table class='natural-bm-evaluation'>") and html.endswith("</table>")
+    assert "&lt;toy &amp; co&gt;" in html and "<toy" not in html
+    reader = _TableReader()
+    reader.feed(html)
+    assert reader.rows == [list(row) for row in report.lines()]  # every row read back, cell by cell
+    assert [f"{name}: {value}" for name, value in reader.rows] == text
 
 
 def test_an_infeasible_exact_log_z_is_said_not_guessed():
@@ -117,6 +149,32 @@ def test_per_image_ais_on_the_first_test_rows_beside_importance_sampling():
     every = evaluate_model(dbm, data={"test": test}, forward=ForwardAIS(z, z, z, 1.0), importance_samples=20,
                            posterior=PosteriorAIS(2, 10), seed=3).to_dict()
     assert every["posterior_rows"] == 9 and every["test_ll_importance_same_rows"] == every["test_ll_importance"]
+
+
+def test_raise_on_the_first_test_rows_is_the_estimator_it_names(rbm_and_data):
+    """RAISE's figure in the report is raise_log_likelihood's on the same rows, base and seed; with 300 betas it
+    lies within a few hundredths of a nat of the exact mean log-likelihood of those rows (numpy enumeration),
+    below it or at it within its noise (RAISE is conservative)."""
+    model, x, test = rbm_and_data
+    log_z, neg_f = _numpy_log_z_and_free_energy(model)
+    report = evaluate_model(model, data={"test": test}, base_data=x, forward=ForwardAIS(log_z, log_z, log_z, 1.0),
+                            raise_ais=RaiseAIS(8, 300, rows=12), seed=4)
+    est = raise_log_likelihood(model, test[:12], n_chains=8, n_betas=300, base="data", data=x, seed=4)
+    d = report.to_dict()
+    assert (d["test_ll_raise"], d["test_ll_raise_stderr"]) == (est.mean, est.stderr)
+    assert d["test_ll_raise_ess"] == pytest.approx(float(est.ess.mean()), abs=1e-12)
+    assert 1.0 <= d["test_ll_raise_ess"] <= 8
+    assert (d["raise_chains"], d["raise_betas"], d["raise_rows"]) == (8, 300, 12)
+    exact = float(neg_f(test[:12]).mean()) - log_z
+    assert abs(d["test_ll_raise"] - exact) < 0.05 and d["test_ll_raise"] < exact + 0.01
+    line = str(report).splitlines()[-1]
+    assert line == (f"test log-likelihood, RAISE (8 chains x 300 betas, first 12 rows): {est.mean:.4f} ± "
+                     f"{est.stderr:.4f} nats (conservative), {d['test_ll_raise_ess']:.1f} effective chains per image")
+    every = evaluate_model(model, data={"test": test}, forward=ForwardAIS(log_z, log_z, log_z, 1.0),
+                           raise_ais=RaiseAIS(2, 20), seed=4).to_dict()
+    assert every["raise_rows"] == len(test)
+    assert evaluate_model(model, data={"train": x}, forward=ForwardAIS(log_z, log_z, log_z, 1.0),
+                          raise_ais=RaiseAIS(2, 20)).raise_ll is None  # no test rows: nothing to anneal from
 
 
 def test_logz_takes_the_data_by_name_and_never_guesses_it(tmp_path, capsys):
