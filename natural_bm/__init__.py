@@ -17,18 +17,20 @@ import importlib
 
 __version__ = "0.1.0"
 __all__ = ["DBM", "DBN", "RBM", "BoltzmannMachine", "LayeredBM", "load_model", "SGD", "Adam", "Trainer",
-           "__version__"]
+           "GibbsSampler", "ParallelTempering", "__version__"]
 
 # Names are loaded on first use (PEP 562), so that importing one layer of the
 # package (natural_bm.models, natural_bm.estimators, ...) loads only that
 # layer and the ones below it: core -> models -> sampling / training /
 # estimators -> callbacks -> run and cli. The models' Keras-style facade (model.compile, fit, evaluate,
-# transform) reaches the training layer through ``natural_bm.Trainer`` here, so natural_bm.models
-# imports nothing of natural_bm.training.
+# transform) reaches the training layer through ``natural_bm.Trainer`` here, and model.sample the
+# samplers through ``natural_bm.GibbsSampler``/``ParallelTempering``, so natural_bm.models imports
+# nothing above it.
 _LAZY = {"DBM": "natural_bm.models", "DBN": "natural_bm.models",
          "RBM": "natural_bm.models", "BoltzmannMachine": "natural_bm.models",
          "LayeredBM": "natural_bm.models", "load_model": "natural_bm.models", "SGD": "natural_bm.training",
-         "Adam": "natural_bm.training", "Trainer": "natural_bm.training"}
+         "Adam": "natural_bm.training", "Trainer": "natural_bm.training",
+         "GibbsSampler": "natural_bm.sampling", "ParallelTempering": "natural_bm.sampling"}
 
 
 def __getattr__(name: str):

@@ -39,6 +39,7 @@ HOOK_MODULES = {"callback", "callback_list", "history", "base_logger", "progbar_
 #: names that ``from natural_bm import ...`` resolves, and the layer they come from
 PACKAGE_NAMES = {"RBM": 1, "DBM": 1, "DBN": 1,
                  "BoltzmannMachine": 1, "LayeredBM": 1, "load_model": 1, "SGD": 2, "Adam": 2, "Trainer": 2,
+                 "GibbsSampler": 2, "ParallelTempering": 2,
                  "__version__": 0}
 
 

@@ -6,6 +6,8 @@ Training state lives in a ``natural_bm.training.Trainer``, not in the model. The
 the trainer through the package root's public name ``natural_bm.Trainer``, which the root loads on first
 use: nothing in ``natural_bm.models`` imports the training layer, and importing a model loads no
 training code until it is compiled. ``model.compile`` attaches the trainer as ``model.trainer``.
+``model.sample`` and ``model.sample_grid`` reach the samplers the same way (``natural_bm.GibbsSampler``,
+``natural_bm.ParallelTempering``).
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ import torch.nn.functional as F
 
 import natural_bm
 from natural_bm.io import load_torch_checked, save_torch_checked
-from natural_bm.rng import randint
+from natural_bm.rng import RandomSource, randint
+from natural_bm.validation import as_data_tensor, check_positive_int
+from natural_bm.viz.images import image_grid
 
 FILE_FORMAT = "natural_bm"
 FILE_VERSION = 2  # 2: a SHA-256 checksum of the contents, verified on load (1: none)
@@ -284,6 +288,62 @@ class BoltzmannMachine(torch.nn.Module):
         Returns a tensor if ``x`` is one, else a numpy array: (n_samples, n_features).
         """
         return natural_bm.Trainer.transform(self, x, batch_size, callbacks)
+
+    # ------------------------------------------------------------ samples (a one-line facade over the samplers)
+    def sample(self, n: int = 100, steps: int = 1000, sampler: str = "gibbs", seed: int | None = 0, init=None,
+               beta: float = 1.0, means: bool = False) -> torch.Tensor:
+        """``n`` samples of the visible layer after ``steps`` sweeps of a Markov chain: (n, n_visible).
+
+        Args:
+            n: how many chains (one sample each).
+            steps: sweeps of every chain (Gibbs sweeps; parallel-tempering steps for ``"pt"``).
+            sampler: ``"gibbs"`` (block Gibbs, ``natural_bm.sampling.GibbsSampler``) or ``"pt"``
+                (``natural_bm.sampling.ParallelTempering`` with a ladder that tunes itself to swap rates of
+                0.2 to 0.3: chains that cross between modes where Gibbs chains stay in one).
+            seed: seed of the chains' random numbers (None: fresh).
+            init: (n, n_visible) rows to start from (e.g. data); default: the visible units' states at zero
+                input (uniform noise for binary units).
+            beta: inverse temperature of the sampled distribution (1: the model itself; ``"gibbs"`` only).
+            means: return E[v | the other layers] of the last sweep (smoother pictures) instead of states.
+        """
+        n, steps = check_positive_int(n, "n"), check_positive_int(steps, "steps", minimum=0)
+        if sampler not in ("gibbs", "pt"):
+            raise ValueError(f"`sampler` must be 'gibbs' or 'pt', got {sampler!r}.")
+        gen = RandomSource(seed, self.device)
+        with torch.no_grad():
+            if init is None:
+                zero = torch.zeros(n, self.n_visible, device=self.device, dtype=self.dtype)
+                v = self.units[0].sample(zero, 1.0, gen)
+            else:
+                v = as_data_tensor(init, "init", self.n_visible, device=self.device, dtype=self.dtype,
+                                   value_range=self.data_range)
+                v = self.units[0].states_from_data(v[:n], gen)
+            if sampler == "gibbs":
+                gibbs = natural_bm.GibbsSampler(self, beta)
+                states = gibbs.run(gibbs.init_chains(v, gen), steps, gen)
+            else:
+                if beta != 1.0:
+                    raise ValueError("sampler='pt' samples the model itself (beta = 1); use 'gibbs' for a tempered "
+                                     "distribution.")
+                pt = natural_bm.ParallelTempering(self, adaptive=True)
+                pt.init_chains(v, gen)
+                states = pt.run(steps, gen)
+            return self.prob_layer(0, states) if means else states[0]
+
+    def sample_grid(self, path: str | os.PathLike, n: int = 100, steps: int = 1000, sampler: str = "gibbs",
+                    seed: int | None = 0, image_shape: tuple[int, int] | None = None, init=None) -> Path:
+        """Draw ``n`` samples (``sample(..., means=True)``) and save them as a grid of images at ``path``
+        (.png or .jpg); ``image_shape`` (height, width) defaults to the nearest square of n_visible
+        ((28, 28) for MNIST). Returns the path."""
+        if image_shape is None:
+            side = int(round(self.n_visible ** 0.5))
+            if side * side != self.n_visible:
+                raise ValueError(f"{self.n_visible} visible units are not a square image; give image_shape="
+                                 f"(height, width).")
+            image_shape = (side, side)
+        x = self.sample(n, steps, sampler, seed, init, means=True)
+        image_grid(x.cpu(), tuple(image_shape), normalize=not self.binary_visible, path=path)  # real values: scaled
+        return Path(path)
 
     # ------------------------------------------------------------ saving
     def save(self, path: str | os.PathLike, include_optimizer: bool = True) -> Path:
