@@ -36,7 +36,7 @@ from natural_bm.compiling import worth_compiling
 from natural_bm.estimators import ais_engine
 from natural_bm.estimators.ais_engine import AnnealProblem, AnnealSource, EngineOptions
 from natural_bm.estimators.ais_schedule import betas_or_default, default_betas
-from natural_bm.estimators.ais_steps import annealed_parity, base_biases, log_z_base, unit_kinds, unit_sigmas
+from natural_bm.estimators.ais_steps import annealed_parity, base_biases, base_visible_bias, log_z_base
 from natural_bm.estimators.ais_weights import (
     MIN_EFFECTIVE_SAMPLE_SIZE,
     effective_sample_size,
@@ -47,7 +47,7 @@ from natural_bm.estimators.likelihood import log_likelihood
 from natural_bm.rng import RandomSource, stream_key
 from natural_bm.sampling import GibbsSampler
 from natural_bm.seeding import new_seed
-from natural_bm.validation import as_data_tensor, check_positive_int, warn_user
+from natural_bm.validation import as_data_tensor, check_positive_int
 
 __all__ = ["AIS", "MIN_EFFECTIVE_SAMPLE_SIZE", "EngineOptions", "default_betas", "describe_bracket",
            "effective_sample_size", "log_mean_exp_band"]
@@ -112,24 +112,7 @@ class AIS:
         self.parity = annealed_parity(model, parity)
         self.n_runs = check_positive_int(n_runs, "n_runs")
         self.betas = betas_or_default(betas, n_betas)
-        if base not in ("data", "uniform"):
-            raise ValueError(f"`base` must be 'data' or 'uniform', got {base!r}.")
-        device, dtype = model.device, model.dtype
-        if base == "data" and data is None:
-            warn_user("AIS base='data' needs `data`; using the uniform base model.", RuntimeWarning)
-            base = "uniform"
-        self.base = base
-        if base == "data":
-            x = as_data_tensor(data, "data", model.n_visible, device=device, dtype=torch.float64,
-                               value_range=model.data_range)
-            if model.binary_visible:
-                p = (x.sum(0) + 1.0) / (x.shape[0] + 2.0)
-                self.base_vbias = (torch.log(p) - torch.log1p(-p)).to(dtype)
-            else:  # independent Gaussians with the model's sigma and the data's means: b = mean / sigma^2
-                sigma = model.units[0].sigma.to(torch.float64)
-                self.base_vbias = (x.mean(0) / sigma**2).to(dtype)
-        else:
-            self.base_vbias = torch.zeros(model.n_visible, device=device, dtype=dtype)
+        self.base_vbias, self.base = base_visible_bias(model, data, base)
         self.seed = new_seed() if seed is None else int(seed)
         self.progress = progress
         if engine is None:
@@ -161,23 +144,9 @@ class AIS:
         return self.model.parity_layers(self.parity)
 
     def _problem(self):
-        """(kernel, matrices to multiply by, the other constants, static, n_S, n_K) of this model. The
-        kernel's ``consts`` are the matrices' products (``onednn.Product``) followed by the other constants."""
-        m = self.model
-        b_A = base_biases(m, self.base_vbias)
-        kept = self.annealed_layers
-        summed = m.parity_layers(1 - self.parity)
-        n_S = sum(m.layer_sizes[k] for k in summed)
-        n_K = sum(m.layer_sizes[k] for k in kept)
-        kinds, sigmas = unit_kinds(m), unit_sigmas(m)
-        if m.n_layers == 2 and self.parity == 0:
-            W, c, b_B = m.weight(0, 1).detach(), m.bias(1).detach(), m.bias(0).detach()
-            return ais_engine.PAIR, (W, W.T), (c, b_A[0], b_B, b_B - b_A[0], *sigmas), kinds, n_S, n_K
-        edges = tuple(tuple(e) for e in m.edges)
-        weights = tuple(m.weight(*e).detach() for e in edges)
-        rest = (tuple(b_A), tuple(b.detach() for b in m.biases), sigmas)
-        static = (edges, tuple(kept), tuple(summed), tuple(m.layer_sizes), kinds)
-        return ais_engine.LAYERED, weights + tuple(W.T for W in weights), rest, static, n_S, n_K
+        """(kernel, matrices to multiply by, the other constants, static, n_S, n_K) of this model
+        (``ais_engine.problem_layout``)."""
+        return ais_engine.problem_layout(self.model, base_biases(self.model, self.base_vbias), self.parity)
 
     def _anneal(self, state: tuple, schedule: torch.Tensor, stream: int) -> torch.Tensor:
         """Run the chains ``state`` (the kept layers' states) along ``schedule`` (forward or reversed);

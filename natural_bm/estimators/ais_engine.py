@@ -33,10 +33,10 @@ import torch
 from tqdm.auto import tqdm
 
 from natural_bm.compiling import CompiledFunction
-from natural_bm.estimators.ais_steps import layered_step, pair_step
+from natural_bm.estimators.ais_steps import layered_step, pair_step, unit_kinds, unit_sigmas
 from natural_bm.rng import RandomSource, gibbs_uniforms
 
-__all__ = ["LAYERED", "PAIR", "AnnealProblem", "AnnealSource", "EngineOptions", "Kernel", "anneal"]
+__all__ = ["LAYERED", "PAIR", "AnnealProblem", "AnnealSource", "EngineOptions", "Kernel", "anneal", "problem_layout"]
 
 #: AIS steps captured in one CUDA graph (one replay)
 GRAPH_STEPS = 128
@@ -78,6 +78,26 @@ class Kernel:
 #: the two-layer closed form (Salakhutdinov & Murray) and the layered kernel
 PAIR = Kernel(pair_step, CompiledFunction(_steps_along(pair_step), "AIS step"), steps_per_call=8)
 LAYERED = Kernel(layered_step, CompiledFunction(_steps_along(layered_step), "AIS step (layered)"), steps_per_call=2)
+
+
+def problem_layout(model, b_A: list, parity: int) -> tuple:
+    """How ``model``'s annealing of ``parity`` from the base biases ``b_A`` (one tensor per layer) is laid out
+    for the kernels: ``(kernel, matrices to multiply by, the other constants, static, n_S, n_K)``. Two layers
+    with the visible layer annealed take the closed form ``PAIR`` (Salakhutdinov & Murray); every other case
+    the ``LAYERED`` kernel. The matrices become products (``onednn.Product``) before the kernel sees them.
+    One layout for every estimator that anneals (``AIS``, ``raise_log_likelihood``)."""
+    m = model
+    kept, summed = m.parity_layers(parity), m.parity_layers(1 - parity)
+    n_S, n_K = sum(m.layer_sizes[k] for k in summed), sum(m.layer_sizes[k] for k in kept)
+    kinds, sigmas = unit_kinds(m), unit_sigmas(m)
+    if m.n_layers == 2 and parity == 0:
+        W, c, b_B = m.weight(0, 1).detach(), m.bias(1).detach(), m.bias(0).detach()
+        return PAIR, (W, W.T), (c, b_A[0], b_B, b_B - b_A[0], *sigmas), kinds, n_S, n_K
+    edges = tuple(tuple(e) for e in m.edges)
+    weights = tuple(m.weight(*e).detach() for e in edges)
+    rest = (tuple(b_A), tuple(b.detach() for b in m.biases), sigmas)
+    static = (edges, tuple(kept), tuple(summed), tuple(m.layer_sizes), kinds)
+    return LAYERED, weights + tuple(W.T for W in weights), rest, static, n_S, n_K
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ import torch
 
 from natural_bm.kernels import softplus_increment
 from natural_bm.models.units import one_hot_from_uniform
+from natural_bm.validation import as_data_tensor, warn_user
 
 
 def annealed_parity(model, parity: int | str = "auto") -> int:
@@ -49,6 +50,30 @@ def annealed_parity(model, parity: int | str = "auto") -> int:
         raise ValueError(f"`parity` must be 'auto', 0 (anneal the even layers, the visible one among them) or "
                          f"1 (anneal the odd layers), got {parity!r}.")
     return int(parity)
+
+
+def base_visible_bias(model, data=None, base: str = "data") -> tuple[torch.Tensor, str]:
+    """The base model's visible biases and the base actually used (``"data"`` or ``"uniform"``).
+
+    ``"data"``: for binary visible units logit((sum x + 1) / (n + 2)) of the ``data`` (n, n_visible),
+    the smoothed pixel means (Salakhutdinov & Murray's base-rate model); for Gaussian ones mean / sigma^2,
+    independent Gaussians at the data's means. ``"uniform"``: zeros. ``"data"`` without data falls back
+    to ``"uniform"`` with a warning."""
+    if base not in ("data", "uniform"):
+        raise ValueError(f"`base` must be 'data' or 'uniform', got {base!r}.")
+    device, dtype = model.device, model.dtype
+    if base == "data" and data is None:
+        warn_user("AIS base='data' needs `data`; using the uniform base model.")
+        base = "uniform"
+    if base == "uniform":
+        return torch.zeros(model.n_visible, device=device, dtype=dtype), base
+    x = as_data_tensor(data, "data", model.n_visible, device=device, dtype=torch.float64,
+                       value_range=model.data_range)
+    if model.binary_visible:
+        p = (x.sum(0) + 1.0) / (x.shape[0] + 2.0)
+        return (torch.log(p) - torch.log1p(-p)).to(dtype), base
+    sigma = model.units[0].sigma.to(torch.float64)
+    return (x.mean(0) / sigma**2).to(dtype), base
 
 
 def base_biases(model, base_vbias: torch.Tensor) -> list[torch.Tensor]:

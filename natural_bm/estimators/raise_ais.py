@@ -56,10 +56,9 @@ import torch
 from natural_bm import onednn
 from natural_bm.compiling import worth_compiling
 from natural_bm.estimators import ais_engine
-from natural_bm.estimators.ais import AIS
 from natural_bm.estimators.ais_engine import AnnealProblem, AnnealSource, EngineOptions
 from natural_bm.estimators.ais_schedule import betas_or_default
-from natural_bm.estimators.ais_steps import annealed_parity, base_biases, log_z_base, unit_kinds, unit_sigmas
+from natural_bm.estimators.ais_steps import annealed_parity, base_biases, base_visible_bias, log_z_base
 from natural_bm.estimators.ais_weights import MIN_EFFECTIVE_SAMPLE_SIZE, effective_sample_size
 from natural_bm.rng import RandomSource, stream_key
 from natural_bm.seeding import new_seed
@@ -97,23 +96,6 @@ class RaiseEstimate:
         """Standard error of ``mean`` over images (the spread of the test set, not of the weights)."""
         n = self.log_prob.numel()
         return float(self.log_prob.std(unbiased=True)) / math.sqrt(n) if n > 1 else 0.0
-
-
-def _problem(model, b_A: list, parity: int):
-    """(kernel, matrices to multiply by, other constants, static, n_S, n_K) of the annealing of ``parity``
-    from the base biases ``b_A`` to ``model`` (the layout ``AIS`` uses)."""
-    m = model
-    kept, summed = m.parity_layers(parity), m.parity_layers(1 - parity)
-    n_S, n_K = sum(m.layer_sizes[k] for k in summed), sum(m.layer_sizes[k] for k in kept)
-    kinds, sigmas = unit_kinds(m), unit_sigmas(m)
-    if m.n_layers == 2 and parity == 0:
-        W, c, b_B = m.weight(0, 1).detach(), m.bias(1).detach(), m.bias(0).detach()
-        return ais_engine.PAIR, (W, W.T), (c, b_A[0], b_B, b_B - b_A[0], *sigmas), kinds, n_S, n_K
-    edges = tuple(tuple(e) for e in m.edges)
-    weights = tuple(m.weight(*e).detach() for e in edges)
-    rest = (tuple(b_A), tuple(b.detach() for b in m.biases), sigmas)
-    static = (edges, tuple(kept), tuple(summed), tuple(m.layer_sizes), kinds)
-    return ais_engine.LAYERED, weights + tuple(W.T for W in weights), rest, static, n_S, n_K
 
 
 def _log_joint(m64, states, parity: int) -> torch.Tensor:
@@ -174,14 +156,14 @@ def raise_log_likelihood(model, v, n_chains: int = 10, n_betas: int = 1000, beta
     elif not isinstance(engine, EngineOptions):
         raise TypeError(f"`engine` must be an EngineOptions or None, got {type(engine).__name__}.")
     seed = new_seed() if seed is None else int(seed)
-    b_A = base_biases(model, AIS(model, data=data, base=base, n_runs=1, progress=False).base_vbias)
+    b_A = base_biases(model, base_visible_bias(model, data, base)[0])
     log_z_a = log_z_base(model, b_A)
     schedule = torch.cat([torch.ones(1, dtype=torch.float64), torch.flip(betas, [0])])  # a sweep at 1 first
     rows_max = min(batch_size, v.shape[0]) * n_chains
     jit = engine.jit_compile
     compiled = worth_compiling(len(schedule) * rows_max * model.sweep_multiply_adds()) if jit == "auto" else bool(jit)
     m64 = model.detached_copy(dtype=torch.float64)
-    kernel, mats, rest, static, n_S, n_K = _problem(model, b_A, parity)
+    kernel, mats, rest, static, n_S, n_K = ais_engine.problem_layout(model, b_A, parity)
     start = RandomSource(stream_key(seed, START_STREAM) & (2**62 - 1), model.device)
     out = []
     with torch.no_grad():
