@@ -39,13 +39,21 @@ class ParallelTemperingAlgorithm(Algorithm):
     takes the negative statistics from the beta = 1 chains. The positive phase is the exact posterior
     for two layers, mean-field (``mf_steps``) for deeper models. Each epoch logs the swap rate of each
     neighbouring pair (``swap_rate_<k>``, since the last epoch), to judge the ladder.
+
+    ``adaptive=True`` lets the ladder tune itself (``ParallelTempering(adaptive=True)``): it is re-placed
+    whenever a pair's swap rate leaves ``band`` (around ``target``), adding rungs where swaps stall. The
+    number of pairs can then change during training, so each epoch logs ``swap_rate_min``,
+    ``swap_rate_max`` and ``n_temperatures`` instead of one column per pair. An adaptive ladder trains in
+    one process (each rank would tune its own).
     """
 
     name = "pt"
     supports_clamp = True
 
     def __init__(self, k: int = 1, n_chains: int = 100, n_temperatures: int = 10, min_beta: float = 0.1,
-                 betas=None, mf_steps: int = 10) -> None:
+                 betas=None, mf_steps: int = 10, adaptive: bool = False, target: float = 0.25) -> None:
+        self.adaptive, self.target = bool(adaptive), float(target)
+        self.supports_data_parallel = not self.adaptive
         self.k = check_positive_int(k, "k")
         self.n_chains = check_positive_int(n_chains, "n_chains")
         self.mf_steps = check_positive_int(mf_steps, "mf_steps")
@@ -56,11 +64,18 @@ class ParallelTemperingAlgorithm(Algorithm):
         return self.n_chains
 
     def get_config(self) -> dict:
-        return {"name": self.name, "k": self.k, "n_chains": self.n_chains, "betas": self.betas.tolist(),
-                "mf_steps": self.mf_steps}
+        config = {"name": self.name, "k": self.k, "n_chains": self.n_chains, "betas": self.betas.tolist(),
+                  "mf_steps": self.mf_steps}
+        return config | ({"adaptive": True, "target": self.target} if self.adaptive else {})
+
+    def _sampler(self, model) -> ParallelTempering:
+        if not self.adaptive:
+            return ParallelTempering(model, self.betas)
+        band = (min(0.2, self.target), max(0.3, self.target))
+        return ParallelTempering(model, self.betas, adaptive=True, target=self.target, band=band)
 
     def init(self, model, data, generator) -> TemperingState:
-        sampler = ParallelTempering(model, self.betas)
+        sampler = self._sampler(model)
         sampler.init_chains(initial_states(model, data, self.n_chains, generator), generator)
         return TemperingState(sampler)
 
@@ -87,11 +102,18 @@ class ParallelTemperingAlgorithm(Algorithm):
         s = state.sampler
         counts = (s.swaps_proposed.clone(), s.swaps_accepted.clone())
         prev = state.epoch_counts or (torch.zeros_like(counts[0]), torch.zeros_like(counts[1]))
+        if prev[0].shape != counts[0].shape:  # the adaptive ladder changed its rungs (and zeroed its counts)
+            prev = (torch.zeros_like(counts[0]), torch.zeros_like(counts[1]))
         proposed, accepted = counts[0] - prev[0], counts[1] - prev[1]
         if reduce_counts is not None:
             proposed, accepted = reduce_counts([proposed, accepted])
-        logs = {f"swap_rate_{k}": float(accepted[k]) / float(proposed[k]) if proposed[k] else math.nan
-                for k in range(len(proposed))}
+        rates = [float(accepted[k]) / float(proposed[k]) if proposed[k] else math.nan for k in range(len(proposed))]
+        if self.adaptive:
+            seen = [r for r in rates if not math.isnan(r)]
+            logs = {"swap_rate_min": min(seen, default=math.nan), "swap_rate_max": max(seen, default=math.nan),
+                    "n_temperatures": float(len(s.betas))}
+        else:
+            logs = {f"swap_rate_{k}": r for k, r in enumerate(rates)}
         return logs, state._replace(epoch_counts=counts)
 
     def state_dict(self, state) -> dict:
@@ -102,7 +124,7 @@ class ParallelTemperingAlgorithm(Algorithm):
     def load_state(self, model, saved: dict):
         if saved.get("sampler") is None:
             return None
-        sampler = ParallelTempering(model, self.betas)
+        sampler = self._sampler(model)
         sampler.load_state_dict(saved["sampler"])
         counts = saved.get("epoch_counts")  # (absent from files before it was saved)
         return TemperingState(sampler, None if counts is None else (counts[0].clone(), counts[1].clone()))
