@@ -72,7 +72,7 @@ def test_train_writes_a_complete_results_folder(trained):
 
 
 def test_logz_matches_the_python_api(trained, capsys):
-    assert main(["logz", str(trained / "model.pt"), "--exact", "--runs", "40", "--betas", "400", "--json"]) == 0
+    assert main(["logz", str(trained / "model.pt"), "--exact", "--n-runs", "40", "--n-betas", "400", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     model = RBM.load(trained / "model.pt")
     x, valid, test, _ = load_data(resolve_config(CONFIG))
@@ -82,12 +82,13 @@ def test_logz_matches_the_python_api(trained, capsys):
     assert out["ais_ess"] == pytest.approx(ais.ess, abs=1e-9)
     assert out["logZ_exact"] == pytest.approx(log_partition_exact(model), abs=1e-9)
     assert out["test_ll"] == pytest.approx(log_likelihood(model, test, z)[0])
-    assert main(["logz", str(trained / "model.pt"), "--runs", "20", "--betas", "200", "--reverse"]) == 0
+    assert main(["logz", str(trained / "model.pt"), "--n-runs", "20", "--n-betas", "200", "--reverse"]) == 0
     text = capsys.readouterr().out
     assert "log Z (AIS, 20 runs x 200 betas, layers [0] annealed)" in text and "reverse AIS" in text
     assert "test log-likelihood" in text and "effective runs" in text
     # --parity 1 anneals the hidden layer, the visible one summed out: the API's estimate with parity=1
-    assert main(["logz", str(trained / "model.pt"), "--runs", "40", "--betas", "400", "--parity", "1", "--json"]) == 0
+    assert main(["logz", str(trained / "model.pt"), "--n-runs", "40", "--n-betas", "400", "--parity", "1",
+                 "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     z1 = AIS(model, data=x, n_runs=40, n_betas=400, seed=0, progress=False, parity=1).estimate_log_error_Z()[0]
     assert out["annealed_layers"] == [1] and out["logZ"] == pytest.approx(z1, abs=1e-9) and out["logZ"] != z
@@ -156,7 +157,7 @@ def test_init_from_continues_a_trained_model(trained, tmp_path, capsys, monkeypa
 
 def test_sample_and_summary(trained, tmp_path, capsys):
     out = tmp_path / "grid.png"
-    assert main(["sample", str(trained / "model.pt"), "--out", str(out), "--chains", "2", "--snapshots", "3",
+    assert main(["sample", str(trained / "model.pt"), "--out", str(out), "--n-chains", "2", "--n-samples", "3",
                  "--every", "5"]) == 0
     assert Image.open(out).size == (6 * (3 * 4 + 1), 6 * (2 * 4 + 1))
     assert [p.name for p in tmp_path.iterdir()] == ["grid.png"]
@@ -217,14 +218,17 @@ def test_ctrl_c_is_one_line_and_resumable(monkeypatch, capsys, tmp_path):
 
 
 def test_help_explains_every_flag(capsys):
-    for cmd in ("train", "logz", "sample", "summary"):
+    for cmd in ("train", "logz", "sample", "summary", "export", "inspect"):
         with pytest.raises(SystemExit) as info:
             main([cmd, "--help"])
         assert info.value.code == 0
     text = capsys.readouterr().out
-    for flag in ("--resume", "--exact", "--runs", "--betas", "--reverse", "--device", "--json", "--chains",
-                 "--snapshots", "--every"):
+    for flag in ("--resume", "--exact", "--n-runs", "--n-betas", "--reverse", "--device", "--json", "--n-chains",
+                 "--n-samples", "--every", "--threads", "--raise", "--raise-rows", "--sampler", "--format",
+                 "--dataset"):
         assert flag in text
+    for retired in ("--betas", "--runs ", "--chains", "--snapshots"):  # hidden: refused with their new names
+        assert retired not in text
 
 
 def test_config_schedule_and_callbacks(tmp_path, capsys):
@@ -298,7 +302,7 @@ def test_dbm_config_runs_end_to_end(tmp_path, capsys):
     assert Image.open(out / "samples_epoch0002.png").size == (6 * (4 * 4 + 1), 6 * (3 * 4 + 1))
     # logz --importance-samples: the API's importance-sampled log-likelihood, near the exact one
     capsys.readouterr()
-    assert main(["logz", str(out / "model.pt"), "--exact", "--runs", "30", "--betas", "400", "--reverse",
+    assert main(["logz", str(out / "model.pt"), "--exact", "--n-runs", "30", "--n-betas", "400", "--reverse",
                  "--importance-samples", "300", "--json"]) == 0
     r = json.loads(capsys.readouterr().out)
     ll, se = log_likelihood(model, test, r["logZ"], importance_samples=300, seed=0)
@@ -308,7 +312,7 @@ def test_dbm_config_runs_end_to_end(tmp_path, capsys):
     exact_ll = float((-model.free_energy(torch.as_tensor(test, dtype=model.dtype))).mean()) - r["logZ"]
     assert abs(r["test_ll_importance"] - exact_ll) < 0.01
     # logz --posterior-ais: per-image AIS on the first rows of the test set, beside importance sampling
-    assert main(["logz", str(out / "model.pt"), "--runs", "30", "--betas", "400", "--importance-samples", "300",
+    assert main(["logz", str(out / "model.pt"), "--n-runs", "30", "--n-betas", "400", "--importance-samples", "300",
                  "--posterior-ais", "5", "200", "--posterior-rows", "7", "--json"]) == 0
     r = json.loads(capsys.readouterr().out)
     rows = torch.as_tensor(test[:7], dtype=model.dtype)
@@ -319,7 +323,7 @@ def test_dbm_config_runs_end_to_end(tmp_path, capsys):
     exact_rows = float((-model.free_energy(rows)).mean()) - r["logZ"]
     assert abs(r["test_ll_posterior_ais"] - exact_rows) < 0.01
     # every test row: the importance-sampled figure beside it is the whole test set's
-    assert main(["logz", str(out / "model.pt"), "--runs", "30", "--betas", "400", "--importance-samples", "300",
+    assert main(["logz", str(out / "model.pt"), "--n-runs", "30", "--n-betas", "400", "--importance-samples", "300",
                  "--posterior-ais", "2", "20", "--json"]) == 0
     r = json.loads(capsys.readouterr().out)
     assert r["posterior_rows"] == len(test) and r["test_ll_importance_same_rows"] == pytest.approx(
@@ -337,7 +341,7 @@ def test_version_help_and_image_formats(trained, tmp_path, capsys):
     text = capsys.readouterr().out
     assert "optimizer: name=\"sgd\", lr=0.01" in text and "schedule: lr=null, momentum=null, k=null" in text
     jpg = tmp_path / "grid.jpg"
-    assert main(["sample", str(trained / "model.pt"), "--out", str(jpg), "--chains", "2", "--snapshots", "2",
+    assert main(["sample", str(trained / "model.pt"), "--out", str(jpg), "--n-chains", "2", "--n-samples", "2",
                  "--every", "2", "--device", "cpu"]) == 0
     assert jpg.read_bytes()[:3] == b"\xff\xd8\xff" and Image.open(jpg).format == "JPEG"
     capsys.readouterr()
