@@ -17,6 +17,7 @@ from natural_bm.callbacks import (
     CyclicLR,
     DeadUnitDetector,
     EarlyStopping,
+    ExactLikelihoodCallback,
     ModelCheckpoint,
     ReduceLROnPlateau,
     RemoteMonitor,
@@ -104,6 +105,116 @@ def test_early_stopping_patience_min_delta_baseline_and_restore():
     es = EarlyStopping(monitor="val_loss", patience=1, restore_best_weights=True)
     _fit(m, [Feed("val_loss", [3, 1, 2, 4, 5]), grab, es], 5)
     assert es.stopped_epoch == 2 and torch.equal(m.W, weights[1])
+
+
+def _noisy_trend(n, plateau_from=None, noise=3.0):
+    """A value rising by 1 per epoch (flat from ``plateau_from``) with +-noise alternating: what val_pll
+    looks like when its error is larger than an epoch's improvement."""
+    trend = [min(t, plateau_from) if plateau_from is not None else t for t in range(n)]
+    return [float(m + noise * (-1) ** t) for t, m in enumerate(trend)]
+
+
+def test_early_stopping_on_a_noisy_key_and_its_smoothed_mean():
+    """Raw values stop at the first unlucky draw; the mean of the last 2 follows the trend, does not judge
+    the first epoch alone, and stops once the trend is flat (best and reason by hand)."""
+    values = _noisy_trend(10)  # 3, -2, 5, 0, 7, 2, 9, 4, 11, 6
+    es = EarlyStopping(monitor="val_pll", patience=1)
+    assert _fit(_model(), [Feed("val_pll", values), es], 10).epoch == [0, 1]
+    es = EarlyStopping(monitor="val_pll", patience=1, smoothing=2)
+    assert _fit(_model(), [Feed("val_pll", values), es], 10).epoch == list(range(10)) and es.best_epoch == 9
+    assert es.monitor.best == (11 + 6) / 2
+    flat = _noisy_trend(12, plateau_from=5)  # 3, -2, 5, 0, 7, 2, 8, 2, 8, 2, 8, 2
+    m = _model()
+    es = EarlyStopping(monitor="val_pll", patience=2, smoothing=2)
+    assert _fit(m, [Feed("val_pll", flat), es], 12).epoch == list(range(9))
+    # means from epoch 1: 0.5, 1.5, 2.5, 3.5, 4.5, 5, 5, 5: best 5 at epoch 6, no gain at 7 and 8
+    assert (es.stopped_epoch, es.best_epoch, es.monitor.best) == (8, 6, 5.0)
+    assert m.trainer.stop_reason == ("early stopping at epoch 8: the mean of the last 2 val_pll did not improve "
+                                     "for 2 epochs (best 5 at epoch 6)")
+    with pytest.raises(ValueError, match="smoothing"):
+        EarlyStopping(smoothing=0)
+
+
+def test_early_stopping_smoothing_resumes_as_the_uninterrupted_run():
+    values = _noisy_trend(12, plateau_from=5)
+    whole = EarlyStopping(monitor="val_pll", patience=2, smoothing=3)
+    _fit(_model(), [Feed("val_pll", values), whole], 12)
+    first = EarlyStopping(monitor="val_pll", patience=2, smoothing=3)
+    m = _model()
+    _fit(m, [Feed("val_pll", values), first], 4)
+    state = first.state_dict()
+    assert state["monitor"]["recent"] == values[1:4]
+    resumed = EarlyStopping(monitor="val_pll", patience=2, smoothing=3)
+    resumed.set_model(m)
+    resumed.on_train_begin()
+    resumed.load_state_dict(json.loads(json.dumps(state)))  # plain numbers: any checkpoint format holds them
+    for epoch in range(4, 12):
+        resumed.on_epoch_end(epoch, {"val_pll": values[epoch]})
+        if m.stop_training:
+            break
+    assert (resumed.stopped_epoch, resumed.best_epoch, resumed.monitor.best) == (
+        whole.stopped_epoch, whole.best_epoch, whole.monitor.best) and whole.stopped_epoch > 0
+    legacy = {"wait": 0, "stopped_epoch": 0, "best_epoch": None, "best_weights": None, "monitor": {"best": -1.0}}
+    resumed.load_state_dict(legacy)  # a checkpoint from before smoothing
+    assert resumed.monitor.recent == [] and resumed.monitor.best == -1.0
+
+
+def test_a_missing_monitored_key_says_which_data_or_callback_adds_it():
+    with pytest.warns(RuntimeWarning, match=r"'val_pll' is not in the logs .*validation_data=x_valid.*"
+                                            r"data.valid_fraction"):
+        _fit(_model(), [EarlyStopping(monitor="val_pll")], 1)
+    with pytest.warns(RuntimeWarning, match="'val_ll_exact' is added by ExactLikelihoodCallback"):
+        _fit(_model(), [EarlyStopping(monitor="val_ll_exact")], 1, validation_data=X[:20])
+    gaussian = RBM(9, 4, units=["gaussian", "bernoulli"], seed=0).compile(SGD(0.01), "cd")
+    with pytest.warns(RuntimeWarning, match="real-valued: monitor 'val_loss', or 'val_ll_exact'"):
+        _fit(gaussian, [EarlyStopping(monitor="val_pll")], 1, validation_data=X[:20])
+
+
+def _exact_ll(model, rows):
+    """The exact mean log-likelihood of an RBM by enumerating every visible state in numpy."""
+    W, b, c = (t.detach().double().numpy() for t in (model.W, model.vbias, model.hbias))
+    states = np.array(np.meshgrid(*[[0.0, 1.0]] * W.shape[0])).reshape(W.shape[0], -1).T
+    neg_f = lambda v: v @ b + np.logaddexp(0.0, v @ W + c).sum(1)  # noqa: E731
+    scores = neg_f(states)
+    log_z = np.log(np.exp(scores - scores.max()).sum()) + scores.max()
+    return float(neg_f(np.asarray(rows, np.float64)).mean() - log_z), float(log_z)
+
+
+def test_exact_likelihood_callback_logs_the_enumerated_figures():
+    valid = bars_and_stripes(40, 3, seed=1)
+    weights = {}
+    grab = type("Grab", (Callback,), {"on_epoch_end": lambda self, e, logs=None: weights.update(
+        {e: self.model.detached_copy()})})()
+    hist = _fit(_model(), [grab, ExactLikelihoodCallback(every=2)], 5, validation_data=valid)
+    for epoch in range(5):
+        row = {k: hist.history[k][epoch] for k in ("logZ_exact", "train_ll_exact", "val_ll_exact")}
+        if epoch in (0, 2):  # every 2nd epoch and the last
+            assert all(math.isnan(v) for v in row.values())
+            continue
+        val_ll, log_z = _exact_ll(weights[epoch], valid)
+        assert row["logZ_exact"] == pytest.approx(log_z, abs=1e-9)
+        assert row["val_ll_exact"] == pytest.approx(val_ll, abs=1e-5)
+        assert row["train_ll_exact"] == pytest.approx(_exact_ll(weights[epoch], X)[0], abs=1e-5)
+    with pytest.raises(ValueError, match="33,554,432 states to enumerate.*TrajectoryAISCallback"):
+        RBM(30, 25, seed=0).compile(SGD(0.1), "cd").fit(np.zeros((4, 30)), epochs=1, verbose=0,
+                                                           callbacks=[ExactLikelihoodCallback()])
+
+
+def test_early_stopping_on_the_exact_validation_likelihood():
+    """val_ll_exact has no sampling noise: with patience 0 the run stops at the first epoch whose exact
+    validation log-likelihood does not rise, as the enumeration of each epoch's weights says."""
+    valid = bars_and_stripes(40, 3, seed=1)
+    weights = {}
+    grab = type("Grab", (Callback,), {"on_epoch_end": lambda self, e, logs=None: weights.update(
+        {e: self.model.detached_copy()})})()
+    m = RBM(9, 4, seed=0).compile(SGD(0.5), "cd")
+    es = EarlyStopping(monitor="val_ll_exact", patience=0)
+    hist = m.fit(bars_and_stripes(400, 3, seed=2), batch_size=20, epochs=40, validation_data=valid, verbose=0, seed=0,
+                 callbacks=[ExactLikelihoodCallback(), grab, es])
+    exact = [_exact_ll(weights[e], valid)[0] for e in hist.epoch]
+    first_drop = next(e for e in range(1, len(exact)) if exact[e] <= exact[e - 1])
+    assert hist.epoch[-1] == first_drop == es.stopped_epoch and 1 < first_drop < 39  # it rose first
+    assert hist.history["val_ll_exact"] == pytest.approx(exact, abs=1e-5)
 
 
 def test_reduce_lr_on_plateau():

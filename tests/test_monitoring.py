@@ -108,7 +108,8 @@ def test_plot_callback_redraws_at_most_every_min_interval(tmp_path, monkeypatch)
 
     clock, drawn = [0.0], []
     monkeypatch.setattr(plot_callback.time, "monotonic", lambda: clock[0])
-    monkeypatch.setattr("natural_bm.callbacks.plot_callback.plot_history", lambda csv, path: (drawn.append(clock[0]), {}))
+    monkeypatch.setattr("natural_bm.callbacks.plot_callback.plot_history",
+                        lambda csv, path: (drawn.append(clock[0]), {}))
     csv = tmp_path / "log.csv"
     csv.write_text("epoch,loss\n0,1.0\n")
 
@@ -159,21 +160,25 @@ def test_plot_history_copes_with_nan_and_missing_columns(tmp_path):
                        "logZ_hi": [np.nan, 10.5, np.nan], "empty": [np.nan] * 3})
     csv = tmp_path / "odd.csv"
     df.to_csv(csv, index=False)
-    fig, layout = plot_history(csv, tmp_path / "odd.png")
-    assert set(layout) == {"log Z", "log-likelihood", "loss"}  # 'empty' skipped, no val_loss
-    assert layout["log Z"] == ["logZ", "logZ_lo", "logZ_hi"]
+    _, layout = plot_history(csv, tmp_path / "odd.png")
+    # 'empty' skipped, no val_loss; log Z and val_ll measured once: written out in the final panel
+    assert layout == {"loss": ["loss"], "final evaluation": ["logZ", "logZ_lo", "logZ_hi", "val_ll"]}
     assert (tmp_path / "odd.png").is_file()
-    # the -inf lower end: a bar up to +3 sigma only, and an arrow down
+    # log Z at two epochs: a panel, the band of the -inf lower end a bar up to +3 sigma only and an arrow down
+    twice = df.assign(logZ=[np.nan, 10.0, 11.0], logZ_lo=[np.nan, -np.inf, 10.25], logZ_hi=[np.nan, 10.5, 11.5],
+                      val_ll=[np.nan, -6.0, -5.0])
+    fig, layout = plot_history(twice.set_index("epoch"))
+    assert set(layout) == {"log Z", "log-likelihood", "loss"} and layout["log Z"] == ["logZ", "logZ_lo", "logZ_hi"]
     ax = fig.axes[0]
-    (bars,) = ax.containers
-    segment = bars.lines[2][0].get_segments()[0]
-    np.testing.assert_allclose(segment, [[1.0, 10.0], [1.0, 10.5]])
-    assert "unbounded" in bars.get_label()
+    (unbounded,) = [c for c in ax.containers if "unbounded" in c.get_label()]
+    np.testing.assert_allclose(unbounded.lines[2][0].get_segments()[0], [[1.0, 10.0], [1.0, 10.5]])
+    (bounded,) = [c for c in ax.containers if "unbounded" not in c.get_label()]
+    np.testing.assert_allclose(bounded.lines[2][0].get_segments()[0], [[2.0, 10.25], [2.0, 11.5]])
     arrow_tips = [ln for ln in ax.lines if ln.get_marker() == "v"]
     assert len(arrow_tips) == 1 and arrow_tips[0].get_ydata()[0] < 10.0  # below the estimate, inside the view
     assert ax.get_ylim()[0] <= arrow_tips[0].get_ydata()[0]
-    df2 = df.assign(logZ_lo=[np.nan, 9.25, np.nan])  # a finite band: one bar from -3 to +3 sigma, no arrow
-    fig2, _ = plot_history(df2.set_index("epoch"))
+    finite = twice.assign(logZ_lo=[np.nan, 9.25, 10.25])  # finite bands: bars from -3 to +3 sigma, no arrow
+    fig2, _ = plot_history(finite.set_index("epoch"))
     (bars2,) = fig2.axes[0].containers
     np.testing.assert_allclose(bars2.lines[2][0].get_segments()[0], [[1.0, 9.25], [1.0, 10.5]])
     assert not [ln for ln in fig2.axes[0].lines if ln.get_marker() == "v"]
@@ -246,7 +251,7 @@ def test_plot_history_labels_units_integer_epochs_and_single_points(tmp_path):
     from natural_bm.viz import plot_history
 
     csv = tmp_path / "log.csv"
-    pd.DataFrame({"epoch": [0, 1, 2], "loss": [3.0, 2.0, 1.5], "logZ": [float("nan")] * 2 + [10.0],
+    pd.DataFrame({"epoch": [0, 1, 2], "loss": [3.0, 2.0, 1.5], "logZ": [float("nan"), 9.0, 10.0],
                   "logZ_exact": [float("nan")] * 2 + [10.1]}).to_csv(csv, index=False)
     fig, _ = plot_history(csv, tmp_path / "h.png")
     axes = {ax.get_title(): ax for ax in fig.axes if ax.get_title()}
@@ -257,3 +262,22 @@ def test_plot_history_labels_units_integer_epochs_and_single_points(tmp_path):
     assert ticks and all(float(t).is_integer() for t in ticks)
     exact = [line for line in axes["log Z"].get_lines() if line.get_label() == "exact"][0]
     assert exact.get_marker() == "x" and list(exact.get_xdata()) == [2]  # one point, drawn as a marker
+
+
+def test_the_error_of_val_pll_is_n_visible_sd_over_root_n():
+    """The formula the EarlyStopping and monitor docstrings quote: the pseudo-log-likelihood of n rows, from
+    one flipped unit per row, has a standard error of n_visible * sd / sqrt(n), sd the spread over rows of
+    one draw's per-unit terms; measured against the spread of 400 redraws on the same rows."""
+    import math
+
+    from conftest import random_rbm
+
+    from natural_bm.rng import RandomSource
+
+    model = random_rbm(20, 10, scale=1.0, seed=1)
+    v = torch.as_tensor((np.random.default_rng(0).random((300, 20)) < 0.3).astype(np.float64))
+    with torch.no_grad():
+        means = np.array([float(model.pseudo_log_likelihood(v, RandomSource(s)).mean()) for s in range(400)])
+        terms = model.pseudo_log_likelihood(v, RandomSource(1000)) / 20
+    formula = 20 * float(terms.std()) / math.sqrt(300)
+    assert 0.85 < formula / means.std() < 1.15 and means.std() > 0.5  # nats: far above float noise
