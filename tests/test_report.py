@@ -180,20 +180,20 @@ def test_raise_on_the_first_test_rows_is_the_estimator_it_names(rbm_and_data):
 def test_logz_takes_the_data_by_name_and_never_guesses_it(tmp_path, capsys):
     model = random_rbm(784, 3, scale=0.01, seed=0, dtype=torch.float32)
     model.save(tmp_path / "m.pt")
-    assert main(["logz", str(tmp_path / "m.pt"), "--runs", "4", "--betas", "10"]) == 2
+    assert main(["logz", str(tmp_path / "m.pt"), "--n-runs", "4", "--n-betas", "10"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("natural-bm: error: name the data with --data") and err.count("\n") == 1
     rows = (np.random.default_rng(0).random((12, 784)) < 0.3).astype(np.float32)
     np.save(tmp_path / "rows.npy", rows)
-    assert main(["logz", str(tmp_path / "m.pt"), "--runs", "4", "--betas", "10", "--data",
+    assert main(["logz", str(tmp_path / "m.pt"), "--n-runs", "4", "--n-betas", "10", "--data",
                  str(tmp_path / "rows.npy"), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["data"] == str(tmp_path / "rows.npy") and out["test_ll"] == pytest.approx(
         log_likelihood(model, rows, out["logZ"])[0]) and "train_ll" not in out
-    assert main(["logz", str(tmp_path / "m.pt"), "--runs", "4", "--betas", "10", "--data", "none", "--json"]) == 0
+    assert main(["logz", str(tmp_path / "m.pt"), "--n-runs", "4", "--n-betas", "10", "--data", "none", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["data"] == "none" and not [k for k in out if k.endswith("_ll")]
     (tmp_path / "config.json").write_text(json.dumps({"n_hidden": 3}))  # beside the model, but not a run's config
-    assert main(["logz", str(tmp_path / "m.pt"), "--runs", "4", "--betas", "10"]) == 2
+    assert main(["logz", str(tmp_path / "m.pt"), "--n-runs", "4", "--n-betas", "10"]) == 2
     err = capsys.readouterr().err
     assert "name the data with --data" in err and "is not a natural-bm train config" in err and err.count("\n") == 1
