@@ -34,7 +34,7 @@ bench: $(STAMP)
 # gallery example) is reported and fails the build. SPHINX_GALLERY_SKIP=1 skips running the examples.
 SPHINXOPTS ?=
 docs: $(STAMP)
-	NATURAL_BM_DATA=$(DATA) $(PY) -m sphinx -W --keep-going -b html $(SPHINXOPTS) docs docs/_build/html
+	NATURAL_BM_DATA=$(abspath $(DATA)) $(PY) -m sphinx -W --keep-going -b html $(SPHINXOPTS) docs docs/_build/html
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -1,7 +1,8 @@
 """Write the Markdown files that pages include from ``_generated/`` folders, before the pages are read.
 
 ``conf.py`` maps each file (relative to the documentation folder) to the function that returns its
-text, as ``"module:function"`` (``generated_includes``). The files are build outputs (ignored by
+text, as ``"module:function"`` or ``"path/to/script.py:function"`` (a path relative to the
+repository root) (``generated_includes``). The files are build outputs (ignored by
 git); a function that cannot be imported or fails is a warning, so ``-W`` fails the build rather
 than including a stale or missing table.
 """
@@ -9,7 +10,22 @@ than including a stale or missing table.
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import sys
 from pathlib import Path
+
+
+def _module(name: str, root: Path):
+    """A module by its dotted name, or a script by its path (relative to ``root``)."""
+    if not name.endswith(".py"):
+        return importlib.import_module(name)
+    path = root / name
+    key = f"_generated_includes_{path.stem}"
+    spec = importlib.util.spec_from_file_location(key, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[key] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
 
 
 def _write(app) -> None:
@@ -17,9 +33,9 @@ def _write(app) -> None:
 
     logger = logging.getLogger(__name__)
     for target, spec in (app.config.generated_includes or {}).items():
-        module_name, _, func_name = spec.partition(":")
+        module_name, _, func_name = spec.rpartition(":")
         try:
-            text = getattr(importlib.import_module(module_name), func_name)()
+            text = getattr(_module(module_name, Path(app.confdir).parent), func_name)()
         except Exception as exc:
             logger.warning(f"generated include {target}: {spec} failed: {exc!r}", type="generated_includes")
             continue
