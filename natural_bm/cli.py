@@ -193,8 +193,8 @@ def _sample_parser(sub) -> None:
                                                "a run")
     s.add_argument("--sampler", default="gibbs", choices=["gibbs", "pt"],
                    help="gibbs: block Gibbs chains; pt: parallel tempering (natural_bm.sampling.ParallelTempering, "
-                        "its ladder tuned to swap rates of 0.2 to 0.3 as it runs), whose beta = 1 chains cross "
-                        "between modes where Gibbs chains stay in one")
+                        "its ladder tuned first to swap rates of 0.2 to 0.3, then fixed), whose beta = 1 chains "
+                        "cross between modes where Gibbs chains stay in one")
     s.add_argument("--shape", default=None, help="tile shape HxW (default: square)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
@@ -258,11 +258,12 @@ def _parser() -> argparse.ArgumentParser:
 # ---------------------------------------------------------------------------- what MODEL names
 @dataclass(frozen=True)
 class ModelSource:
-    """What a MODEL argument names: the model file, the run that wrote it (its results folder, where its
-    ``config.json`` is a run's), and the catalogue entry of a shipped model."""
+    """What a MODEL argument names: the model file, the run that wrote it (its results folder and resolved
+    config, where the folder's ``config.json`` is a run's), and the catalogue entry of a shipped model."""
 
     path: Path
     run_folder: Path | None = None
+    run_config: dict | None = None
     shipped: pretrained.Pretrained | None = None
 
 
@@ -287,7 +288,8 @@ def model_source(arg: str) -> ModelSource:
             except ValueError as err:
                 hint = f"; nor is it a shipped model's name: {first_line(err)}"
         raise FileNotFoundError(f"model file not found: {path}{hint}")
-    return ModelSource(path, run_folder=path.parent if _run_config(path.parent) is not None else None)
+    cfg = _run_config(path.parent)
+    return ModelSource(path, run_folder=None if cfg is None else path.parent, run_config=cfg)
 
 
 def _run_config(folder: Path) -> dict | None:
@@ -304,10 +306,12 @@ def _run_config(folder: Path) -> dict | None:
 def _torch_threads(n: int | None):
     """torch's CPU threads set to ``n`` (None: left as they are) for the block, and put back after."""
     before = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(n)
+    if n is None:
+        yield before
+        return
+    torch.set_num_threads(n)
     try:
-        yield torch.get_num_threads()
+        yield n
     finally:
         torch.set_num_threads(before)
 
@@ -383,7 +387,7 @@ def _run_file_rows(path: Path, cfg: dict) -> np.ndarray:
 
 def evaluation_splits(source: ModelSource, data: str | None, kind: str) -> tuple[str, dict]:
     """(what the data is, ``{split: rows}``) for ``natural-bm logz`` (``--data``'s help says which)."""
-    cfg = None if source.run_folder is None else _run_config(source.run_folder)
+    cfg = source.run_config
     if data is None and source.shipped is not None:
         name, splits = run.evaluation_data("mnist", source.path, kind)
         return f"{name}; {source.shipped.name} was trained on {source.shipped.dataset}", splits
@@ -470,21 +474,23 @@ def _gibbs_grid(model, args, shape) -> Path:
 
 
 def _tempering_grid(model, args, shape) -> tuple[Path, str]:
-    """The grid of the beta = 1 chains of adaptive parallel tempering, started from noise as Gibbs's are;
-    returns (path, the final ladder in words)."""
+    """The grid of the beta = 1 chains of parallel tempering, started from noise as Gibbs's are, on a ladder
+    tuned first (``ParallelTempering.tune``: rounds of 200 steps until every pair swaps at 0.2 to 0.3) and
+    then fixed while sampling; returns (path, the ladder and its swap rates in words)."""
     gen = RandomSource(args.seed, model.device)
-    pt = ParallelTempering(model, adaptive=True)
+    pt = ParallelTempering(model)
     with torch.no_grad():
         noise = torch.zeros(args.n_chains, model.n_visible, device=model.device, dtype=model.dtype)
         pt.init_chains(model.units[0].sample(noise, 1.0, gen), gen)
+        pt.tune(generator=gen)
         snapshots = [model.prob_layer(0, pt.run(args.every, gen)) for _ in range(args.n_samples)]
     tiles = torch.stack(snapshots, 1).reshape(-1, model.n_visible).cpu().double().numpy()
     scale = max(1, math.ceil(MIN_TILE_PIXELS / min(shape)))  # as SampleCallback's: tiny tiles enlarged
     image_grid(tiles, shape, n_cols=args.n_samples, path=args.out, scale=scale, normalize=not model.binary_visible)
     rates = pt.swap_rates()
-    return Path(args.out), (f"parallel tempering: {pt.n_temperatures} temperatures, beta 1 to "
-                            f"{float(pt.betas[-1]):.3g}, swap rates {float(rates.min()):.2f} to "
-                            f"{float(rates.max()):.2f} since the ladder last changed ({pt.ladder_changes} changes)")
+    return Path(args.out), (f"parallel tempering: {pt.n_temperatures} temperatures from beta 1 to "
+                            f"{float(pt.betas[-1]):.3g} (tuned in {pt.ladder_changes} changes), swap rates "
+                            f"{float(rates.min()):.2f} to {float(rates.max()):.2f} while sampling")
 
 
 def _cmd_sample(args) -> int:
@@ -533,7 +539,7 @@ def _cmd_export(args) -> int:
     if dataset is None and source.shipped is not None:
         dataset = source.shipped.dataset
     elif dataset is None and source.run_folder is not None:
-        dataset = data_description(_run_config(source.run_folder))
+        dataset = data_description(source.run_config)
     path = export_model(source.path, out, format=fmt, dataset=dataset)
     print(f"wrote {path} ({fmt}" + (f"; data set: {json.dumps(dataset)}" if dataset is not None else "") + ")")
     return 0

@@ -197,19 +197,23 @@ def test_logz_raise_reports_raise_on_the_test_rows(run_folder, capsys):
 
 # ---------------------------------------------------------------------------- parallel tempering
 def test_sample_with_parallel_tempering_draws_its_beta_one_chains(run_folder, tmp_path, capsys):
-    """--sampler pt: the grid holds the visible means of the beta = 1 chains of adaptive parallel tempering
-    started from noise, a snapshot every --every steps (read back from the PNG, 8-bit)."""
+    """--sampler pt: the grid holds the visible means of the beta = 1 chains of parallel tempering started
+    from noise, on a ladder tuned first, a snapshot every --every steps (read back from the PNG, 8-bit)."""
     out = tmp_path / "pt.png"
     assert main(["sample", str(run_folder), "--out", str(out), "--sampler", "pt", "--n-chains", "3", "--n-samples",
                  "2", "--every", "150", "--seed", "4"]) == 0
     printed = capsys.readouterr().out
     model = RBM.load(run_folder / "model.pt")
     gen = RandomSource(4, model.device)
-    pt = ParallelTempering(model, adaptive=True)
+    pt = ParallelTempering(model)
     with torch.no_grad():
         pt.init_chains(model.units[0].sample(torch.zeros(3, 9, dtype=model.dtype), 1.0, gen), gen)
+        pt.tune(generator=gen)
         means = [model.prob_layer(0, pt.run(150, gen)) for _ in range(2)]
-    assert f"parallel tempering: {pt.n_temperatures} temperatures" in printed
+    rates = pt.swap_rates()
+    assert printed.startswith(f"parallel tempering: {pt.n_temperatures} temperatures from beta 1 to 0.1 (tuned in "
+                              f"{pt.ladder_changes} changes), swap rates {float(rates.min()):.2f} to "
+                              f"{float(rates.max()):.2f} while sampling\n")
     pixels = np.asarray(Image.open(out).convert("L"), dtype=np.float64) / 255.0
     scale = 6  # 3x3 tiles enlarged to at least 16 pixels a side, as the Gibbs grids
     assert pixels.shape == (scale * (3 * 4 + 1), scale * (2 * 4 + 1))
