@@ -18,6 +18,7 @@ Runnable without Sphinx: ``python docs/_ext/apigen.py`` prints the modules and n
 
 from __future__ import annotations
 
+import builtins
 import importlib
 import inspect
 import pkgutil
@@ -310,8 +311,9 @@ def _resolve_target(target: str, index: ApiIndex, modname: str | None) -> str | 
         for entry in index.objects.values():
             if entry.obj is obj and entry.kind != "data":
                 return entry.canonical
-    if "." not in target:
-        matches = {c for c, entry in index.objects.items() if entry.name == target and entry.kind != "data"}
+    if "." not in target and not hasattr(builtins, target):  # a bare class name (never a builtin's)
+        matches = {c for c, entry in index.objects.items()
+                   if entry.name == target and entry.kind in ("class", "exception")}
         if len(matches) == 1:
             return matches.pop()
     return None
@@ -327,7 +329,7 @@ def _lookup(target: str, modname: str | None):
         obj = _import_path(path)
         if obj is not None and (inspect.ismodule(obj) or str(getattr(obj, "__module__", "")).startswith(PACKAGE)):
             return obj
-    if "." not in target:  # a bare class name: the one natural_bm class of that name, if unique
+    if "." not in target and not hasattr(builtins, target):  # a bare class name: the one natural_bm class
         found = {id(o): o for name, m in list(sys.modules.items()) if name.startswith(PACKAGE + ".")
                  for o in [getattr(m, target, None)] if inspect.isclass(o) and o.__module__.startswith(PACKAGE)}
         if len(found) == 1:
