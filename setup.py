@@ -8,7 +8,7 @@ HERE = Path(__file__).parent
 
 setup(
     name="natural_bm",
-    version="0.1.0",
+    version="0.2.0",
     description="Restricted and deep Boltzmann machines in PyTorch: training, "
     "exact and AIS partition functions, callbacks and experiments.",
     long_description=(HERE / "README.md").read_text(encoding="utf-8"),

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import importlib
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 __all__ = ["DBM", "DBN", "RBM", "BoltzmannMachine", "LayeredBM", "load_model", "SGD", "Adam", "Trainer",
            "GibbsSampler", "ParallelTempering", "__version__"]
 
