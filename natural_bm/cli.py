@@ -46,7 +46,6 @@ import natural_bm.pretrained as pretrained
 import natural_bm.run as run
 from natural_bm import __version__, demo, distributed
 from natural_bm.callbacks import SampleCallback
-from natural_bm.callbacks.sample_callback import MIN_TILE_PIXELS
 from natural_bm.callbacks.summary_callback import summarize
 from natural_bm.datasets import load_files
 from natural_bm.estimators.report import AISRuns, PosteriorAIS, RaiseAIS, ReverseAIS, evaluate_model
@@ -59,7 +58,7 @@ from natural_bm.run.data import data_description
 from natural_bm.run.preemption import DEFAULT_SIGNALS, EXIT_PREEMPTED, Preempted, Preemption
 from natural_bm.sampling import ParallelTempering
 from natural_bm.viz import history_frame, image_grid
-from natural_bm.viz.images import image_format
+from natural_bm.viz.images import image_format, tile_scale
 from natural_bm.viz.parameters import format_parameter_stats, parameter_stats
 
 __all__ = ["CLIError", "EXIT_DIVERGED", "EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_PREEMPTED", "main"]
@@ -485,7 +484,7 @@ def _tempering_grid(model, args, shape) -> tuple[Path, str]:
         pt.tune(generator=gen)
         snapshots = [model.prob_layer(0, pt.run(args.every, gen)) for _ in range(args.n_samples)]
     tiles = torch.stack(snapshots, 1).reshape(-1, model.n_visible).cpu().double().numpy()
-    scale = max(1, math.ceil(MIN_TILE_PIXELS / min(shape)))  # as SampleCallback's: tiny tiles enlarged
+    scale = tile_scale(shape)  # as SampleCallback's: tiny tiles enlarged
     image_grid(tiles, shape, n_cols=args.n_samples, path=args.out, scale=scale, normalize=not model.binary_visible)
     rates = pt.swap_rates()
     return Path(args.out), (f"parallel tempering: {pt.n_temperatures} temperatures from beta 1 to "

@@ -52,8 +52,8 @@ def test_seed_start_means_and_bad_input():
 
 def test_sample_grid_writes_the_means_it_draws(tmp_path):
     m = RBM(16, 8, seed=0, weight_scale=0.5)
-    path = m.sample_grid(tmp_path / "grid.png", n=9, steps=4, seed=2)
-    tiles = read_tiles(path, (4, 4), 9, 3)
+    path = m.sample_grid(tmp_path / "grid.png", n=9, steps=4, seed=2)  # 4 x 4 tiles enlarged 4x ("auto")
+    tiles = read_tiles(path, (4, 4), 9, 3, scale=4)
     np.testing.assert_allclose(tiles, m.sample(9, 4, seed=2, means=True).numpy(), atol=1 / 255 + 1e-6)
     with pytest.raises(ValueError, match="not a square image; give image_shape"):
         RBM(10, 3).sample_grid(tmp_path / "x.png", n=4, steps=1)

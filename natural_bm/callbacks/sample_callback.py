@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 
@@ -12,10 +11,7 @@ from natural_bm.callbacks.callback import Callback
 from natural_bm.rng import RandomSource
 from natural_bm.sampling import GibbsSampler, chains_to
 from natural_bm.viz import image_grid
-from natural_bm.viz.images import image_format
-
-#: with ``scale="auto"`` tiles are enlarged (whole pixels) to at least this many pixels a side
-MIN_TILE_PIXELS = 16
+from natural_bm.viz.images import image_format, tile_scale
 
 
 def epoch_path(template: str | os.PathLike, epoch: int, suffix: str = ".png") -> Path:
@@ -66,11 +62,7 @@ class SampleCallback(Callback):
         self.epoch_ls = set(epoch_ls)
         self.image_shape = tuple(image_shape)
         self.seed = seed
-        if scale == "auto":  # tiny tiles (bars and stripes) are enlarged to at least 16 pixels a side
-            scale = max(1, math.ceil(MIN_TILE_PIXELS / min(self.image_shape)))
-        if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
-            raise ValueError(f"`scale` must be an integer >= 1 or 'auto', got {scale!r}.")
-        self.scale = scale
+        self.scale = tile_scale(self.image_shape, scale)  # tiny tiles (bars and stripes) enlarged
         self.chains: list | None = None  # the sampler's chains (a list of layer states)
         self.saved: list[Path] = []
 

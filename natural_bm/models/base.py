@@ -22,7 +22,7 @@ import natural_bm
 from natural_bm.io import load_torch_checked, save_torch_checked
 from natural_bm.rng import RandomSource, randint
 from natural_bm.validation import as_data_tensor, check_positive_int
-from natural_bm.viz.images import image_grid
+from natural_bm.viz.images import image_grid, tile_scale
 
 FILE_FORMAT = "natural_bm"
 FILE_VERSION = 2  # 2: a SHA-256 checksum of the contents, verified on load (1: none)
@@ -331,10 +331,12 @@ class BoltzmannMachine(torch.nn.Module):
             return self.prob_layer(0, states) if means else states[0]
 
     def sample_grid(self, path: str | os.PathLike, n: int = 100, steps: int = 1000, sampler: str = "gibbs",
-                    seed: int | None = 0, image_shape: tuple[int, int] | None = None, init=None) -> Path:
+                    seed: int | None = 0, image_shape: tuple[int, int] | None = None, init=None,
+                    scale: int | str = "auto") -> Path:
         """Draw ``n`` samples (``sample(..., means=True)``) and save them as a grid of images at ``path``
-        (.png or .jpg); ``image_shape`` (height, width) defaults to the nearest square of n_visible
-        ((28, 28) for MNIST). Returns the path."""
+        (.png or .jpg); ``image_shape`` (height, width) defaults to the square of n_visible ((28, 28) for
+        MNIST); ``scale`` enlarges tiles by whole pixels (``"auto"``: small tiles to at least 16 pixels a
+        side, ``viz.images.tile_scale``). Returns the path."""
         if image_shape is None:
             side = int(round(self.n_visible ** 0.5))
             if side * side != self.n_visible:
@@ -342,7 +344,8 @@ class BoltzmannMachine(torch.nn.Module):
                                  f"(height, width).")
             image_shape = (side, side)
         x = self.sample(n, steps, sampler, seed, init, means=True)
-        image_grid(x.cpu(), tuple(image_shape), normalize=not self.binary_visible, path=path)  # real values: scaled
+        image_grid(x.cpu(), tuple(image_shape), normalize=not self.binary_visible,  # real values: rescaled
+                   scale=tile_scale(tuple(image_shape), scale), path=path)
         return Path(path)
 
     # ------------------------------------------------------------ saving

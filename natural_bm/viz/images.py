@@ -19,6 +19,21 @@ def _as_numpy(arrays) -> np.ndarray:
     return np.asarray(arrays, dtype=np.float64)
 
 
+#: with ``scale="auto"`` tiles are enlarged (whole pixels) to at least this many pixels a side
+MIN_TILE_PIXELS = 16
+
+
+def tile_scale(image_shape: tuple[int, int], scale: int | str = "auto") -> int:
+    """The whole-pixel enlargement of a grid's tiles: ``scale`` itself (an integer >= 1), or with ``"auto"``
+    enough to make the smaller side of a tile at least ``MIN_TILE_PIXELS`` (1 for MNIST's 28 x 28; 6 for
+    bars and stripes' 3 x 3)."""
+    if scale == "auto":
+        return max(1, math.ceil(MIN_TILE_PIXELS / min(image_shape)))
+    if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
+        raise ValueError(f"`scale` must be an integer >= 1 or 'auto', got {scale!r}.")
+    return scale
+
+
 def image_grid(
     arrays,
     shape: tuple[int, int],
