@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from natural_bm import RBM, DBM
+from natural_bm import DBM, RBM
 from natural_bm.viz import read_tiles
 
 
