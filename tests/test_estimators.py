@@ -257,6 +257,9 @@ def test_describe_bracket_says_when_forward_and_reverse_cross():
     from natural_bm.estimators.ais import describe_bracket
 
     assert describe_bracket(10.0, 10.5) == "bracket: log Z in [10.0000, 10.5000] (width 0.5000 nats)"
+    agree = describe_bracket(10.0, 9.98, (9.9, 10.1))  # crossing inside forward AIS's band: agreement
+    assert agree.startswith("agreement within error: reverse AIS is 0.0200 nats below forward AIS, inside")
+    assert describe_bracket(10.0, 9.25, (9.9, 10.1)).startswith("no bracket")
     text = describe_bracket(10.0, 9.25)
     assert text.startswith("no bracket: reverse AIS is 0.7500 nats below forward AIS (they cross)")
 

@@ -272,18 +272,24 @@ class AIS:
 
 
 
-def describe_bracket(log_z_forward: float, log_z_reverse: float) -> str:
+def describe_bracket(log_z_forward: float, log_z_reverse: float, forward_band: tuple[float, float] | None = None
+                     ) -> str:
     """How forward and reverse AIS estimates of one log Z relate, in words.
 
     Forward AIS under-estimates log Z in expectation and reverse AIS, started
     from the model's own distribution, over-estimates it, so reverse >=
     forward brackets log Z (and the log-likelihoods between them). Reverse <
-    forward means the two cross: at least one run did not anneal well
-    (typically the reverse chains did not start from the model's
-    distribution), and neither number is a bound.
+    forward means the two cross: by more than forward AIS's error band
+    (``forward_band``: its (lower, upper) ends, nats), at least one run did not
+    anneal well (typically the reverse chains did not start from the model's
+    distribution), and neither number is a bound; inside the band, the two
+    agree within their error.
     """
     gap = log_z_reverse - log_z_forward
     if gap >= 0:
         return f"bracket: log Z in [{log_z_forward:.4f}, {log_z_reverse:.4f}] (width {gap:.4f} nats)"
+    if forward_band is not None and forward_band[0] <= log_z_reverse <= forward_band[1]:
+        return (f"agreement within error: reverse AIS is {-gap:.4f} nats below forward AIS, inside forward AIS's "
+                f"band [{forward_band[0]:.4f}, {forward_band[1]:.4f}]; log Z is about {log_z_forward:.4f}")
     return (f"no bracket: reverse AIS is {-gap:.4f} nats below forward AIS (they cross), so neither is a bound; "
             f"anneal longer or start the reverse chains from the model's own samples")

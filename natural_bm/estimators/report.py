@@ -150,7 +150,8 @@ class EvaluationReport:
 
     @property
     def bracket(self) -> str | None:
-        return None if self.logZ_reverse is None else describe_bracket(self.logZ, self.logZ_reverse)
+        band = (self.forward.logZ_lo, self.forward.logZ_hi)
+        return None if self.logZ_reverse is None else describe_bracket(self.logZ, self.logZ_reverse, band)
 
     def conservative(self, ll: float) -> float | None:
         """``ll`` with the reverse log Z (None without reverse AIS)."""
