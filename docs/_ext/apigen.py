@@ -428,8 +428,19 @@ def _dataclass_factories(app, what, name, obj, options, signature, return_annota
     return None
 
 
+def _no_type_docstrings(app, what, name, obj, options, lines):
+    """A public constant without a doc-comment would show its type's docstring (``dict()`` -> new
+    empty dictionary ...), which says nothing about it and is not even valid reST: drop it."""
+    if what not in ("data", "attribute") or not lines:
+        return
+    type_doc = inspect.getdoc(type(obj)) or ""
+    if type_doc and "\n".join(lines).strip() == type_doc.strip():
+        lines.clear()
+
+
 def setup(app):
     app.connect("autodoc-process-signature", _dataclass_factories)
+    app.connect("autodoc-process-docstring", _no_type_docstrings)
     app.connect("builder-inited", _builder_inited, priority=400)
     app.connect("missing-reference", _missing_reference, priority=400)
     app.connect("build-finished", _check_every_name_documented)
