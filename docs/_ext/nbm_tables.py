@@ -337,24 +337,30 @@ def provenance_table(models: list[Model]) -> str:
     return markdown_table(header, rows)
 
 
+def _chains_betas(key: str) -> str:
+    """``posterior_ais_10x200`` -> "10 chains × 200 betas" (the key estimator_check.py writes)."""
+    chains, _, betas = key.rsplit("_", 1)[-1].partition("x")
+    return f"{int(chains):,} chains × {int(betas):,} betas" if chains.isdigit() and betas.isdigit() else key
+
+
 def estimator_check_table(models: list[Model]) -> str:
     """The importance-sampling convergence checks (estimator_check.py) where a model has one."""
     header = ["model", "test rows", "log Z used", "mean-field bound", "importance-sampled K = 100",
-              "K = 1,000", "per-image AIS", "file"]
+              "K = 1,000", "per-image AIS", "file (`models/<model>_...`)"]
     rows = []
     for m in models:
         c = m.checks
         if not c:
             continue
         ais = [(k, v) for k, v in c.items() if k.startswith("posterior_ais")]
-        ais_text = "; ".join(f"{v['ll']:.2f} ({k.split('_')[-1]} chains x betas)" for k, v in ais) or NOT_RECORDED
+        ais_text = "; ".join(f"{v['ll']:.2f} ({_chains_betas(k)})" for k, v in ais) or NOT_RECORDED
 
         def ll(key, c=c):
             return num(c[key]["ll"]) if key in c else NOT_RECORDED
 
         rows.append([model_cell(m), num(c.get("rows")), num(c.get("log_z")), ll("mean_field_bound"),
                      ll("importance_100"), ll("importance_1000"), ais_text,
-                     " ".join(f"`{f.rsplit('/', 1)[-1]}`" for f in m.files if "estimator_check" in f)])
+                     " ".join(f"`{f.rsplit('/', 1)[-1][len(m.name) + 1:]}`" for f in m.files if "estimator_check" in f)])
     return markdown_table(header, rows) if rows else f"{NOT_RECORDED}\n"
 
 
