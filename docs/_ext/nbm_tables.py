@@ -8,6 +8,7 @@ those (a test figure with another of the model's log Z estimates, a difference).
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import nbm_results as R
 from nbm_results import DASH, NOT_RECORDED, Model, markdown_table, num, pm
@@ -360,7 +361,7 @@ def estimator_check_table(models: list[Model]) -> str:
 
         rows.append([model_cell(m), num(c.get("rows")), num(c.get("log_z")), ll("mean_field_bound"),
                      ll("importance_100"), ll("importance_1000"), ais_text,
-                     " ".join(f"`{f.rsplit('/', 1)[-1][len(m.name) + 1:]}`" for f in m.files if "estimator_check" in f)])
+                     " ".join(f"`{Path(f).name[len(m.name) + 1:]}`" for f in m.files if "estimator_check" in f)])
     return markdown_table(header, rows) if rows else f"{NOT_RECORDED}\n"
 
 
