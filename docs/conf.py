@@ -99,28 +99,12 @@ nitpick_ignore: list[tuple[str, str]] = []
 # callbacks/ais_callback.py, estimators/ais.py, estimators/ais_engine.py, estimators/report.py,
 # sklearn.py, sampling/tempering.py.
 temporary_docstring_warnings: list[dict[str, str]] = [
-    {"file": "natural_bm/models/base.py:196", "where": "BoltzmannMachine.pseudo_log_likelihood",
-     "message": 'Unknown target name: "v"'},  # v_-i and v_i read as reST link targets: wrap them in ``...``
-    {"file": "natural_bm/models/base.py:148", "where": "BoltzmannMachine.data_range",
-     "message": "reference target not found"},  # "#: the values ...: (0, 1) ..." read as "type: text"
-    {"file": "natural_bm/estimators/ais.py:137", "where": "AIS.log_z_base",
-     "message": "reference target not found"},  # "log Z of the base model (...): nats." read as "type: text"
-    {"file": "natural_bm/sklearn.py:130", "where": "natural_bm.sklearn.RBMTransformer",
-     "message": "reference target not found: n_features_in"},  # "n_features_in_, feature_names_in_:" attribute
-    {"file": "natural_bm/training/regularizers.py:15", "where": "natural_bm.training.rst",
-     "message": "Inline substitution_reference start-string"},  # |W|_1 in apply_weight_decay's summary line
-    {"file": "natural_bm/training/regularizers.py:15", "where": "apply_weight_decay",
-     "message": "Inline substitution_reference start-string"},  # the same, on the function's page
-    {"file": "natural_bm/training/pretrain.py:49", "where": "pretrain_dbm",
-     "message": "Inline strong start-string"},  # **algorithm_kwargs in the docstring: ``**algorithm_kwargs``
     {"file": "natural_bm/estimators/report.py:148", "where": "EvaluationReport.brackets",
      "message": "reference target not found"},  # "Reverse >= forward: ..." read as "type: text"
     {"file": "natural_bm/run/checkpoints.py:50", "where": "PRETRAIN_DIR",
      "message": "reference target not found"},  # "#: where pre-training keeps ...: ..." read as "type: text"
     {"file": "natural_bm/run/overrides.py:23", "where": "RESUME_MAY_CHANGE",
      "message": "reference target not found"},  # "#: dotted keys ...: ..." read as "type: text"
-    {"file": "natural_bm/sampling/tempering.py:70", "where": "ParallelTempering",
-     "message": "reference target not found: swaps_proposed"},  # "swaps_proposed, swaps_accepted:" attribute
     # callbacks/exact_likelihood.py is a new file another developer is writing now
     {"file": "natural_bm/callbacks/exact_likelihood.py:40", "where": "ExactLikelihoodCallback",
      "message": "reference target not found: at on_train_begin"},  # "ValueError (at ``on_train_begin``):"

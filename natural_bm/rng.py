@@ -19,6 +19,9 @@ import torch
 
 from natural_bm.seeding import new_seed
 
+__all__ = ["RandomSource", "bernoulli", "counter_uniform", "counter_uniform_pair", "gibbs_uniforms", "randint",
+           "splitmix64", "stream_key"]
+
 _NP_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
 
 

@@ -127,7 +127,8 @@ class RBMTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         intercept_visible_: (n_features,) visible biases.
         h_samples_: (batch_size, n_components) binary hidden states of the persistent chains (a draw from
             p(h | chains) under the current weights; with ``algorithm="pcd"`` only: CD keeps no chains).
-        n_features_in_, feature_names_in_: as every scikit-learn estimator.
+        n_features_in_: the number of columns seen in ``fit``, as every scikit-learn estimator has.
+        feature_names_in_: the column names seen in ``fit`` (input with string column names only).
         model_: the natural_bm ``RBM`` (for log Z, likelihoods, samples, saving).
 
     The arrays are copies in the dtype the model was trained in (the data's for ``fit``, float64 for

@@ -134,7 +134,7 @@ class AIS:
     # ------------------------------------------------------------------ base model
     @property
     def log_z_base(self) -> float:
-        """log Z of the base model (with every unit of the target): nats."""
+        """log Z of the base model (with every unit of the target), in nats."""
         return log_z_base(self.model, base_biases(self.model, self.base_vbias))
 
     # ------------------------------------------------------------------ annealing

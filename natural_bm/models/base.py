@@ -145,7 +145,7 @@ class BoltzmannMachine(torch.nn.Module):
         whether to compile)."""
         raise NotImplementedError
 
-    #: the values training data may take ((0, 1) for binary visible units; None: any finite value)
+    #: the values training data may take: (0, 1) for binary visible units, None for any finite value
     data_range: tuple[float, float] | None = (0.0, 1.0)
     #: whether the visible units are binary (pseudo-likelihood, binarisation and binary likelihoods apply)
     binary_visible = True
@@ -193,10 +193,10 @@ class BoltzmannMachine(torch.nn.Module):
     def pseudo_log_likelihood(self, v: torch.Tensor, generator=None) -> torch.Tensor:
         """Stochastic pseudo-log-likelihood of each row: (n,) nats.
 
-        The pseudo-likelihood sum_i log p(v_i | v_-i) is estimated, as in
+        The pseudo-likelihood ``sum_i log p(v_i | v_-i)`` is estimated, as in
         scikit-learn's ``BernoulliRBM.score_samples``, from one visible unit i
         drawn uniformly per row: n_visible * log sigmoid(F(v~) - F(v)), where
-        v~ is v with unit i flipped (v_i -> 1 - v_i) and F is
+        v~ is v with unit i flipped (``v_i -> 1 - v_i``) and F is
         ``monitor_free_energy`` (exact for RBMs; the variational free energy
         for DBMs of more than two layers, which makes it approximate). It is
         unbiased for the pseudo-likelihood; its noise averages out over many rows.

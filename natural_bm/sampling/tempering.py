@@ -67,8 +67,8 @@ class ParallelTempering:
 
     Attributes:
         chains: one list of layer states per temperature (``chains[0]`` samples the model).
-        swaps_proposed, swaps_accepted: (K - 1,) counts per neighbouring pair since the ladder last
-            changed; ``swap_rates()`` their ratio.
+        swaps_proposed: (K - 1,) swaps proposed per neighbouring pair since the ladder last changed.
+        swaps_accepted: (K - 1,) swaps accepted per pair, likewise; ``swap_rates()`` is their ratio.
         ladder_changes: how often the ladder was placed anew.
     """
 

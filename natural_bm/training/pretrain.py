@@ -46,7 +46,7 @@ def pretrain_dbm(
         dbm: the ``DBM`` to initialise.
         x: training data (n, n_visible).
         epochs: epochs per RBM: one number for all, or one per RBM (bottom first).
-        batch_size, algorithm, **algorithm_kwargs: passed to each RBM's compile/fit.
+        batch_size, algorithm, ``**algorithm_kwargs``: passed to each RBM's compile/fit.
         optimizer_factory: ``lambda layer: Optimizer`` (default: SGD lr 0.05, momentum 0.5).
         seed: RBM k uses seed + k.
         callbacks_factory: ``lambda layer: list of callbacks`` for each RBM's fit (schedules, loggers).

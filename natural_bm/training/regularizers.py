@@ -12,7 +12,7 @@ def apply_weight_decay(
     l2: float = 0.0,
     names: tuple[str, ...] = ("W",),
 ) -> dict[str, torch.Tensor]:
-    """Add the gradient of -(l1 |W|_1 + l2/2 |W|_2^2) to ``grads`` (in place) and return it.
+    """Add the gradient of ``-(l1 |W|_1 + l2/2 |W|_2^2)`` to ``grads`` (in place) and return it.
 
     The penalised objective is mean log-likelihood - l1 * sum|W| - l2/2 * sum W^2,
     so the ascent direction gains -l1 * sign(W) - l2 * W for each named weight.
