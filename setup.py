@@ -16,7 +16,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["natural_bm", "natural_bm.*"]),
     # the best shipped RBM and DBM, loadable by name (natural_bm.pretrained; about 5 MB)
-    package_data={"natural_bm.pretrained": ["*.pt", "*_results.json"]},
+    package_data={"natural_bm.pretrained": ["*.pt", "*_results.json", "*_raise*.json"]},
     install_requires=[
         "torch>=2.2",
         "numpy",
