@@ -332,7 +332,7 @@ def test_one_flipped_bit_is_detected(finished, tmp_path, capsys):
     _flip_bit_in(path, w.detach().numpy().tobytes()[:16])
     with pytest.raises(ValueError, match="damaged: its checksum does not match"):
         RBM.load(path)
-    assert main(["logz", str(path), "--runs", "5", "--betas", "20", "--data", "none"]) == 2
+    assert main(["logz", str(path), "--n-runs", "5", "--n-betas", "20", "--data", "none"]) == 2
     _one_error_line(capsys, "damaged")
 
 
@@ -374,7 +374,7 @@ def test_hostile_model_files_give_one_line(case, finished, tmp_path, capsys):
         save_torch_checked(p, path)
     with pytest.raises(ValueError):
         RBM.load(path)
-    assert main(["logz", str(path), "--runs", "5", "--betas", "20", "--data", "none"]) == 2
+    assert main(["logz", str(path), "--n-runs", "5", "--n-betas", "20", "--data", "none"]) == 2
     err = _one_error_line(capsys, str(path))
     expected = {"unknown_optimizer": "unknown optimizer class 'Sneaky'", "int64": "not a floating-point type"}
     assert expected.get(case, "not a readable model file") in err

@@ -151,9 +151,7 @@ class CallbackList:
         on_host = False
         for cb in self.callbacks:
             if not on_host and self._wants_floats(cb):
-                if logs:
-                    logs.update(host_logs(logs))
-                on_host = True
+                on_host = _logs_to_host((batch, logs))
             t0 = time.perf_counter()
             getattr(cb, hook)(batch, logs)
             self._record(cb, hook, time.perf_counter() - t0)
@@ -183,6 +181,13 @@ class CallbackList:
                 "Check your callbacks.",
                 RuntimeWarning
             )
+
+
+def _logs_to_host(args: tuple) -> bool:
+    """Turn the tensors of a batch hook's logs (``args[1]``) into floats in place; True."""
+    if len(args) > 1 and args[1]:
+        args[1].update(host_logs(args[1]))
+    return True
 
 
 def callback_keys(callbacks) -> list[str]:

@@ -32,6 +32,8 @@ Callbacks such as ``AISCallback`` add their own keys.
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -186,6 +188,33 @@ def _epoch_metrics(trainer, cb, x_monitor, x_val, y_val, label_layer, batch_size
     return logs
 
 
+@dataclass
+class _FitRun:
+    """What one ``fit`` call works with: its data, random source, data-parallel share, hooks and the
+    update's compiled forms (built once by ``_begin``)."""
+
+    trainer: Any
+    x: Any
+    x_val: torch.Tensor | None
+    x_monitor: torch.Tensor
+    label_layer: int | None
+    y_t: torch.Tensor | None
+    y_val: torch.Tensor | None
+    gen: RandomSource
+    parallel: DataParallel | None
+    cb: CallbackList
+    history: History
+    batch_size: int
+    steps: int
+    shuffle: bool
+    binarize: bool
+    seed: int
+    compiled: CompiledSteps | None = None
+    graphed: GraphedUpdate | None = None
+    params: dict = field(default_factory=dict)
+    need_means: bool = False
+
+
 def fit(
     trainer,
     x,
@@ -201,98 +230,119 @@ def fit(
     y=None,
 ) -> History:
     """Train ``trainer.model`` on ``x`` (and labels ``y``); see ``BoltzmannMachine.fit``."""
-    model = trainer.model
-    batch_size = check_positive_int(batch_size, "batch_size")
     epochs = check_positive_int(epochs, "epochs", minimum=0)
     initial_epoch = check_positive_int(initial_epoch, "initial_epoch", minimum=0)
-    verbose = resolve_verbose(verbose)
-    device = model.device
+    run = _begin(trainer, x, batch_size, epochs, validation_data, callbacks, shuffle, resolve_verbose(verbose),
+                 initial_epoch, seed, binarize, y)
+    run.cb.on_train_begin({})
+    for epoch in range(initial_epoch, epochs):
+        _train_epoch(run, epoch)
+        if trainer.stop_training:
+            break
+    if run.parallel is not None:
+        trainer.algorithm_state = run.parallel.global_state(trainer.algorithm_state)
+        trainer.sharded_by = None
+    run.cb.on_train_end({})
+    return run.history
+
+
+def _begin(trainer, x, batch_size, epochs, validation_data, callbacks, shuffle, verbose, initial_epoch, seed,
+           binarize, y) -> _FitRun:
+    """Check the data, seed the run, build the hooks and make the algorithm's state ready (a fresh one, or
+    the trainer's, sharded over the ranks of a process group)."""
+    model = trainer.model
+    batch_size = check_positive_int(batch_size, "batch_size")
     x, x_val, label_layer, y_t, y_val = _check_data(model, x, validation_data, y, binarize, trainer.algorithm)
     seed = new_seed() if seed is None else int(seed)
     trainer.seed = seed
     n = x.shape[0]
     steps = (n + batch_size - 1) // batch_size
-    parallel = None
     if trainer.sharded_by is not None:  # global state, e.g. left sharded by an interrupted fit (a collective)
         trainer.algorithm_state = trainer.sharded_by.global_state(trainer.algorithm_state)
         trainer.sharded_by = None
+    parallel = None
     if dist.is_distributed():  # data-parallel: this rank's share of every batch (training.data_parallel)
-        gen = dist.ShardedSource(0, device)
+        gen = dist.ShardedSource(0, model.device)
         parallel = DataParallel(trainer, n, batch_size, gen)
     else:
-        gen = RandomSource(0, device)
-
+        gen = RandomSource(0, model.device)
+    x_monitor = monitor_rows(x, seed, binarize)
     history = History()
+    cb = _hooks(model, callbacks, history, verbose, {
+        "batch_size": batch_size, "epochs": epochs, "steps": steps, "samples": n, "verbose": verbose,
+        "do_validation": x_val is not None, "seed": seed, "initial_epoch": initial_epoch,
+        "binarize": bool(binarize), "train_data": x_monitor, "validation_data": x_val})
+    trainer.history, trainer.stop_training, trainer.stop_reason, trainer.diverged = history, False, None, False
+    run = _FitRun(trainer, x, x_val, x_monitor, label_layer, y_t, y_val, gen, parallel, cb, history, batch_size,
+                  steps, shuffle, bool(binarize), seed)
+    gen.manual_seed(epoch_seed(seed, -1))
+    if not trainer.algorithm.state_is_usable(model, trainer.algorithm_state):
+        trainer.algorithm_state = trainer.algorithm.init(model, x, gen)
+    run.compiled = CompiledSteps() if trainer.runs_compiled_steps() else None
+    if parallel is not None:
+        trainer.algorithm_state = parallel.shard_state(trainer.algorithm_state)
+        trainer.sharded_by = parallel
+    if trainer.centering is not None:
+        with torch.no_grad():
+            trainer.centering.on_fit_begin(model, x)
+    run.params = model.parameter_dict()
+    run.need_means = trainer.centering is not None or trainer.sparsity is not None
+    if parallel is None and y_t is None and GraphedUpdate.supported(trainer):  # the update replayed from a graph
+        run.graphed = GraphedUpdate(trainer, batch_size, run.compiled)
+    return run
+
+
+def _hooks(model, callbacks, history: History, verbose: int, params: dict) -> CallbackList:
+    """The fit's callbacks in their order (``BaseLogger`` first, ``History`` last, a progress bar on rank 0),
+    with the model and ``params`` (and the metric names) set."""
     cbs = [BaseLogger(), *_order(callbacks), history]
     if verbose and dist.rank() == 0:  # one console for all ranks
         cbs.append(ProgbarLogger())
     cb = CallbackList(cbs)
     cb.set_model(model)
-    metrics = ["loss", "pll"] + (["val_loss", "val_pll", "free_energy_gap"] if x_val is not None else [])
+    metrics = ["loss", "pll"] + (["val_loss", "val_pll", "free_energy_gap"] if params["do_validation"] else [])
     if not model.binary_visible:  # no pseudo-likelihood of real values
         metrics = [k for k in metrics if not k.endswith("pll")]
-    x_monitor = monitor_rows(x, seed, binarize)
-    cb.set_params({
-        "batch_size": batch_size, "epochs": epochs, "steps": steps, "samples": n,
-        "verbose": verbose, "do_validation": x_val is not None, "metrics": metrics,
-        "seed": seed, "initial_epoch": initial_epoch, "binarize": bool(binarize),
-        "train_data": x_monitor, "validation_data": x_val,
-    })
-    trainer.history = history
-    trainer.stop_training = False
-    trainer.stop_reason = None
-    trainer.diverged = False
-    gen.manual_seed(epoch_seed(seed, -1))
-    if not trainer.algorithm.state_is_usable(model, trainer.algorithm_state):
-        trainer.algorithm_state = trainer.algorithm.init(model, x, gen)
-    compiled = CompiledSteps() if trainer.runs_compiled_steps() else None
-    if parallel is not None:
-        trainer.algorithm_state = parallel.shard_state(trainer.algorithm_state)
-        trainer.sharded_by = parallel
-    centering = trainer.centering
-    if centering is not None:
-        with torch.no_grad():
-            centering.on_fit_begin(model, x)
-    params = model.parameter_dict()
-    need_means = centering is not None or trainer.sparsity is not None
-    graphed = None  # the whole update replayed from a CUDA graph, where the run allows (graphed_update)
-    if parallel is None and y_t is None and GraphedUpdate.supported(trainer):
-        graphed = GraphedUpdate(trainer, batch_size, compiled)
+    cb.set_params({**params, "metrics": metrics})
+    return cb
 
-    cb.on_train_begin({})
-    for epoch in range(initial_epoch, epochs):
-        gen.manual_seed(epoch_seed(seed, epoch))
-        epoch_logs: dict = {}
-        cb.on_epoch_begin(epoch, epoch_logs)
-        order = gen.randperm(n).to(device) if shuffle else None
-        for b in range(steps):
-            lo, hi = b * batch_size, min(n, (b + 1) * batch_size)
-            if order is None:
-                v = x[lo:hi]
-            else:
-                v = x[order[lo:hi]] if isinstance(x, MappedRows) else torch.index_select(x, 0, order[lo:hi])
-            if binarize:  # a fresh stochastic binarisation per minibatch, drawn from the epoch's stream
-                v = bernoulli(v, gen)
-            clamp = None
-            if y_t is not None:
-                clamp = {label_layer: torch.index_select(y_t, 0, order[lo:hi]) if order is not None else y_t[lo:hi]}
-            batch_logs = {"batch": b, "size": hi - lo}
-            cb.on_train_batch_begin(b, batch_logs)
-            with torch.no_grad():
-                loss = None if graphed is None else graphed(v, gen)  # (None for a batch of another size)
-                if loss is None:  # the ordinary path (and the graph's fall-back)
-                    loss = _update(trainer, v, clamp, gen, parallel, params, need_means, compiled)
-            batch_logs["loss"] = loss.detach()  # on the device: read by callbacks that want it (CallbackList)
-            cb.on_train_batch_end(b, batch_logs)
-            if trainer.stop_training:
-                break
-        epoch_logs.update(_epoch_metrics(trainer, cb, x_monitor, x_val, y_val, label_layer, batch_size, gen,
-                                         parallel))
-        cb.on_epoch_end(epoch, epoch_logs)
+
+def _train_epoch(run: _FitRun, epoch: int) -> None:
+    """One epoch: its seeded stream and order, the updates (until a callback stops training) and the
+    epoch's logs."""
+    trainer, cb, gen = run.trainer, run.cb, run.gen
+    gen.manual_seed(epoch_seed(run.seed, epoch))
+    epoch_logs: dict = {}
+    cb.on_epoch_begin(epoch, epoch_logs)
+    order = gen.randperm(run.x.shape[0]).to(trainer.model.device) if run.shuffle else None
+    for b in range(run.steps):
+        _train_batch(run, order, b)
         if trainer.stop_training:
             break
-    if parallel is not None:
-        trainer.algorithm_state = parallel.global_state(trainer.algorithm_state)
-        trainer.sharded_by = None
-    cb.on_train_end({})
-    return history
+    epoch_logs.update(_epoch_metrics(trainer, cb, run.x_monitor, run.x_val, run.y_val, run.label_layer,
+                                     run.batch_size, gen, run.parallel))
+    cb.on_epoch_end(epoch, epoch_logs)
+
+
+def _train_batch(run: _FitRun, order: torch.Tensor | None, b: int) -> None:
+    """Batch ``b`` of the epoch's ``order``: its rows (binarised afresh where asked), the update, the hooks."""
+    x, gen, cb = run.x, run.gen, run.cb
+    lo, hi = b * run.batch_size, min(x.shape[0], (b + 1) * run.batch_size)
+    if order is None:
+        v = x[lo:hi]
+    else:
+        v = x[order[lo:hi]] if isinstance(x, MappedRows) else torch.index_select(x, 0, order[lo:hi])
+    if run.binarize:  # a fresh stochastic binarisation per minibatch, drawn from the epoch's stream
+        v = bernoulli(v, gen)
+    clamp = None
+    if run.y_t is not None:
+        rows = order[lo:hi] if order is not None else None
+        clamp = {run.label_layer: torch.index_select(run.y_t, 0, rows) if rows is not None else run.y_t[lo:hi]}
+    batch_logs = {"batch": b, "size": hi - lo}
+    cb.on_train_batch_begin(b, batch_logs)
+    with torch.no_grad():
+        loss = None if run.graphed is None else run.graphed(v, gen)  # (None for a batch of another size)
+        if loss is None:  # the ordinary path (and the graph's fall-back)
+            loss = _update(run.trainer, v, clamp, gen, run.parallel, run.params, run.need_means, run.compiled)
+    batch_logs["loss"] = loss.detach()  # on the device: read by callbacks that want it (CallbackList)
+    cb.on_train_batch_end(b, batch_logs)
