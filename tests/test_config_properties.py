@@ -36,7 +36,7 @@ SECTIONS = section_classes()
 KEYS = [(s, f.name) for s, cls in SECTIONS.items() for f in dataclasses.fields(cls)] + [
     (None, f.name) for f in dataclasses.fields(RunConfig) if f.name not in SECTIONS]
 #: values a key is likely to accept, so that examples train as well as fail (sizes kept small: the data is tiny)
-LIKELY = {"type": ["rbm", "dbm"], "name": ["bars_and_stripes", "digits", "files"], "algorithm": [
+LIKELY = {"type": ["rbm", "dbm", "dbn"], "name": ["bars_and_stripes", "digits", "files"], "algorithm": [
     "auto", "cd", "pcd", "exact", "mfpcd", "pt"], "kind": ["probability", "sampled", "threshold", "stochastic",
                                                          "standardized"], "units": [["bernoulli", "bernoulli"],
     ["gaussian", "bernoulli"], ["bernoulli", "bernoulli", "softmax"],

@@ -1,21 +1,24 @@
 """Config-driven training runs: what ``natural-bm train`` does.
 
-A config (JSON or YAML) has the sections ``model``, ``data``, ``training``, ``pretrain``, ``optimizer``,
-``ais``, ``samples`` and ``schedule``, and the keys ``callbacks``, ``seed`` and ``device``; every key is
-optional except the ``model`` section. Each key's type, default, allowed values and meaning are defined
-once, in ``natural_bm.run.config``; ``config_reference_markdown()`` lists them all, and
-``natural-bm train --help`` prints them.
+A config (JSON or YAML) trains an RBM, a DBM or a DBN (``model.type``). It has the sections ``model``,
+``data``, ``training``, ``pretrain``, ``optimizer``, ``ais``, ``samples`` and ``schedule``, and the keys
+``callbacks``, ``seed`` and ``device``; every key is optional except the ``model`` section. Each key's type,
+default, allowed values and meaning are defined once, in ``natural_bm.run.config``;
+``config_reference_markdown()`` lists them all, and ``natural-bm train --help`` prints them.
 
 The modules, by job: ``config`` (the definition, reading and checking), ``rules`` (what a value may be),
 ``schedules`` (lr, momentum and k by epoch), ``overrides`` (``--set KEY=VALUE``, config differences),
 ``reference`` (the keys in words), ``data`` (the splits, and the data checked against the model),
 ``build`` (model, optimiser, algorithm, callbacks), ``checkpoints`` (the results folder's layout: lock,
-checkpoints, snapshots, log truncation), ``pretrain`` (a DBM's greedy pre-training), ``preemption``
-(scheduler signals), ``train`` (the run) and ``finish`` (model file, evaluation report, results).
+checkpoints, snapshots, log truncation), ``pretrain`` (greedy training of RBMs: a DBM's pre-training, a DBN's
+whole training), ``preemption`` (scheduler signals), ``train`` (the run), ``finish`` (model file, evaluation
+report, results), ``dbn`` (a DBN's finish: its top RBM's log Z and the variational bound) and ``provenance``
+(the command, commit and wall time a DBN's results record).
 
 The results folder gets ``config.json`` (the config as run, defaults filled in), ``log.csv``,
 ``history.png``, ``summary.txt``, sample grids, ``checkpoints/`` (weights and training state after
-every epoch, which is what ``--resume`` continues from), ``model.pt`` and ``results.json``.
+every epoch, which is what ``--resume`` continues from), ``model.pt`` and ``results.json``; a DBN's folder holds
+``pretrain/`` (its RBMs' checkpoints), ``model.npz`` (the portable format) and ``samples.png`` instead.
 """
 
 from natural_bm.run.build import PLOT_INTERVAL_S, build_model, warm_start

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from natural_bm import DBM, RBM
+from natural_bm import DBM, DBN, RBM
 from natural_bm.callbacks import (
     AISCallback,
     CSVLogger,
@@ -63,13 +63,15 @@ def _made(cls, *args, sizes_key: str, other_key: str, **kwargs):
 
 
 def build_model(cfg: dict, n_visible: int):
-    """The model of a resolved config for data with ``n_visible`` columns, compiled with its optimiser
-    and algorithm.
+    """The model of a resolved config for data with ``n_visible`` columns: an RBM or a DBM compiled with its
+    optimiser and algorithm, or a DBN (its RBMs are compiled one by one as they are trained greedily).
 
     Raises:
         ConfigError: settings the model or its training refuse, naming the key.
     """
     m, t = cfg["model"], cfg["training"]
+    if m["type"] == "dbn":
+        return _dbn(cfg, n_visible)
     common = {"init": m["init"], "weight_scale": m["weight_scale"], "seed": cfg["seed"], "device": cfg["device"],
               "units": m["units"]}
     if m["type"] == "rbm":
@@ -97,6 +99,14 @@ def build_model(cfg: dict, n_visible: int):
     return model
 
 
+def _dbn(cfg: dict, n_visible: int) -> DBN:
+    m = cfg["model"]
+    if m["layer_sizes"][0] != n_visible:
+        raise ConfigError(f"model.layer_sizes[0] = {m['layer_sizes'][0]} but the data has {n_visible} columns.")
+    return _made(DBN, m["layer_sizes"], init=m["init"], weight_scale=m["weight_scale"], seed=cfg["seed"],
+                 device=cfg["device"], sizes_key="model.layer_sizes", other_key="model")
+
+
 def _topology(spec: dict | None):
     """A DBM topology from the config's mapping (YAML may give the layers as strings)."""
     if not spec:
@@ -109,7 +119,8 @@ def _topology(spec: dict | None):
 
 
 def warm_start(model, cfg: dict) -> None:
-    """Copy the parameters of the model file ``model.init_from`` into ``model`` (nothing when it is null).
+    """Copy the parameters of the model file ``model.init_from`` into ``model`` (nothing when it is null);
+    for a DBN, into its bottom RBM (``model.rbms[0]``).
 
     Only weights and biases are read: the optimiser, persistent chains and centering offsets start as
     this config makes them. The path is relative to the working directory.
@@ -124,10 +135,12 @@ def warm_start(model, cfg: dict) -> None:
     if not Path(path).is_file():
         raise ConfigError(f"model.init_from: no model file at {path} (the path is relative to the directory "
                           f"natural-bm runs in).")
+    target = model.rbms[0] if isinstance(model, DBN) else model
     try:
-        model.warm_start(path)
+        target.warm_start(path)
     except ValueError as err:
-        raise ConfigError(f"model.init_from: {err}") from None
+        what = " (a DBN's init_from is its bottom RBM)" if isinstance(model, DBN) else ""
+        raise ConfigError(f"model.init_from{what}: {err}") from None
 
 
 def persistent_chains(model):

@@ -8,6 +8,7 @@ A folder ``OUT`` holds::
     checkpoints/              weights_epoch0007.pt and state_epoch0007.pt: what --resume continues from
     pretrain/rbm<i>/checkpoints/, pretrain_rbm<i>.csv   a DBM's greedy pre-training, per RBM
     history.png, samples_epoch0009.png, summary.txt, model.pt, results.json   the finished run
+    model.npz, samples.png    a DBN's model file (portable: natural_bm.models.portable) and sample grid
 
 Checkpoints are written at epoch boundaries only (``RunCheckpoint``): a run stopped inside an epoch
 (pre-empted) resumes from the last boundary, bit-identically. A checkpoint of the position inside an
@@ -37,14 +38,17 @@ from natural_bm.run.config import read_raw_config, resolve_config
 from natural_bm.run.overrides import apply_overrides
 from natural_bm.run.rules import ConfigError
 
-__all__ = ["CONFIG_NAME", "LOCK_NAME", "PRETRAIN_DIR", "RunCheckpoint", "STATUS_COMPLETE", "STATUS_DIVERGED",
-           "STATUS_EARLY", "STATUS_PREEMPTED", "check_out_path", "checkpoint_paths", "clear_for_fresh_start",
-           "finished_results", "is_orphan", "is_unstarted", "latest_intact_checkpoint", "migrate_legacy_config",
-           "read_run_config", "remove_orphans", "restore_checkpoint", "remove_outputs_after", "snapshot",
-           "truncate_log", "write_json"]
+__all__ = ["CONFIG_NAME", "DBN_MODEL_NAME", "LOCK_NAME", "MODEL_NAME", "PRETRAIN_DIR", "RunCheckpoint",
+           "STATUS_COMPLETE", "STATUS_DIVERGED", "STATUS_EARLY", "STATUS_PREEMPTED", "check_out_path",
+           "checkpoint_paths", "clear_for_fresh_start", "finished_results", "is_orphan", "is_unstarted",
+           "latest_intact_checkpoint", "migrate_legacy_config", "model_name", "read_run_config",
+           "remove_orphans", "remove_outputs_after", "restore_checkpoint", "snapshot", "truncate_log",
+           "write_json"]
 
 LOCK_NAME, CONFIG_NAME, LOG_NAME = ".lock", "config.json", "log.csv"
 RESULTS_NAME, MODEL_NAME, SUMMARY_NAME, SAMPLES_NAME = "results.json", "model.pt", "summary.txt", "samples.png"
+#: a DBN's model file: the portable format, which ``load_model`` reads (``model.save``'s .pt files hold RBMs and DBMs)
+DBN_MODEL_NAME = "model.npz"
 CHECKPOINT_DIR = "checkpoints"
 WEIGHTS_NAME, STATE_NAME = "weights.pt", "state.pt"  # checkpoint templates: weights_epoch0007.pt, state_epoch0007.pt
 #: where pre-training keeps its per-epoch checkpoints: <out>/pretrain/rbm<i>/checkpoints/
@@ -197,14 +201,19 @@ def latest_intact_checkpoint(folder: Path) -> tuple[int | None, dict | None]:
     return None, None
 
 
-def finished_results(out: Path) -> dict | None:
-    """The results of a finished run (complete or early-stopped, with its model file), else None."""
+def model_name(cfg: dict) -> str:
+    """The model file of a run of ``cfg`` in its results folder: ``model.pt``, or a DBN's ``model.npz``."""
+    return DBN_MODEL_NAME if cfg["model"]["type"] == "dbn" else MODEL_NAME
+
+
+def finished_results(out: Path, cfg: dict) -> dict | None:
+    """The results of a finished run of ``cfg`` (complete or early-stopped, with its model file), else None."""
     try:
         results = json.loads((out / RESULTS_NAME).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     if isinstance(results, dict) and results.get("status") in (STATUS_COMPLETE, STATUS_EARLY) \
-            and (out / MODEL_NAME).is_file():
+            and (out / model_name(cfg)).is_file():
         return results
     return None
 

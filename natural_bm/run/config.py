@@ -33,7 +33,7 @@ from natural_bm.run.schedules import schedules_of
 
 __all__ = ["AISConfig", "CONFIG_CALLBACKS", "ConfigError", "DataConfig", "ModelConfig", "OptimizerConfig",
            "PretrainConfig", "RunConfig", "SamplesConfig", "ScheduleConfig", "TrainingConfig", "check_device",
-           "defaults", "make_callback", "read_config", "resolve_config", "section_classes"]
+           "defaults", "make_callback", "rbm_epochs", "read_config", "resolve_config", "section_classes"]
 
 
 def setting(default, rule: r.Rule, doc: str):
@@ -48,10 +48,12 @@ def setting(default, rule: r.Rule, doc: str):
 class ModelConfig:
     """model: the machine to train."""
 
-    type: str = setting("rbm", r.choice("rbm", "dbm"), "rbm (one hidden layer) or dbm (a deep Boltzmann machine)")
+    type: str = setting("rbm", r.choice("rbm", "dbm", "dbn"),
+                    "rbm (one hidden layer), dbm (a deep Boltzmann machine) or dbn (a deep belief network: RBMs "
+                    "trained greedily, bottom first, from the pretrain section)")
     n_hidden: int = setting(500, r.integer(1), "hidden units of an RBM (of a DBM without layer_sizes: one layer)")
     layer_sizes: list[int] | None = setting(None, r.optional(r.int_list(1, min_len=2)),
-                                        "a DBM's units per layer, visible first, e.g. [784, 500, 1000]")
+                                        "a DBM's or a DBN's units per layer, visible first, e.g. [784, 500, 1000]")
     units: list | None = setting(None, r.optional(r.unit_list),
                              "one unit type per layer, e.g. [gaussian, bernoulli]; null: all Bernoulli")
     topology: dict | None = setting(None, r.optional(r.mapping),
@@ -59,7 +61,8 @@ class ModelConfig:
     init: str = setting("gaussian", r.choice("gaussian", "orthogonal"), "how the starting weights are drawn")
     weight_scale: float = setting(0.01, r.number(0, strict_min=True), "scale of the starting weights")
     init_from: str | None = setting(None, r.optional(r.text),
-                                "a model file to start from (its weights and biases only; same architecture)")
+                                "a model file to start from (its weights and biases only; same architecture); for "
+                                "a DBN, the bottom RBM's file (layer_sizes[0] x layer_sizes[1]), reused as it is")
 
 
 @dataclass
@@ -122,9 +125,12 @@ class TrainingConfig:
 
 @dataclass
 class PretrainConfig:
-    """pretrain: a DBM's greedy pre-training, one RBM per layer, bottom first."""
+    """pretrain: greedy training of one RBM per pair of layers, bottom first: a DBM's pre-training, a DBN's
+    whole training."""
 
-    epochs: int | list[int] = setting(0, r.int_or_int_list(0), "epochs of each RBM: one number, or one per RBM")
+    epochs: int | list[int] = setting(0, r.int_or_int_list(0),
+                                      "epochs of each RBM: one number, or one per RBM (bottom first); a DBN's "
+                                      "bottom RBM from model.init_from trains only by a list's first number")
     algorithm: str = setting("cd", r.choice("cd", "pcd"), "the RBMs' algorithm")
     k: int = setting(1, r.integer(1), "Gibbs sweeps per update")
     n_chains: int = setting(100, r.integer(1), "pcd: persistent chains")
@@ -304,11 +310,13 @@ def _resolve_section(name: str, cls, given) -> dict:
     return out
 
 
-#: the algorithms each model type trains with
+#: the algorithms each model type trains with (a DBN trains its RBMs with pretrain.algorithm)
 ALGORITHMS = {"rbm": ("cd", "pcd", "exact", "pt"), "dbm": ("mfpcd", "pt")}
 DEFAULT_ALGORITHM = {"rbm": "pcd", "dbm": "mfpcd"}
 #: the largest hidden layer ExactGradient enumerates (2^20 states)
 EXACT_MAX_HIDDEN = 20
+#: the model types with layer_sizes, trained greedily from the pretrain section (a DBM first, a DBN wholly)
+GREEDY_TYPES = ("dbm", "dbn")
 
 
 def _check_together(cfg: dict) -> None:
@@ -320,29 +328,89 @@ def _check_together(cfg: dict) -> None:
         make_callback(entry)  # validates names and arguments before anything is written
     schedules_of(cfg["schedule"], "schedule")
     schedules_of(p["schedule"], "pretrain.schedule")
-    if p["epochs"] and m["type"] != "dbm":
-        raise ConfigError("pretrain.epochs is for DBMs (greedy RBMs stacked into a DBM); an RBM trains directly, "
-                          "so remove the pretrain section or set model.type: dbm.")
-    if p["epochs"] and m["init_from"] is not None:
+    if p["epochs"] and m["type"] not in GREEDY_TYPES:
+        raise ConfigError("pretrain.epochs is for DBMs and DBNs (RBMs trained greedily and stacked); an RBM trains "
+                          "directly, so remove the pretrain section or set model.type: dbm or dbn.")
+    if p["epochs"] and m["init_from"] is not None and m["type"] == "dbm":
         raise ConfigError("model.init_from starts from a trained model's parameters, which pre-training would "
                           "overwrite; remove one of model.init_from and pretrain.epochs.")
     _check_model(m, t)
     n_rbms = len(m["layer_sizes"] or [0, 0]) - 1
     if isinstance(p["epochs"], list) and len(p["epochs"]) != n_rbms:
-        raise ConfigError(f"pretrain.epochs lists {len(p['epochs'])} numbers but the DBM pre-trains {n_rbms} "
+        what = "DBM pre-trains" if m["type"] == "dbm" else "DBN trains"
+        raise ConfigError(f"pretrain.epochs lists {len(p['epochs'])} numbers but the {what} {n_rbms} "
                           f"RBMs (one per pair of layers); give one number per RBM, or one for all.")
     _check_data_keys(d)
+    if m["type"] == "dbn":
+        _check_dbn(cfg)
     check_device(cfg["device"])
 
 
+def rbm_epochs(cfg: dict) -> list[int]:
+    """The epochs of each greedily trained RBM, bottom first (``pretrain.epochs``): a DBN's bottom RBM from
+    ``model.init_from`` is reused as it is (0 epochs) unless a list gives it more."""
+    m, epochs = cfg["model"], cfg["pretrain"]["epochs"]
+    n_rbms = len(m["layer_sizes"] or [0, 0]) - 1
+    if isinstance(epochs, list):
+        return list(epochs)
+    reused = m["type"] == "dbn" and m["init_from"] is not None
+    return ([0] if reused else [epochs]) + [epochs] * (n_rbms - 1)
+
+
+#: the training keys a DBN uses: its RBMs' minibatch size (the rest are for a joint training phase)
+DBN_TRAINING_KEYS = ("batch_size",)
+
+
+def _check_dbn(cfg: dict) -> None:
+    """A DBN's keys: a chain of binary layers trained greedily, evaluated by the bound on binary test rows."""
+    m, d, a = cfg["model"], cfg["data"], cfg["ais"]
+    if m["layer_sizes"] is None or len(m["layer_sizes"]) < 3:
+        raise ConfigError("model.type 'dbn' needs model.layer_sizes with at least 3 entries, visible first (e.g. "
+                          "[784, 500, 2000]); two layers are an RBM (model.type: rbm).")
+    if m["units"] is not None and any(_unit_name(u) != "bernoulli" for u in m["units"]):
+        raise ConfigError("model.units: a DBN's layers are binary (Bernoulli) units; remove model.units.")
+    if m["topology"] is not None:
+        raise ConfigError("model.topology is for DBMs; a DBN is a chain, one RBM per pair of layers.")
+    if not any(rbm_epochs(cfg)):
+        raise ConfigError("pretrain.epochs: a DBN trains its RBMs greedily for pretrain.epochs each; give at least "
+                          "one RBM at least one epoch.")
+    for section, cls, kept in (("training", TrainingConfig, DBN_TRAINING_KEYS), ("optimizer", OptimizerConfig, ()),
+                               ("schedule", ScheduleConfig, ())):
+        default = dataclasses.asdict(cls())
+        for key, value in cfg[section].items():
+            if key not in kept and value != default[key] and not (section, key) == ("training", "algorithm"):
+                raise ConfigError(f"{section}.{key} is for the joint training of an RBM or a DBM; a DBN trains "
+                                  f"greedily, one RBM at a time, with the pretrain section's settings (lr, "
+                                  f"momentum, k, l2, schedule; training.batch_size is their minibatch size).")
+    if cfg["training"]["algorithm"] != "auto":
+        raise ConfigError("training.algorithm: a DBN's RBMs train with pretrain.algorithm (cd or pcd); remove "
+                          "training.algorithm.")
+    if cfg["callbacks"]:
+        raise ConfigError("callbacks are given to a joint training phase, which a DBN has not; remove them.")
+    if d["labels"]:
+        raise ConfigError("data.labels: a DBN is trained without labels here; remove data.labels.")
+    if a["epochs"] is not None or a["importance_samples"] is not None:
+        key = "ais.epochs" if a["epochs"] is not None else "ais.importance_samples"
+        raise ConfigError(f"{key} is for RBMs and DBMs; a DBN's log Z is its top RBM's, estimated once after "
+                          f"training, and its test figure is the variational bound.")
+    test_kind = d["eval_kind"] if d["kind"] == "stochastic" else d["kind"]
+    if d["name"] in ("mnist", "digits") and test_kind not in ("sampled", "threshold"):
+        raise ConfigError(f"data.kind: a DBN's test figure (the variational bound) needs binary test rows, but "
+                          f"{d['kind']!r} leaves them grey; use data.kind sampled or threshold, or stochastic with "
+                          f"data.eval_kind sampled or threshold.")
+
+
 def _check_model(m: dict, t: dict) -> None:
-    n_layers = len(m["layer_sizes"]) if m["type"] == "dbm" and m["layer_sizes"] else 2
+    n_layers = len(m["layer_sizes"]) if m["type"] in GREEDY_TYPES and m["layer_sizes"] else 2
     if m["type"] == "rbm" and m["layer_sizes"] is not None:
-        raise ConfigError("model.layer_sizes is for DBMs; an RBM has model.n_hidden (or set model.type: dbm).")
+        raise ConfigError("model.layer_sizes is for DBMs and DBNs; an RBM has model.n_hidden (or set model.type: "
+                          "dbm or dbn).")
     if m["units"] is not None and len(m["units"]) != n_layers:
         what = "an RBM lists 2 unit types (visible, hidden)" if m["type"] == "rbm" else \
-            f"this DBM lists {n_layers} unit types (one per entry of model.layer_sizes)"
+            f"this {m['type'].upper()} lists {n_layers} unit types (one per entry of model.layer_sizes)"
         raise ConfigError(f"model.units of {what}, got {len(m['units'])}.")
+    if m["type"] == "dbn":
+        return  # its RBMs train with pretrain.algorithm (_check_dbn)
     if t["algorithm"] == "auto":
         t["algorithm"] = DEFAULT_ALGORITHM[m["type"]]
     allowed, what = ALGORITHMS[m["type"]], {"rbm": "an RBM", "dbm": "a DBM"}[m["type"]]

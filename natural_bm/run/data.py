@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from natural_bm import DBN
 from natural_bm.datasets import bars_and_stripes, load_array, load_digits, load_files, load_mnist
 from natural_bm.io import first_line
 from natural_bm.run.checkpoints import read_run_config
@@ -122,12 +123,26 @@ def check_data_fits_model(model, cfg: dict, splits: dict) -> None:
         if not (math.isfinite(lo) and math.isfinite(hi)):
             bad = "NaN" if math.isnan(lo) or math.isnan(hi) else "inf"
             raise ConfigError(f"{source}: the {name} rows contain {bad}; clean or drop those rows.")
+        if isinstance(model, DBN):
+            _check_dbn_rows(source, name, x, lo, hi)
+            continue
         allowed = model.data_range
         if allowed is not None and (lo < allowed[0] or hi > allowed[1]):
             raise ConfigError(
                 f"{source}: the {name} rows must lie in [{allowed[0]:g}, {allowed[1]:g}] for Bernoulli visible "
                 f"units (model.units), got values in [{lo:g}, {hi:g}]; for real values give the visible layer "
                 f"Gaussian units: model: {{units: {_fix_units(cfg)}}} (or rescale the data into [0, 1]).")
+
+
+def _check_dbn_rows(source: str, name: str, x: np.ndarray, lo: float, hi: float) -> None:
+    """A DBN's layers are binary: training rows in [0, 1], evaluation rows 0 or 1 (the bound needs them)."""
+    if lo < 0 or hi > 1:
+        raise ConfigError(f"{source}: the {name} rows must lie in [0, 1] for a DBN (its layers are binary units), "
+                          f"got values in [{lo:g}, {hi:g}]; rescale the data into [0, 1].")
+    if name != "training" and not np.isin(x, (0.0, 1.0)).all():
+        raise ConfigError(f"{source}: the {name} rows must be binary (0 or 1) for a DBN's test figure, the "
+                          f"variational bound; binarise them (data.kind sampled or threshold, or data.eval_kind "
+                          f"with data.kind stochastic).")
 
 
 def evaluation_data(data: str | None, model_path: str | Path, kind: str = "sampled") -> tuple[str, dict]:

@@ -12,10 +12,12 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from natural_bm import DBN
 from natural_bm import distributed as dist
 from natural_bm.callbacks.callback_list import apply_restored_states
 from natural_bm.io import exclusive_lock
@@ -41,6 +43,7 @@ from natural_bm.run.checkpoints import (
     write_json,
 )
 from natural_bm.run.data import check_data_fits_model, load_data, load_labels
+from natural_bm.run.dbn import finish_dbn
 from natural_bm.run.finish import finish
 from natural_bm.run.overrides import config_changes, refused_on_resume
 from natural_bm.run.preemption import Preemption
@@ -59,10 +62,12 @@ class Prepared:
     splits: tuple  # (train, valid, test)
     image_shape: tuple
     labels: tuple | None
+    started: float  # time.time() at the start of this session
 
 
 def _prepare(cfg: dict, resume: bool) -> Prepared:
     """Load the data, build the model and check the two against each other (nothing written)."""
+    started = time.time()
     x, valid, test, shape = load_data(cfg)
     image_shape = tuple(cfg["samples"]["image_shape"] or shape)
     if math.prod(image_shape) != x.shape[1]:
@@ -78,7 +83,7 @@ def _prepare(cfg: dict, resume: bool) -> Prepared:
             model.label_layer()
         except ValueError as err:
             raise ConfigError(f"data.labels: {err}") from None
-    return Prepared(model, (x, valid, test), image_shape, labels)
+    return Prepared(model, (x, valid, test), image_shape, labels, started)
 
 
 def train(cfg: dict, out: str | os.PathLike, resume: bool = False, verbose: int | str = "auto",
@@ -144,7 +149,7 @@ def _open_folder(cfg: dict, out: Path, resume: bool, verbose: int):
         dist.barrier()  # every rank has looked before rank 0 writes
         write_json(out / CONFIG_NAME, cfg)
         return None, None, None
-    done = finished_results(out)
+    done = finished_results(out, cfg)
     if done is not None:
         if verbose:
             print(f"natural-bm: {out} holds a finished run; nothing to resume.")
@@ -160,9 +165,13 @@ def _open_folder(cfg: dict, out: Path, resume: bool, verbose: int):
                       f"({'; '.join(changed)}); resuming with the edited config. Restore the old values to "
                       f"continue the run as it started.", RuntimeWarning, stacklevel=3)
     if checkpoint is None:
-        where = (f"the run continues its pre-training from {out / PRETRAIN_DIR}" if (out / PRETRAIN_DIR).is_dir()
-                 else "starting the run again from its saved config")
-        warnings.warn(f"no intact checkpoint in {out / 'checkpoints'}: {where}.", RuntimeWarning, stacklevel=3)
+        if cfg["model"]["type"] == "dbn":  # it has no joint phase: its checkpoints are its RBMs'
+            if verbose:
+                print(f"natural-bm: the DBN's greedy training continues from {out / PRETRAIN_DIR}.")
+        else:
+            where = (f"the run continues its pre-training from {out / PRETRAIN_DIR}" if (out / PRETRAIN_DIR).is_dir()
+                     else "starting the run again from its saved config")
+            warnings.warn(f"no intact checkpoint in {out / 'checkpoints'}: {where}.", RuntimeWarning, stacklevel=3)
         clear_for_fresh_start(out)
     return checkpoint, payload, None
 
@@ -170,6 +179,10 @@ def _open_folder(cfg: dict, out: Path, resume: bool, verbose: int):
 def _start(cfg: dict, out: Path, prepared: Prepared, resumed: bool, verbose: int, preemption) -> None:
     """The start of a run with no checkpoint: warm start or data-dependent initialisation, pre-training."""
     model, x = prepared.model, prepared.splits[0]
+    if isinstance(model, DBN):  # its bottom RBM's init_from is loaded by the greedy training
+        pretrain_from_config(model, x, cfg, out, verbose,
+                             extra_callbacks=(lambda: [preemption.callback()]) if preemption is not None else None)
+        return
     if resumed:
         warm_start(model, cfg)  # a resume that starts the run again
     if cfg["model"]["init_from"] is None and model.supports_init_from_data:
@@ -188,6 +201,8 @@ def _train_locked(cfg: dict, out: Path, resume: bool, verbose: int, prepared: Pr
         _start(cfg, out, prepared, resume, verbose, preemption)
         if preemption is not None and preemption.requested:
             return _preempted(out, preemption, None)
+    if isinstance(model, DBN):
+        return finish_dbn(cfg, out, model, prepared.splits, prepared.started, resume, verbose)
     extra = (preemption.callback(),) if preemption is not None else ()
     callbacks = RunCallbacks(cfg, out, model, prepared.image_shape, checkpoint is not None, _as_saved(cfg), extra)
     final_epoch = _resume_or_fit(cfg, out, model, prepared, callbacks, checkpoint, payload, verbose)
