@@ -197,7 +197,7 @@ def test_set_on_resume_may_only_change_epochs_and_the_finish(tmp_path, capsys, r
     capsys.readouterr()
     assert main(["train", "--resume", str(out), "--set", "optimizer.lr=0.5"]) == 2
     _one_error_line(capsys, "optimizer.lr: 0.05 -> 0.5",
-                    "keeps its settings except training.epochs, ais.* and samples.*")
+                    "keeps its settings except training.epochs, ais.*, samples.* and threads")
     assert (out / "config.json").read_text() == before
     assert refused_on_resume(["ais.n_betas: 50 -> 60", "training.epochs: 2 -> 3", "training.k: 1 -> 2"]) == [
         "training.k: 1 -> 2"]

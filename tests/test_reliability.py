@@ -430,7 +430,7 @@ def test_log_behind_the_checkpoint_warns_and_names_the_missing_epochs(finished, 
     ("model", "weight_scale", "big", "model.weight_scale must be a number > 0, got the string 'big'"),
     ("optimizer", "momentum", 1.0, "optimizer.momentum must be a finite number >= 0 and < 1, got 1.0"),
     ("data", "kind", "binary",
-     "data.kind must be 'probability', 'sampled', 'threshold', 'stochastic' or 'standardized'"),
+     "data.kind must be 'auto', 'probability', 'sampled', 'threshold', 'stochastic', 'real' or 'standardized'"),
     ("training", "jit_compile", "yes", "training.jit_compile must be true, false or 'auto'"),
     (None, "seed", -1, "seed must be an integer >= 0 and <= 9.22337e+18, got -1"),
 ])

@@ -9,6 +9,7 @@ from natural_bm import DBM, DBN, RBM
 from natural_bm.callbacks import (
     AISCallback,
     CSVLogger,
+    ExactLikelihoodCallback,
     GibbsStepsScheduler,
     LearningRateScheduler,
     MomentumRateScheduler,
@@ -19,6 +20,7 @@ from natural_bm.callbacks import (
 from natural_bm.io import first_line
 from natural_bm.run.checkpoints import LOG_NAME, SAMPLES_NAME, RunCheckpoint
 from natural_bm.run.config import make_callback
+from natural_bm.run.estimates import MAX_EXACT_STATES, LogZPlan
 from natural_bm.run.rules import ConfigError
 from natural_bm.run.schedules import schedules_of
 from natural_bm.training import SGD, Adam
@@ -150,16 +152,20 @@ def persistent_chains(model):
 
 
 class RunCallbacks:
-    """The callbacks of a run, by role: ``ais`` (the epoch AIS), ``sampler``, ``plot``, ``summary``,
-    ``checkpoint``, and ``all`` (the list ``fit`` gets, in order)."""
+    """The callbacks of a run, by role: ``ais`` (the epoch AIS; None when the plan enumerates log Z instead),
+    ``exact`` (the epoch's exact log Z of such runs, else None), ``sampler``, ``plot``, ``summary``,
+    ``checkpoint``, and ``all`` (the list ``fit`` gets, in order); ``plan`` is the run's ``LogZPlan``."""
 
     def __init__(self, cfg: dict, out: Path, model, image_shape, append_log: bool, run_config: dict,
-                 extra: tuple = ()) -> None:
+                 plan: LogZPlan, extra: tuple = ()) -> None:
         t, a, s = cfg["training"], cfg["ais"], cfg["samples"]
         last_epoch = t["epochs"] - 1
-        self.ais = AISCallback(model, n_runs=a["n_runs"], n_betas=a["n_betas"], exact=a["exact"],
+        self.plan = plan
+        self.ais = AISCallback(model, n_runs=a["n_runs"], n_betas=a["n_betas"], exact=plan.exact,
                                epoch_ls=a["epochs"] if a["epochs"] is not None else [last_epoch], seed=cfg["seed"],
-                               parity=a["parity"])
+                               parity=a["parity"]) if plan.ais else None
+        self.exact = None if plan.ais else ExactLikelihoodCallback(every=1 if plan.exact_every_epoch else t["epochs"],
+                                                                   max_exact_states=MAX_EXACT_STATES)
         self.sampler = SampleCallback(model, out / SAMPLES_NAME, n_chains=s["n_chains"], n_samples=s["n_samples"],
                                       plot_every=s["plot_every"], epoch_ls=[last_epoch], image_shape=image_shape,
                                       seed=cfg["seed"])
@@ -169,7 +175,7 @@ class RunCallbacks:
         self.checkpoint = RunCheckpoint(out, keep_last=t["keep_checkpoints"], keep_best=t["best_checkpoint"],
                                         run_config=run_config)
         self.all = [
-            CSVLogger(csv, append=append_log), self.ais, self.sampler, self.plot, self.summary,
+            CSVLogger(csv, append=append_log), self.ais or self.exact, self.sampler, self.plot, self.summary,
             # before the checkpoint, so a stop (early stopping, divergence) is known when it is written
             *(make_callback(entry) for entry in cfg["callbacks"]),
             self.checkpoint,

@@ -8,6 +8,7 @@ A folder ``OUT`` holds::
     checkpoints/              weights_epoch0007.pt and state_epoch0007.pt: what --resume continues from
     pretrain/rbm<i>/checkpoints/, pretrain_rbm<i>.csv   a DBM's greedy pre-training, per RBM
     history.png, samples_epoch0009.png, summary.txt, model.pt, results.json   the finished run
+    data_transform.json       data.kind: standardized: the training split's column means and scales
     model.npz, samples.png    a DBN's model file (portable: natural_bm.models.portable) and sample grid
 
 Checkpoints are written at epoch boundaries only (``RunCheckpoint``): a run stopped inside an epoch
@@ -39,7 +40,7 @@ from natural_bm.run.overrides import apply_overrides
 from natural_bm.run.rules import ConfigError
 
 __all__ = ["CONFIG_NAME", "DBN_MODEL_NAME", "LOCK_NAME", "MODEL_NAME", "PRETRAIN_DIR", "RunCheckpoint",
-           "STATUS_COMPLETE", "STATUS_DIVERGED", "STATUS_EARLY", "STATUS_PREEMPTED", "check_out_path",
+           "STATUS_COMPLETE", "STATUS_DIVERGED", "STATUS_EARLY", "STATUS_PREEMPTED", "TRANSFORM_NAME", "check_out_path",
            "checkpoint_paths", "clear_for_fresh_start", "finished_results", "is_orphan", "is_unstarted",
            "latest_intact_checkpoint", "migrate_legacy_config", "model_name", "read_run_config",
            "remove_orphans", "remove_outputs_after", "restore_checkpoint", "snapshot", "truncate_log",
@@ -47,6 +48,8 @@ __all__ = ["CONFIG_NAME", "DBN_MODEL_NAME", "LOCK_NAME", "MODEL_NAME", "PRETRAIN
 
 LOCK_NAME, CONFIG_NAME, LOG_NAME = ".lock", "config.json", "log.csv"
 RESULTS_NAME, MODEL_NAME, SUMMARY_NAME, SAMPLES_NAME = "results.json", "model.pt", "summary.txt", "samples.png"
+#: the standardisation of data.kind: standardized (natural_bm.run.data.DataTransform), beside the model file
+TRANSFORM_NAME = "data_transform.json"
 #: a DBN's model file: the portable format, which ``load_model`` reads (``model.save``'s .pt files hold RBMs and DBMs)
 DBN_MODEL_NAME = "model.npz"
 CHECKPOINT_DIR = "checkpoints"

@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import difflib
+import importlib
 import json
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,8 +35,9 @@ from natural_bm.run.rules import ConfigError
 from natural_bm.run.schedules import schedules_of
 
 __all__ = ["AISConfig", "CONFIG_CALLBACKS", "ConfigError", "DataConfig", "ModelConfig", "OptimizerConfig",
-           "PretrainConfig", "RunConfig", "SamplesConfig", "ScheduleConfig", "TrainingConfig", "check_device",
-           "defaults", "make_callback", "rbm_epochs", "read_config", "resolve_config", "section_classes"]
+           "PretrainConfig", "RunConfig", "SamplesConfig", "ScheduleConfig", "TrainingConfig", "callback_class",
+           "check_device", "defaults", "make_callback", "rbm_epochs", "read_config", "resolve_config",
+           "section_classes", "visible_unit_name"]
 
 
 def setting(default, rule: r.Rule, doc: str):
@@ -71,9 +75,12 @@ class DataConfig:
 
     name: str = setting("mnist", r.choice("mnist", "bars_and_stripes", "files", "digits"),
                     "the data set: MNIST, bars and stripes, your own files, or scikit-learn's 8x8 digits")
-    kind: str = setting("probability", r.choice("probability", "sampled", "threshold", "stochastic", "standardized"),
-                    "grey levels, binarised once (sampled, threshold), afresh per minibatch (stochastic), or "
-                    "standardised real values (digits, for Gaussian units)")
+    kind: str = setting("auto", r.choice("auto", "probability", "sampled", "threshold", "stochastic", "real",
+                                         "standardized"),
+                    "grey levels (probability), binarised once (sampled, threshold) or afresh per minibatch "
+                    "(stochastic); for Gaussian visible units real values as they are (real) or each column "
+                    "standardised with the training split's mean and sd (standardized: digits, files); auto: "
+                    "real for Gaussian visible units, else probability (config.json records the kind used)")
     n_train: int = setting(50000, r.integer(1), "MNIST training rows (the rest of the 60,000 validate)")
     n_valid: int = setting(10000, r.integer(0), "MNIST validation rows")
     eval_kind: str = setting("sampled", r.choice("probability", "sampled", "threshold"),
@@ -119,8 +126,10 @@ class TrainingConfig:
     sparsity: dict | None = setting(None, r.optional(r.sparsity),
                                 "hidden sparsity targets, e.g. {target: 0.1, cost: 0.001, damping: 0.9}")
     keep_checkpoints: int | None = setting(3, r.optional(r.integer(1)), "checkpoints kept (the newest); null: all")
-    best_checkpoint: str | None = setting("val_pll", r.optional(r.text),
-                                      "also keep the best epoch's checkpoint by this log key; null: none")
+    best_checkpoint: str | None = setting("auto", r.optional(r.text),
+                                      "also keep the best epoch's checkpoint by this log key; auto: the first "
+                                      "the run logs of val_pll, val_ll_exact, val_loss (recorded; none without "
+                                      "validation data); null: none")
 
 
 @dataclass
@@ -166,7 +175,10 @@ class AISConfig:
     n_betas: int | None = setting(None, r.optional(r.integer(2)), "inverse temperatures; null: the 14,501 schedule")
     epochs: list[int] | None = setting(None, r.optional(r.int_list(0)),
                                        "epochs (0-based) to run AIS at; null: the last")
-    exact: bool = setting(False, r.boolean, "also log Z by enumeration, where feasible")
+    exact: bool | str = setting("auto", r.choice("auto", True, False),
+                            "log Z by enumeration: true (beside AIS, where feasible), false (AIS only), or auto: "
+                            "exact instead of AIS where the model has at most 2^20 states to enumerate (AIS "
+                            "still runs for reverse or importance_samples), AIS otherwise")
     reverse: bool = setting(False, r.boolean, "reverse AIS after training: with forward AIS, a bracket on log Z")
     reverse_gibbs: int = setting(1000, r.integer(0), "Gibbs sweeps before reverse AIS, from the persistent chains")
     parity: int | str = setting("auto", r.choice("auto", 0, 1), "layers annealed: 0 even (v, h2), 1 odd (h1), auto")
@@ -211,9 +223,13 @@ class RunConfig:
     samples: SamplesConfig = field(default_factory=SamplesConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     callbacks: list = setting([], r.passthrough("a list of {name: ..., args: {...}}"),
-                          f"callbacks by name: {', '.join(CONFIG_CALLBACKS)}")
+                          f"callbacks by name: {', '.join(CONFIG_CALLBACKS)}, or your own Callback subclass as "
+                          f"an import path module:Class (e.g. mypkg.callbacks:WeightNorm)")
     seed: int = setting(0, r.integer(0, 2**63 - 1), "seed of every random number of the run")
     device: str = setting("cpu", r.text, "torch device: cpu, cuda, cuda:1")
+    threads: int | None = setting(None, r.optional(r.integer(1)),
+                              "CPU threads of torch for the run (torch.set_num_threads); null: torch's default; "
+                              "config.json records the number used")
 
 
 def section_classes() -> dict[str, type]:
@@ -256,6 +272,12 @@ def read_raw_config(path: str | os.PathLike) -> dict:
         raise ConfigError(f"{path}: not a text file; a config is JSON or YAML.") from None
     try:
         raw = yaml.safe_load(text) if path.suffix.lower() in (".yaml", ".yml") else json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{path}, line {err.lineno}, column {err.colno}: {err.msg} (not valid JSON).") from None
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}{where}: {err.problem or err.context} (not valid YAML).") from None
     except (ValueError, yaml.YAMLError) as err:
         raise ConfigError(f"{path}: cannot parse ({first_line(err)}).") from None
     if not isinstance(raw, dict):
@@ -340,7 +362,7 @@ def _check_together(cfg: dict) -> None:
         what = "DBM pre-trains" if m["type"] == "dbm" else "DBN trains"
         raise ConfigError(f"pretrain.epochs lists {len(p['epochs'])} numbers but the {what} {n_rbms} "
                           f"RBMs (one per pair of layers); give one number per RBM, or one for all.")
-    _check_data_keys(d)
+    _check_data_keys(d, m)
     if m["type"] == "dbn":
         _check_dbn(cfg)
     check_device(cfg["device"])
@@ -431,31 +453,77 @@ def _unit_name(spec) -> str:
     return (spec.get("type") if isinstance(spec, dict) else spec) or ""
 
 
-def _check_data_keys(d: dict) -> None:
-    if d["kind"] == "standardized" and d["name"] != "digits":
-        raise ConfigError("data.kind 'standardized' (real values for Gaussian visible units) is for data.name "
-                          f"'digits', not {d['name']!r}.")
+def visible_unit_name(m: dict) -> str:
+    """The name of the visible layer's unit type of a model section (``"bernoulli"`` when model.units is null)."""
+    return _unit_name(m["units"][0]).lower() if m["units"] else "bernoulli"
+
+
+def _check_data_keys(d: dict, m: dict) -> None:
+    """The data keys against each other and the visible units; fills data.kind: auto (and records a Gaussian
+    layer's ``probability`` as ``real``: the values are used as they are)."""
+    gaussian = visible_unit_name(m) == "gaussian"
+    if d["kind"] == "auto" or (d["kind"] == "probability" and gaussian):
+        d["kind"] = "real" if gaussian else "probability"
+    if d["kind"] == "real" and not gaussian:
+        raise ConfigError("data.kind 'real' (the values as they are, for Gaussian visible units) needs model: "
+                          "{units: [gaussian, bernoulli]}; binary visible units take probability, sampled, "
+                          "threshold or stochastic.")
+    if d["kind"] == "standardized" and d["name"] not in ("digits", "files"):
+        raise ConfigError("data.kind 'standardized' (each column standardised for Gaussian visible units) is for "
+                          f"data.name 'digits' or 'files', not {d['name']!r}.")
     if d["labels"] and d["name"] not in ("mnist", "digits"):
         raise ConfigError(f"data.labels: {d['name']!r} data has no labels (mnist and digits have).")
 
 
 def make_callback(entry):
-    """A callback from ``{name: <one of CONFIG_CALLBACKS>, args: {...}}``.
+    """A callback from ``{name: ..., args: {...}}``: ``name`` one of ``CONFIG_CALLBACKS``, or the import path
+    ``module:Class`` of a ``natural_bm.callbacks.Callback`` subclass (``callback_class``).
 
     Raises:
         ConfigError: not such a mapping, an unknown name, or arguments the callback refuses.
     """
     if not isinstance(entry, dict) or "name" not in entry or set(entry) - {"name", "args"}:
         raise ConfigError(f"each entry of 'callbacks' must be {{name: ..., args: {{...}}}}, got {entry!r}.")
-    if entry["name"] not in CONFIG_CALLBACKS:
-        raise ConfigError(f"callbacks: unknown name {entry['name']!r}; valid names: {list(CONFIG_CALLBACKS)}.")
+    cls = callback_class(entry["name"])
     args = entry.get("args") or {}
     if not isinstance(args, dict) or not all(isinstance(a, str) for a in args):
         raise ConfigError(f"callbacks: {entry['name']}: args must be a mapping of names, got {args!r}.")
     try:
-        return getattr(callbacks_package, entry["name"])(**args)
+        return cls(**args)
     except (TypeError, ValueError) as err:
         raise ConfigError(f"callbacks: {entry['name']}: {first_line(err)}") from None
+
+
+def callback_class(name) -> type:
+    """The callback class a config's ``callbacks`` entry names: a natural_bm one (``CONFIG_CALLBACKS``) or
+    ``module:Class``, imported as Python finds it (the directory natural-bm runs in is searched too, last).
+
+    Raises:
+        ConfigError: neither; a module that does not import; no such class in it; not a Callback subclass.
+    """
+    if name in CONFIG_CALLBACKS:
+        return getattr(callbacks_package, name)
+    module_name, sep, class_name = name.partition(":") if isinstance(name, str) else ("", "", "")
+    if not (sep and module_name and class_name):
+        close = difflib.get_close_matches(str(name), CONFIG_CALLBACKS, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(f"callbacks: unknown name {name!r}: neither a natural_bm callback (valid names: "
+                          f"{list(CONFIG_CALLBACKS)}) nor an importable module:Class (e.g. "
+                          f"mypkg.callbacks:WeightNorm).{hint}")
+    if os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())  # a user's module beside the config, as `python -m` would find it
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise ConfigError(f"callbacks: {name!r}: cannot import the module {module_name!r} ({first_line(err)}); put "
+                          f"its folder on PYTHONPATH or run natural-bm from the folder that holds it.") from None
+    cls = getattr(module, class_name, None)
+    if cls is None:
+        raise ConfigError(f"callbacks: {name!r}: the module {module_name!r} has no {class_name!r}.")
+    if not (isinstance(cls, type) and issubclass(cls, callbacks_package.Callback)):
+        raise ConfigError(f"callbacks: {name!r} is not a callback class: a config's callback must subclass "
+                          f"natural_bm.callbacks.Callback.")
+    return cls
 
 
 def check_device(device: str) -> None:

@@ -1,9 +1,13 @@
-"""The data of a run: its splits from the config's ``data`` section, its labels, and the checks of the data
+"""The data of a run: its splits from the config's ``data`` section (and, for ``data.kind: standardized``, the
+transform the training split defines, which scoring applies too), its labels, and the checks of the data
 against the model that run before anything is written."""
 
 from __future__ import annotations
 
+import json
 import math
+import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -11,42 +15,123 @@ import numpy as np
 from natural_bm import DBN
 from natural_bm.datasets import bars_and_stripes, load_array, load_digits, load_files, load_mnist
 from natural_bm.io import first_line
-from natural_bm.run.checkpoints import read_run_config
+from natural_bm.models.layered import LayeredBM
+from natural_bm.models.units import Gaussian
+from natural_bm.run.checkpoints import TRANSFORM_NAME, read_run_config
 from natural_bm.run.config import read_config
 from natural_bm.run.rules import ConfigError
+from natural_bm.validation import warn_user
 
-__all__ = ["check_data_fits_model", "data_description", "evaluation_data", "load_data", "load_labels"]
+__all__ = ["DataTransform", "RunData", "check_data_fits_model", "data_description", "evaluation_data",
+           "evaluation_transform", "load_data", "load_labels", "load_splits", "run_file_rows", "warn_if_unscaled"]
+
+#: the loaders' kind for the kinds a run reads as real values (standardized: then transformed)
+_LOADED_AS = {"real": "probability", "standardized": "probability"}
+
+
+@dataclass(frozen=True)
+class DataTransform:
+    """``data.kind: standardized``: every column as (x - mean) / scale, with the training split's mean and
+    standard deviation (scale 1 for a constant column, which stays at 0); the run applies it to every split,
+    and scoring (``natural-bm logz``) to the rows it is given, from ``data_transform.json`` beside the model.
+
+    Attributes:
+        mean, scale: float64 arrays (n_columns,), in the data's units.
+    """
+
+    mean: np.ndarray
+    scale: np.ndarray
+
+    @classmethod
+    def fit(cls, train: np.ndarray) -> DataTransform:
+        """The transform of the training rows ``train`` (n, n_columns)."""
+        x = np.asarray(train, dtype=np.float64)
+        sd = x.std(0)
+        return cls(x.mean(0), np.where(sd > 0, sd, 1.0))
+
+    def apply(self, rows) -> np.ndarray:
+        """``rows`` (n, n_columns) transformed, as float32."""
+        x = np.asarray(rows, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != len(self.mean):
+            raise ValueError(f"the rows have shape {x.shape}, but the run standardised {len(self.mean)} columns.")
+        return ((x - self.mean) / self.scale).astype(np.float32)
+
+    def to_dict(self) -> dict:
+        return {"kind": "standardized", "formula": "(x - mean) / scale, per column, from the training split",
+                "mean": self.mean.tolist(), "scale": self.scale.tolist()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> DataTransform:
+        if not isinstance(d, dict) or d.get("kind") != "standardized" or not {"mean", "scale"} <= set(d):
+            raise ValueError("not a natural-bm data transform (kind 'standardized' with mean and scale).")
+        mean, scale = np.asarray(d["mean"], dtype=np.float64), np.asarray(d["scale"], dtype=np.float64)
+        if mean.ndim != 1 or mean.shape != scale.shape or not (np.isfinite(mean).all() and (scale > 0).all()):
+            raise ValueError("its mean and scale must be lists of one finite number per column (scale > 0).")
+        return cls(mean, scale)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, DataTransform) and np.array_equal(self.mean, other.mean) \
+            and np.array_equal(self.scale, other.scale)
+
+    __hash__ = None
+
+
+@dataclass
+class RunData:
+    """The rows of a run: float32 arrays (n, n_visible), ``valid``/``test`` None where the data set has none,
+    the (height, width) of one row as an image, and the transform applied (None but for standardized)."""
+
+    train: np.ndarray
+    valid: np.ndarray | None
+    test: np.ndarray | None
+    image_shape: tuple
+    transform: DataTransform | None = None
 
 
 def load_data(cfg: dict):
-    """(train, valid, test, image shape) of a resolved config: float32 arrays (n, n_visible), valid or
-    test None when the data set has none, and the (height, width) of one row as an image."""
+    """(train, valid, test, image shape) of a resolved config (``load_splits`` without the transform)."""
+    data = load_splits(cfg)
+    return data.train, data.valid, data.test, data.image_shape
+
+
+def load_splits(cfg: dict) -> RunData:
+    """The rows of a resolved config (``RunData``); standardized data is transformed with the training
+    split's statistics."""
+    data = _load(cfg)
+    if cfg["data"]["kind"] == "standardized" and cfg["data"]["name"] == "files":  # (digits: by load_digits)
+        t = DataTransform.fit(data.train)
+        data = RunData(t.apply(data.train), None if data.valid is None else t.apply(data.valid),
+                       None if data.test is None else t.apply(data.test), data.image_shape, t)
+    return data
+
+
+def _load(cfg: dict) -> RunData:
     d = cfg["data"]
     if d["name"] == "files":
         x, valid, test = _load_files(d, cfg["seed"])
         side = math.isqrt(x.shape[1])
         shape = (side, side) if side * side == x.shape[1] else (1, x.shape[1])
-        return x, (valid if len(valid) else None), (test if len(test) else None), shape
+        return RunData(x, (valid if len(valid) else None), (test if len(test) else None), shape)
     if d["name"] == "digits":
         if d["kind"] == "stochastic":
             data, evaluation = load_digits("probability", cfg["seed"]), load_digits(d["eval_kind"], cfg["seed"])
-            return data.train, evaluation.valid, evaluation.test, (8, 8)
-        data = load_digits(d["kind"], cfg["seed"])
-        return data.train, data.valid, data.test, (8, 8)
+            return RunData(data.train, evaluation.valid, evaluation.test, (8, 8))
+        data = load_digits("probability" if d["kind"] == "real" else d["kind"], cfg["seed"])
+        return RunData(data.train, data.valid, data.test, (8, 8))
     if d["name"] == "bars_and_stripes":
         # three independent draws from the known distribution: train, validation, test
         x = bars_and_stripes(d["n_samples"], d["size"], seed=cfg["seed"])
         valid = bars_and_stripes(max(1, d["n_samples"] // 5), d["size"], seed=cfg["seed"] + 1)
         test = bars_and_stripes(max(1, d["n_samples"] // 5), d["size"], seed=cfg["seed"] + 2)
-        return x, valid, test, (d["size"], d["size"])
-    kind = "probability" if d["kind"] == "stochastic" else d["kind"]  # stochastic: binarised per minibatch
+        return RunData(x, valid, test, (d["size"], d["size"]))
+    kind = "probability" if d["kind"] in ("stochastic", "real") else d["kind"]  # stochastic: binarised per minibatch
     data = load_mnist(kind, path=d["path"], n_train=d["n_train"], n_valid=d["n_valid"])
     evaluation = data if d["eval_kind"] == kind else load_mnist(d["eval_kind"], path=d["path"], n_train=d["n_train"],
-                                                                n_valid=d["n_valid"])
+                                                                n_valid=d["n_valid"])  # (MNIST's test rows: eval_kind)
     # the validation split is monitored as evaluated: once-sampled when training binarises per minibatch
     valid_split = evaluation.valid if d["kind"] == "stochastic" else data.valid
     valid = valid_split if len(valid_split) else None
-    return np.ascontiguousarray(data.train), valid, evaluation.test, (28, 28)
+    return RunData(np.ascontiguousarray(data.train), valid, evaluation.test, (28, 28))
 
 
 def _load_files(d: dict, seed: int):
@@ -58,10 +143,10 @@ def _load_files(d: dict, seed: int):
             raise ConfigError(f"data.{split}: no data file at {d[split]} (the path is relative to the directory "
                               f"natural-bm runs in).")
     stochastic = d["kind"] == "stochastic"
+    kind = _LOADED_AS.get(d["kind"], d["kind"])
     try:
         return load_files(d["train"], d["valid"], d["test"], d["key"], d["valid_fraction"], d["test_fraction"],
-                          "probability" if stochastic else d["kind"], d["eval_kind"] if stochastic else d["kind"],
-                          seed=seed)
+                          "probability" if stochastic else kind, d["eval_kind"] if stochastic else kind, seed=seed)
     except ValueError as err:
         raise ConfigError(f"data (name 'files'): {first_line(err)}") from None
 
@@ -79,12 +164,67 @@ def load_labels(cfg: dict):
     return data.train_labels, data.valid_labels, data.test_labels
 
 
+def evaluation_transform(run_folder: str | os.PathLike) -> DataTransform | None:
+    """The transform a run applied to its rows (``data_transform.json`` in its results folder, written by
+    runs with ``data.kind: standardized``), for scoring other rows as the run saw its own; None when the
+    folder has none (the run used its data as it is).
+
+    Raises:
+        ValueError: the file is there but damaged or not a transform (one line naming it).
+    """
+    path = Path(run_folder) / TRANSFORM_NAME
+    if not path.is_file():
+        return None
+    try:
+        return DataTransform.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path} cannot be read as the run's data transform ({first_line(err)}).") from None
+
+
+def run_file_rows(path: str | os.PathLike, cfg: dict, run_folder: str | os.PathLike | None = None) -> np.ndarray:
+    """The rows of a data file read as the run of ``cfg`` read its evaluation rows: the npz key of
+    ``data.key``, the binarisation of its test rows, and the run's standardisation
+    (``evaluation_transform(run_folder)``), float32 (n, n_columns)."""
+    d = cfg["data"]
+    kind = d["eval_kind"] if d["kind"] == "stochastic" else _LOADED_AS.get(d["kind"], d["kind"])
+    rows = load_files(path, key=d["key"] if d["name"] == "files" else None, kind=kind, seed=cfg["seed"])[0]
+    transform = None if run_folder is None else evaluation_transform(run_folder)
+    return rows if transform is None else transform.apply(rows)
+
+
+#: Gaussian visible units with a fixed sigma warn when the training columns' median sd is outside this factor
+UNSCALED_FACTOR = 2.0
+
+
+def warn_if_unscaled(model, x: np.ndarray) -> float | None:
+    """Warn (one line, ``warn_user``) when the visible units are Gaussian with a fixed sigma and the training
+    rows' columns spread far from it: the median over columns of sd / sigma (constant columns left out)
+    above ``UNSCALED_FACTOR`` or below its inverse. Returns that median (None for other units)."""
+    units = model.units[0] if isinstance(model, LayeredBM) else None
+    if not isinstance(units, Gaussian) or units.learn_sigma:
+        return None
+    sd = np.asarray(x, dtype=np.float64).std(0)
+    sigma = units.sigma.detach().cpu().double().numpy()
+    varying = sd > 0
+    if not varying.any():
+        return None
+    ratio = float(np.median(sd[varying] / sigma[varying]))
+    if not 1 / UNSCALED_FACTOR <= ratio <= UNSCALED_FACTOR:
+        warn_user(f"data: the training columns' standard deviation is {ratio:.3g} times the Gaussian visible units' "
+                  f"fixed sigma (median over columns: sd {float(np.median(sd[varying])):.3g}, sigma "
+                  f"{float(np.median(sigma)):.3g}); standardise the columns (data: {{kind: standardized}}) or learn "
+                  f"sigma (model: {{units: [{{type: gaussian, learn_sigma: true}}, bernoulli]}}).")
+    return ratio
+
+
 def data_description(cfg: dict) -> dict:
     """What ``results.json`` records of the data a run was measured on: the data set, how its test rows
     were prepared, and for files their paths."""
     d = cfg["data"]
     test_kind = d["eval_kind"] if d["kind"] == "stochastic" else d["kind"]
     out = {"name": d["name"], "kind": d["kind"], "test_kind": test_kind}
+    if d["kind"] == "standardized" and d["name"] == "files":
+        out["transform"] = f"{TRANSFORM_NAME} (the training split's column means and scales)"
     if d["name"] == "files":
         out.update(train=d["train"], valid=d["valid"], test=d["test"])
     elif d["name"] == "bars_and_stripes":

@@ -19,8 +19,8 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from natural_bm.estimators import dbn_log_likelihood_bound
-from natural_bm.estimators.report import AISRuns, ReverseAIS, evaluate_model
+from natural_bm.estimators import dbn_log_likelihood_bound, log_partition_exact
+from natural_bm.estimators.report import AISRuns, ReverseAIS, conservative_log_likelihood, evaluate_model
 from natural_bm.io import atomic_write_text
 from natural_bm.models import export_model
 from natural_bm.rng import RandomSource
@@ -35,6 +35,7 @@ from natural_bm.run.checkpoints import (
 )
 from natural_bm.run.config import rbm_epochs
 from natural_bm.run.data import data_description
+from natural_bm.run.estimates import LogZPlan
 from natural_bm.run.pretrain import pretrain_log_name
 from natural_bm.run.provenance import provenance
 from natural_bm.training.fit import monitor_rows
@@ -60,34 +61,46 @@ def top_inputs(dbn, x) -> torch.Tensor:
     return data
 
 
-def finish_dbn(cfg: dict, out: Path, dbn, splits: tuple, started: float, resumed: bool, verbose: int) -> dict:
+def finish_dbn(cfg: dict, out: Path, dbn, splits: tuple, plan: LogZPlan, started: float, resumed: bool,
+               verbose: int) -> dict:
     """Write what a DBN run leaves (see the module docstring) and return its results.
 
     Args:
         cfg: the resolved config.
         dbn: the trained ``DBN``.
         splits: (train, valid, test) rows, as ``load_data`` gives them (valid, test binary or None).
+        plan: how the top RBM's log Z is estimated (``estimates.log_z_plan`` of ``dbn.top``).
         started: the ``time.time()`` this session started at; ``resumed``: whether it continued a run.
         verbose: 1 shows AIS's progress bars.
     """
     x, valid, test = splits
     a, seed = cfg["ais"], cfg["seed"]
     export_model(dbn, out / DBN_MODEL_NAME, dataset=data_description(cfg))
-    base = monitor_rows(top_inputs(dbn, x), seed, cfg["data"]["kind"] == "stochastic")
-    report = evaluate_model(dbn.top, base_data=base, ais=AISRuns(a["n_runs"], a["n_betas"], a["parity"], seed),
-                            exact=a["exact"] is True, progress=verbose == 1,
-                            reverse=ReverseAIS(None, a["reverse_gibbs"], base) if a["reverse"] else None)
-    results: dict = {"status": STATUS_COMPLETE, "rbm_epochs": rbm_epochs(cfg), "log_z_of": "the top RBM"}
-    results.update(report.to_dict())
+    results: dict = {"status": STATUS_COMPLETE, "rbm_epochs": rbm_epochs(cfg), "log_z_of": "the top RBM",
+                     "logZ_method": plan.method}
+    if plan.ais:
+        base = monitor_rows(top_inputs(dbn, x), seed, cfg["data"]["kind"] == "stochastic")
+        report = evaluate_model(dbn.top, base_data=base, ais=AISRuns(a["n_runs"], a["n_betas"], a["parity"], seed),
+                                exact=plan.exact, progress=verbose == 1,
+                                reverse=ReverseAIS(None, a["reverse_gibbs"], base) if a["reverse"] else None)
+        results.update(report.to_dict())
+        log_z, log_z_reverse, log_z_exact = report.logZ, report.logZ_reverse, report.logZ_exact
+    else:
+        log_z = log_z_exact = log_partition_exact(dbn.top, progress=False)
+        log_z_reverse = None
+        results["logZ_exact"] = log_z_exact
     for name, rows in (("valid", valid), ("test", test)):
         if rows is None:
             continue
-        ll, se = dbn_log_likelihood_bound(dbn, rows, report.logZ, n_samples=BOUND_SAMPLES, seed=seed)
+        ll, se = dbn_log_likelihood_bound(dbn, rows, log_z, n_samples=BOUND_SAMPLES, seed=seed)
+        if not plan.ais:  # the bound with the exact log Z only
+            results[f"{name}_ll_exact"], results[f"{name}_ll_exact_stderr"] = ll, se
+            continue
         results[f"{name}_ll"], results[f"{name}_ll_stderr"] = ll, se
-        if report.logZ_reverse is not None:
-            results[f"{name}_ll_reverse"] = report.conservative(ll)
-        if report.logZ_exact is not None:
-            results[f"{name}_ll_exact"] = ll - (report.logZ_exact - report.logZ)
+        if log_z_reverse is not None:
+            results[f"{name}_ll_reverse"] = conservative_log_likelihood(ll, log_z, log_z_reverse)
+        if log_z_exact is not None:
+            results[f"{name}_ll_exact"] = ll - (log_z_exact - log_z)
     results.update(ll_estimator=ESTIMATOR, bound_samples=BOUND_SAMPLES, data=data_description(cfg),
                    model_file=DBN_MODEL_NAME)
     _sample_grid(cfg, out, dbn)
@@ -138,13 +151,15 @@ def _write_summary(out: Path, cfg: dict, results: dict) -> None:
         if path.is_file():
             last = pd.read_csv(path).iloc[-1]
             lines.append(f"RBM {layer}: last epoch {int(last['epoch'])}, loss {float(last['loss']):.4f}")
-    lines += ["", f"status: {results['status']}", f"log Z of the top RBM (forward AIS): {_fmt(results['logZ'])}"]
+    lines += ["", f"status: {results['status']}"]
+    if results.get("logZ") is not None:
+        lines.append(f"log Z of the top RBM (forward AIS): {_fmt(results['logZ'])}")
     if results.get("bracket") is not None:
         lines.append(f"forward and reverse AIS: {results['bracket']}")
-    for key, what in (("logZ_reverse", "log Z (reverse AIS)"), ("logZ_exact", "log Z (exact)"),
+    for key, what in (("logZ_reverse", "log Z (reverse AIS)"), ("logZ_exact", "log Z of the top RBM (exact)"),
                       ("test_ll", "test bound (forward log Z)"), ("test_ll_stderr", "its standard error"),
                       ("test_ll_reverse", "test bound (reverse log Z, conservative)"),
-                      ("test_ll_exact", "test bound (exact log Z)")):
+                      ("test_ll_exact", "test bound (exact log Z)"), ("test_ll_exact_stderr", "its standard error")):
         if results.get(key) is not None:
             lines.append(f"{what}: {_fmt(results[key])}")
     lines.append(f"wall time of this session: {results['provenance']['wall_time_s']:.0f} s")

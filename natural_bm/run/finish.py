@@ -10,6 +10,7 @@ import torch
 
 from natural_bm.callbacks.sample_callback import epoch_path
 from natural_bm.callbacks.summary_callback import summarize
+from natural_bm.estimators import log_likelihood, log_partition_exact
 from natural_bm.estimators.report import AISRuns, ForwardAIS, ReverseAIS, evaluate_model
 from natural_bm.io import atomic_write_text
 from natural_bm.run.build import RunCallbacks, persistent_chains
@@ -32,7 +33,7 @@ __all__ = ["finish", "write_summary"]
 
 #: the results written to summary.txt after the log's summary, in this order
 SUMMARY_KEYS = ("logZ", "ais_ess", "test_ll", "test_ll_stderr", "logZ_reverse", "test_ll_reverse", "logZ_exact",
-                "test_ll_importance", "test_ll_importance_reverse")
+                "test_ll_exact", "test_ll_exact_stderr", "test_ll_importance", "test_ll_importance_reverse")
 
 
 def write_summary(out: Path, cfg: dict, results: dict, summary_cb) -> None:
@@ -77,7 +78,11 @@ def finish(cfg: dict, out: Path, model, splits: tuple, final_epoch: int, callbac
     results: dict = {"status": STATUS_EARLY if trainer.stop_reason else STATUS_COMPLETE, "epochs_run": final_epoch + 1}
     if trainer.stop_reason:
         results["stop_reason"] = trainer.stop_reason
-    results.update(_evaluate(cfg, model, splits, final_epoch, callbacks.ais).to_dict())
+    if callbacks.plan.ais:
+        results.update(_evaluate(cfg, model, splits, final_epoch, callbacks.ais).to_dict())
+    else:
+        results.update(_exact_only(model, splits[2]))
+    results["logZ_method"] = callbacks.plan.method
     results["final_epoch"] = final_epoch
     test = splits[2]
     if test is not None and labels is not None:  # the label layer's most probable class under p(y | v)
@@ -113,6 +118,16 @@ def _evaluate(cfg: dict, model, splits: tuple, final_epoch: int, ais_cb):
                           ais=AISRuns(a["n_runs"], a["n_betas"], a["parity"], seed + final_epoch),
                           forward=_forward_of(epoch_result), log_z_exact=exact if _finite(exact) else None,
                           reverse=reverse, importance_samples=a["importance_samples"], seed=seed)
+
+
+def _exact_only(model, test) -> dict:
+    """The results of a run whose log Z is enumerated instead of estimated by AIS (``ais.exact: auto``):
+    ``logZ_exact``, and the test rows' ``test_ll_exact`` with its standard error over rows (nats)."""
+    log_z = log_partition_exact(model, progress=False)
+    out = {"logZ_exact": log_z}
+    if test is not None:
+        out["test_ll_exact"], out["test_ll_exact_stderr"] = log_likelihood(model, test, log_z)
+    return out
 
 
 def _finite(x) -> bool:

@@ -6,8 +6,8 @@ are applied to the config file's mapping before it is resolved, so they are chec
 is, with the same messages, and the run's ``config.json`` holds their values.
 
 ``config_changes`` lists what differs between two configs, key by key; ``RESUME_MAY_CHANGE`` is what a
-resumed run may change (more epochs, the finishing AIS and samples): anything else would continue a run
-under settings it did not start with.
+resumed run may change (more epochs, the finishing AIS and samples, the threads): anything else would
+continue a run under settings it did not start with.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from natural_bm.run.rules import ConfigError
 __all__ = ["RESUME_MAY_CHANGE", "apply_overrides", "config_changes", "parse_override", "refused_on_resume"]
 
 #: dotted keys (a trailing dot: every key of the section) that ``--resume`` lets an override change
-RESUME_MAY_CHANGE = ("training.epochs", "ais.", "samples.")
+RESUME_MAY_CHANGE = ("training.epochs", "ais.", "samples.", "threads")
 
 
 def parse_override(text: str) -> tuple[list[str], object]:

@@ -9,6 +9,7 @@ on exit and on a crash) so that two runs can never write into it together. The f
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -16,6 +17,8 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+
+import torch
 
 from natural_bm import DBN
 from natural_bm import distributed as dist
@@ -29,6 +32,7 @@ from natural_bm.run.checkpoints import (
     PRETRAIN_DIR,
     RESULTS_NAME,
     STATUS_PREEMPTED,
+    TRANSFORM_NAME,
     check_out_path,
     clear_for_fresh_start,
     finished_results,
@@ -42,9 +46,19 @@ from natural_bm.run.checkpoints import (
     truncate_log,
     write_json,
 )
-from natural_bm.run.data import check_data_fits_model, load_data, load_labels
+from natural_bm.run.config import resolve_config
+from natural_bm.run.data import (
+    DataTransform,
+    check_data_fits_model,
+    evaluation_transform,
+    load_labels,
+    load_splits,
+    warn_if_unscaled,
+)
 from natural_bm.run.dbn import finish_dbn
+from natural_bm.run.estimates import LogZPlan, log_z_plan
 from natural_bm.run.finish import finish
+from natural_bm.run.monitoring import check_monitored_keys, resolve_best_checkpoint
 from natural_bm.run.overrides import config_changes, refused_on_resume
 from natural_bm.run.preemption import Preemption
 from natural_bm.run.pretrain import pretrain_from_config
@@ -63,12 +77,17 @@ class Prepared:
     image_shape: tuple
     labels: tuple | None
     started: float  # time.time() at the start of this session
+    plan: LogZPlan  # how log Z is estimated
+    transform: DataTransform | None  # data.kind standardized: the training split's
+    notes: list  # what the run chose, said at its start (verbose)
 
 
 def _prepare(cfg: dict, resume: bool) -> Prepared:
-    """Load the data, build the model and check the two against each other (nothing written)."""
+    """Load the data, build the model and check the two against each other (nothing written); fills the
+    config's choices that depend on them (``training.best_checkpoint: auto``)."""
     started = time.time()
-    x, valid, test, shape = load_data(cfg)
+    data = load_splits(cfg)
+    x, valid, test, shape = data.train, data.valid, data.test, data.image_shape
     image_shape = tuple(cfg["samples"]["image_shape"] or shape)
     if math.prod(image_shape) != x.shape[1]:
         raise ConfigError(f"samples.image_shape {list(image_shape)} covers {math.prod(image_shape)} pixels but the "
@@ -83,7 +102,15 @@ def _prepare(cfg: dict, resume: bool) -> Prepared:
             model.label_layer()
         except ValueError as err:
             raise ConfigError(f"data.labels: {err}") from None
-    return Prepared(model, (x, valid, test), image_shape, labels, started)
+    plan = log_z_plan(cfg, model.top if isinstance(model, DBN) else model)
+    notes = [plan.describe(cfg)]
+    if not isinstance(model, DBN):  # (a DBN has no joint phase: its RBMs keep their newest checkpoint)
+        check_monitored_keys(cfg, model, valid is not None, plan, check_best=not resume)
+        if cfg["training"]["best_checkpoint"] == "auto":
+            cfg["training"]["best_checkpoint"], note = resolve_best_checkpoint(cfg, model, valid is not None, plan)
+            notes.append(note)
+        warn_if_unscaled(model, x)  # (the last check: a refused config does not warn first)
+    return Prepared(model, (x, valid, test), image_shape, labels, started, plan, data.transform, notes)
 
 
 def train(cfg: dict, out: str | os.PathLike, resume: bool = False, verbose: int | str = "auto",
@@ -111,6 +138,18 @@ def train(cfg: dict, out: str | os.PathLike, resume: bool = False, verbose: int 
         ``"preempted"``.
     """
     out, verbose = check_out_path(out), resolve_verbose(verbose)
+    cfg = copy.deepcopy(cfg)  # (filled in below: the threads used, the best checkpoint's key)
+    threads_before = torch.get_num_threads()
+    if cfg["threads"] is not None:
+        torch.set_num_threads(cfg["threads"])
+    cfg["threads"] = torch.get_num_threads()
+    try:
+        return _train(cfg, out, resume, verbose, preemption)
+    finally:
+        torch.set_num_threads(threads_before)
+
+
+def _train(cfg: dict, out: Path, resume: bool, verbose: int, preemption) -> dict:
     prepared = _prepare(cfg, resume)
     if resume and (out / CONFIG_NAME).is_file():
         _check_resume_config(cfg, out)
@@ -130,8 +169,8 @@ def _check_resume_config(cfg: dict, out: Path) -> None:
     refused = refused_on_resume(config_changes(read_run_config(out), _as_saved(cfg)))
     if refused:
         raise ConfigError(f"resuming {out} with a changed config ({'; '.join(refused)}): a resumed run keeps its "
-                          f"settings except training.epochs, ais.* and samples.*; start a new run (--out), or "
-                          f"edit {out / CONFIG_NAME} to change them knowingly (--resume then warns).")
+                          f"settings except training.epochs, ais.*, samples.* and threads; start a new run (--out), "
+                          f"or edit {out / CONFIG_NAME} to change them knowingly (--resume then warns).")
 
 
 def _as_saved(cfg: dict) -> dict:
@@ -139,7 +178,7 @@ def _as_saved(cfg: dict) -> dict:
     return json.loads(json.dumps(cfg))
 
 
-def _open_folder(cfg: dict, out: Path, resume: bool, verbose: int):
+def _open_folder(cfg: dict, out: Path, resume: bool, verbose: int, transform: DataTransform | None):
     """Start or reopen the results folder: (checkpoint epoch, its payload, the results if already finished)."""
     saved = _as_saved(cfg)
     if not resume:
@@ -148,7 +187,10 @@ def _open_folder(cfg: dict, out: Path, resume: bool, verbose: int):
         remove_orphans(out)
         dist.barrier()  # every rank has looked before rank 0 writes
         write_json(out / CONFIG_NAME, cfg)
+        if transform is not None:
+            write_json(out / TRANSFORM_NAME, transform.to_dict())
         return None, None, None
+    _check_transform(out, transform)
     done = finished_results(out, cfg)
     if done is not None:
         if verbose:
@@ -159,7 +201,8 @@ def _open_folder(cfg: dict, out: Path, resume: bool, verbose: int):
         write_json(out / CONFIG_NAME, cfg)  # what a --set changed (checked above): recorded
     checkpoint, payload = latest_intact_checkpoint(out)
     old = (payload or {}).get("run_config")
-    changed = config_changes(None if old is None else migrate_legacy_config(old)[0], saved)
+    changed = [line for line in config_changes(None if old is None else _resolved(migrate_legacy_config(old)[0]),
+                                               saved) if not line.startswith("threads:")]  # (threads may change)
     if changed:
         warnings.warn(f"{out / CONFIG_NAME} was edited since the checkpoint of epoch {checkpoint} was written "
                       f"({'; '.join(changed)}); resuming with the edited config. Restore the old values to "
@@ -174,6 +217,30 @@ def _open_folder(cfg: dict, out: Path, resume: bool, verbose: int):
             warnings.warn(f"no intact checkpoint in {out / 'checkpoints'}: {where}.", RuntimeWarning, stacklevel=3)
         clear_for_fresh_start(out)
     return checkpoint, payload, None
+
+
+def _resolved(raw: dict) -> dict:
+    """A checkpoint's config in today's spelling (resolved), or as it is where today's checks refuse it."""
+    try:
+        return resolve_config(raw)
+    except ConfigError:
+        return raw
+
+
+def _check_transform(out: Path, transform: DataTransform | None) -> None:
+    """A resumed run's standardisation must be the one it started with (``data_transform.json``)."""
+    if transform is None:
+        return
+    try:
+        saved = evaluation_transform(out)
+    except ValueError:
+        saved = None
+    if saved is None:
+        write_json(out / TRANSFORM_NAME, transform.to_dict())  # (lost, or a run killed before writing it)
+    elif saved != transform:
+        raise ConfigError(f"data.train: its columns' means and standard deviations differ from those the run "
+                          f"started with ({out / TRANSFORM_NAME}): the training file changed; restore it, or start "
+                          f"a new run (--out).")
 
 
 def _start(cfg: dict, out: Path, prepared: Prepared, resumed: bool, verbose: int, preemption) -> None:
@@ -193,18 +260,22 @@ def _start(cfg: dict, out: Path, prepared: Prepared, resumed: bool, verbose: int
 
 
 def _train_locked(cfg: dict, out: Path, resume: bool, verbose: int, prepared: Prepared, preemption) -> dict:
-    checkpoint, payload, done = _open_folder(cfg, out, resume, verbose)
+    checkpoint, payload, done = _open_folder(cfg, out, resume, verbose, prepared.transform)
     if done is not None:
         return done
+    if verbose and dist.rank() == 0:
+        for note in prepared.notes:
+            print(f"natural-bm: {note}.")
     model = prepared.model
     if checkpoint is None:
         _start(cfg, out, prepared, resume, verbose, preemption)
         if preemption is not None and preemption.requested:
             return _preempted(out, preemption, None)
     if isinstance(model, DBN):
-        return finish_dbn(cfg, out, model, prepared.splits, prepared.started, resume, verbose)
+        return finish_dbn(cfg, out, model, prepared.splits, prepared.plan, prepared.started, resume, verbose)
     extra = (preemption.callback(),) if preemption is not None else ()
-    callbacks = RunCallbacks(cfg, out, model, prepared.image_shape, checkpoint is not None, _as_saved(cfg), extra)
+    callbacks = RunCallbacks(cfg, out, model, prepared.image_shape, checkpoint is not None, _as_saved(cfg),
+                             prepared.plan, extra)
     final_epoch = _resume_or_fit(cfg, out, model, prepared, callbacks, checkpoint, payload, verbose)
     if preemption is not None and preemption.requested:
         return _preempted(out, preemption, latest_intact_checkpoint(out)[0])
