@@ -23,11 +23,15 @@ every epoch, which is what ``--resume`` continues from), ``model.pt`` and ``resu
 
 from natural_bm.run.build import PLOT_INTERVAL_S, build_model, warm_start
 from natural_bm.run.checkpoints import (
+    DBN_MODEL_NAME,
+    MODEL_NAME,
     STATUS_COMPLETE,
     STATUS_DIVERGED,
     STATUS_EARLY,
     STATUS_PREEMPTED,
+    TRANSFORM_NAME,
     check_out_path,
+    model_name,
     read_run_config,
     snapshot,
 )
@@ -40,7 +44,15 @@ from natural_bm.run.config import (
     read_raw_config,
     resolve_config,
 )
-from natural_bm.run.data import evaluation_data, load_data, load_labels
+from natural_bm.run.data import (
+    DataTransform,
+    evaluation_data,
+    evaluation_transform,
+    load_data,
+    load_labels,
+    load_splits,
+    run_file_rows,
+)
 from natural_bm.run.overrides import apply_overrides, config_changes
 from natural_bm.run.preemption import EXIT_PREEMPTED, Preempted, Preemption
 from natural_bm.run.pretrain import pretrain_from_config
@@ -50,13 +62,17 @@ from natural_bm.run.schedules import steps_of
 from natural_bm.run.train import train
 
 __all__ = [
+    "DBN_MODEL_NAME",
     "EXIT_PREEMPTED",
+    "MODEL_NAME",
     "PLOT_INTERVAL_S",
     "STATUS_COMPLETE",
     "STATUS_DIVERGED",
     "STATUS_EARLY",
     "STATUS_PREEMPTED",
+    "TRANSFORM_NAME",
     "ConfigError",
+    "DataTransform",
     "Preempted",
     "Preemption",
     "RunConfig",
@@ -69,14 +85,18 @@ __all__ = [
     "config_reference_markdown",
     "defaults",
     "evaluation_data",
+    "evaluation_transform",
     "load_data",
     "load_labels",
+    "load_splits",
     "make_callback",
+    "model_name",
     "pretrain_from_config",
     "read_config",
     "read_raw_config",
     "read_run_config",
     "resolve_config",
+    "run_file_rows",
     "snapshot",
     "steps_of",
     "train",
