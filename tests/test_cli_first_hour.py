@@ -120,8 +120,6 @@ def test_logz_and_sample_run_on_the_threads_asked_for(run_folder, tmp_path, caps
     assert "--threads takes a whole number >= 1" in capsys.readouterr().err
 
 
-@pytest.mark.xfail(strict=True, reason="needs the `threads` config key of natural_bm/run/config.py (the run "
-                                       "package's developer): --threads N is --set threads=N")
 def test_train_threads_is_the_config_key_and_recorded(tmp_path):
     cfg = {**CONFIG, "training": {**CONFIG["training"], "epochs": 1}, "ais": {"n_runs": 4, "n_betas": 10}}
     assert main(["train", str(_write(tmp_path / "c.json", cfg)), "--out", str(tmp_path / "r"), "--verbose", "0",
@@ -151,8 +149,6 @@ def test_logz_data_file_is_read_as_the_run_read_its_files(tmp_path, capsys):
     assert "train_ll" not in out and "read as the run in" in out["data"]
 
 
-@pytest.mark.xfail(strict=True, reason="YAML errors lose their line and column in natural_bm/run/config.py "
-                                       "read_raw_config (first_line of the YAMLError); the run package's developer")
 def test_yaml_errors_keep_the_line_and_column(tmp_path, capsys):
     bad = tmp_path / "config.yaml"
     bad.write_text("model:\n  type: rbm\n  n_hidden: a: b\n")  # the second ':' of line 3 is column 14
