@@ -1,10 +1,11 @@
 """A training run: ``train(cfg, out)`` is what ``natural-bm train`` does.
 
-Everything that can be checked is checked before the results folder is touched: the config, the output
-path, the data (against the model: its columns, NaN and inf, its range for the visible units), the model
-and its training settings. The folder is then held with an exclusive OS lock (``<out>/.lock``, released
-on exit and on a crash) so that two runs can never write into it together. The folder's layout is
-``natural_bm.run.checkpoints``'; the finishing evaluation ``natural_bm.run.finish``'.
+Everything that can be checked is checked before the results folder is touched: the config, the output path,
+the data (against the model: its columns, NaN and inf, its range for the visible units), the model and its
+training settings, and every monitored key against the keys the run will log. The folder is then held with an
+exclusive OS lock (``<out>/.lock``, released on exit and on a crash) so that two runs can never write into it
+together. The folder's layout is ``natural_bm.run.checkpoints``'; the finishing evaluation
+``natural_bm.run.finish``'.
 """
 
 from __future__ import annotations
@@ -104,6 +105,12 @@ def _prepare(cfg: dict, resume: bool) -> Prepared:
             raise ConfigError(f"data.labels: {err}") from None
     plan = log_z_plan(cfg, model.top if isinstance(model, DBN) else model)
     notes = [plan.describe(cfg)]
+    if cfg["ais"]["trajectory"] == "auto":  # a fresh run records its choice; a run from before the key: off
+        persistent = not isinstance(model, DBN) and model.trainer.algorithm.persistent_rows() is not None
+        cfg["ais"]["trajectory"] = bool(persistent and not resume)
+        if cfg["ais"]["trajectory"]:
+            notes.append("trajectory AIS logs log Z and the log-likelihoods every epoch (ais.trajectory: false "
+                         "turns it off)")
     if not isinstance(model, DBN):  # (a DBN has no joint phase: its RBMs keep their newest checkpoint)
         check_monitored_keys(cfg, model, valid is not None, plan, check_best=not resume)
         if cfg["training"]["best_checkpoint"] == "auto":
@@ -131,6 +138,10 @@ def train(cfg: dict, out: str | os.PathLike, resume: bool = False, verbose: int 
         verbose: 0, 1 (progress bars), 2 (a line per epoch) or ``"auto"``.
         preemption: an active ``Preemption``: its signals stop training at the next update
             (``results["status"] == "preempted"``; continue with ``resume=True``).
+
+    ``cfg["threads"]`` is applied for the run (torch's threads are put back after) and ``config.json``
+    records the number used, as it records the key ``training.best_checkpoint: auto`` chose; ``cfg``
+    itself is not changed.
 
     Returns:
         The results: ``status`` ``"complete"``, ``"early_stopped"`` (with ``stop_reason``), ``"diverged"``
@@ -202,7 +213,8 @@ def _open_folder(cfg: dict, out: Path, resume: bool, verbose: int, transform: Da
     checkpoint, payload = latest_intact_checkpoint(out)
     old = (payload or {}).get("run_config")
     changed = [line for line in config_changes(None if old is None else _resolved(migrate_legacy_config(old)[0]),
-                                               saved) if not line.startswith("threads:")]  # (threads may change)
+                                               saved) if not line.startswith(("threads:", "ais.trajectory"))]
+    # (threads may change; a run from before ais.trajectory records it as off)
     if changed:
         warnings.warn(f"{out / CONFIG_NAME} was edited since the checkpoint of epoch {checkpoint} was written "
                       f"({'; '.join(changed)}); resuming with the edited config. Restore the old values to "
