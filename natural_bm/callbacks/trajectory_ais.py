@@ -115,6 +115,8 @@ class TrajectoryAISCallback(Callback):
     def load_state_dict(self, state: dict) -> None:
         if not state:
             return
+        if self.estimator is None:  # restored without a fit (a run whose training had ended): build it first
+            self.on_train_begin()
         self.estimator.load_state_dict(state["estimator"])
         self.results = {int(e): dict(r) for e, r in state["results"].items()}
         self._initial = None

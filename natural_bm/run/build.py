@@ -16,6 +16,7 @@ from natural_bm.callbacks import (
     PlotCallback,
     SampleCallback,
     SummaryCallback,
+    TrajectoryAISCallback,
 )
 from natural_bm.io import first_line
 from natural_bm.run.checkpoints import LOG_NAME, SAMPLES_NAME, RunCheckpoint
@@ -36,12 +37,14 @@ PLOT_INTERVAL_S = 30.0
 
 #: the settings of each algorithm that come from the training section
 _SETTINGS = {"cd": ("k",), "pcd": ("k", "n_chains"), "exact": (), "mfpcd": ("k", "n_chains", "mf_steps"),
-             "pt": ("k", "n_chains", "n_temperatures", "min_beta", "mf_steps")}
+             "pt": ("k", "n_chains", "n_temperatures", "min_beta", "mf_steps", "adaptive_ladder", "swap_target")}
+#: config keys whose algorithm argument has another name
+_ARGUMENT = {"adaptive_ladder": "adaptive", "swap_target": "target"}
 
 
 def algorithm_settings(training: dict) -> dict:
     """The keyword arguments of ``training.algorithm`` from the training section (``exact`` takes none)."""
-    return {name: training[name] for name in _SETTINGS[training["algorithm"]]}
+    return {_ARGUMENT.get(name, name): training[name] for name in _SETTINGS[training["algorithm"]]}
 
 
 def build_optimizer(o: dict):
@@ -166,6 +169,10 @@ class RunCallbacks:
                                parity=a["parity"]) if plan.ais else None
         self.exact = None if plan.ais else ExactLikelihoodCallback(every=1 if plan.exact_every_epoch else t["epochs"],
                                                                    max_exact_states=MAX_EXACT_STATES)
+        # log Z along training; a resumed run without the trajectory's state starts it from a full AIS
+        self.trajectory = TrajectoryAISCallback(
+            reanchor_every=a["trajectory_reanchor_every"], ais_betas=a["trajectory_betas"], ais_runs=a["n_runs"],
+            anchor="ais" if append_log else "auto", seed=cfg["seed"]) if a["trajectory"] is True else None
         self.sampler = SampleCallback(model, out / SAMPLES_NAME, n_chains=s["n_chains"], n_samples=s["n_samples"],
                                       plot_every=s["plot_every"], epoch_ls=[last_epoch], image_shape=image_shape,
                                       seed=cfg["seed"])
@@ -175,7 +182,8 @@ class RunCallbacks:
         self.checkpoint = RunCheckpoint(out, keep_last=t["keep_checkpoints"], keep_best=t["best_checkpoint"],
                                         run_config=run_config)
         self.all = [
-            CSVLogger(csv, append=append_log), self.ais or self.exact, self.sampler, self.plot, self.summary,
+            CSVLogger(csv, append=append_log), self.ais or self.exact, *([self.trajectory] if self.trajectory else []),
+            self.sampler, self.plot, self.summary,
             # before the checkpoint, so a stop (early stopping, divergence) is known when it is written
             *(make_callback(entry) for entry in cfg["callbacks"]),
             self.checkpoint,

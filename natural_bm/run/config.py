@@ -111,6 +111,11 @@ class TrainingConfig:
     n_temperatures: int = setting(10, r.integer(2), "pt: temperatures of the ladder")
     min_beta: float = setting(0.1, r.number(0, 1, strict_min=True, strict_max=True),
                           "pt: the lowest inverse temperature (a geometric ladder up to 1)")
+    adaptive_ladder: bool = setting(False, r.boolean,
+                                    "pt: the ladder tunes itself while training, rungs placed for swap rates near "
+                                    "swap_target (added where swaps stall); logs swap_rate_min/max, n_temperatures")
+    swap_target: float = setting(0.25, r.number(0, 1, strict_min=True, strict_max=True),
+                                 "pt with adaptive_ladder: the swap rate the rungs are placed for")
     epochs: int = setting(10, r.integer(1), "passes over the training rows")
     batch_size: int = setting(100, r.integer(1), "rows per update")
     l1: float = setting(0.0, r.number(0), "L1 weight decay")
@@ -184,6 +189,17 @@ class AISConfig:
     parity: int | str = setting("auto", r.choice("auto", 0, 1), "layers annealed: 0 even (v, h2), 1 odd (h1), auto")
     importance_samples: int | None = setting(None, r.optional(r.integer(1)),
                                          "K: also the test log-likelihood with log p*(v) importance-sampled, K draws")
+    trajectory: bool | str = setting("auto", r.choice("auto", True, False),
+                                 "log Z and the log-likelihoods every epoch by trajectory AIS (TrajectoryAISCallback: "
+                                 "logZ_trajectory, train_ll_trajectory, val_ll_trajectory): auto is on for RBMs and "
+                                 "DBMs trained with persistent chains (pcd, mfpcd, pt) and records true or false; "
+                                 "false turns it off")
+    trajectory_reanchor_every: int = setting(10, r.integer(0),
+                                             "epochs between the full AIS runs that re-anchor the trajectory (its "
+                                             "chains drift low as the model grows modes; logZ_drift logs by how "
+                                             "much); 0: never")
+    trajectory_betas: int | None = setting(5000, r.optional(r.integer(2)),
+                                           "betas of a re-anchoring AIS; null: the 14,501 schedule")
 
 
 @dataclass
