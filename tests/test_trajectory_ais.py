@@ -41,7 +41,7 @@ def test_every_epoch_of_a_small_rbm_training_within_0_1_nats_of_exact(algorithm,
 
     m = RBM(12, 8, seed=0, dtype=torch.float64).init_from_data(x).compile(SGD(0.1, momentum=0.9), algorithm, **kw)
     exact = _Exact(m)
-    cb = TrajectoryAISCallback(n_chains=1000, seed=0, anchor="base")
+    cb = TrajectoryAISCallback(n_chains=1000, seed=0, anchor="base", reanchor_every=0)
     h = m.fit(x, batch_size=50, epochs=20, verbose=0, seed=0, callbacks=[cb, _exact_each_epoch(exact)]).history
     exact = np.array(exact)
     dev = np.array(h["logZ_trajectory"]) - exact
@@ -61,7 +61,7 @@ def test_dbm_trajectory_matches_exact_enumeration_on_both_parities():
         m = DBM([10, 6, 4], seed=0, dtype=torch.float64, weight_scale=0.1).compile(
             SGD(0.1, momentum=0.5), "mfpcd", n_chains=50, k=2)
         exact = _Exact(m)
-        cb = TrajectoryAISCallback(n_chains=1000, seed=1, parity=parity, anchor="base")
+        cb = TrajectoryAISCallback(n_chains=1000, seed=1, parity=parity, anchor="base", reanchor_every=0)
         h = m.fit(x, batch_size=50, epochs=8, verbose=0, seed=0, callbacks=[cb, _exact_each_epoch(exact)]).history
         dev = np.array(h["logZ_trajectory"]) - np.array(exact)
         assert np.abs(dev).max() < 0.1, (parity, dev)
@@ -79,7 +79,7 @@ def test_mnist_rbm_trajectory_lands_in_the_band_of_a_full_ais(mnist_dir):
 
     d = load_mnist("sampled", path=mnist_dir, n_train=5000, n_valid=0, download=False)
     m = RBM(784, 50, seed=0).init_from_data(d.train).compile(SGD(0.05, momentum=0.5), "pcd", n_chains=100, k=1)
-    cb = TrajectoryAISCallback(seed=0, anchor="base", max_steps=2000)
+    cb = TrajectoryAISCallback(seed=0, anchor="base", max_steps=2000, reanchor_every=0)
     h = m.fit(d.train, batch_size=100, epochs=3, verbose=0, seed=0, callbacks=[cb]).history
     _, lo, hi = AIS(m, data=d.train, n_runs=100, seed=0, progress=False).estimate_log_error_Z()
     assert lo <= h["logZ_trajectory"][-1] <= hi, (h["logZ_trajectory"], lo, hi)
@@ -179,7 +179,7 @@ def test_bad_arguments_name_the_argument():
     with pytest.raises(ValueError, match="chains"):
         other.load_state_dict(t.state_dict())
     for kw, name in [({"anchor": "guess"}, "anchor"), ({"every": 0}, "every"), ({"reanchor_every": -1},
-                     "reanchor_every"), ({"ais_betas": 1}, "ais_betas")]:
+                     "reanchor_every"), ({"ais_betas": 1}, "ais_betas"), ({"chains": "both"}, "chains")]:
         with pytest.raises(ValueError, match=name):
             TrajectoryAISCallback(**kw)
     with torch.no_grad():

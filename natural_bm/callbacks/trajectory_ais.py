@@ -8,26 +8,43 @@ import torch
 
 from natural_bm.callbacks.callback import Callback
 from natural_bm.estimators import AIS, log_likelihood, log_partition_exact
-from natural_bm.estimators.trajectory import TrajectoryAIS
-from natural_bm.validation import check_positive_int
+from natural_bm.estimators.ais_weights import MIN_EFFECTIVE_SAMPLE_SIZE
+from natural_bm.estimators.trajectory import TrainingChainsAIS, TrajectoryAIS
+from natural_bm.validation import check_positive_int, warn_user
 
 ANCHORS = ("auto", "base", "exact", "ais")
+CHAINS = ("own", "training")
 
 
 class TrajectoryAISCallback(Callback):
     """Follows log Z along training with trajectory AIS (``natural_bm.estimators.trajectory``) and logs
-    the log-likelihoods it implies, every epoch, for a small fraction of a full AIS's cost.
+    the log-likelihoods it implies, every epoch, re-anchored by a full AIS every ``reanchor_every`` epochs.
 
-    At the end of every epoch the callback's chains anneal from the last epoch's parameters to the new ones
-    through ``n_steps`` interpolated parameter sets (one Gibbs sweep each), carrying importance weights from
-    a known start; the epoch logs get (prefixed by ``name``):
+    Two kinds of particles carry the importance weights (``chains``):
 
-    * ``logZ_trajectory``: the estimate of log Z (nats), every epoch;
-    * ``ess_trajectory``: the lowest effective sample size of the weights during the epoch's move (1 to
-      ``n_chains``; a RuntimeWarning below 10), every epoch;
-    * ``steps_trajectory`` and ``resamplings_trajectory``: the steps of the epoch's move (``n_steps`` to
-      ``max_steps``, more for larger moves: the cost) and how often its chains were resampled; both
-      high mean a move too large to follow (see below), every epoch;
+    * ``"own"`` (the default): the callback's ``n_chains`` chains. At the end of every epoch they anneal
+      from the last epoch's parameters to the new ones along the straight line between them (adaptive
+      steps of one Gibbs sweep, resampled when the weights spread: ``TrajectoryAIS``).
+    * ``"training"``: the training's own persistent chains (Béreux et al. 2024; ``TrainingChainsAIS``):
+      after every parameter update the weights gain log p*_new(x) - log p*_old(x) at the chains x, in
+      float64 on copies of the parameters; the training is untouched (bit-identical weights with and
+      without the callback) and the chains are never resampled. Two free energies of the chains per
+      batch. From the end of the first epoch (the chains start at data rows and get an epoch to reach
+      the model); the first epoch's value is the anchor's. For PCD with few chains and large steps it
+      is strongly biased low (see "When it drifts"): use it with many chains and small learning rates.
+
+    The epoch logs get (prefixed by ``name``):
+
+    * ``logZ_trajectory``: the estimate of log Z (nats), every epoch (at a re-anchoring epoch, the full
+      AIS's);
+    * ``ess_trajectory``: the effective sample size of the weights (1 to the number of chains; own
+      chains: the lowest during the epoch's move; training chains: at the epoch's end), every epoch;
+    * ``steps_trajectory`` and ``resamplings_trajectory``: the own chains' steps of the epoch's move
+      (``n_steps`` to ``max_steps``) and resamplings; for the training chains, the updates of the epoch
+      and 0;
+    * ``ancestors_trajectory``: of the own chains, how many of the chains at the last (re-)start have
+      descendants left (``n_chains`` when no resampling has happened; 1: every chain descends from one);
+      NaN for the training chains;
     * ``train_ll_trajectory``: the mean of log p*(v) - log Z over the fit's training monitoring rows
       (``params["train_data"]``; the exact -F(v) of an RBM, the mean-field bound of a DBM, as
       ``natural_bm.estimators.log_likelihood``), and with ``validation`` ``val_ll_trajectory`` over the
@@ -40,16 +57,47 @@ class TrajectoryAISCallback(Callback):
     a fresh initialisation (small weights); ``"exact"`` then takes the level there from
     ``log_partition_exact``, ``"ais"`` from a full AIS at the end of the first epoch (for a model that
     starts trained: a warm start, a pre-trained DBM); ``"auto"`` is ``"exact"`` where at most
-    ``max_exact_states`` states are enumerated, else ``"base"``.
+    ``max_exact_states`` states are enumerated, else ``"base"``. The training chains take their level at
+    the end of the first epoch: the own chains' start and first move (``"base"``), the exact log Z there
+    (``"exact"``) or a full AIS there (``"ais"``).
 
-    When it drifts: when the parameters move far in one epoch (early epochs, a high or raised learning
-    rate), the log weights spread and the effective sample size drops: raise ``n_steps``. When the chains
-    do not mix (a sharp model whose modes separate as it trains), the weighted chains miss modes and log Z
-    comes out too low, while the effective sample size may look fine: the weights cannot show it. Both
-    errors accumulate over epochs. Re-anchoring (``reanchor_every`` = N > 0) runs a full AIS
-    (``natural_bm.estimators.AIS`` with ``ais_runs`` runs of ``ais_betas`` betas, the training monitoring
-    rows as its base-rate data) every N epochs, logs the difference (``logZ_drift``) and continues from the
-    AIS level: the drift is then bounded by what N epochs add, at the cost of one AIS per N epochs.
+    Re-anchoring (``reanchor_every`` = N > 0) runs a full AIS (``natural_bm.estimators.AIS`` with
+    ``ais_runs`` runs of ``ais_betas`` betas, the training monitoring rows as its base-rate data) every N
+    epochs, logs the difference (``logZ_drift``) and continues from the AIS level with equal weights (the
+    own chains resampled by their weights first). The default, every epoch with 5,000 betas, is what kept
+    the demo within a nat (below); its cost is one such AIS per epoch.
+
+    When it drifts (measured on the demo's training, ``experiments/trajectory_ais/drift.json``: an RBM
+    784-200, PCD-1 with 100 chains, lr 0.002, momentum 0.9, 30 epochs of MNIST binarised per minibatch;
+    reference: a 14,501-beta, 100-run AIS at every epoch):
+
+    * The model's log Z swings by up to 30 nats from one epoch to the next late in that training (the
+      exact log Z of a 784-20 RBM trained the same way swings by up to 10), so each epoch's move is large:
+      even fresh copies of the training's chains annealed over one move keep 1 to 8 effective chains of
+      100, and the forward and reverse estimates of one move disagree by 5 to 35 nats.
+    * Own chains (no re-anchoring): every move resamples them 1 to 8 times, so their genealogy collapses
+      (10 of the 100 starting chains have descendants after 3 epochs, 1 after 9) while the effective
+      sample size reads a healthy 50 (the resampling threshold): the population covers one region,
+      misses the mass the model moves elsewhere, and log Z drifts low: -1.5 nats at epoch 3, -15 at
+      epoch 8, -46 at epoch 29. 1,000 chains or ten times as many steps slow it (784-20: -7.5 and -15
+      against -28 at epoch 29) but do not stop it; a fresh population every 5 epochs (5,000 steps) is
+      within 0.4 nats at its restarts but 4 to 17 nats off 1 to 3 epochs later.
+    * Training chains, an increment per update: -650 nats per epoch on the demo (-250 on 784-20), the
+      effective sample size 1 within the first epoch. Two measured causes: the weights spread with the
+      noise of every SGD step (independent chains on the same per-update path fail alike), and the
+      step depends on the chains that weigh it: the negative phase lowers log p* where the chains are,
+      so the chains' increments are low by about lr tr Cov(grad log p*) / n_chains per update (on a
+      12-8 RBM with plain SGD, lr 0.01: -0.26 nats with 100 chains, -0.024 with 1,000, while log Z
+      moved 0.05). Fresh copies of the training chains per epoch err high (+266 nats at epoch 29)
+      and their reverse low; Bennett's ratio of the two -23.
+    * Re-anchoring: a 5,000-beta AIS at every epoch lands within about 0.3 nats of the reference
+      (``anchor_cost`` in drift.json) for 5 s beside a 2-3 s training epoch; re-anchoring every 2 or
+      more epochs left the epochs between anchors several nats off late in the demo.
+
+    The trajectory is accurate while the moves are small: the first epochs of a fresh model, small or
+    decaying learning rates (the 784-50 test below: 3 epochs at lr 0.05, momentum 0.5, within a 100-run
+    AIS's band), and the 12-8 models of the tests. Watch ``ancestors_trajectory`` (a collapsed
+    genealogy is the own chains' failure) and ``logZ_drift``.
 
     The state (chains, weights, level, last parameters) goes through ``state_dict``, so a checkpointed run
     resumes bit-identically.
@@ -57,8 +105,9 @@ class TrajectoryAISCallback(Callback):
     Args:
         every: epochs between log-likelihood evaluations (a free energy of every monitoring row); log Z and
             the effective sample size are logged every epoch, since the chains advance every epoch.
+        chains: ``"own"`` or ``"training"`` (above).
         n_chains, n_steps, max_steps, target_variance, start_steps, parity, resample_below: of
-            ``TrajectoryAIS``.
+            ``TrajectoryAIS`` (the own chains; ``parity`` for both).
         reanchor_every: epochs between full AIS re-anchorings (0: never).
         validation: also log ``val_ll_trajectory``.
         anchor: the start (see above): ``"auto"``, ``"base"``, ``"exact"`` or ``"ais"``.
@@ -69,14 +118,19 @@ class TrajectoryAISCallback(Callback):
     """
 
     produces_logs = True
+    batch_logs_on_device = True  # (the batch hooks read no logs: no host round-trip per batch)
 
-    def __init__(self, every: int = 1, n_chains: int = 100, n_steps: int = 10, max_steps: int = 1000,
-                 target_variance: float | None = 1e-4, reanchor_every: int = 0, validation: bool = True,
-                 anchor: str = "auto", start_steps: int = 1000, ais_runs: int = 100,
-                 ais_betas: int | None = None, parity: int | str = "auto", resample_below: float = 0.5,
+    def __init__(self, every: int = 1, chains: str = "own", n_chains: int = 100, n_steps: int = 10,
+                 max_steps: int = 1000, target_variance: float | None = 1e-4, reanchor_every: int = 1,
+                 validation: bool = True, anchor: str = "auto", start_steps: int = 1000, ais_runs: int = 100,
+                 ais_betas: int | None = 5000, parity: int | str = "auto", resample_below: float = 0.5,
                  seed: int = 0, name: str = "", max_exact_states: int = 2**20) -> None:
         super().__init__()
         self.every = check_positive_int(every, "every")
+        if chains not in CHAINS:
+            raise ValueError(f"`chains` must be one of {CHAINS} (the callback's own chains or the training's "
+                             f"persistent ones), got {chains!r}.")
+        self.chains = chains
         self.n_chains = check_positive_int(n_chains, "n_chains", minimum=2)
         self.n_steps = check_positive_int(n_steps, "n_steps")
         self.max_steps = check_positive_int(max_steps, "max_steps")
@@ -94,30 +148,36 @@ class TrajectoryAISCallback(Callback):
         self.seed = int(seed)
         self.name = name
         self.max_exact_states = int(max_exact_states)
-        self.estimator: TrajectoryAIS | None = None
+        self.estimator: TrajectoryAIS | None = None  # the own chains (and the training chains' start)
+        self.training: TrainingChainsAIS | None = None  # the training chains' weights (chains="training")
         self._initial: dict | None = None  # the parameters before the first epoch (until the start)
+        self._epoch_updates = 0
         self.results: dict[int, dict[str, float]] = {}
 
     def keys(self) -> list[str]:
         keys = ["logZ_trajectory", "ess_trajectory", "steps_trajectory", "resamplings_trajectory",
-                "train_ll_trajectory"]
+                "ancestors_trajectory", "train_ll_trajectory"]
         keys += ["val_ll_trajectory"] if self.validation else []
         keys += ["logZ_drift"] if self.reanchor_every else []
         return [self.name + k for k in keys]
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict:
-        if self.estimator is None or not self.estimator.started:
+        training = self.training is not None and self.training.started
+        if self.estimator is None or not (self.estimator.started or training):
             return {}
-        return {"estimator": self.estimator.state_dict(),
-                "results": {str(e): dict(r) for e, r in self.results.items()}}
+        state = {"estimator": self.estimator.state_dict(),
+                 "results": {str(e): dict(r) for e, r in self.results.items()}}
+        if self.training is not None:
+            state["training"] = self.training.state_dict()
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         if not state:
             return
-        if self.estimator is None:  # restored without a fit (a run whose training had ended): build it first
-            self.on_train_begin()
         self.estimator.load_state_dict(state["estimator"])
+        if self.training is not None:
+            self.training.load_state_dict(state.get("training", {}))
         self.results = {int(e): dict(r) for e, r in state["results"].items()}
         self._initial = None
 
@@ -127,9 +187,25 @@ class TrajectoryAISCallback(Callback):
                                        max_steps=self.max_steps, target_variance=self.target_variance,
                                        start_steps=self.start_steps, parity=self.parity,
                                        resample_below=self.resample_below, seed=self.seed)
+        if self.chains == "training":
+            if self.model.trainer is None or self.model.trainer.model_chains() is None:
+                raise ValueError("TrajectoryAISCallback(chains='training') needs an algorithm with persistent "
+                                 "chains ('pcd', 'mfpcd', 'pt'); use chains='own'.")
+            self.training = TrainingChainsAIS(self.model, parity=self.parity)
         # recorded now, annealed to at the first epoch end (a resumed run's restored state replaces it)
         self._initial = {k: p.detach().double().clone() for k, p in self.model.parameter_dict().items()}
         self.results = {}
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_updates = 0
+        if self.training is not None and self.training.started and self.training.moved():
+            # parameters changed outside the updates (by another callback): weigh that change too
+            self.training.advance(self.model.trainer.model_chains())
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.training is not None and self.training.started:
+            self.training.advance(self.model.trainer.model_chains())
+            self._epoch_updates += 1
 
     def _anchor(self) -> str:
         if self.anchor != "auto":
@@ -140,16 +216,19 @@ class TrajectoryAISCallback(Callback):
             feasible = False
         return "exact" if feasible else "base"
 
+    def _exact_at(self, params: dict) -> float:
+        m = self.model.detached_copy(dtype=torch.float64)
+        with torch.no_grad():
+            for k, p in m.parameter_dict().items():
+                p.copy_(params[k])
+        return log_partition_exact(m, progress=False)
+
     def _start(self) -> str:
-        """Start the trajectory at the recorded initial parameters; returns the anchor used."""
+        """Start the own chains at the recorded initial parameters; returns the anchor used."""
         anchor = self._anchor()
         self.estimator.start(self._initial)
-        if anchor == "exact":
-            start_model = self.model.detached_copy(dtype=torch.float64)
-            with torch.no_grad():
-                for k, p in start_model.parameter_dict().items():
-                    p.copy_(self._initial[k])
-            self.estimator.reanchor(log_partition_exact(start_model, progress=False))
+        if anchor == "exact" and self.training is None:
+            self.estimator.reanchor(self._exact_at(self._initial))
         self._initial = None
         return anchor
 
@@ -168,18 +247,56 @@ class TrajectoryAISCallback(Callback):
         out = self.evaluate(epoch)
         logs.update({self.name + k: v for k, v in out.items()})
 
-    def evaluate(self, epoch: int) -> dict[str, float]:
-        """Advance the trajectory to the model's parameters now; returns the un-prefixed values."""
+    def _advance_own(self) -> tuple[dict[str, float], str | None]:
         est = self.estimator
         anchor = self._start() if not est.started else None
-        out = {"logZ_trajectory": est.advance(), "ess_trajectory": est.ess, "steps_trajectory": float(est.last_steps),
-               "resamplings_trajectory": float(est.last_resamplings)}
-        reanchor = anchor == "ais" or (self.reanchor_every and (epoch + 1) % self.reanchor_every == 0)
+        z = est.advance()
+        return {"logZ_trajectory": z, "ess_trajectory": est.ess, "steps_trajectory": float(est.last_steps),
+                "resamplings_trajectory": float(est.last_resamplings),
+                "ancestors_trajectory": float(est.ancestors)}, anchor
+
+    def _reanchor_due(self, epoch: int) -> bool:
+        return bool(self.reanchor_every) and (epoch + 1) % self.reanchor_every == 0
+
+    def _advance_training(self, epoch: int) -> tuple[dict[str, float], bool]:
+        """The training chains' values; and whether the level was just taken from a full AIS."""
+        tc = self.training
+        if tc.started:
+            ess = tc.ess
+            if ess < min(MIN_EFFECTIVE_SAMPLE_SIZE, tc.n_chains / 2):
+                warn_user(f"trajectory AIS: {ess:.1f} effective training chains of {tc.n_chains} carry the "
+                          "estimate, so log Z is likely too low (the increments along the updates spread the "
+                          "weights, and the steps depend on the chains that weigh them); re-anchor with a full "
+                          "AIS more often (reanchor_every) or use chains='own'.", RuntimeWarning)
+            return {"logZ_trajectory": tc.logZ, "ess_trajectory": ess,
+                    "steps_trajectory": float(self._epoch_updates), "resamplings_trajectory": 0.0,
+                    "ancestors_trajectory": math.nan}, False
+        # the end of the first epoch: the level there (the anchor's), from which the training chains carry it
+        anchor, from_ais = self._anchor(), False
+        if anchor == "ais" or self._reanchor_due(epoch):
+            z, from_ais = self._full_ais(epoch), True
+        elif anchor == "exact":
+            z = self._exact_at({k: p.detach().double() for k, p in self.model.parameter_dict().items()})
+        else:
+            z = self._advance_own()[0]["logZ_trajectory"]
+        self._initial = None
+        tc.start(z)
+        return {"logZ_trajectory": z, "ess_trajectory": math.nan, "steps_trajectory": 0.0,
+                "resamplings_trajectory": 0.0, "ancestors_trajectory": math.nan}, from_ais
+
+    def evaluate(self, epoch: int) -> dict[str, float]:
+        """Advance the trajectory to the model's parameters now; returns the un-prefixed values."""
+        if self.training is not None:
+            out, anchored = self._advance_training(epoch)
+            reanchor = not anchored and self._reanchor_due(epoch)
+        else:
+            out, anchor = self._advance_own()
+            reanchor = anchor == "ais" or self._reanchor_due(epoch)
         if reanchor:
             log_z = self._full_ais(epoch)
             if self.reanchor_every:
                 out["logZ_drift"] = out["logZ_trajectory"] - log_z
-            est.reanchor(log_z)
+            (self.training if self.training is not None else self.estimator).reanchor(log_z)
             out["logZ_trajectory"] = log_z
         last = epoch == self.params.get("epochs", epoch + 1) - 1
         if (epoch + 1) % self.every == 0 or last:

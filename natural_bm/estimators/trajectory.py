@@ -75,7 +75,7 @@ from natural_bm.rng import RandomSource, stream_key
 from natural_bm.seeding import new_seed
 from natural_bm.validation import check_positive_int, warn_user
 
-__all__ = ["TrajectoryAIS", "systematic_resample"]
+__all__ = ["TrainingChainsAIS", "TrajectoryAIS", "systematic_resample"]
 
 #: re-anchoring after move t resamples with a uniform of stream _REANCHOR_STREAMS + t
 _REANCHOR_STREAMS = 2**32
@@ -153,6 +153,7 @@ class TrajectoryAIS:
         self.params: dict[str, torch.Tensor] | None = None  # the last recorded parameters (float64)
         self.moves = 0
         self.resamplings = 0
+        self.ancestor: torch.Tensor | None = None  # (n_chains,) int64: each chain's ancestor at the start
         self.ess = math.nan
         self.last_steps = 0
         self.last_resamplings = 0
@@ -161,6 +162,13 @@ class TrajectoryAIS:
     @property
     def started(self) -> bool:
         return self.chains is not None
+
+    @property
+    def ancestors(self) -> int:
+        """How many of the chains drawn at ``start`` have descendants left after the resamplings (from
+        ``n_chains`` down to 1, when every chain descends from one; a collapsed genealogy covers one
+        region of the model, whatever the effective sample size says)."""
+        return 0 if self.ancestor is None else int(torch.unique(self.ancestor).numel())
 
     @property
     def logZ(self) -> float:
@@ -254,6 +262,7 @@ class TrajectoryAIS:
             self.log_z_offset = log_z_base(m, [m.bias(k) for k in range(m.n_layers)])
         self.chains = states
         self.log_w = torch.zeros(self.n_chains, dtype=torch.float64, device=m.device)
+        self.ancestor = torch.arange(self.n_chains)
         self.moves, self.resamplings = 1, 0
         self._move(base, self.params, self.start_steps, gen)
         return self.logZ
@@ -273,7 +282,9 @@ class TrajectoryAIS:
     def resample(self, u: float) -> None:
         """Systematic resampling with the uniform ``u`` (``systematic_resample``): log Z is unchanged, the
         weights restart equal."""
-        idx = systematic_resample(self.log_w, u).to(self.log_w.device)
+        idx = systematic_resample(self.log_w, u)
+        self.ancestor = self.ancestor[idx]
+        idx = idx.to(self.log_w.device)
         self.log_z_offset = self.logZ
         self.chains = [None if c is None else c[idx] for c in self.chains]
         self.log_w = torch.zeros_like(self.log_w)
@@ -301,6 +312,7 @@ class TrajectoryAIS:
                 "log_w": self.log_w.cpu().clone(), "log_z_offset": self.log_z_offset,
                 "params": {k: v.cpu().clone() for k, v in self.params.items()},
                 "moves": self.moves, "resamplings": self.resamplings, "ess": self.ess,
+                "ancestor": self.ancestor.clone(),
                 "last_steps": self.last_steps, "last_resamplings": self.last_resamplings}
 
     def load_state_dict(self, state: dict) -> None:
@@ -318,5 +330,146 @@ class TrajectoryAIS:
         self.log_z_offset = float(state["log_z_offset"])
         self.params = {k: v.to(dev) for k, v in state["params"].items()}
         self.moves, self.resamplings = int(state["moves"]), int(state["resamplings"])
+        # (states saved before the genealogy was kept: counted from the resume)
+        self.ancestor = state["ancestor"].clone() if "ancestor" in state else torch.arange(self.n_chains)
         self.ess = float(state["ess"])
         self.last_steps, self.last_resamplings = int(state["last_steps"]), int(state["last_resamplings"])
+
+
+def _as_states(model, chains) -> list:
+    """The training's chains as one state per layer: an RBM's PCD chains are its visible rows (n, n_visible)."""
+    if isinstance(chains, torch.Tensor):
+        return [chains] + [None] * (model.n_layers - 1)
+    return list(chains)
+
+
+class TrainingChainsAIS:
+    """log Z along training from importance weights carried by the training's own persistent chains.
+
+    The variant of Béreux et al. (2024): the persistent chains of PCD (or of mean-field PCD, parallel
+    tempering's beta = 1 chains) are the particles and every parameter update theta_t -> theta_{t+1} of the
+    run is a step of the annealing path: with x the chains after the update's Gibbs steps (at theta_t),
+
+        log w += log p*_{theta_{t+1}}(x) - log p*_{theta_t}(x),
+
+    and the training's next Gibbs steps (at theta_{t+1}) are the step's transition, so that
+    log Z_t = ``log_z_offset`` + log mean exp(log w). Nothing of the training is touched: the chains
+    are read, never resampled; the increments are float64 on copies of the parameters.
+
+    Args:
+        model: the model being trained (``RBM``, ``DBM``).
+        parity: the parity whose layers the chains' states give and whose free energy is taken (the other
+            one summed out), as for ``AIS``; an RBM's PCD chains hold the visible layer (parity 0) only.
+
+    ``start(log_z)`` sets the level at the model's parameters now; ``advance(chains)`` adds the increment
+    from the parameters last seen to the model's current ones (call it after every update, and before
+    an update whose parameters something else changed since: ``moved``); ``reanchor(log_z)`` takes a new
+    level and restarts the weights equal. ``logZ``, ``ess`` (Kish's effective sample size of the
+    current weights), ``updates`` (increments added since the last level) describe the estimate.
+    """
+
+    def __init__(self, model, parity: int | str = "auto") -> None:
+        self.model = model
+        self.parity = annealed_parity(model, parity)
+        self._seen = model.detached_copy(dtype=torch.float64)  # the parameters of the last increment
+        self._now = model.detached_copy(dtype=torch.float64)  # the current ones (work space)
+        self._seen_native = {k: p.detach().clone() for k, p in model.parameter_dict().items()}
+        self.log_w: torch.Tensor | None = None
+        self.log_z_offset = math.nan
+        self.updates = 0
+
+    @property
+    def started(self) -> bool:
+        return math.isfinite(self.log_z_offset)
+
+    @property
+    def logZ(self) -> float:
+        """The current estimate of log Z at the last parameters seen (nats)."""
+        if not self.started:
+            raise RuntimeError("call start() before reading logZ.")
+        if self.log_w is None:
+            return self.log_z_offset
+        return self.log_z_offset + float(torch.logsumexp(self.log_w, 0)) - math.log(self.log_w.shape[0])
+
+    @property
+    def n_chains(self) -> int:
+        """The number of chains weighed (0 before the first increment)."""
+        return 0 if self.log_w is None else int(self.log_w.shape[0])
+
+    @property
+    def ess(self) -> float:
+        """Kish's effective sample size of the current weights (NaN before the first increment)."""
+        return math.nan if self.log_w is None else effective_sample_size(self.log_w)
+
+    def _record(self) -> None:
+        with torch.no_grad():
+            for name, p in self.model.parameter_dict().items():
+                self._seen_native[name].copy_(p)
+                getattr(self._seen, name).copy_(p)
+
+    def start(self, log_z: float) -> None:
+        """Take ``log_z`` (nats) as log Z at the model's current parameters; the weights start equal."""
+        log_z = float(log_z)
+        if not math.isfinite(log_z):
+            raise ValueError(f"`log_z` must be a finite number of nats, got {log_z!r}.")
+        self._record()
+        self.log_z_offset, self.log_w, self.updates = log_z, None, 0
+
+    def moved(self) -> bool:
+        """Whether the model's parameters differ from those of the last increment (a change between updates)."""
+        return any(not torch.equal(p, self._seen_native[name]) for name, p in self.model.parameter_dict().items())
+
+    def _log_p(self, model, states) -> torch.Tensor:
+        return -model.free_energy_parity(states, sum_out=1 - self.parity)
+
+    def advance(self, chains) -> None:
+        """Add the increment log p*_now(x) - log p*_seen(x) at the chains ``x`` (the training's, as
+        ``Trainer.model_chains`` gives them: visible rows, or one state per layer), then take the current
+        parameters as seen."""
+        if not self.started:
+            raise RuntimeError("call start() before advance().")
+        states = [None if c is None else c.detach().to(dtype=torch.float64) for c in _as_states(self.model, chains)]
+        if any(states[k] is None for k in self.model.parity_layers(self.parity)):
+            raise ValueError(f"the training's chains hold no state of the layers of parity {self.parity}; "
+                             "an RBM's persistent chains hold its visible layer: use parity 0.")
+        with torch.no_grad():
+            for name, p in self._now.parameter_dict().items():
+                p.copy_(getattr(self.model, name))
+            d = self._log_p(self._now, states) - self._log_p(self._seen, states)
+        self.log_w = d if self.log_w is None else self.log_w + d
+        self._seen, self._now = self._now, self._seen
+        with torch.no_grad():
+            for name, p in self.model.parameter_dict().items():
+                self._seen_native[name].copy_(p)
+        self.updates += 1
+
+    def reanchor(self, log_z: float) -> None:
+        """Take ``log_z`` (nats; exact, or a full AIS at the current parameters) as the level from now on;
+        the weights restart equal, so the drift and the weights' spread so far are dropped."""
+        if not self.started:
+            raise RuntimeError("call start() before reanchor().")
+        self.start(log_z)
+
+    def state_dict(self) -> dict:
+        """Level, weights, parameters last seen and counter (CPU tensors), to continue bit-identically."""
+        if not self.started:
+            return {}
+        return {"parity": self.parity, "log_z_offset": self.log_z_offset, "updates": self.updates,
+                "log_w": None if self.log_w is None else self.log_w.cpu().clone(),
+                "params": {k: v.detach().cpu().clone() for k, v in self._seen_native.items()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Take back ``state_dict``'s output (an empty dict: not started)."""
+        if not state:
+            self.log_z_offset, self.log_w = math.nan, None
+            return
+        if int(state["parity"]) != self.parity:
+            raise ValueError(f"the saved training-chain trajectory anneals parity {state['parity']}; this one "
+                             f"{self.parity}: build it with the saved parity.")
+        dev = self._seen.device
+        with torch.no_grad():
+            for name, v in state["params"].items():
+                self._seen_native[name].copy_(v)
+                getattr(self._seen, name).copy_(v)
+        self.log_z_offset, self.updates = float(state["log_z_offset"]), int(state["updates"])
+        self.log_w = None if state["log_w"] is None else state["log_w"].to(dev)
