@@ -40,29 +40,24 @@ def binary_codes(start: int, stop: int, n: int, device=None, dtype: torch.dtype 
     return ((idx[:, None] >> shifts) & 1).to(dtype)
 
 
-def softplus_increment(a_new: torch.Tensor, p_new: torch.Tensor, da: torch.Tensor) -> torch.Tensor:
-    """softplus(a_new) - softplus(a_old) per unit, from a_new, p_new = sigmoid(a_new) and da = a_new - a_old::
+def softplus_increment(a_new: torch.Tensor, da: torch.Tensor) -> torch.Tensor:
+    """softplus(a_new) - softplus(a_old) per unit, from a_new and da = a_new - a_old (the AIS log-weight
+    increment of a summed-out binary unit)::
 
-        softplus(a_new) - softplus(a_old) = -log(1 + sigmoid(a_new) expm1(-da))
+        softplus(a_new) - softplus(a_old) = -log1p(r expm1(-da))           (a_new <= 0, r = sigmoid(a_new))
+                                          = da - log1p(r expm1(da))          (a_new > 0,  r = sigmoid(-a_new))
 
-    The log-weight increment of AIS. The naive difference of two softplus values cancels
-    catastrophically for the tiny steps of an AIS schedule; ``-log1p(p expm1(-da))`` is small and keeps
-    full relative precision in the input dtype. For a large step towards a saturated unit
-    (p expm1(-da) near -1, e.g. a_old = 30, a_new = 60 in a 10-beta schedule) 1 + p expm1(-da) itself
-    cancels, and where p underflows the product is lost; there the log is taken of its equal
-    sigmoid(-a_new) + p e^{-da}, a sum of two positive terms, in log space (exact for inputs in the hundreds).
+    with r = sigmoid(-|a_new|) <= 1/2 in both, so 1 + r expm1(+-da) never cancels and the tiny steps of an
+    AIS schedule keep full relative precision in the input dtype (the naive difference of two softplus
+    values cancels catastrophically there; the one-sided form -log1p(sigmoid(a_new) expm1(-da)) cancels for
+    a large step towards a saturated unit, e.g. a_old = 30, a_new = 60 in a 10-beta schedule). Exact in
+    float32 unless one step moves a unit's input by more than about 70 nats (sigmoid(-|a_new|) underflows,
+    or expm1 overflows): no schedule of this library comes near that.
     """
-    x = p_new * torch.expm1(-da)
-    # log(1 + x) = log(sigmoid(-a_new) + sigmoid(a_new) e^{-da}) in log space: exact where x is not small
-    # (x ~ -1; x huge for a large step away from a saturated unit, where expm1 overflows in float32) and
-    # where p_new is too small to multiply reliably (subnormal, or flushed to zero)
-    log_tail = torch.logaddexp(-_softplus(a_new), -_softplus(-a_new) - da)
-    return torch.where((x.abs() < 0.5) & (p_new > 1e-30), -torch.log1p(x), -log_tail)
-
-
-def _softplus(x: torch.Tensor) -> torch.Tensor:
-    """log(1 + e^x) to the last bit in the input dtype (``F.softplus`` returns x itself above x = 20)."""
-    return torch.clamp(x, min=0) + torch.log1p(torch.exp(-x.abs()))
+    positive = a_new > 0
+    r = torch.sigmoid(-a_new.abs())
+    inc = -torch.log1p(r * torch.expm1(torch.where(positive, da, -da)))
+    return torch.where(positive, da + inc, inc)
 
 
 def scale_by_beta(x: torch.Tensor, beta) -> torch.Tensor:

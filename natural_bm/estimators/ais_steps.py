@@ -110,7 +110,7 @@ def _summed_increment(kind: str, a_new, da, sigma):
     for binary units, sigma^2 da (2 a_new - da) / 2 for Gaussian ones."""
     if kind == "bernoulli":
         p = torch.sigmoid(a_new)
-        return softplus_increment(a_new, p, da).sum(1), p
+        return softplus_increment(a_new, da).sum(1), p
     if kind.startswith("softmax"):
         # logsumexp(a_new) - logsumexp(a_old) = -log sum_i p_i e^{-da_i} = -log1p(sum_i p_i expm1(-da_i))
         k = int(kind.split(":")[1])
