@@ -2,8 +2,10 @@
 
 Nothing here holds a measured number: every figure of every table comes from a file of
 ``experiments/<experiment>/models/`` (``*_results.json``, ``*_config.json``, ``*_log.csv``,
-``*_logz*.json``, ``*_estimator_check.jsonl``), from the experiment's YAML config, or from its
-``provenance.json`` (commit, machine, command, wall time of each run). A field no file records is
+``*_logz*.json``, ``*_raise*.json``, ``*_estimator_check.jsonl``; the best models' files under
+``natural_bm/pretrained/``), from the experiment's YAML config, from a file the experiment's scripts
+write (``experiment_file``), or from its ``provenance.json`` (commit, machine, command, wall time of
+each run). A field no file records is
 shown as "not recorded"; a model whose files have not appeared yet (still training) as "training; not
 yet measured". Published numbers live in ``published.json`` beside this file, with their source,
 and are only ever put in a column of their own.
@@ -37,6 +39,7 @@ EXPERIMENTS = REPO / "experiments"
 HERE = Path(__file__).resolve().parent
 NOT_RECORDED = "not recorded"
 PENDING = "training; not yet measured"
+NOT_MEASURED = "not yet measured"
 BELIEVABLE_GAP = 1.0  # nats: forward and reverse AIS must agree this well on one path (issue #30's bar)
 MIN_ESS = 10.0  # effective runs below which natural_bm's AIS itself warns (estimators.ais.MIN_EFFECTIVE_SAMPLE_SIZE)
 DASH = "–"
@@ -178,6 +181,7 @@ class Model:
     log: list[dict[str, float]] = field(default_factory=list)
     extras: list[tuple[str, dict]] = field(default_factory=list)  # (file name, logz JSON)
     checks: dict | None = None  # estimator_check output
+    raises: list[tuple[str, dict]] = field(default_factory=list)  # (file name, RAISE JSON), most betas first
     weights: Path | None = None
     files: list[str] = field(default_factory=list)
 
@@ -196,7 +200,16 @@ class Model:
 
     @cached_property
     def provenance(self) -> dict:
-        return provenance(self.experiment).get(self.name, {})
+        """The model's entry of ``provenance.json``; a field it leaves empty (null) is taken from the
+        ``provenance`` that ``natural-bm train`` writes into ``results.json`` where there is one."""
+        entry = dict(provenance(self.experiment).get(self.name, {}))
+        run = (self.results or {}).get("provenance") or {}
+        for key, run_key in (("commit", "git_commit"), ("command", "command"), ("wall_time_s", "wall_time_s")):
+            if entry.get(key) is None and run.get(run_key) is not None:
+                entry[key] = run[run_key][:7] if key == "commit" else run[run_key]
+        if entry.get("date") is None and run.get("started"):
+            entry["date"] = str(run["started"])[:10]
+        return entry
 
     @cached_property
     def layer_sizes(self) -> list[int] | None:
@@ -395,6 +408,7 @@ def load_model(experiment: str, name: str) -> Model:
     elif results is not None:
         model.results = {"_text": results.read_text(encoding="utf-8")}
         model.files.append(relative(results))
+    model.__dict__.pop("provenance", None)  # read again: results.json may fill in what provenance.json leaves empty
     model.config, model.config_file = _find_config(experiment, name)
     log = models / entry.get("log_file", f"{name}_log.csv")
     if log.exists():
@@ -403,6 +417,8 @@ def load_model(experiment: str, name: str) -> Model:
     for extra in sorted(models.glob(f"{name}_logz*.json")):
         model.extras.append((extra.name, read_json(extra)))
         model.files.append(relative(extra))
+    model.raises = raise_files(models, name)
+    model.files += [relative(path) for path in _raise_paths(models, name)]
     checks = sorted(models.glob(f"{name}_estimator_check.json*"))
     if checks:
         model.checks = read_json(checks[0])
@@ -411,6 +427,42 @@ def load_model(experiment: str, name: str) -> Model:
     # the best models ship inside the package (natural_bm.pretrained), the others under experiments/
     model.weights = _first_existing([models / weights_name, REPO / "natural_bm" / "pretrained" / weights_name])
     return model
+
+
+PRETRAINED = REPO / "natural_bm" / "pretrained"
+RAISE_FILE = "{name}_raise.json"  # what scripts/raise_shipped.py writes beside a model file
+
+
+def _raise_paths(models: Path, name: str) -> list[Path]:
+    paths = {p.resolve(): p for folder in (models, PRETRAINED) for p in folder.glob(f"{name}_raise*.json")}
+    return sorted(paths.values())
+
+
+def raise_files(models: Path, name: str) -> list[tuple[str, dict]]:
+    """The RAISE results of a model (``scripts/raise_shipped.py``: ``<name>_raise*.json`` beside its
+    weights, in ``models/`` or ``natural_bm/pretrained/``), the most betas first."""
+    found = [(path.name, read_json(path)) for path in _raise_paths(models, name)]
+    return sorted(found, key=lambda f: (-(f[1].get("betas") or 0), -(f[1].get("rows") or 0), f[0]))
+
+
+def experiment_file(experiment: str, name: str) -> dict | None:
+    """A JSON file an experiment's script writes into its folder (``experiments/<experiment>/<name>``),
+    or None while it does not exist."""
+    path = EXPERIMENTS / experiment / name
+    return read_json(path) if path.exists() else None
+
+
+def expected_files(experiment: str) -> list[Path]:
+    """Files the pages of an experiment read that do not exist yet (a model still training, a RAISE
+    run still going): the pages depend on them, so their appearance rebuilds the pages."""
+    out = []
+    folder = EXPERIMENTS / experiment / "models"
+    for name in discover(experiment):
+        entry = provenance(experiment).get(name, {})
+        results = folder / entry.get("results_file", f"{name}_results.json")
+        if not results.exists():
+            out.append(results)
+    return out
 
 
 def _first_existing(paths: list[Path]) -> Path | None:

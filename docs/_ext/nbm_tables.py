@@ -18,6 +18,7 @@ PAGES = {  # experiment folder -> its results page (docs/results/<page>.md)
     "dbm_mnist_sh2009": "sh2009_dbm",
     "mnist_dbn": "dbn",
     "tempering": "tempering",
+    "trajectory_ais": "trajectory",
     "digits_gaussian": "gaussian",
     "mnist_classification": "classification",
     "mnist_features": "features",
@@ -28,6 +29,7 @@ EXPERIMENT_TITLES = {
     "dbm_mnist_sh2009": "SH2009 DBMs",
     "mnist_dbn": "the DBN",
     "tempering": "parallel tempering",
+    "trajectory_ais": "trajectory AIS",
     "digits_gaussian": "Gaussian units",
     "mnist_classification": "classification",
     "mnist_features": "features",
@@ -335,6 +337,11 @@ def provenance_table(models: list[Model]) -> str:
             extra_wall = _wall(extra.get("wall_time_s")) if extra.get("wall_time_s") is not None else NOT_RECORDED
             rows.append([f"↳ `{source}`", extra.get("commit", DASH), extra.get("machine", DASH), p.get("date") or DASH,
                          extra_wall, f"`{extra['command']}`" if extra.get("command") else DASH])
+        for source, r in m.raises:  # scripts/raise_shipped.py records its own provenance
+            threads = f", {r['threads']} thread{'s' if r['threads'] != 1 else ''}" if r.get("threads") else ""
+            rows.append([f"↳ `{source}`", str(r.get("commit", NOT_RECORDED))[:7], f"{r.get('machine', DASH)}{threads}",
+                         r.get("date", DASH), _wall(r.get("wall_time_s")),
+                         f"`python scripts/{r['command']}`" if r.get("command") else DASH])
     return markdown_table(header, rows)
 
 
@@ -365,24 +372,328 @@ def estimator_check_table(models: list[Model]) -> str:
     return markdown_table(header, rows) if rows else f"{NOT_RECORDED}\n"
 
 
+# -- RAISE beside AIS (scripts/raise_shipped.py: <model>_raise*.json beside the weights) ------------
+
+
+def _raise_rows(m: Model) -> list[tuple[str, dict | None]]:
+    """(file name, RAISE JSON or None) of a model: every file found, and ``<name>_raise.json`` (the file
+    ``scripts/raise_shipped.py`` writes) as None while a model whose weights ship has none."""
+    rows: list[tuple[str, dict | None]] = list(m.raises)
+    expected = R.RAISE_FILE.format(name=m.name)
+    if m.weights is not None and expected not in {name for name, _ in rows}:
+        rows.append((expected, None))
+    return rows
+
+
+def _signed(value) -> str:
+    return num(value, signed=True) if value is not None else NOT_RECORDED
+
+
+def raise_table(models: list[Model]) -> str:
+    """RAISE's mean log p(v) on the first test rows beside the AIS figure of the same rows: one row per
+    RAISE file of each model whose weights ship (or whose file exists), "not yet measured" for a file
+    still to be written."""
+    deep = any(m.deep for m in models)
+    ais = "mean-field bound with AIS log Z" if deep else "AIS log-likelihood"
+    header = ["model", "test rows", "chains × betas", "RAISE, conservative (nats)", "effective chains (median)",
+              f"{ais} on the same rows: forward log Z (reverse)", "RAISE − AIS figure: forward (reverse)",
+              "wall time", "file (`<model>_...`)"]
+    rows = []
+    for m in models:
+        if m.pending:
+            continue
+        for name, r in _raise_rows(m):
+            short = name[len(m.name) + 1:] if name.startswith(m.name + "_") else name
+            where = "`natural_bm/pretrained/`" if (R.PRETRAINED / name).exists() else "`models/`"
+            if r is None:
+                rows.append([model_cell(m), DASH, DASH, R.NOT_MEASURED, DASH, DASH, DASH, DASH,
+                             f"`{short}` (in {where} when written)"])
+                continue
+            ll = r.get("test_ll_raise")
+            fwd, rev = r.get("test_ll_forward_same_rows"), r.get("test_ll_reverse_same_rows")
+            chains = r.get("chains")
+            ess = r.get("raise_ess_median")
+            ess_text = f"{ess:.1f} of {chains}" if ess is not None and chains else num(ess, 1)
+            diff = _signed(ll - fwd) if ll is not None and fwd is not None else NOT_RECORDED
+            if ll is not None and rev is not None:
+                diff += f" ({_signed(ll - rev)})"
+            threads = r.get("threads")
+            wall = _wall(r.get("wall_time_s", r.get("seconds_raise")))
+            rows.append([model_cell(m), num(r.get("rows")), f"{num(chains)} × {num(r.get('betas'))}",
+                         f"**{pm(ll, r.get('test_ll_raise_stderr'))}**", ess_text,
+                         pm(fwd, r.get("test_ll_same_rows_stderr")) + (f" ({num(rev)})" if rev is not None else ""),
+                         diff,
+                         wall + (f", {threads} thread{'s' if threads != 1 else ''}" if threads else ""),
+                         f"`{short}` in {where}"])
+    return markdown_table(header, rows) if rows else f"{R.NOT_MEASURED}\n"
+
+
+# -- the tempering ladder (experiments/tempering/ladder_swap_rates.json) ----------------------------
+
+LADDER_FILE = "ladder_swap_rates.json"
+LADDERS = (("fixed", "fixed geometric"), ("adaptive", "self-tuning (`ParallelTempering(adaptive=True)`, tuned)"))
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
+
+
+def ladder_table(_models=None) -> str:
+    """The swap rates of neighbouring rungs on the fixed geometric ladder and on the self-tuning one."""
+    data = R.experiment_file("tempering", LADDER_FILE)
+    if data is None:
+        return f"{R.NOT_MEASURED} (`experiments/tempering/{LADDER_FILE}` not written yet)\n"
+    header = ["ladder", "rungs", "inverse temperatures", "swap rate, lowest / median / highest pair",
+              "hottest pair", "tuning"]
+    rows = []
+    for key, label in LADDERS:
+        lad = data.get(key)
+        if not lad:
+            rows.append([label, R.NOT_MEASURED, "", "", "", ""])
+            continue
+        betas, rates = lad["betas"], lad["swap_rates"]
+        inner = rates[:-1] if key == "adaptive" and len(rates) > 1 else rates  # the hottest gap is the remainder
+        spread = f"{min(inner):.4f} / {_median(inner):.4f} / {max(inner):.4f}"
+        if key == "adaptive":
+            band = lad.get("band") or []
+            tuning = (f"target {lad.get('target')}" + (f", band [{band[0]}, {band[1]}]" if len(band) == 2 else "")
+                      + f"; {num(lad.get('tuning_steps'))} steps, ladder placed anew {num(lad.get('ladder_changes'))}"
+                      " time" + ("s" if lad.get("ladder_changes") != 1 else ""))
+        else:
+            tuning = "none"
+        rows.append([label, num(len(betas)), f"{max(betas):g} to {min(betas):g}",
+                     spread + (" (all but the hottest)" if inner is not rates else ""), f"{rates[-1]:.4f}", tuning])
+    note = (f"\nModel `{data.get('model', NOT_RECORDED)}`. How the rates were measured, as the file says: "
+            f"{data.get('_about', NOT_RECORDED)}\n\nMeasured {data.get('date', NOT_RECORDED)} at commit "
+            f"{str(data.get('git_head', NOT_RECORDED))[:7]} with `{data.get('command', NOT_RECORDED)}` "
+            f"(`experiments/tempering/{LADDER_FILE}`).\n")
+    return markdown_table(header, rows) + note
+
+
+# -- trajectory AIS against a full AIS (experiments/trajectory_ais/drift.json) ----------------------
+
+DRIFT_FILE = "drift.json"
+_NOT_VARIANTS = {"epoch", "seconds_training", "reference", "seconds"}
+
+
+def variant_label(spec: str) -> str:
+    """A trajectory estimator's spec (``experiments/trajectory_ais/compare.py``, ``anchor_cost.py``) in words."""
+    if spec.isdigit():
+        return f"a full forward AIS of {int(spec):,} betas at every epoch (what a re-anchoring costs)"
+    body, _, anchor = spec.partition("#")
+    body, _, restart = body.partition("@")
+    kind, *rest = body.split(":")
+    words = {
+        "own": f"its own {rest[0]} chains carried from epoch to epoch (`TrajectoryAISCallback`)" if rest else
+               "its own chains carried from epoch to epoch (`TrajectoryAISCallback`)",
+        "fresh": "copies of the training's persistent chains, annealed over each epoch's move",
+        "reverse": "the training's chains annealed back over each move (reverse AIS of the move)",
+        "bar": "Bennett's acceptance ratio of each move's forward and reverse weights",
+        "training": "the training's persistent chains, an increment per update (`TrainingChainsAIS`)",
+        "training_e1": "the training's persistent chains from the end of the first epoch (`TrainingChainsAIS`)",
+    }
+    text = words.get(kind, f"`{spec}`")
+    if restart:
+        every, steps = (restart.split(":") + [""])[:2]
+        text += f"; a fresh population every {every} epochs" + (f" ({int(steps):,} steps)" if steps.isdigit() else "")
+    if anchor:
+        every, betas = (anchor.split(":") + [""])[:2]
+        each = "every epoch" if every == "1" else f"every {every} epochs"
+        text += f"; re-anchored {each}" + (f" by a {int(betas):,}-beta AIS" if betas.isdigit() else "")
+    return f"`{spec}`: {text}"
+
+
+def _drift_series(data, where: str = "") -> list[tuple[str, dict]]:
+    """Every object of the file (at any depth) that holds per-epoch rows with a reference log Z:
+    (where it is in the file, the object)."""
+    found = []
+    if isinstance(data, dict):
+        epochs = data.get("epochs")
+        if isinstance(epochs, list) and any(isinstance(e, dict) and "reference" in e for e in epochs):
+            found.append((where, data))
+        for key, value in data.items():
+            if key != "epochs" and isinstance(value, dict | list):
+                found += _drift_series(value, f"{where}.{key}" if where else str(key))
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            found += _drift_series(value, f"{where}[{i}]")
+    return found
+
+
+def _shown_epochs(epochs: list[int]) -> list[int]:
+    wanted = [1, 3, 5, 10, 20]
+    shown = [e for e in wanted if e in epochs]
+    if epochs and epochs[-1] not in shown:
+        shown.append(epochs[-1])
+    return shown
+
+
+def drift_table(_models=None) -> str:
+    """How far each trajectory estimate of log Z is from the reference (a full AIS or exact) per epoch."""
+    data = R.experiment_file("trajectory_ais", DRIFT_FILE)
+    if data is None:
+        return (f"{R.NOT_MEASURED}: `experiments/trajectory_ais/{DRIFT_FILE}` is not written yet; the table "
+                "fills in when it is.\n")
+    about = data.get("_about") or data.get("about")
+    out = [f"{about}\n"] if isinstance(about, str) else []
+    series = _drift_series(data)
+    if not series:
+        keys = ", ".join(f"`{k}`" for k in data)
+        return "".join(out) + f"{NOT_RECORDED}: no per-epoch rows with a reference in `{DRIFT_FILE}` (keys: {keys}).\n"
+    for where, block in series:
+        rows_in = [e for e in block["epochs"] if isinstance(e, dict)]
+        refs = {int(e["epoch"]): e["reference"] for e in rows_in if isinstance(e.get("reference"), dict)
+                and e["reference"].get("logZ") is not None}
+        epochs = sorted(refs)
+        shown = _shown_epochs(epochs)
+        variants = []
+        for e in rows_in:
+            for key, value in e.items():
+                if key not in _NOT_VARIANTS and isinstance(value, dict) and "logZ" in value and key not in variants:
+                    variants.append(key)
+        train_s = [e["seconds_training"] for e in rows_in if isinstance(e.get("seconds_training"), int | float)]
+        cost_header = "seconds per epoch" + (f" (a training epoch: {sum(train_s) / len(train_s):.1f} s)" if train_s
+                                             else "")
+        header = ["estimator"] + [f"epoch {e}" for e in shown] + ["largest |drift|", cost_header]
+        rows = []
+        for spec in variants:
+            by_epoch = {int(e["epoch"]): e[spec] for e in rows_in if isinstance(e.get(spec), dict)}
+            drifts = {e: by_epoch[e]["logZ"] - refs[e]["logZ"] for e in epochs
+                      if e in by_epoch and isinstance(by_epoch[e].get("logZ"), int | float)
+                      and math.isfinite(by_epoch[e]["logZ"])}
+            worst = max(drifts.values(), key=abs) if drifts else None
+            total = (block.get("seconds") or {}).get(spec) if isinstance(block.get("seconds"), dict) else None
+            per = [v["seconds"] for v in by_epoch.values() if isinstance(v.get("seconds"), int | float)]
+            seconds = total / len(by_epoch) if total and by_epoch else (sum(per) / len(per) if per else None)
+            rows.append([variant_label(spec)] + [_signed(drifts.get(e)) if e in drifts else DASH for e in shown]
+                        + [_signed(worst), f"{seconds:.1f}" if seconds is not None else NOT_RECORDED])
+        by = sorted({str(r.get("by", NOT_RECORDED)) + (f", {r['betas']:,} betas" if r.get("betas") else "")
+                     for r in refs.values()})
+        title = f"**{where}**: " if where else ""
+        traj = block.get("trajectory") or data.get("trajectory") or {}
+        what = ", ".join(f"{k} {v}" for k, v in traj.items()) if isinstance(traj, dict) else str(traj)
+        out.append(f"{title}log Z of each estimator minus the reference ({'; '.join(by)}), nats.\n")
+        out.append(markdown_table(header, rows))
+        made = [f"`{block[k]}`" if k == "command" else str(block[k]) for k in ("command", "date") if block.get(k)]
+        commit = block.get("git_commit") or data.get("git_commit")
+        out.append(f"Training: {what or NOT_RECORDED}. " + (f"Made with {', '.join(made)}" if made else "")
+                   + (f", commit {str(commit)[:7]}" if commit else "") + ".\n")
+    return "\n".join(out)
+
+
+def dbn_figures(r: dict) -> dict:
+    """A DBN's results in one set of names, whichever wrote them: ``natural-bm train`` (``logZ``,
+    ``test_ll``, ``test_ll_reverse``, ``rbm_epochs``, ``provenance.wall_time_s``) or the older
+    ``experiments/mnist_dbn/run.py`` (``logZ_top``, ``test_bound``, ``test_bound_reverse``, ``top_epochs``,
+    ``seconds_total``)."""
+    new = "test_ll" in r or "logZ" in r
+
+    def get(new_key, old_key):
+        return r.get(new_key) if new else r.get(old_key)
+
+    epochs = r.get("rbm_epochs")
+    if epochs is None and r.get("top_epochs") is not None:
+        epochs = r["top_epochs"]
+    return {"logZ": get("logZ", "logZ_top"), "lo": get("logZ_lo", "logZ_top_lo"), "hi": get("logZ_hi", "logZ_top_hi"),
+            "ess": r.get("ais_ess"), "logZ_reverse": get("logZ_reverse", "logZ_top_reverse"),
+            "ess_reverse": r.get("ais_ess_reverse"), "logZ_exact": r.get("logZ_exact"),
+            "test": get("test_ll", "test_bound"), "test_stderr": get("test_ll_stderr", "test_bound_stderr"),
+            "test_reverse": get("test_ll_reverse", "test_bound_reverse"), "test_exact": r.get("test_ll_exact"),
+            "epochs": epochs, "betas": r.get("betas", r.get("n_betas")), "runs": r.get("runs"),
+            "wall": (r.get("provenance") or {}).get("wall_time_s", r.get("seconds_total"))}
+
+
+def dbn_conservative(r: dict) -> tuple[float | None, str]:
+    """(the DBN's quoted test figure, the log Z it uses): the bound with the exact log Z of the top RBM
+    where there is one, else with the larger of its forward and reverse AIS log Z (the lower figure, as
+    for every model of these pages)."""
+    f = dbn_figures(r)
+    if f["test_exact"] is not None:
+        return f["test_exact"], "exact log Z"
+    figures = [(f[key], words) for key, words in (("test", "forward AIS log Z"), ("test_reverse", "reverse AIS log Z"))
+               if f[key] is not None]
+    return min(figures) if figures else (None, NOT_RECORDED)
+
+
+DBN_PUBLISHED_FILE = "published.json"  # experiments/mnist_dbn/: a published DBN figure with its source
+
+
+def dbn_published(m: Model) -> dict | None:
+    """The published figure of this DBN, if ``experiments/mnist_dbn/published.json`` or the ``_published``
+    entry of its ``provenance.json`` gives one with its source: {value, source, short, estimator, ...}.
+    An entry may be keyed by model name or name its ``layer_sizes``; a lone entry is SM2008's
+    784-500-500-2000 DBN."""
+    candidates = []
+    for data in (R.experiment_file("mnist_dbn", DBN_PUBLISHED_FILE), R.provenance("mnist_dbn").get("_published")):
+        if isinstance(data, dict):
+            candidates += [data] if "value" in data else [v for k, v in data.items()
+                                                           if isinstance(v, dict) and "value" in v
+                                                           and k in (m.name, "_" + m.name, m.architecture)]
+    for p in candidates:
+        sizes = p.get("layer_sizes") or [784, 500, 500, 2000]
+        if [int(n) for n in sizes] == (m.layer_sizes or []) and p.get("source") and p.get("value") is not None:
+            return p
+    return None
+
+
+def dbn_published_cell(m: Model, short: bool = False) -> str:
+    p = dbn_published(m)
+    if p is None:
+        return "none quoted"
+    label = p.get("short", "SM2008")
+    return f"{float(p['value']):.2f} ({label})" if short else f"{float(p['value']):.2f} ({label}, {p['source']})"
+
+
+def dbn_published_note(models: list[Model]) -> str:
+    """Where each published DBN figure comes from, or why none is quoted (the ``_published`` text of
+    ``experiments/mnist_dbn/provenance.json``)."""
+    lines = []
+    for m in models:
+        p = dbn_published(m)
+        if p is not None:
+            extra = f"; {p['estimator']}" if p.get("estimator") else ""
+            lines.append(f"- `{m.name}`: {float(p['value']):.2f}, {p['source']}{extra}.")
+    if lines:
+        return "\nPublished numbers:\n\n" + "\n".join(lines) + "\n"
+    why = R.provenance("mnist_dbn").get("_published")
+    return f"\n**Published:** none quoted. {why}\n" if isinstance(why, str) else "\n**Published:** none quoted.\n"
+
+
 def dbn_table(models: list[Model]) -> str:
-    header = ["model", "top RBM epochs", "top RBM log Z, forward AIS [-3σ, +3σ] (effective runs)",
-              "reverse AIS (effective runs)", "test lower bound, forward / reverse log Z (nats)", "wall time",
-              "published"]
+    header = ["model", "epochs of each RBM (bottom first)", "top RBM log Z, forward AIS [-3σ, +3σ] (effective runs)",
+              "reverse AIS (effective runs)", "test lower bound: forward / reverse log Z (nats)", "wall time",
+              "published, same estimator"]
     rows = []
     for m in models:
         r = m.results
+        label = f"`{m.name}` ({m.architecture})"
         if r is None:
-            rows.append([f"`{m.name}` ({m.architecture})", m.missing_text, "", "", "", "",
-                         "none: SM2008's DBN figure is not in REFERENCES.md"])
+            rows.append([label, m.missing_text, DASH, DASH, DASH, DASH, dbn_published_cell(m, short=True)])
             continue
-        fwd = (f"{num(r.get('logZ_top'))} [{num(r.get('logZ_top_lo'))}, {num(r.get('logZ_top_hi'))}] "
-               f"({num(r.get('ais_ess'), 1)})")
-        rev = f"{num(r.get('logZ_top_reverse'))} ({num(r.get('ais_ess_reverse'), 1)})"
-        bound = f"{pm(r.get('test_bound'), r.get('test_bound_stderr'))} / **{num(r.get('test_bound_reverse'))}**"
-        rows.append([f"`{m.name}` ({m.architecture})", num(r.get("top_epochs")), fwd, rev, bound,
-                     _wall(r.get("seconds_total")), "none: SM2008's DBN figure is not in REFERENCES.md"])
-    return markdown_table(header, rows)
+        f = dbn_figures(r)
+        epochs = f["epochs"]
+        if isinstance(epochs, list):
+            reused = " (the bottom RBM reused)" if epochs and epochs[0] == 0 else ""
+            epochs_text = ", ".join(str(e) for e in epochs) + reused
+        else:
+            epochs_text = f"top RBM: {num(epochs)}" if epochs is not None else NOT_RECORDED
+        fwd = f"{num(f['logZ'])} [{num(f['lo'])}, {num(f['hi'])}] ({num(f['ess'], 1)})"
+        if f["betas"]:
+            fwd += f", {num(f['runs']) + ' runs × ' if f['runs'] else ''}{num(f['betas'])} betas"
+        rev = f"{num(f['logZ_reverse'])} ({num(f['ess_reverse'], 1)})" if f["logZ_reverse"] is not None else DASH
+        quoted, _ = dbn_conservative(r)
+        bound = pm(f["test"], f["test_stderr"])
+        if f["test"] is not None and f["test"] == quoted:
+            bound = f"**{bound}**"
+        if f["test_reverse"] is not None:
+            text = num(f["test_reverse"])
+            bound += f" / **{text}**" if f["test_reverse"] == quoted else f" / {text}"
+        if f["test_exact"] is not None:
+            bound += f"; exact log Z: **{num(f['test_exact'])}**"
+        rows.append([label, epochs_text, fwd, rev, bound, _wall(f["wall"]), dbn_published_cell(m, short=True)])
+    return markdown_table(header, rows) + dbn_published_note(models)
 
 
 def classification_table(models: list[Model]) -> str:
@@ -465,11 +776,11 @@ def headline_rows(link: callable) -> list[list[str]]:
                          "test mean-field bound, AIS log Z", text, published_cell(key, True), text,
                          link("dbm_mnist_sh2009")])
     for m in dbns:
-        r = m.results
-        figure = f"{num(r.get('test_bound_reverse'))}" if r else m.missing_text
+        value, log_z = dbn_conservative(m.results) if m.results else (None, "AIS log Z")
+        figure = num(value) if m.results else m.missing_text
         rows.append([f"DBN {m.architecture} (`{m.name}`)",
-                     "test lower bound (SM2008 section 4), reverse AIS log Z of the top RBM", figure,
-                     "not quoted: SM2008's figure not checked", DASH, link("mnist_dbn")])
+                     f"test lower bound (SM2008 section 4), {log_z} of the top RBM", figure,
+                     dbn_published_cell(m, short=True), DASH, link("mnist_dbn")])
     for m in classes:
         acc = (m.results or {}).get("test_accuracy")
         rows.append([f"classification RBM {m.architecture} (`{m.name}`)", "test accuracy, exact p(y | v)",

@@ -3,10 +3,11 @@
 Directives (MyST: ```` ```{results-table} dbm_mnist_sh2009 likelihood ```` ):
 
 * ``results-table EXPERIMENT KIND``: a table of ``nbm_tables`` (KIND: likelihood, estimates, recipe,
-  monitors, provenance, checks, dbn, classification, exact, text);
+  monitors, provenance, checks, dbn, classification, exact, text, raise; ladder and drift read one file
+  of the experiment's folder, ``ladder_swap_rates.json`` and ``drift.json``);
 * ``headline-table``: the home page's table of the best shipped models (the README's, too);
 * ``results-figure EXPERIMENT KIND``: a figure drawn from the training logs or the estimates
-  (KIND: curves, estimates), written under ``docs/results/generated/`` when the page is read.
+  (KIND: curves, estimates, accuracy, ladder), written under ``docs/results/generated/`` when the page is read.
 
 Every file a table or figure reads is recorded as a dependency of its page, so a new or changed
 result file rebuilds the page, and a model whose files appear (the 3-layer DBM, the new DBN) turns
@@ -37,6 +38,9 @@ TABLES = {
     "text": T.text_result,
     "quick-rows": T.quick_rows_table,
     "dropped": T.dropped_list,
+    "raise": T.raise_table,
+    "ladder": T.ladder_table,
+    "drift": T.drift_table,
 }
 
 
@@ -61,6 +65,11 @@ class _Base(SphinxDirective):
             for path in list(folder.glob("*.json")) + list(folder.glob("*.yaml")) + list(folder.glob("models/*")):
                 if path.suffix in (".json", ".jsonl", ".csv", ".yaml", ".md"):
                     self.env.note_dependency(str(path))
+            # a file not written yet (a model still training): the page is read again until it appears
+            for path in R.expected_files(folder.name) if (folder / "provenance.json").exists() else ():
+                self.env.note_dependency(str(path))
+        for path in R.PRETRAINED.glob("*.json"):  # the best models' results and RAISE files
+            self.env.note_dependency(str(path))
         self.env.note_dependency(str(R.HERE / "published.json"))
 
     def _parse(self, markdown: str) -> list[nodes.Node]:
@@ -88,6 +97,10 @@ class ResultsTable(_Base):
         if kind == "quick-rows":
             self.env.note_dependency(str(R.REPO / "scripts" / "quick_rows.json"))
             return self._parse(T.quick_rows_table())
+        if kind in ("ladder", "drift"):  # one file of the experiment's folder, not its models
+            name = T.LADDER_FILE if kind == "ladder" else T.DRIFT_FILE
+            self.env.note_dependency(str(R.EXPERIMENTS / experiment / name))
+            return self._parse(TABLES[kind]())
         markdown = TABLES[kind](_models(experiment, self.options.get("models"), self.options.get("layers")))
         return self._parse(markdown)
 
@@ -128,6 +141,8 @@ class ResultsFigure(_Base):
     def run(self):
         experiment, kind = self.arguments
         self._depend(experiment)
+        if kind == "ladder":
+            self.env.note_dependency(str(R.EXPERIMENTS / experiment / T.LADDER_FILE))
         models = _models(experiment, self.options.get("models"), self.options.get("layers"))
         out = Path(self.env.srcdir) / "results" / "generated"
         out.mkdir(parents=True, exist_ok=True)
@@ -167,9 +182,23 @@ def _chain_offsets(models: list[R.Model]) -> dict[str, int]:
     return offsets
 
 
+def _series(m: R.Model, offset: int) -> list[tuple[str, int, list[dict[str, float]]]]:
+    """(label, epoch offset, rows) of a model's log: one series per RBM of a greedy stack whose log has an
+    ``rbm`` column (a DBN trained by ``natural-bm train``), else the whole log."""
+    if not any("rbm" in r and not math.isnan(r["rbm"]) for r in m.log):
+        return [(m.name, offset, m.log)]
+    sizes = m.layer_sizes or []
+    out = []
+    for i in sorted({int(r["rbm"]) for r in m.log if not math.isnan(r.get("rbm", math.nan))}):
+        shape = f" ({sizes[i]}-{sizes[i + 1]})" if i + 1 < len(sizes) else ""
+        out.append((f"{m.name}, RBM {i}{shape}", 0, [r for r in m.log if r.get("rbm") == i]))
+    return out
+
+
 def draw_curves(models: list[R.Model], path: Path) -> bool:
-    """Validation reconstruction loss and pseudo-log-likelihood per epoch, continued runs placed after
-    the run they start from."""
+    """Validation reconstruction loss and pseudo-log-likelihood per epoch (the training rows' where a
+    run has no validation set, dotted), continued runs placed after the run they start from, each RBM of
+    a greedy stack a curve of its own."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -179,19 +208,22 @@ def draw_curves(models: list[R.Model], path: Path) -> bool:
     if not logged:
         return False
     offsets = _chain_offsets(logged)
-    keys = [("val_loss", "loss", "reconstruction loss (nats per image)"),
-            ("val_pll", "pll", "pseudo-log-likelihood (nats per image)")]
+    series = [s for m in logged for s in _series(m, offsets[m.name])]
+    keys = [("val_loss", "loss", "reconstruction loss"), ("val_pll", "pll", "pseudo-log-likelihood")]
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), constrained_layout=True)
     for ax, (key, fallback, label) in zip(axes, keys, strict=True):
-        for m in logged:
-            column = key if any(not math.isnan(r.get(key, math.nan)) for r in m.log) else fallback
-            xs = [offsets[m.name] + int(r["epoch"]) for r in m.log if not math.isnan(r.get(column, math.nan))]
-            ys = [r[column] for r in m.log if not math.isnan(r.get(column, math.nan))]
+        kinds = set()
+        for name, offset, rows in series:
+            column = key if any(not math.isnan(r.get(key, math.nan)) for r in rows) else fallback
+            xs = [offset + int(r["epoch"]) for r in rows if not math.isnan(r.get(column, math.nan))]
+            ys = [r[column] for r in rows if not math.isnan(r.get(column, math.nan))]
             if xs:
+                kinds.add(column == key)
                 style = "-" if column == key else ":"
-                ax.plot(xs, ys, style, lw=1.2, label=f"{m.name}{'' if column == key else ' (train)'}")
+                ax.plot(xs, ys, style, lw=1.2, label=f"{name}{'' if column == key else ' (train)'}")
+        which = {frozenset({True}): ", validation", frozenset({False}): ", training rows"}.get(frozenset(kinds), "")
         ax.set_xlabel("epoch (a continued run starts where its init ended)")
-        ax.set_ylabel(label + (", validation" if key.startswith("val_") else ""))
+        ax.set_ylabel(f"{label}{which}\n(nats per image)")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7, loc="upper right")
     fig.savefig(path, dpi=110)
@@ -261,7 +293,43 @@ def draw_accuracy(models: list[R.Model], path: Path) -> bool:
     return True
 
 
-FIGURES = {"curves": draw_curves, "estimates": draw_estimates, "accuracy": draw_accuracy}
+def draw_ladder(_models: list[R.Model], path: Path) -> bool:
+    """Swap rate of each pair of neighbouring rungs against the colder rung's inverse temperature, on the
+    fixed geometric ladder and on the self-tuning one (``experiments/tempering/ladder_swap_rates.json``)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    data = R.experiment_file("tempering", T.LADDER_FILE)
+    if data is None or not all(data.get(key) for key, _ in T.LADDERS):
+        return False
+    fig, ax = plt.subplots(figsize=(8, 3.6), constrained_layout=True)
+    band = data["adaptive"].get("band")
+    if band and len(band) == 2:
+        ax.axhspan(band[0], band[1], color="tab:green", alpha=0.12, label=f"target band [{band[0]}, {band[1]}]")
+    for (key, label), style in zip(T.LADDERS, ("o-", "s-"), strict=True):
+        lad = data[key]
+        rates = [max(r, 1e-4) for r in lad["swap_rates"]]
+        ax.plot(lad["betas"][:-1], rates, style, ms=4, lw=1.2,
+                label=f"{label.split(' (')[0]} ladder, {len(lad['betas'])} rungs")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.invert_xaxis()
+    ticks = [1.0, 0.7, 0.5, 0.3, 0.2, 0.15, 0.1]
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    ax.set_xlabel("inverse temperature of the pair's colder rung (model at 1, left)")
+    ax.set_ylabel("swap rate (accepted / proposed)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, loc="lower right")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+FIGURES = {"curves": draw_curves, "estimates": draw_estimates, "accuracy": draw_accuracy, "ladder": draw_ladder}
 
 
 def setup(app):
