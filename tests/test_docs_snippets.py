@@ -176,3 +176,110 @@ def test_every_public_name_has_an_api_page():
     pages = [apigen.page_name(c, index) for c in index.objects]
     assert len(set(pages)) == len(pages)
     assert not set(pages) & set(index.modules), "an object page would overwrite a module page"
+
+
+def test_raise_rows_read_the_files_and_say_when_one_is_missing(tmp_path, monkeypatch):
+    """The RAISE table: each file's figures as the JSON holds them, the difference computed from them, and
+    "not yet measured" for a model whose weights ship without its ``_raise.json``."""
+    import nbm_results
+    import nbm_tables
+
+    folder = tmp_path / "exp"
+    models = folder / "models"
+    models.mkdir(parents=True)
+    (folder / "provenance.json").write_text(json.dumps({"a": {"layer_sizes": [784, 500]},
+                                                        "b": {"layer_sizes": [784, 500]}}))
+    for name in ("a", "b"):
+        (models / f"{name}_results.json").write_text(json.dumps({"logZ": 250.0, "test_ll": -80.0}))
+        (models / f"{name}.pt").write_bytes(b"")
+    raw = {"rows": 200, "chains": 10, "betas": 10000, "test_ll_raise": -81.7012, "test_ll_raise_stderr": 1.5,
+           "raise_ess_median": 6.53, "test_ll_forward_same_rows": -81.4787, "test_ll_same_rows_stderr": 1.4,
+           "test_ll_reverse_same_rows": -81.5201, "wall_time_s": 488.0, "threads": 1}
+    (models / "a_raise.json").write_text(json.dumps(raw))
+    (models / "b_raise_1000betas.json").write_text(json.dumps({**raw, "betas": 1000, "test_ll_raise": -90.0}))
+    monkeypatch.setattr(nbm_results, "EXPERIMENTS", tmp_path)
+    monkeypatch.setattr(nbm_results, "PRETRAINED", tmp_path / "none")
+    table = nbm_tables.raise_table(nbm_results.load_experiment("exp"))
+    rows = {line.split(" | ")[0] + " " + line.split(" | ")[2]: line for line in table.splitlines()[2:]}
+    a = rows["| `a` 10 × 10,000"]
+    assert "**-81.70 ± 1.50**" in a and "6.5 of 10" in a and "-81.48 ± 1.40 (-81.52)" in a
+    assert f"{raw['test_ll_raise'] - raw['test_ll_forward_same_rows']:+.2f}" in a  # -0.22
+    assert "+" + f"{-90.0 - raw['test_ll_forward_same_rows']:.2f}" not in rows["| `b` 10 × 1,000"]
+    assert "-8.52" in rows["| `b` 10 × 1,000"]
+    missing = [line for line in table.splitlines() if line.startswith("| `b` ") and nbm_results.NOT_MEASURED in line]
+    assert len(missing) == 1 and "`raise.json`" in missing[0], "b's _raise.json is not written yet"
+    assert not any(line.startswith("| `a` ") and nbm_results.NOT_MEASURED in line for line in table.splitlines())
+
+
+def test_dbn_rows_read_either_results_format(tmp_path, monkeypatch):
+    """A DBN's results from natural-bm train (logZ, test_ll, test_ll_reverse) and from the older run.py
+    (logZ_top, test_bound, test_bound_reverse) give the same cells; the bold, quoted figure is the one with
+    the larger log Z, and the headline quotes it."""
+    import nbm_results
+    import nbm_tables
+
+    folder = tmp_path / "mnist_dbn"
+    (folder / "models").mkdir(parents=True)
+    (folder / "provenance.json").write_text(json.dumps({
+        "new": {"layer_sizes": [784, 500, 500, 2000]}, "old": {"layer_sizes": [784, 500, 2000]}}))
+    new = {"rbm_epochs": [0, 50, 50], "logZ": 200.88, "logZ_lo": 200.45, "logZ_hi": 201.18, "ais_ess": 42.4,
+           "runs": 100, "betas": 100001, "logZ_reverse": 200.58, "ais_ess_reverse": 33.5, "test_ll": -93.97,
+           "test_ll_stderr": 0.24, "test_ll_reverse": -93.67,
+           "provenance": {"git_commit": "beb0033a587ad21bdaecaf2fdec5f1a1babe803f", "wall_time_s": 3607.0}}
+    old = {"top_epochs": 20, "logZ_top": 256.93, "logZ_top_lo": 255.80, "logZ_top_hi": 257.45, "ais_ess": 16.6,
+           "logZ_top_reverse": 257.37, "ais_ess_reverse": 5.2, "test_bound": -93.74, "test_bound_stderr": 0.23,
+           "test_bound_reverse": -94.17, "seconds_total": 434.0}
+    (folder / "models" / "new_results.json").write_text(json.dumps(new))
+    (folder / "models" / "old_results.json").write_text(json.dumps(old))
+    monkeypatch.setattr(nbm_results, "EXPERIMENTS", tmp_path)
+    models = nbm_results.load_experiment("mnist_dbn")
+    table = nbm_tables.dbn_table(models)
+    new_row = next(line for line in table.splitlines() if line.startswith("| `new`"))
+    old_row = next(line for line in table.splitlines() if line.startswith("| `old`"))
+    assert "0, 50, 50" in new_row and "200.88 [200.45, 201.18] (42.4)" in new_row and "200.58 (33.5)" in new_row
+    assert "**-93.97 ± 0.24** / -93.67" in new_row  # forward's log Z is the larger here
+    assert "-93.74 ± 0.23 / **-94.17**" in old_row and "top RBM: 20" in old_row
+    assert "none quoted" in new_row
+    [new_model] = [m for m in models if m.name == "new"]
+    assert new_model.provenance["commit"] == "beb0033"
+    assert nbm_tables.dbn_conservative(new)[0] == min(new["test_ll"], new["test_ll_reverse"])
+
+
+def test_a_published_dbn_figure_needs_its_source(tmp_path, monkeypatch):
+    import nbm_results
+    import nbm_tables
+
+    folder = tmp_path / "mnist_dbn"
+    (folder / "models").mkdir(parents=True)
+    (folder / "provenance.json").write_text(json.dumps({"d": {"layer_sizes": [784, 500, 500, 2000]}}))
+    monkeypatch.setattr(nbm_results, "EXPERIMENTS", tmp_path)
+    [model] = nbm_results.load_experiment("mnist_dbn")
+    (folder / "published.json").write_text(json.dumps({"value": -86.22}))  # no source: not shown
+    assert nbm_tables.dbn_published_cell(model) == "none quoted"
+    (folder / "published.json").write_text(json.dumps({"value": -86.22, "source": "a paper, table 2"}))
+    assert nbm_tables.dbn_published_cell(model, short=True) == "-86.22 (SM2008)"
+    assert "a paper, table 2" in nbm_tables.dbn_table([model])
+
+
+def test_ladder_and_drift_tables_read_their_files(tmp_path, monkeypatch):
+    import nbm_results
+    import nbm_tables
+
+    monkeypatch.setattr(nbm_results, "EXPERIMENTS", tmp_path)
+    assert nbm_tables.drift_table().startswith(nbm_results.NOT_MEASURED)
+    assert nbm_tables.ladder_table().startswith(nbm_results.NOT_MEASURED)
+    (tmp_path / "tempering").mkdir()
+    (tmp_path / "tempering" / "ladder_swap_rates.json").write_text(json.dumps({
+        "fixed": {"betas": [1.0, 0.5, 0.1], "swap_rates": [0.0006, 0.02]},
+        "adaptive": {"betas": [1.0, 0.8, 0.6, 0.1], "swap_rates": [0.2, 0.3, 0.9], "target": 0.25}}))
+    ladder = nbm_tables.ladder_table()
+    assert "0.0006 / 0.0103 / 0.0200" in ladder  # median of two rates: their mean
+    assert "0.2000 / 0.2500 / 0.3000 (all but the hottest)" in ladder and "| 0.9000 |" in ladder
+    (tmp_path / "trajectory_ais").mkdir()
+    epochs = [{"epoch": e, "seconds_training": 2.0, "reference": {"logZ": 100.0 + e, "by": "exact"},
+               "own:100:0.5:1e-4": {"logZ": 100.0 + e - 0.5 * e}} for e in range(4)]
+    (tmp_path / "trajectory_ais" / "drift.json").write_text(json.dumps(
+        {"compare": {"epochs": epochs, "seconds": {"own:100:0.5:1e-4": 8.0}}}))
+    drift = nbm_tables.drift_table()
+    row = next(line for line in drift.splitlines() if "own:100" in line)
+    assert row.split(" | ")[1:] == ["-0.50", "-1.50", "-1.50", "2.0 |"]  # epochs 1 and 3, the worst, s per epoch
