@@ -301,3 +301,24 @@ def test_a_shipped_model_is_scored_on_its_data_set(mnist_dir, capsys, monkeypatc
     test = load_mnist("sampled", path=mnist_dir).test
     assert out["test_ll"] == pytest.approx(log_likelihood(rbm, test, out["logZ"])[0], abs=1e-6)
     assert out["data"].startswith("mnist (sampled); rbm500-cd25-anneal was trained on MNIST")
+
+
+def test_logz_data_file_of_a_standardised_run_is_standardised_as_the_run(tmp_path, capsys):
+    """logz --data FILE of a run trained on standardised files scores the file through the run's saved
+    transform (data_transform.json), as the run scored its own test rows."""
+    from natural_bm.run import evaluation_transform
+
+    rng = np.random.default_rng(1)
+    np.save(tmp_path / "x.npy", (3.0 + 2.5 * rng.standard_normal((120, 5))).astype(np.float32))
+    np.save(tmp_path / "y.npy", (3.0 + 2.5 * rng.standard_normal((20, 5))).astype(np.float32))
+    cfg = {**CONFIG, "model": {"type": "rbm", "n_hidden": 4, "units": ["gaussian", "bernoulli"]},
+           "data": {"name": "files", "train": str(tmp_path / "x.npy"), "kind": "standardized", "valid_fraction": 0.2},
+           "training": {**CONFIG["training"], "epochs": 1}}
+    assert main(["train", str(_write(tmp_path / "c.json", cfg)), "--out", str(tmp_path / "r"), "--verbose", "0"]) == 0
+    capsys.readouterr()
+    assert main(["logz", str(tmp_path / "r"), "--n-runs", "4", "--n-betas", "10", "--data", str(tmp_path / "y.npy"),
+                 "--json"]) == 0
+    out = _json_out(capsys)
+    model = RBM.load(tmp_path / "r" / "model.pt")
+    rows = evaluation_transform(tmp_path / "r").apply(np.load(tmp_path / "y.npy"))
+    assert out["test_ll"] == pytest.approx(log_likelihood(model, rows, out["logZ"])[0], abs=1e-6)

@@ -7,7 +7,6 @@ import math
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
 import natural_bm.pretrained as pretrained
@@ -17,7 +16,6 @@ from natural_bm.callbacks import SampleCallback
 from natural_bm.callbacks.summary_callback import summarize
 from natural_bm.cli.errors import EXIT_DIVERGED, CLIError
 from natural_bm.cli.sources import ModelSource, _torch_threads, model_source
-from natural_bm.datasets import load_files
 from natural_bm.estimators.report import AISRuns, PosteriorAIS, RaiseAIS, ReverseAIS, evaluate_model
 from natural_bm.io import writes_files
 from natural_bm.models import export_model, load_model
@@ -91,15 +89,6 @@ def _cmd_train(args) -> int:
 DATA_FILE_SUFFIXES = (".npy", ".npz", ".csv")
 
 
-def _run_file_rows(path: Path, cfg: dict) -> np.ndarray:
-    """The rows of a data file read as the run of ``cfg`` read its files (``natural_bm.datasets.load_files``:
-    the npz key of ``data.key``, the binarisation of its test rows)."""
-    d = cfg["data"]
-    kind = d["eval_kind"] if d["kind"] == "stochastic" else d["kind"]
-    key = d["key"] if d["name"] == "files" else None
-    return load_files(path, key=key, kind=kind, seed=cfg["seed"])[0]
-
-
 def evaluation_splits(source: ModelSource, data: str | None, kind: str) -> tuple[str, dict]:
     """(what the data is, ``{split: rows}``) for ``natural-bm logz`` (``--data``'s help says which)."""
     cfg = source.run_config
@@ -108,7 +97,7 @@ def evaluation_splits(source: ModelSource, data: str | None, kind: str) -> tuple
         return f"{name}; {source.shipped.name} was trained on {source.shipped.dataset}", splits
     if data is not None and cfg is not None and Path(data).suffix.lower() in DATA_FILE_SUFFIXES:
         return f"{data} (read as the run in {source.run_folder} read its files)", {
-            "test": _run_file_rows(Path(data), cfg)}
+            "test": run.run_file_rows(Path(data), cfg, source.run_folder)}  # the run's key, binarisation, transform
     return run.evaluation_data(data, source.path, kind)
 
 
