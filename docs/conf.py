@@ -98,17 +98,7 @@ nitpick_ignore: list[tuple[str, str]] = []
 # models/base.py, training/, runner.py, run/, config_schema.py, cli.py, callbacks/callback_list.py,
 # callbacks/ais_callback.py, estimators/ais.py, estimators/ais_engine.py, estimators/report.py,
 # sklearn.py, sampling/tempering.py.
-temporary_docstring_warnings: list[dict[str, str]] = [
-    {"file": "natural_bm/estimators/report.py:148", "where": "EvaluationReport.brackets",
-     "message": "reference target not found"},  # "Reverse >= forward: ..." read as "type: text"
-    {"file": "natural_bm/run/checkpoints.py:50", "where": "PRETRAIN_DIR",
-     "message": "reference target not found"},  # "#: where pre-training keeps ...: ..." read as "type: text"
-    {"file": "natural_bm/run/overrides.py:23", "where": "RESUME_MAY_CHANGE",
-     "message": "reference target not found"},  # "#: dotted keys ...: ..." read as "type: text"
-    # callbacks/exact_likelihood.py is a new file another developer is writing now
-    {"file": "natural_bm/callbacks/exact_likelihood.py:40", "where": "ExactLikelihoodCallback",
-     "message": "reference target not found: at on_train_begin"},  # "ValueError (at ``on_train_begin``):"
-]
+temporary_docstring_warnings: list[dict[str, str]] = []
 
 # Markdown that guide pages include from _generated/ folders, written from the code at each build.
 generated_includes = {

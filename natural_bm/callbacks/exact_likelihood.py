@@ -37,7 +37,7 @@ class ExactLikelihoodCallback(Callback):
         max_exact_states: the largest enumeration allowed; a larger model is refused when training starts.
 
     Raises:
-        ValueError (at ``on_train_begin``): a model with more than ``max_exact_states`` states to
+        ValueError: at ``on_train_begin``, for a model with more than ``max_exact_states`` states to
             enumerate, or with no binary parity to enumerate.
     """
 

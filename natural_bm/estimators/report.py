@@ -145,7 +145,7 @@ class EvaluationReport:
 
     @property
     def brackets(self) -> bool | None:
-        """Reverse >= forward: the two bracket log Z (None without reverse AIS)."""
+        """Whether reverse >= forward, so that the two bracket log Z (None without reverse AIS)."""
         return None if self.logZ_reverse is None else bool(self.logZ_reverse >= self.logZ)
 
     @property

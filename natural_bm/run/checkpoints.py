@@ -54,7 +54,7 @@ TRANSFORM_NAME = "data_transform.json"
 DBN_MODEL_NAME = "model.npz"
 CHECKPOINT_DIR = "checkpoints"
 WEIGHTS_NAME, STATE_NAME = "weights.pt", "state.pt"  # checkpoint templates: weights_epoch0007.pt, state_epoch0007.pt
-#: where pre-training keeps its per-epoch checkpoints: <out>/pretrain/rbm<i>/checkpoints/
+#: where pre-training keeps its per-epoch checkpoints, as <out>/pretrain/rbm<i>/checkpoints/
 PRETRAIN_DIR = "pretrain"
 STATUS_COMPLETE, STATUS_EARLY, STATUS_DIVERGED = "complete", "early_stopped", "diverged"
 #: a run stopped by a pre-emption signal; it continues with --resume (never written as a finished run)

@@ -20,7 +20,7 @@ from natural_bm.run.rules import ConfigError
 
 __all__ = ["RESUME_MAY_CHANGE", "apply_overrides", "config_changes", "parse_override", "refused_on_resume"]
 
-#: dotted keys (a trailing dot: every key of the section) that ``--resume`` lets an override change
+#: the dotted keys that ``--resume`` lets an override change (a trailing dot stands for every key of the section)
 RESUME_MAY_CHANGE = ("training.epochs", "ais.", "samples.", "threads")
 
 
