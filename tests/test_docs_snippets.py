@@ -266,8 +266,8 @@ def test_ladder_and_drift_tables_read_their_files(tmp_path, monkeypatch):
     import nbm_tables
 
     monkeypatch.setattr(nbm_results, "EXPERIMENTS", tmp_path)
-    assert nbm_tables.drift_table().startswith(nbm_results.NOT_MEASURED)
-    assert nbm_tables.ladder_table().startswith(nbm_results.NOT_MEASURED)
+    assert nbm_tables.drift_table().startswith(nbm_results.NOT_MEASURED.capitalize())
+    assert nbm_tables.ladder_table().startswith(nbm_results.NOT_MEASURED.capitalize())
     (tmp_path / "tempering").mkdir()
     (tmp_path / "tempering" / "ladder_swap_rates.json").write_text(json.dumps({
         "fixed": {"betas": [1.0, 0.5, 0.1], "swap_rates": [0.0006, 0.02]},

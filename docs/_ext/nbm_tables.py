@@ -396,8 +396,8 @@ def raise_table(models: list[Model]) -> str:
     deep = any(m.deep for m in models)
     ais = "mean-field bound with AIS log Z" if deep else "AIS log-likelihood"
     header = ["model", "test rows", "chains × betas", "RAISE, conservative (nats)", "effective chains (median)",
-              f"{ais} on the same rows: forward log Z (reverse)", "RAISE − AIS figure: forward (reverse)",
-              "wall time", "file (`<model>_...`)"]
+              f"{ais}, same rows: forward (reverse) log Z", "RAISE − AIS: forward (reverse)", "wall time",
+              "file (`<model>_...`)"]
     rows = []
     for m in models:
         if m.pending:
@@ -407,7 +407,7 @@ def raise_table(models: list[Model]) -> str:
             where = "`natural_bm/pretrained/`" if (R.PRETRAINED / name).exists() else "`models/`"
             if r is None:
                 rows.append([model_cell(m), DASH, DASH, R.NOT_MEASURED, DASH, DASH, DASH, DASH,
-                             f"`{short}` (in {where} when written)"])
+                             f"`{short}`, not written yet"])
                 continue
             ll = r.get("test_ll_raise")
             fwd, rev = r.get("test_ll_forward_same_rows"), r.get("test_ll_reverse_same_rows")
@@ -417,14 +417,12 @@ def raise_table(models: list[Model]) -> str:
             diff = _signed(ll - fwd) if ll is not None and fwd is not None else NOT_RECORDED
             if ll is not None and rev is not None:
                 diff += f" ({_signed(ll - rev)})"
-            threads = r.get("threads")
             wall = _wall(r.get("wall_time_s", r.get("seconds_raise")))
             rows.append([model_cell(m), num(r.get("rows")), f"{num(chains)} × {num(r.get('betas'))}",
                          f"**{pm(ll, r.get('test_ll_raise_stderr'))}**", ess_text,
                          pm(fwd, r.get("test_ll_same_rows_stderr")) + (f" ({num(rev)})" if rev is not None else ""),
                          diff,
-                         wall + (f", {threads} thread{'s' if threads != 1 else ''}" if threads else ""),
-                         f"`{short}` in {where}"])
+                         wall, f"`{short}` in {where}"])
     return markdown_table(header, rows) if rows else f"{R.NOT_MEASURED}\n"
 
 
@@ -444,7 +442,7 @@ def ladder_table(_models=None) -> str:
     """The swap rates of neighbouring rungs on the fixed geometric ladder and on the self-tuning one."""
     data = R.experiment_file("tempering", LADDER_FILE)
     if data is None:
-        return f"{R.NOT_MEASURED} (`experiments/tempering/{LADDER_FILE}` not written yet)\n"
+        return f"{R.NOT_MEASURED.capitalize()}: `experiments/tempering/{LADDER_FILE}` is not written yet.\n"
     header = ["ladder", "rungs", "inverse temperatures", "swap rate, lowest / median / highest pair",
               "hottest pair", "tuning"]
     rows = []
@@ -459,8 +457,8 @@ def ladder_table(_models=None) -> str:
         if key == "adaptive":
             band = lad.get("band") or []
             tuning = (f"target {lad.get('target')}" + (f", band [{band[0]}, {band[1]}]" if len(band) == 2 else "")
-                      + f"; {num(lad.get('tuning_steps'))} steps, ladder placed anew {num(lad.get('ladder_changes'))}"
-                      " time" + ("s" if lad.get("ladder_changes") != 1 else ""))
+                      + f"; {num(lad.get('tuning_steps'))} steps, ladder placed anew "
+                      + ("once" if lad.get("ladder_changes") == 1 else f"{num(lad.get('ladder_changes'))} times"))
         else:
             tuning = "none"
         rows.append([label, num(len(betas)), f"{max(betas):g} to {min(betas):g}",
@@ -534,8 +532,8 @@ def drift_table(_models=None) -> str:
     """How far each trajectory estimate of log Z is from the reference (a full AIS or exact) per epoch."""
     data = R.experiment_file("trajectory_ais", DRIFT_FILE)
     if data is None:
-        return (f"{R.NOT_MEASURED}: `experiments/trajectory_ais/{DRIFT_FILE}` is not written yet; the table "
-                "fills in when it is.\n")
+        return (f"{R.NOT_MEASURED.capitalize()}: `experiments/trajectory_ais/{DRIFT_FILE}` is not written yet; "
+                "the table fills in when it is.\n")
     about = data.get("_about") or data.get("about")
     out = [f"{about}\n"] if isinstance(about, str) else []
     series = _drift_series(data)
