@@ -135,6 +135,24 @@ def test_reanchoring_takes_the_full_ais_level_and_logs_the_drift():
     assert np.abs(np.array(h["logZ_drift"])).max() < 0.1
 
 
+def test_a_collapsed_genealogy_is_logged_and_warned_about():
+    """Moves of 3 unadapted steps spread the weights of 20 own chains, so each move resamples them: within
+    10 epochs they descend from 2 or fewer of their starting chains, ancestors_trajectory logs it (never
+    rising without a restart) and a RuntimeWarning says so once."""
+    x = _prototype_data()
+    m = RBM(12, 8, seed=0, dtype=torch.float64).init_from_data(x).compile(SGD(0.1, momentum=0.9), "pcd",
+                                                                            n_chains=100, k=1)
+    cb = TrajectoryAISCallback(n_chains=20, seed=0, anchor="base", reanchor_every=0, n_steps=3, max_steps=3,
+                               target_variance=None)
+    with pytest.warns(RuntimeWarning, match="descend from") as record:
+        h = m.fit(x, batch_size=50, epochs=10, verbose=0, seed=0, callbacks=[cb]).history
+    assert sum("descend from" in str(w.message) for w in record) == 1
+    anc = h["ancestors_trajectory"]
+    assert anc[-1] <= 2 and all(a >= b for a, b in zip(anc[:-1], anc[1:], strict=True))
+    assert anc[-1] == cb.estimator.ancestors
+    assert int(torch.unique(cb.estimator.ancestor).numel()) == cb.estimator.ancestors
+
+
 def test_estimator_start_is_exact_for_independent_units_and_warns_on_a_large_move():
     """A model with zero weights starts at its closed-form log Z; a jump to random strong weights in one
     unadapted step leaves a few chains carrying the weights, which warns as AIS does."""

@@ -152,6 +152,7 @@ class TrajectoryAISCallback(Callback):
         self.training: TrainingChainsAIS | None = None  # the training chains' weights (chains="training")
         self._initial: dict | None = None  # the parameters before the first epoch (until the start)
         self._epoch_updates = 0
+        self._warned_collapse = False
         self.results: dict[int, dict[str, float]] = {}
 
     def keys(self) -> list[str]:
@@ -194,7 +195,7 @@ class TrajectoryAISCallback(Callback):
             self.training = TrainingChainsAIS(self.model, parity=self.parity)
         # recorded now, annealed to at the first epoch end (a resumed run's restored state replaces it)
         self._initial = {k: p.detach().double().clone() for k, p in self.model.parameter_dict().items()}
-        self.results = {}
+        self.results, self._warned_collapse = {}, False
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_updates = 0
@@ -255,6 +256,16 @@ class TrajectoryAISCallback(Callback):
                 "resamplings_trajectory": float(est.last_resamplings),
                 "ancestors_trajectory": float(est.ancestors)}, anchor
 
+    def _warn_if_collapsed(self) -> None:
+        """Warn (once a fit) when a tenth or fewer of the own chains' starting chains have descendants left."""
+        est = self.estimator
+        if not self._warned_collapse and est.ancestors <= max(1, est.n_chains // 10):
+            self._warned_collapse = True
+            warn_user(f"trajectory AIS: the own chains descend from {est.ancestors} of their {est.n_chains} starting "
+                      "chains (resampling collapsed their genealogy), so they cover one region of the model and log "
+                      "Z drifts low, whatever the effective sample size says; re-anchor with a full AIS every "
+                      "epoch (reanchor_every=1, the default).", RuntimeWarning)
+
     def _reanchor_due(self, epoch: int) -> bool:
         return bool(self.reanchor_every) and (epoch + 1) % self.reanchor_every == 0
 
@@ -292,6 +303,8 @@ class TrajectoryAISCallback(Callback):
         else:
             out, anchor = self._advance_own()
             reanchor = anchor == "ais" or self._reanchor_due(epoch)
+            if not reanchor:
+                self._warn_if_collapsed()
         if reanchor:
             log_z = self._full_ais(epoch)
             if self.reanchor_every:
