@@ -32,6 +32,8 @@ NAMES = {
     "fresh:0.5:1e-4": "copies of the training chains at each move's start, annealed over one move",
     "reverse:1e-4": "the training chains at each move's end, annealed back over it (reverse AIS of one move)",
     "bar:1e-4": "Bennett's acceptance ratio of the forward and reverse moves of the training chains",
+    "training_chains_every_update": "the training's persistent chains, an increment at every update (Bereux et al.)",
+    "independent_chains_every_update": "100 chains of their own on the same per-update path (a Gibbs sweep per update)",
 }
 
 
