@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from natural_bm import RBM, SGD
+from natural_bm import DBM, RBM, SGD
 from natural_bm.callbacks import LambdaCallback, PeriodicSave, TrajectoryAISCallback, load_training_state
 from natural_bm.estimators import log_partition_exact
 from natural_bm.estimators.trajectory import TrainingChainsAIS
@@ -45,6 +45,22 @@ def test_every_epoch_of_a_small_rbm_training_within_0_1_nats_of_exact():
     assert h["steps_trajectory"][0] == 0 and all(s == 20 for s in h["steps_trajectory"][1:])  # updates per epoch
     assert all(e > 1000 for e in h["ess_trajectory"][1:]) and math.isnan(h["ess_trajectory"][0])
     assert all(math.isnan(a) for a in h["ancestors_trajectory"])
+
+
+def test_dbm_mean_field_pcd_chains_on_both_parities_within_0_1_nats_of_exact():
+    """A 10-6-4 DBM trained 8 epochs with mean-field PCD (5,000 chains, one state per layer): the training
+    chains' log Z on the odd parity (h1 annealed, v and h2 summed out) and on the even one is within 0.1
+    nats of exact at every epoch (measured: at most 0.011), while log Z moves by a nat."""
+    x = _prototype_data(10, 600, seed=1)
+    for parity in ("auto", 0):
+        m = DBM([10, 6, 4], seed=0, dtype=torch.float64, weight_scale=0.1).compile(SGD(0.05, momentum=0.5),
+                                                                                  "mfpcd", n_chains=5000, k=1)
+        cb = TrajectoryAISCallback(chains="training", reanchor_every=0, parity=parity)
+        h, exact = _train_with_exact(m, x, cb, epochs=8)
+        dev = np.array(h["logZ_trajectory"]) - exact
+        assert np.abs(dev).max() < 0.1, (parity, dev)
+        assert exact.max() - exact.min() > 0.5
+        assert cb.training.parity == (1 if parity == "auto" else 0)
 
 
 def test_few_chains_and_large_steps_err_low_and_warn():
