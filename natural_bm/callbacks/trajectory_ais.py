@@ -185,6 +185,8 @@ class TrajectoryAISCallback(Callback):
     def load_state_dict(self, state: dict) -> None:
         if not state:
             return
+        if self.estimator is None:  # restored before any on_train_begin (a finished run's resume)
+            self._build_estimators()
         self.estimator.load_state_dict(state["estimator"])
         if self.training is not None:
             self.training.load_state_dict(state.get("training", {}))
@@ -193,6 +195,13 @@ class TrajectoryAISCallback(Callback):
 
     # ------------------------------------------------------------------ hooks
     def on_train_begin(self, logs=None):
+        self._build_estimators()
+        # recorded now, annealed to at the first epoch end (a resumed run's restored state replaces it)
+        self._initial = {k: p.detach().double().clone() for k, p in self.model.parameter_dict().items()}
+        self.results, self._warned_collapse = {}, False
+
+    def _build_estimators(self) -> None:
+        """The own chains' estimator (and the training chains' weights), fresh, on ``self.model``."""
         self.estimator = TrajectoryAIS(self.model, n_chains=self.n_chains, n_steps=self.n_steps,
                                        max_steps=self.max_steps, target_variance=self.target_variance,
                                        start_steps=self.start_steps, parity=self.parity,
@@ -202,9 +211,6 @@ class TrajectoryAISCallback(Callback):
                 raise ValueError("TrajectoryAISCallback(chains='training') needs an algorithm with persistent "
                                  "chains ('pcd', 'mfpcd', 'pt'); use chains='own'.")
             self.training = TrainingChainsAIS(self.model, parity=self.parity)
-        # recorded now, annealed to at the first epoch end (a resumed run's restored state replaces it)
-        self._initial = {k: p.detach().double().clone() for k, p in self.model.parameter_dict().items()}
-        self.results, self._warned_collapse = {}, False
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_updates = 0
