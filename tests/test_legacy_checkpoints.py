@@ -1,5 +1,5 @@
 """Model files with a training state written before the trainer left the model (tests/data/legacy_training_state,
-made by its make.py with that code) load, and resuming them gives the weights that code gave."""
+made by its make.py with that code) load, and resuming them gives the weights that code gave (to an ulp)."""
 
 from pathlib import Path
 
@@ -25,4 +25,7 @@ def test_legacy_file_resumes_as_before(name):
     got = model.parameter_dict()
     assert set(got) == set(expected)
     for key, value in expected.items():
-        torch.testing.assert_close(got[key], value, rtol=0, atol=0, msg=f"{name}: {key}")
+        # bit for bit on the CPU that wrote the fixtures (Intel Xeon); another (AMD EPYC) rounds the products
+        # differently by an ulp (measured: at most 1.5e-8), while another random stream (seed 8) moves the
+        # weights by 0.02 to 0.11
+        torch.testing.assert_close(got[key], value, rtol=0, atol=1e-6, msg=f"{name}: {key}")
