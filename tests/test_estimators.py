@@ -260,6 +260,8 @@ def test_describe_bracket_says_when_forward_and_reverse_cross():
     agree = describe_bracket(10.0, 9.98, (9.9, 10.1))  # crossing inside forward AIS's band: agreement
     assert agree.startswith("agreement within error: reverse AIS is 0.0200 nats below forward AIS, inside")
     assert describe_bracket(10.0, 9.25, (9.9, 10.1)).startswith("no bracket")
+    unbounded = describe_bracket(10.0, 9.0, (-math.inf, 10.5))  # a band reaching -inf holds any crossing
+    assert unbounded.startswith("no bracket") and "-inf" in unbounded
     text = describe_bracket(10.0, 9.25)
     assert text.startswith("no bracket: reverse AIS is 0.7500 nats below forward AIS (they cross)")
 

@@ -283,11 +283,15 @@ def describe_bracket(log_z_forward: float, log_z_reverse: float, forward_band: t
     (``forward_band``: its (lower, upper) ends, nats), at least one run did not
     anneal well (typically the reverse chains did not start from the model's
     distribution), and neither number is a bound; inside the band, the two
-    agree within their error.
+    agree within their error. A band unbounded below (forward AIS's weights
+    too uneven to give one) settles nothing: no bracket.
     """
     gap = log_z_reverse - log_z_forward
     if gap >= 0:
         return f"bracket: log Z in [{log_z_forward:.4f}, {log_z_reverse:.4f}] (width {gap:.4f} nats)"
+    if forward_band is not None and not math.isfinite(forward_band[0]):
+        return (f"no bracket: reverse AIS is {-gap:.4f} nats below forward AIS, whose band reaches -inf (its "
+                f"runs' weights are too uneven for an error band); anneal longer or with more runs")
     if forward_band is not None and forward_band[0] <= log_z_reverse <= forward_band[1]:
         return (f"agreement within error: reverse AIS is {-gap:.4f} nats below forward AIS, inside forward AIS's "
                 f"band [{forward_band[0]:.4f}, {forward_band[1]:.4f}]; log Z is about {log_z_forward:.4f}")
