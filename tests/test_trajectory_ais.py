@@ -6,19 +6,12 @@ import numpy as np
 import pytest
 import torch
 from conftest import random_rbm
+from trajectory_helpers import prototype_data, whole_and_resumed
 
 from natural_bm import DBM, RBM, SGD
-from natural_bm.callbacks import LambdaCallback, PeriodicSave, TrajectoryAISCallback, load_training_state
+from natural_bm.callbacks import LambdaCallback, TrajectoryAISCallback
 from natural_bm.estimators import AIS, TrajectoryAIS, log_likelihood, log_partition_exact
 from natural_bm.estimators.trajectory import systematic_resample
-
-
-def _prototype_data(n_visible=12, n=1000, seed=0):
-    """Noisy copies of 4 random binary prototypes: a multimodal data set a small model learns in a few epochs."""
-    rng = np.random.default_rng(seed)
-    protos = (rng.random((4, n_visible)) < 0.5).astype(np.float32)
-    x = protos[rng.integers(0, 4, n)]
-    return np.where(rng.random(x.shape) < 0.05, 1 - x, x).astype(np.float32)
 
 
 def _exact_each_epoch(store):
@@ -37,7 +30,7 @@ def test_every_epoch_of_a_small_rbm_training_within_0_1_nats_of_exact(algorithm,
     """12x8 RBM, 20 epochs (momentum 0.9, log Z moves by 5 nats): the trajectory's log Z of every epoch is
     within 0.1 nats of the enumerated one (measured: at most 0.035), and its training log-likelihood is the
     exact one's within as much; log Z moves by more than 3 nats, so a trajectory that stood still would fail."""
-    x = _prototype_data()
+    x = prototype_data()
 
     m = RBM(12, 8, seed=0, dtype=torch.float64).init_from_data(x).compile(SGD(0.1, momentum=0.9), algorithm, **kw)
     exact = _Exact(m)
@@ -56,7 +49,7 @@ def test_dbm_trajectory_matches_exact_enumeration_on_both_parities():
     """A 10-6-4 DBM trained 8 epochs with mean-field and persistent chains: the trajectory on the odd
     parity (h1 annealed, v and h2 summed out; the default) and on the even one is within 0.1 nats of the
     exact log Z at every epoch."""
-    x = _prototype_data(10, 600, seed=1)
+    x = prototype_data(10, 600, seed=1)
     for parity in ("auto", 0):
         m = DBM([10, 6, 4], seed=0, dtype=torch.float64, weight_scale=0.1).compile(
             SGD(0.1, momentum=0.5), "mfpcd", n_chains=50, k=2)
@@ -89,7 +82,7 @@ def test_mnist_rbm_trajectory_lands_in_the_band_of_a_full_ais(mnist_dir):
 def test_resumed_run_continues_bit_identically(tmp_path):
     """Killed after epoch 1 and resumed from the checkpoint, the run logs the uninterrupted run's trajectory
     values bit for bit, and its chains and weights end the same."""
-    x = _prototype_data(9, 400, seed=2)
+    x = prototype_data(9, 400, seed=2)
 
     def make():
         m = RBM(9, 6, seed=0).init_from_data(x)
@@ -99,17 +92,7 @@ def test_resumed_run_continues_bit_identically(tmp_path):
         return TrajectoryAISCallback(n_chains=50, seed=3, reanchor_every=2, ais_runs=20, ais_betas=200,
                                      anchor="exact", every=2)
 
-    full_cb = cbs()
-    full = make()
-    h_full = full.fit(x, batch_size=40, epochs=4, verbose=0, seed=7, validation_data=x[:100],
-                      callbacks=[full_cb]).history
-    half, save = make(), PeriodicSave(tmp_path / "w.pt", opt_path=tmp_path / "s.pt")
-    half.fit(x, batch_size=40, epochs=2, verbose=0, seed=7, validation_data=x[:100], callbacks=[cbs(), save])
-    resumed, resumed_cb = make(), cbs()
-    resumed.load_weights(tmp_path / "w_epoch0001.pt")
-    load_training_state(resumed, tmp_path / "s_epoch0001.pt", [resumed_cb, PeriodicSave(tmp_path / "w2.pt")])
-    h = resumed.fit(x, batch_size=40, epochs=4, initial_epoch=2, verbose=0, seed=7, validation_data=x[:100],
-                    callbacks=[resumed_cb, PeriodicSave(tmp_path / "w2.pt")]).history
+    h_full, full_cb, h, resumed_cb = whole_and_resumed(make, cbs, x, 4, tmp_path)
     keys = resumed_cb.keys()
     assert {"logZ_trajectory", "val_ll_trajectory", "logZ_drift", "ess_trajectory"} <= set(keys)
     for k in keys:
@@ -124,7 +107,7 @@ def test_resumed_run_continues_bit_identically(tmp_path):
 def test_reanchoring_takes_the_full_ais_level_and_logs_the_drift():
     """With reanchor_every=1 each epoch's log Z is the full AIS's (seed + epoch), and the drift is the
     trajectory's own estimate minus it; on a 12x8 model both are close to exact."""
-    x = _prototype_data()
+    x = prototype_data()
     m = RBM(12, 8, seed=0, dtype=torch.float64).init_from_data(x).compile(SGD(0.1, momentum=0.5), "exact")
     cb = TrajectoryAISCallback(n_chains=200, seed=0, reanchor_every=1, ais_runs=50, ais_betas=2000)
     exact = _Exact(m)
@@ -139,7 +122,7 @@ def test_a_collapsed_genealogy_is_logged_and_warned_about():
     """Moves of 3 unadapted steps spread the weights of 20 own chains, so each move resamples them: within
     10 epochs they descend from 2 or fewer of their starting chains, ancestors_trajectory logs it (never
     rising without a restart) and a RuntimeWarning says so once."""
-    x = _prototype_data()
+    x = prototype_data()
     m = RBM(12, 8, seed=0, dtype=torch.float64).init_from_data(x).compile(SGD(0.1, momentum=0.9), "pcd",
                                                                             n_chains=100, k=1)
     cb = TrajectoryAISCallback(n_chains=20, seed=0, anchor="base", reanchor_every=0, n_steps=3, max_steps=3,

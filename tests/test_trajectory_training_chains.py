@@ -6,19 +6,12 @@ import math
 import numpy as np
 import pytest
 import torch
+from trajectory_helpers import prototype_data, whole_and_resumed
 
 from natural_bm import DBM, RBM, SGD
-from natural_bm.callbacks import LambdaCallback, PeriodicSave, TrajectoryAISCallback, load_training_state
+from natural_bm.callbacks import LambdaCallback, TrajectoryAISCallback
 from natural_bm.estimators import log_partition_exact
 from natural_bm.estimators.trajectory import TrainingChainsAIS
-
-
-def _prototype_data(n_visible=12, n=1000, seed=0):
-    """Noisy copies of 4 random binary prototypes: a multimodal data set a small model learns in a few epochs."""
-    rng = np.random.default_rng(seed)
-    protos = (rng.random((4, n_visible)) < 0.5).astype(np.float32)
-    x = protos[rng.integers(0, 4, n)]
-    return np.where(rng.random(x.shape) < 0.05, 1 - x, x).astype(np.float32)
 
 
 def _train_with_exact(model, x, callback, epochs=20, batch_size=50, extra=()):
@@ -34,7 +27,7 @@ def test_every_epoch_of_a_small_rbm_training_within_0_1_nats_of_exact():
     nats): the training chains' log Z of every epoch is within 0.1 nats of the enumerated one (measured: at
     most 0.031), and so is the first epoch's level (the exact anchor); a trajectory that stood still would
     fail."""
-    x = _prototype_data()
+    x = prototype_data()
     m = RBM(12, 8, seed=0, dtype=torch.float64).init_from_data(x).compile(SGD(0.05, momentum=0.5), "pcd",
                                                                             n_chains=5000, k=1)
     cb = TrajectoryAISCallback(chains="training", reanchor_every=0, seed=0)
@@ -51,7 +44,7 @@ def test_dbm_mean_field_pcd_chains_on_both_parities_within_0_1_nats_of_exact():
     """A 10-6-4 DBM trained 8 epochs with mean-field PCD (5,000 chains, one state per layer): the training
     chains' log Z on the odd parity (h1 annealed, v and h2 summed out) and on the even one is within 0.1
     nats of exact at every epoch (measured: at most 0.011), while log Z moves by a nat."""
-    x = _prototype_data(10, 600, seed=1)
+    x = prototype_data(10, 600, seed=1)
     for parity in ("auto", 0):
         m = DBM([10, 6, 4], seed=0, dtype=torch.float64, weight_scale=0.1).compile(SGD(0.05, momentum=0.5),
                                                                                   "mfpcd", n_chains=5000, k=1)
@@ -67,7 +60,7 @@ def test_few_chains_and_large_steps_err_low_and_warn():
     """The documented failure: with 100 chains at lr 0.1 the steps depend on the chains that weigh them
     (the negative phase lowers log p* where they are) and the weights spread; log Z comes out more than a
     nat low within 20 epochs, and a RuntimeWarning names the effective chains."""
-    x = _prototype_data()
+    x = prototype_data()
     m = RBM(12, 8, seed=0, dtype=torch.float64).init_from_data(x).compile(SGD(0.1, momentum=0.5), "pcd",
                                                                             n_chains=100, k=1)
     cb = TrajectoryAISCallback(chains="training", reanchor_every=0, seed=0)
@@ -80,7 +73,7 @@ def test_a_parameter_change_between_epochs_is_weighed():
     """Another callback adds 0.3 to every visible bias at each epoch end (log Z jumps by about 2 nats
     each time): the change, seen at the next epoch's start, adds its own increment, and the trajectory stays
     within 0.1 nats of exact; without it, it would be off by the jumps."""
-    x = _prototype_data()
+    x = prototype_data()
     m = RBM(12, 8, seed=0, dtype=torch.float64).init_from_data(x).compile(SGD(0.05, momentum=0.5), "pcd",
                                                                             n_chains=5000, k=1)
 
@@ -105,7 +98,7 @@ def test_training_is_bit_identical_with_and_without_the_callback():
     """The callback reads the chains and parameters and computes on float64 copies with no random numbers
     of the training's: the weights and persistent chains after 3 epochs are bit-identical with the
     training-chain callback (re-anchored each epoch by AIS), with the own-chain one, and without any."""
-    x = _prototype_data(10, 400, seed=3)
+    x = prototype_data(10, 400, seed=3)
 
     def train(callbacks):
         m = RBM(10, 6, seed=1).init_from_data(x).compile(SGD(0.1, momentum=0.9), "pcd", n_chains=50, k=1)
@@ -126,7 +119,7 @@ def test_training_is_bit_identical_with_and_without_the_callback():
 def test_resumed_run_continues_bit_identically(tmp_path):
     """Killed after epoch 1 and resumed from the checkpoint, the training-chain trajectory logs the
     uninterrupted run's values bit for bit (re-anchoring every 2 epochs, the exact anchor at the first)."""
-    x = _prototype_data(9, 400, seed=2)
+    x = prototype_data(9, 400, seed=2)
 
     def make():
         return RBM(9, 6, seed=0).init_from_data(x).compile(SGD(0.1, momentum=0.5), "pcd", n_chains=200, k=1)
@@ -135,16 +128,7 @@ def test_resumed_run_continues_bit_identically(tmp_path):
         return TrajectoryAISCallback(chains="training", seed=3, reanchor_every=2, ais_runs=20, ais_betas=200,
                                      anchor="exact", every=2)
 
-    full_cb = cbs()
-    h_full = make().fit(x, batch_size=40, epochs=5, verbose=0, seed=7, validation_data=x[:100],
-                        callbacks=[full_cb]).history
-    half, save = make(), PeriodicSave(tmp_path / "w.pt", opt_path=tmp_path / "s.pt")
-    half.fit(x, batch_size=40, epochs=2, verbose=0, seed=7, validation_data=x[:100], callbacks=[cbs(), save])
-    resumed, resumed_cb = make(), cbs()
-    resumed.load_weights(tmp_path / "w_epoch0001.pt")
-    load_training_state(resumed, tmp_path / "s_epoch0001.pt", [resumed_cb, PeriodicSave(tmp_path / "w2.pt")])
-    h = resumed.fit(x, batch_size=40, epochs=5, initial_epoch=2, verbose=0, seed=7, validation_data=x[:100],
-                    callbacks=[resumed_cb, PeriodicSave(tmp_path / "w2.pt")]).history
+    h_full, full_cb, h, resumed_cb = whole_and_resumed(make, cbs, x, 5, tmp_path)
     for k in resumed_cb.keys():
         np.testing.assert_array_equal(h[k], h_full[k][2:], err_msg=k)
     assert not math.isnan(h_full["logZ_drift"][3]) and math.isnan(h_full["logZ_drift"][2])
@@ -183,7 +167,7 @@ def test_increments_sum_to_the_free_energy_difference_of_a_numpy_reference():
 
 
 def test_bad_input_names_the_fix():
-    x = _prototype_data(6, 100)
+    x = prototype_data(6, 100)
     m = RBM(6, 3, seed=0).compile(SGD(0.1), "cd")
     with pytest.raises(ValueError, match="persistent chains"):
         m.fit(x, epochs=1, verbose=0, callbacks=[TrajectoryAISCallback(chains="training")])
