@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from cli_helpers import one_error_line
 
 from natural_bm import RBM
 from natural_bm import run as run_package
@@ -34,14 +35,6 @@ def _write(folder, cfg, name="cfg.json"):
     path = folder / name
     path.write_text(yaml.safe_dump(cfg) if name.endswith(".yaml") else json.dumps(cfg))
     return path
-
-
-def _one_error_line(capsys, *needles) -> str:
-    err = capsys.readouterr().err
-    assert err.startswith("natural-bm: error:") and err.count("\n") == 1, err
-    for n in needles:
-        assert n in err, err
-    return err
 
 
 def _all_keys():
@@ -131,7 +124,7 @@ def test_a_dbm_asked_for_an_rbm_algorithm_is_refused(algorithm, tmp_path, capsys
     cfg = {**CONFIG, "model": {"type": "dbm", "layer_sizes": [9, 4, 3]},
            "training": {**CONFIG["training"], "algorithm": algorithm}}
     assert main(["train", str(_write(tmp_path, cfg)), "--out", str(tmp_path / "run")]) == 2
-    _one_error_line(capsys, f"training.algorithm {algorithm!r} does not train a DBM", "'mfpcd' or 'pt'")
+    one_error_line(capsys, f"training.algorithm {algorithm!r} does not train a DBM", "'mfpcd' or 'pt'")
     assert not (tmp_path / "run").exists()
 
 
@@ -186,7 +179,7 @@ def test_set_overrides_are_checked_as_the_file_is_and_recorded(tmp_path, capsys)
                               ("training.epochs='3'", "training.epochs must be an integer >= 1, got the string '3'")):
         capsys.readouterr()
         assert main(["train", str(path), "--out", str(tmp_path / "bad"), "--set", override]) == 2
-        _one_error_line(capsys, message)
+        one_error_line(capsys, message)
         assert not (tmp_path / "bad").exists()
 
 
@@ -196,7 +189,7 @@ def test_set_on_resume_may_only_change_epochs_and_the_finish(tmp_path, capsys, r
     before = (out / "config.json").read_text()
     capsys.readouterr()
     assert main(["train", "--resume", str(out), "--set", "optimizer.lr=0.5"]) == 2
-    _one_error_line(capsys, "optimizer.lr: 0.05 -> 0.5",
+    one_error_line(capsys, "optimizer.lr: 0.05 -> 0.5",
                     "keeps its settings except training.epochs, ais.*, samples.* and threads")
     assert (out / "config.json").read_text() == before
     assert refused_on_resume(["ais.n_betas: 50 -> 60", "training.epochs: 2 -> 3", "training.k: 1 -> 2"]) == [
@@ -223,7 +216,7 @@ def test_a_folder_holding_only_the_lock_starts_the_given_config(tmp_path, capsys
     (killed / ".lock").write_text("123\n")
     (killed / ".config.json.ab12.tmp").write_text("{")  # half of the config a kill cut off
     assert main(["train", "--resume", str(killed)]) == 2
-    _one_error_line(capsys, "config.json not found", f"natural-bm train CONFIG --resume {killed}")
+    one_error_line(capsys, "config.json not found", f"natural-bm train CONFIG --resume {killed}")
     assert sorted(p.name for p in killed.iterdir()) == [".config.json.ab12.tmp", ".lock"]
     assert main(["train", str(_write(tmp_path, CONFIG)), "--resume", str(killed), "--verbose", "0"]) == 0
     assert json.loads((killed / "results.json").read_text()) == json.loads((fresh / "results.json").read_text())
@@ -235,7 +228,7 @@ def test_a_folder_holding_only_the_lock_starts_the_given_config(tmp_path, capsys
     other.mkdir()
     (other / "notes.txt").write_text("mine")
     assert main(["train", str(_write(tmp_path, CONFIG)), "--resume", str(other)]) == 2
-    _one_error_line(capsys, "holds files but no run")
+    one_error_line(capsys, "holds files but no run")
 
 
 @pytest.mark.parametrize("layers", [None, [16, 4, 3]])
@@ -249,7 +242,7 @@ def test_real_valued_data_for_bernoulli_units_is_refused_before_anything_is_writ
     (out).mkdir()
     assert main(["train", str(_write(tmp_path, cfg)), "--out", str(out)]) == 2
     fix = "[gaussian, bernoulli]" if layers is None else "[gaussian, bernoulli, bernoulli]"
-    _one_error_line(capsys, "the training rows must lie in [0, 1]", f"model: {{units: {fix}}}")
+    one_error_line(capsys, "the training rows must lie in [0, 1]", f"model: {{units: {fix}}}")
     assert list(out.iterdir()) == []  # as it was: empty
     cfg["model"]["units"] = ["gaussian", "bernoulli"] + ([] if layers is None else ["bernoulli"])
     cfg["ais"] = {"n_runs": 10, "n_betas": 50}
@@ -260,12 +253,12 @@ def test_real_valued_data_for_bernoulli_units_is_refused_before_anything_is_writ
     x[3, 5] = math.nan
     np.save(tmp_path / "x.npy", x)
     assert main(["train", str(_write(tmp_path, cfg)), "--out", str(out)]) == 2
-    _one_error_line(capsys, "NaN")
+    one_error_line(capsys, "NaN")
     assert not out.exists()
 
 
 def test_dbm_pretraining_epochs_per_rbm_are_checked_before_the_run(tmp_path, capsys):
     cfg = {**CONFIG, "model": {"type": "dbm", "layer_sizes": [9, 4, 3]}, "pretrain": {"epochs": [1, 1, 1]}}
     assert main(["train", str(_write(tmp_path, cfg)), "--out", str(tmp_path / "run")]) == 2
-    _one_error_line(capsys, "pretrain.epochs lists 3 numbers but the DBM pre-trains 2 RBMs")
+    one_error_line(capsys, "pretrain.epochs lists 3 numbers but the DBM pre-trains 2 RBMs")
     assert not (tmp_path / "run").exists()

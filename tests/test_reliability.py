@@ -11,6 +11,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tarfile
 import threading
 import time
 import warnings
@@ -20,6 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from cli_helpers import killed_after, one_error_line
 
 from natural_bm import DBM, RBM, SGD
 from natural_bm.callbacks import (
@@ -57,14 +59,6 @@ def _write(folder: Path, cfg: dict, name: str = "cfg.json") -> Path:
     path = folder / name
     path.write_text(json.dumps(cfg))
     return path
-
-
-def _one_error_line(capsys, *needles) -> str:
-    err = capsys.readouterr().err
-    assert err.startswith("natural-bm: error:") and err.count("\n") == 1, err
-    for n in needles:
-        assert n in err, err
-    return err
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +135,7 @@ def test_a_second_run_into_a_locked_folder_is_refused(tmp_path, capsys):
     out = tmp_path / "run"
     with exclusive_lock(out / ".lock"):
         assert main(["train", str(_write(tmp_path, CONFIG)), "--out", str(out), "--verbose", "0"]) == 2
-        _one_error_line(capsys, "in use by another natural-bm process")
+        one_error_line(capsys, "in use by another natural-bm process")
         assert main(["train", "--resume", str(out)]) == 2  # no config.json yet: not a results folder
     assert sorted(p.name for p in out.iterdir()) == [".lock"]
 
@@ -333,7 +327,7 @@ def test_one_flipped_bit_is_detected(finished, tmp_path, capsys):
     with pytest.raises(ValueError, match="damaged: its checksum does not match"):
         RBM.load(path)
     assert main(["logz", str(path), "--n-runs", "5", "--n-betas", "20", "--data", "none"]) == 2
-    _one_error_line(capsys, "damaged")
+    one_error_line(capsys, "damaged")
 
 
 def test_a_damaged_latest_checkpoint_falls_back_with_a_warning(finished, tmp_path):
@@ -375,7 +369,7 @@ def test_hostile_model_files_give_one_line(case, finished, tmp_path, capsys):
     with pytest.raises(ValueError):
         RBM.load(path)
     assert main(["logz", str(path), "--n-runs", "5", "--n-betas", "20", "--data", "none"]) == 2
-    err = _one_error_line(capsys, str(path))
+    err = one_error_line(capsys, str(path))
     expected = {"unknown_optimizer": "unknown optimizer class 'Sneaky'", "int64": "not a floating-point type"}
     assert expected.get(case, "not a readable model file") in err
     assert "weights_only" not in err
@@ -389,7 +383,7 @@ def test_damaged_log_on_resume_is_one_line_naming_the_file(content, finished, tm
         (run / "checkpoints" / p).unlink()
     (run / "log.csv").write_bytes(content)
     assert main(["train", "--resume", str(run), "--verbose", "0"]) == 2
-    _one_error_line(capsys, str(run / "log.csv"), "move it away")
+    one_error_line(capsys, str(run / "log.csv"), "move it away")
 
 
 def test_log_behind_the_checkpoint_warns_and_names_the_missing_epochs(finished, tmp_path):
@@ -443,7 +437,7 @@ def test_bad_config_values_are_refused_before_anything_is_written(section, key, 
         cfg.setdefault(section, {})[key] = value
     out = tmp_path / "run"
     assert main(["train", str(_write(tmp_path, cfg)), "--out", str(out)]) == 2
-    _one_error_line(capsys, message)
+    one_error_line(capsys, message)
     assert not out.exists()
 
 
@@ -455,12 +449,12 @@ def test_yaml_strings_and_missing_sections(tmp_path, capsys):
     assert json.loads((tmp_path / "ok" / "config.json").read_text())["optimizer"]["lr"] == 0.01
     (tmp_path / "bad.yaml").write_text(text.replace("epochs: 1", "epochs: 1e9"))
     assert main(["train", str(tmp_path / "bad.yaml"), "--out", str(tmp_path / "bad")]) == 2
-    _one_error_line(capsys, "training.epochs must be an integer >= 1, got the string '1e9'")
+    one_error_line(capsys, "training.epochs must be an integer >= 1, got the string '1e9'")
     (tmp_path / "nomodel.json").write_text(json.dumps({"data": CONFIG["data"]}))
     assert main(["train", str(tmp_path / "nomodel.json"), "--out", str(tmp_path / "nm")]) == 2
-    _one_error_line(capsys, "no 'model' section")
+    one_error_line(capsys, "no 'model' section")
     assert main(["train", str(_write(tmp_path, CONFIG)), "--out", ""]) == 2
-    _one_error_line(capsys, "must not be empty")
+    one_error_line(capsys, "must not be empty")
     assert not (tmp_path / "bad").exists() and not (tmp_path / "nm").exists()
 
 
@@ -469,7 +463,7 @@ def test_output_paths_that_cannot_be_folders(tmp_path, capsys):
     (tmp_path / "afile").write_text("keep me")
     for out, message in ((tmp_path / "afile", "is a file"), (tmp_path / "afile" / "sub", "which is a file")):
         assert main(["train", str(cfg), "--out", str(out)]) == 2
-        _one_error_line(capsys, message)
+        one_error_line(capsys, message)
     assert (tmp_path / "afile").read_text() == "keep me"
 
 
@@ -570,7 +564,7 @@ def test_remote_monitor_malformed_root_fails_at_start(root, tmp_path, capsys):
         RemoteMonitor(root=root)
     cfg = {**CONFIG, "callbacks": [{"name": "RemoteMonitor", "args": {"root": root}}]}
     assert main(["train", str(_write(tmp_path, cfg)), "--out", str(tmp_path / "r")]) == 2
-    _one_error_line(capsys, "RemoteMonitor root")
+    one_error_line(capsys, "RemoteMonitor root")
     assert not (tmp_path / "r").exists()
 
 
@@ -628,22 +622,10 @@ def test_a_killed_dbm_run_resumes_bit_identically_in_place_and_from_a_snapshot(t
     epoch 0 (or after the DBM's epoch 0) and resumed ends with the uninterrupted run's weights and
     pre-training logs; so does a copy made by ``natural-bm snapshot`` (one tar file) and resumed
     in another folder."""
-    import tarfile
-
-    from natural_bm.callbacks import PeriodicSave
-
     cfg_path, whole_run = pretrained_whole
-    save = PeriodicSave.on_epoch_end
-
-    def killing_save(self, epoch, logs=None):
-        save(self, epoch, logs)
-        if kill_at[0] in self.weight_path.as_posix() and epoch == kill_at[1]:
-            raise KeyboardInterrupt("killed")
-
-    monkeypatch.setattr(PeriodicSave, "on_epoch_end", killing_save)
     killed = tmp_path / "run"
-    assert main(["train", str(cfg_path), "--out", str(killed), "--verbose", "0"]) == 130
-    monkeypatch.setattr(PeriodicSave, "on_epoch_end", save)
+    with killed_after(monkeypatch, kill_at):
+        assert main(["train", str(cfg_path), "--out", str(killed), "--verbose", "0"]) == 130
     pretrain = killed / "pretrain"
     kept = sorted(str(p.relative_to(pretrain)) for p in pretrain.rglob("weights_epoch*.pt"))
     expected = {"pretrain/rbm0": {0: 1}, "pretrain/rbm1": {0: 2, 1: 0}, "run/checkpoints": {0: 2, 1: 2}}[kill_at[0]]
@@ -676,18 +658,9 @@ def test_a_killed_dbm_run_resumes_bit_identically_in_place_and_from_a_snapshot(t
 
 
 def test_resume_during_pretraining_says_so(tmp_path, monkeypatch, pretrained_whole):
-    from natural_bm.callbacks import PeriodicSave
-
     cfg_path, _ = pretrained_whole
-    save = PeriodicSave.on_epoch_end
-
-    def killing_save(self, epoch, logs=None):
-        save(self, epoch, logs)
-        raise KeyboardInterrupt("killed")
-
-    monkeypatch.setattr(PeriodicSave, "on_epoch_end", killing_save)
-    assert main(["train", str(cfg_path), "--out", str(tmp_path / "run"), "--verbose", "0"]) == 130
-    monkeypatch.setattr(PeriodicSave, "on_epoch_end", save)
+    with killed_after(monkeypatch, ("pretrain/rbm0", 0)):  # the first checkpoint written
+        assert main(["train", str(cfg_path), "--out", str(tmp_path / "run"), "--verbose", "0"]) == 130
     with pytest.warns(RuntimeWarning, match="continues its pre-training"):
         assert main(["train", "--resume", str(tmp_path / "run"), "--verbose", "0"]) == 0
     assert main(["snapshot", str(tmp_path / "nothing"), str(tmp_path / "x.tar")]) == 2  # not a results folder

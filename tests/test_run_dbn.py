@@ -12,9 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cli_helpers import killed_after
 
 from natural_bm import DBN, RBM, SGD, load_model
-from natural_bm.callbacks import GibbsStepsScheduler, MomentumRateScheduler, PeriodicSave
+from natural_bm.callbacks import GibbsStepsScheduler, MomentumRateScheduler
 from natural_bm.cli import main
 from natural_bm.datasets import bars_and_stripes
 from natural_bm.estimators import dbn_log_likelihood_bound, log_partition_exact
@@ -111,17 +112,9 @@ def test_a_killed_dbn_run_resumes_bit_identically(tmp_path, monkeypatch, kill_at
     """Killed after RBM 0's last epoch (between RBMs), after RBM 1's first (inside one) or after the last
     RBM's last epoch (before the finish), and resumed: the same model file, logs and results."""
     cfg_path, whole_run = whole
-    save = PeriodicSave.on_epoch_end
-
-    def killing_save(self, epoch, logs=None):
-        save(self, epoch, logs)
-        if kill_at[0] in self.weight_path.as_posix() and epoch == kill_at[1]:
-            raise KeyboardInterrupt("killed")
-
-    monkeypatch.setattr(PeriodicSave, "on_epoch_end", killing_save)
     run = tmp_path / "run"
-    assert main(["train", str(cfg_path), "--out", str(run), "--verbose", "0"]) == 130
-    monkeypatch.setattr(PeriodicSave, "on_epoch_end", save)
+    with killed_after(monkeypatch, kill_at):
+        assert main(["train", str(cfg_path), "--out", str(run), "--verbose", "0"]) == 130
     assert not (run / "results.json").exists() and not (run / "model.npz").exists()
     kept = sorted(str(p.relative_to(run / "pretrain")) for p in (run / "pretrain").rglob("weights_epoch*.pt"))
     expected = {"pretrain/rbm0": {0: 1}, "pretrain/rbm1": {0: 1, 1: 0}, "pretrain/rbm2": {0: 1, 1: 1, 2: 1}}[kill_at[0]]
