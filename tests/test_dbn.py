@@ -78,3 +78,31 @@ def test_transform_is_the_up_pass_and_greedy_training_stacks_rbms():
     assert float(r1.vbias.abs().sum()) > 0 and r0.optimizer.iterations > r1.optimizer.iterations
     with pytest.raises(ValueError, match="at least 3 layers"):
         DBN([9, 8])
+
+
+def test_bound_of_a_three_layer_dbn_equals_its_enumerated_value():
+    """Two directed layers (784-500-500-2000 in miniature: 3-3-2-2): the sampled bound averages to
+    E_Q(h1|v)Q(h2|h1)[log p(v|h1) + log p(h1|h2) + log p(h2) - log Q(h1|v) - log Q(h2|h1)], enumerated in numpy."""
+    d = DBN([3, 3, 2, 2], dtype=torch.float64)
+    randomize(d, 1.0, seed=4)
+    (W0, b0, c0), (W1, b1, c1), (W2, b2, c2) = (
+        tuple(t.detach().numpy() for t in (r.W, r.vbias, r.hbias)) for r in d.rbms)
+    V, H1, H2, H3 = _states(3), _states(3), _states(2), _states(2)
+
+    def log_bern(x, p):  # [rows of x, rows of p]
+        return x @ np.log(p).T + (1 - x) @ np.log(1 - p).T
+
+    log_top = H2 @ W2 @ H3.T + (H2 @ b2)[:, None] + (H3 @ c2)[None, :]
+    log_p_h2 = logsumexp(log_top, axis=1) - logsumexp(log_top)  # [h2]
+    log_p_h1_h2 = log_bern(H1, expit(H2 @ W1.T + b1))  # [h1, h2]
+    log_p_v_h1 = log_bern(V, expit(H1 @ W0.T + b0))  # [v, h1]
+    log_q1 = log_bern(H1, expit(V @ W0 + c0)).T  # [v, h1]
+    log_q2 = log_bern(H2, expit(H1 @ W1 + c1)).T  # [h1, h2]
+    integrand = (log_p_v_h1[:, :, None] + log_p_h1_h2[None] + log_p_h2[None, None]
+                 - log_q1[:, :, None] - log_q2[None])  # [v, h1, h2]
+    weights = np.exp(log_q1[:, :, None] + log_q2[None])
+    exact_bound = (weights * integrand).sum((1, 2))
+    log_z = logsumexp(log_top)
+    assert log_partition_exact(d.top) == pytest.approx(log_z, abs=1e-10)
+    est = d.log_prob_bound(torch.from_numpy(V), log_z, n_samples=8000, generator=RandomSource(0)).numpy()
+    np.testing.assert_allclose(est, exact_bound, atol=0.05)
