@@ -47,11 +47,11 @@ def softplus_increment(a_new: torch.Tensor, da: torch.Tensor) -> torch.Tensor:
         softplus(a_new) - softplus(a_old) = -log1p(r expm1(-da))           (a_new <= 0, r = sigmoid(a_new))
                                           = da - log1p(r expm1(da))          (a_new > 0,  r = sigmoid(-a_new))
 
-    with r = sigmoid(-|a_new|) <= 1/2 in both, so 1 + r expm1(+-da) never cancels and the tiny steps of an
+    with r = sigmoid(-abs(a_new)) <= 1/2 in both, so 1 + r expm1(+-da) never cancels and the tiny steps of an
     AIS schedule keep full relative precision in the input dtype (the naive difference of two softplus
     values cancels catastrophically there; the one-sided form -log1p(sigmoid(a_new) expm1(-da)) cancels for
     a large step towards a saturated unit, e.g. a_old = 30, a_new = 60 in a 10-beta schedule). Exact in
-    float32 unless one step moves a unit's input by more than about 70 nats (sigmoid(-|a_new|) underflows,
+    float32 unless one step moves a unit's input by more than about 70 nats (sigmoid(-abs(a_new)) underflows,
     or expm1 overflows): no schedule of this library comes near that.
     """
     positive = a_new > 0

@@ -145,7 +145,7 @@ class BoltzmannMachine(torch.nn.Module):
         whether to compile)."""
         raise NotImplementedError
 
-    #: the values training data may take: (0, 1) for binary visible units, None for any finite value
+    #: the range training data must lie in, (0, 1) for binary visible units, or None for any finite value
     data_range: tuple[float, float] | None = (0.0, 1.0)
     #: whether the visible units are binary (pseudo-likelihood, binarisation and binary likelihoods apply)
     binary_visible = True

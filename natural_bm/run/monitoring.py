@@ -20,7 +20,7 @@ from natural_bm.run.schedules import schedules_of
 
 __all__ = ["BEST_CHECKPOINT_ORDER", "check_monitored_keys", "logged_keys", "resolve_best_checkpoint"]
 
-#: training.best_checkpoint: auto takes the first of these the run logs every epoch
+#: the keys that ``training.best_checkpoint`` set to auto tries in turn (the first the run logs every epoch)
 BEST_CHECKPOINT_ORDER = ("val_pll", "val_ll_exact", "val_loss")
 #: natural_bm callbacks of a config whose log keys are not fixed in advance
 _OPEN_ENDED = ("OptimizerSpy",)
