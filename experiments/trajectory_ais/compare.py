@@ -138,6 +138,7 @@ def one_move(host, a, b, chains, kw, seed):
     est.chains = [chains.to(torch.float64).clone(), None]
     est.log_w = torch.zeros(chains.shape[0], dtype=torch.float64)
     est.log_z_offset, est.moves = 0.0, 1
+    est.ancestor = torch.arange(chains.shape[0])  # (what start() sets: the genealogy resampling follows)
     set_params(host, b)
     est.advance()
     return est.logZ, est.log_w.clone(), est.last_steps, est.last_resamplings, est.ess
