@@ -68,40 +68,35 @@ class TrajectoryAISCallback(Callback):
     default, every epoch with 5,000 betas, is what kept the demo within about a nat (below); it costs one
     such AIS per epoch, and ``logZ_drift`` then says what one epoch of trajectory would have added.
 
-    When it drifts. Measured on the demo's training (``experiments/trajectory_ais/drift.json``: RBM 784-200,
-    PCD-1 with 100 chains, lr 0.002, momentum 0.9, 30 epochs of MNIST binarised per minibatch, against a
-    100-run 14,501-beta AIS at every epoch) and on a 784-20 RBM trained the same way (exact log Z):
+    When it drifts. Measured on the demo's training (RBM 784-200, PCD-1 with 100 chains, lr 0.002,
+    momentum 0.9, 30 epochs of MNIST binarised per minibatch, against a 100-run 14,501-beta AIS at every
+    epoch) and on a 784-20 RBM trained the same way (exact log Z), by ``experiments/trajectory_ais``
+    (``run_all.sh``; the table of the documentation's trajectory results page is read from its
+    ``drift.json``):
 
-    * The moves are large. log Z swings from one epoch to the next (median 8 nats, up to 29 on the demo;
-      up to 10 on the exact 784-20), and one move is hard even for well-spread particles: copies of the
-      training's chains annealed over one move keep 1 to 9 effective chains of 100 from epoch 3 on, and
-      the forward and reverse estimates of one move differ by a median 14 nats (up to 32).
-    * Own chains without re-anchoring: each move resamples them 1 to 8 times, so their genealogy
-      collapses (of the 100 starting chains 10 have descendants at epoch 3, one from epoch 9 on) while the
-      effective sample size reads about 50 every epoch after the first (the resampling threshold). They
-      cover one region, miss the mass the model moves elsewhere, and log Z drifts low: -1.5 nats at
-      epoch 3, -15 at epoch 8, -46 at epoch 29. On the 784-20, 1,000 chains (-7.5 at epoch 29) or moves of
-      up to 5,000 smaller steps (-15) slow the drift (-28 with the defaults) but do not stop it. A fresh
-      population every 5 epochs (5,000 steps from the zero-weight copy) is within half a nat at its
-      restarts on the 784-20 (2.3 on the demo) and up to 9 nats off in between (17 on the demo).
-    * Training chains, an increment at every update: -20,000 nats after 30 epochs on the demo (-4,000
-      on the 784-20), one effective chain from the first epoch. Two causes, both measured: the weights
-      spread with the noise of every SGD step (100 independent chains on the same per-update path fail
-      alike), and each step depends on the chains that weigh it (the negative phase lowers log p* where
-      they are), which biases the increments low by about lr tr Cov(grad log p*) / n_chains per update
-      (12-8 RBM, plain SGD at lr 0.01: -0.26 nats with 100 chains, -0.024 with 1,000, while log Z moved
-      0.05). Nor are PCD's chains samples of the model: copies of them annealed over each move err high
-      (+266 nats over the demo, +179 over the 784-20), backwards low (784-20: -139), Bennett's ratio of the
-      two by -23 (+8). The training chains serve only with many chains and small steps (the 0.1-nat test:
-      5,000 chains, lr 0.05).
-    * Re-anchoring: a 5,000-beta AIS at every epoch lands within 0.54 nats of the reference at every epoch
-      but the one where the reference itself failed (epoch 13, 6 effective runs: +2.1); every 2 or 3
-      epochs leaves the epochs between anchors up to 17 and 18 nats off.
+    * The moves are large. log Z swings by several nats from one epoch to the next, up to tens, and one
+      move is hard even for well-spread particles: copies of the training's chains annealed over one
+      move keep a handful of effective chains of 100, and forward and reverse estimates of one move
+      differ by nats to tens of nats.
+    * Own chains without re-anchoring: each move resamples them several times, so their genealogy
+      collapses to one ancestor within about ten epochs while the effective sample size reads about half
+      the chains every epoch (the resampling threshold). They cover one region, miss the mass the model
+      moves elsewhere, and log Z drifts low, by tens of nats over the 30 epochs. More chains or smaller
+      steps slow the drift but do not stop it; a fresh population every few epochs is close at its
+      restarts and off again in between.
+    * Training chains, an increment at every update: thousands of nats low after 30 epochs, one
+      effective chain from the first epoch. Two causes, both measured: the weights spread with the noise
+      of every SGD step, and each step depends on the chains that weigh it (the negative phase lowers
+      log p* where they are), which biases the increments low by about lr tr Cov(grad log p*) / n_chains
+      per update (``bias.py``: shrinks tenfold with ten times the chains). The training chains serve
+      only with many chains and small steps (the 0.1-nat test: 5,000 chains, lr 0.05).
+    * Re-anchoring: a 5,000-beta AIS at every epoch lands within about half a nat of the reference at
+      nearly every epoch; every 2 or 3 epochs leaves the epochs between anchors up to tens of nats off.
 
-    It is accurate while the moves are small: the first epochs of a fresh model (the demo's first three
-    within 0.1 nats), small or decaying learning rates (the 784-50 test: 3 epochs at lr 0.05, momentum 0.5,
-    within a 100-run AIS's band), the 12-8 models of the tests. Watch ``ancestors_trajectory`` (a warning
-    comes once when a tenth or fewer of the chains have descendants) and ``logZ_drift``.
+    It is accurate while the moves are small: the first epochs of a fresh model, small or decaying
+    learning rates (the 784-50 test: 3 epochs at lr 0.05, momentum 0.5, within a 100-run AIS's band),
+    the 12-8 models of the tests. Watch ``ancestors_trajectory`` (a warning comes once when a tenth or
+    fewer of the chains have descendants) and ``logZ_drift``.
 
     Cost (the demo's model, one thread on a loaded 2-core machine, ``scripts/bench_trajectory.py``): a
     training epoch 1.4 to 1.7 s; the own chains' move about 3 s; the re-anchoring AIS 3 to 6 s (20 s the

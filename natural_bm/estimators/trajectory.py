@@ -58,8 +58,8 @@ resampling keeps the descendants of fewer of the chains drawn at the start
 sample size reads the resampling threshold. The population then covers one
 region of the model, misses the mass that moves elsewhere (one sweep per step
 cannot carry chains between modes), and log Z drifts low, by more with every
-move (46 nats over the 30 epochs of the demo's training: the measurements are
-in ``TrajectoryAISCallback``'s docstring and experiments/trajectory_ais/drift.json).
+move (tens of nats over the 30 epochs of the demo's training: the measurements are
+in ``TrajectoryAISCallback``'s docstring and experiments/trajectory_ais).
 More chains or more steps slow it; a full AIS (``reanchor``) resets the level
 but not the genealogy.
 
