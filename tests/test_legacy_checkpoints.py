@@ -25,7 +25,7 @@ def test_legacy_file_resumes_as_before(name):
     got = model.parameter_dict()
     assert set(got) == set(expected)
     for key, value in expected.items():
-        # bit for bit on the CPU that wrote the fixtures; another (the AMD EPYC of CI) rounds the products
-        # differently by an ulp (measured: at most 1.5e-8), while another random stream (seed 8) moves the
-        # weights by 0.02 to 0.11
+        # bit for bit on the CPU that wrote the fixtures; another (this machine's AMD EPYC; CI failed alike)
+        # rounds the products differently by an ulp (measured: at most 1.5e-8), while another random stream
+        # (seed 8) moves the weights by 0.02 to 0.11
         torch.testing.assert_close(got[key], value, rtol=0, atol=1e-6, msg=f"{name}: {key}")

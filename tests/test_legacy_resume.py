@@ -23,8 +23,9 @@ def test_a_checkpoint_written_before_the_run_package_resumes_to_the_same_weights
     assert main(["train", "--resume", str(run), "--verbose", "0"]) == 0
     assert not [w for w in recwarn if "was edited" in str(w.message)]  # its config reads as it was written
     expected, resumed = RBM.load(LEGACY / "expected" / "model.pt"), RBM.load(run / "model.pt")
-    # to an ulp, not bit for bit: the old runner's files were written on another CPU, and the AMD EPYC of CI
-    # rounds the float32 products differently (measured: weights 9e-9 apart, figures 4e-8 nats)
+    # to an ulp, not bit for bit: the old runner's files were written on another CPU, and this machine's
+    # AMD EPYC (CI failed alike) rounds the float32 products differently (measured: weights 9e-9 apart,
+    # figures 4e-8 nats)
     for name in expected.param_names:
         torch.testing.assert_close(getattr(resumed, name), getattr(expected, name), rtol=0, atol=1e-6, msg=name)
     old = json.loads((LEGACY / "expected" / "results.json").read_text())
