@@ -98,10 +98,11 @@ class TrajectoryAISCallback(Callback):
     the 12-8 models of the tests. Watch ``ancestors_trajectory`` (a warning comes once when a tenth or
     fewer of the chains have descendants) and ``logZ_drift``.
 
-    Cost (the demo's model, one thread on a loaded 2-core machine, ``scripts/bench_trajectory.py``): a
-    training epoch 1.4 to 1.7 s; the own chains' move about 3 s; the re-anchoring AIS 3 to 6 s (20 s the
-    first time, compiling); the training chains' increments 0.6 s an epoch (two float64 free energies of
-    the 100 chains per batch).
+    Cost: ``scripts/bench_trajectory.py`` times the own chains' move, the re-anchoring AIS and the
+    training chains' increments beside the training epoch (the demo's model: ``cost_per_epoch`` of
+    ``experiments/trajectory_ais/drift.json``, on the trajectory results page). The own chains' move and
+    a 5,000-beta re-anchoring each cost about two training epochs there; the training chains' increments
+    (two float64 free energies of the chains per batch) about half of one.
 
     The state (chains, weights, level, last parameters) goes through ``state_dict``, so a checkpointed run
     resumes bit-identically.

@@ -373,7 +373,8 @@ class TrainingChainsAIS:
     the chains are, so their increments fall short of the change of log Z by about
     lr tr Cov(grad log p*) / n_chains per update. Both shrink with small steps, and the second with many
     chains (a 12-8 RBM at lr 0.05, momentum 0.5: within 0.03 nats of exact over 400 updates with 5,000
-    chains; the demo's RBM, 100 chains at lr 0.002, momentum 0.9: hundreds of nats low per epoch).
+    chains; the demo's RBM, 100 chains at lr 0.002, momentum 0.9: thousands of nats low over its 30 epochs,
+    experiments/trajectory_ais/drift.json).
 
     ``start(log_z)`` sets the level at the model's parameters now; ``advance(chains)`` adds the increment
     from the parameters last seen to the model's current ones (call it after every update, and before
