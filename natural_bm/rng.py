@@ -20,7 +20,7 @@ import torch
 from natural_bm.seeding import new_seed
 
 __all__ = ["RandomSource", "bernoulli", "counter_uniform", "counter_uniform_pair", "gibbs_uniforms", "randint",
-           "splitmix64", "stream_key"]
+           "splitmix64", "stream_key", "uniform"]
 
 _NP_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
 
@@ -77,6 +77,14 @@ def bernoulli(p: torch.Tensor, generator: RandomSource | torch.Generator | None 
     if isinstance(generator, RandomSource):
         return generator.bernoulli(p)
     return torch.bernoulli(p, generator=generator)
+
+
+def uniform(shape, dtype: torch.dtype, generator: RandomSource | torch.Generator | None, device) -> torch.Tensor:
+    """U[0, 1) numbers of ``shape`` on ``device`` from any kind of generator."""
+    if isinstance(generator, RandomSource):
+        u = generator.uniform(shape, dtype)
+        return u if u.device == torch.device(device) else u.to(device)
+    return torch.rand(tuple(shape), generator=generator, dtype=dtype, device=device)
 
 
 def randint(high: int, size, generator: RandomSource | torch.Generator | None, device) -> torch.Tensor:

@@ -165,3 +165,81 @@ def test_compile_failure_falls_back_to_eager_with_one_warning(monkeypatch):
     g = CompiledFunction(lambda a: a.reshape(5), "reshaper")
     with pytest.raises(RuntimeError, match="shape"):  # an error of the function itself propagates
         g(torch.zeros(4))
+
+
+# --------------------------------------------------------------------------- the eager path's kernels
+def _pcg64_cd(v0, W, b, c, seed, k, up, down):
+    """CD-k in numpy with the draws of the layer-by-layer path: numpy's PCG64 stream of ``seed``, each
+    Gibbs step a hidden block then a visible block."""
+    rng = np.random.Generator(np.random.PCG64(seed))
+    B, (nv, nh) = len(v0), W.shape
+    p0 = _sig(up * v0 @ W + c)
+    h = (rng.random((B, nh)) < p0).astype(float)
+    a = down * h @ W.T + b
+    loss = (np.logaddexp(0, a) - v0 * a).sum(1)
+    v = (rng.random((B, nv)) < _sig(a)).astype(float)
+    for _ in range(1, k):
+        h = (rng.random((B, nh)) < _sig(up * v @ W + c)).astype(float)
+        v = (rng.random((B, nv)) < _sig(down * h @ W.T + b)).astype(float)
+    p1 = _sig(up * v @ W + c)
+    return (v0.T @ p0 - v.T @ p1) / B, (v0 - v).mean(0), (p0 - p1).mean(0), loss, p0
+
+
+def _pcg64_pcd(v0, chains, W, b, c, seed, k, up, down):
+    """PCD-k likewise: the data's hidden sample (for the loss), then k steps of the chains."""
+    rng = np.random.Generator(np.random.PCG64(seed))
+    B, C, (nv, nh) = len(v0), len(chains), W.shape
+    p0 = _sig(up * v0 @ W + c)
+    h0 = (rng.random((B, nh)) < p0).astype(float)
+    a0 = down * h0 @ W.T + b
+    loss = (np.logaddexp(0, a0) - v0 * a0).sum(1)
+    v = chains
+    for _ in range(k):
+        h = (rng.random((C, nh)) < _sig(up * v @ W + c)).astype(float)
+        v = (rng.random((C, nv)) < _sig(down * h @ W.T + b)).astype(float)
+    p_neg = _sig(up * v @ W + c)
+    return (v0.T @ p0 / B - v.T @ p_neg / C), v0.mean(0) - v.mean(0), p0.mean(0) - p_neg.mean(0), loss, v, p0
+
+
+def _rbm(W, b, c, up, down):
+    m = RBM(W.shape[0], W.shape[1], dtype=torch.float64, up_factor=up, down_factor=down)
+    with torch.no_grad():
+        m.W.copy_(torch.from_numpy(W)), m.vbias.copy_(torch.from_numpy(b)), m.hbias.copy_(torch.from_numpy(c))
+    return m
+
+
+@pytest.mark.parametrize("k,up,down", [(1, 1.0, 1.0), (3, 2.0, 1.0)])
+def test_eager_cd_step_draws_the_layer_by_layer_stream(k, up, down):
+    """The eager CD step (the fused kernel, uniforms from a RandomSource) equals numpy fed PCG64 draws in the
+    order sample_h / sample_v make them: the same seed gives the same run as the model's methods."""
+    from natural_bm.rng import RandomSource
+    from natural_bm.training.algorithms import ContrastiveDivergence
+
+    v0, W, b, c = _problem(nv=30, nh=20)
+    m = _rbm(W, b, c, up, down)
+    grads, info, _ = ContrastiveDivergence(k).step(m, torch.from_numpy(v0), None, RandomSource(5))
+    dW, db, dc, loss, p0 = _pcg64_cd(v0, W, b, c, 5, k, up, down)
+    np.testing.assert_allclose(grads["W"].numpy(), dW, atol=1e-12)
+    np.testing.assert_allclose(grads["vbias"].numpy(), db, atol=1e-12)
+    np.testing.assert_allclose(grads["hbias"].numpy(), dc, atol=1e-12)
+    np.testing.assert_allclose(info.loss.numpy(), loss, rtol=1e-12)
+    np.testing.assert_allclose(info.positive[1].numpy(), p0, atol=1e-14)
+
+
+@pytest.mark.parametrize("k,up,down", [(1, 1.0, 1.0), (2, 1.0, 2.0)])
+def test_eager_pcd_step_draws_the_layer_by_layer_stream(k, up, down):
+    from natural_bm.rng import RandomSource
+    from natural_bm.training.algorithms import ChainState, PersistentContrastiveDivergence
+
+    v0, W, b, c = _problem(nv=30, nh=20)
+    chains = (np.random.default_rng(3).random((12, 30)) < 0.5).astype(float)  # C = 12 != B = 16
+    m = _rbm(W, b, c, up, down)
+    grads, info, state = PersistentContrastiveDivergence(k, 12).step(
+        m, torch.from_numpy(v0), ChainState(torch.from_numpy(chains)), RandomSource(9))
+    dW, db, dc, loss, v, p0 = _pcg64_pcd(v0, chains, W, b, c, 9, k, up, down)
+    np.testing.assert_array_equal(state.chains.numpy(), v)
+    np.testing.assert_allclose(grads["W"].numpy(), dW, atol=1e-12)
+    np.testing.assert_allclose(grads["vbias"].numpy(), db, atol=1e-12)
+    np.testing.assert_allclose(grads["hbias"].numpy(), dc, atol=1e-12)
+    np.testing.assert_allclose(info.loss.numpy(), loss, rtol=1e-12)
+    np.testing.assert_allclose(info.positive[1].numpy(), p0, atol=1e-14)

@@ -113,12 +113,23 @@ class Callback:
     def on_predict_batch_end(self, batch: int, logs: dict | None = None) -> None: ...
 
 
+#: the hooks each batch hook also reaches through ``Callback``'s defaults (Keras's old names)
+_ALIASES = {"on_train_batch_begin": ("on_batch_begin",), "on_train_batch_end": ("on_batch_end",)}
+
+
+def overrides(callback: Callback, hook: str) -> bool:
+    """Whether ``callback`` does anything in ``hook``: it overrides the hook, or the old Keras name the
+    default forwards to (in its class, or on the instance as ``LambdaCallback`` does)."""
+    cls = type(callback)
+    return any(name in vars(callback) or getattr(cls, name) is not getattr(Callback, name)
+               for name in (hook, *_ALIASES.get(hook, ())))
+
+
 def reads_batch_ends(callback: Callback) -> bool:
     """Whether ``callback`` overrides a batch-end hook of training, evaluation or prediction (in its
     class, or on the instance as ``LambdaCallback`` does)."""
-    cls = type(callback)
-    return any(hook in vars(callback) or getattr(cls, hook) is not getattr(Callback, hook) for hook in (
-        "on_train_batch_end", "on_batch_end", "on_test_batch_end", "on_predict_batch_end"))
+    return any(overrides(callback, hook) for hook in ("on_train_batch_end", "on_test_batch_end",
+                                                       "on_predict_batch_end"))
 
 
 def host_logs(logs: dict | None) -> dict | None:

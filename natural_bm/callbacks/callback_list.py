@@ -6,12 +6,13 @@ import collections
 import statistics
 import time
 
-from natural_bm.callbacks.callback import Callback, host_logs, reads_batch_ends
+from natural_bm.callbacks.callback import Callback, host_logs, overrides, reads_batch_ends
 from natural_bm.validation import warn_user
 
 
 class CallbackList:
-    """A container that forwards each hook to every callback, in order.
+    """A container that forwards each hook to every callback, in order (a batch hook to those that
+    override it: the others would do nothing, every update).
 
     Batch-end logs may hold device tensors (``fit``'s loss): they are turned into floats, in
     place and once, just before the first callback that overrides the hook and wants floats
@@ -47,6 +48,7 @@ class CallbackList:
         self._batch_start: float | None = None
         self._warned: set[tuple[str, str]] = set()
         self._needs_floats: dict[int, bool] = {}  # id(callback) -> takes batch-end logs as floats (cached)
+        self._callers: dict[str, list[Callback]] = {}  # batch hook -> the callbacks that override it (cached)
         self.params: dict = {}
         self.model = None
         for cb in self.callbacks:
@@ -55,6 +57,15 @@ class CallbackList:
     def append(self, callback: Callback) -> None:
         self.callbacks.append(callback)
         callback.callback_list = self
+        self._callers = {}
+
+    def _overriding(self, hook: str) -> list[Callback]:
+        """The callbacks that do something in the batch hook ``hook``, in order (the others are not called:
+        a batch hook runs every update, and most callbacks act once an epoch)."""
+        callers = self._callers.get(hook)
+        if callers is None:
+            callers = self._callers[hook] = [cb for cb in self.callbacks if overrides(cb, hook)]
+        return callers
 
     def state_dict(self) -> dict[str, dict]:
         """``{key: state}`` of every callback with state (keys from ``callback_keys``)."""
@@ -136,20 +147,20 @@ class CallbackList:
         self.on_train_batch_end(batch, logs)
 
     def _batch_begin(self, hook: str, batch: int, logs: dict | None) -> None:
-        """A batch-begin hook of every callback, timed; the batch's own time starts after it."""
-        for cb in self.callbacks:
+        """A batch-begin hook of every callback that overrides it, timed; the batch's own time starts after it."""
+        for cb in self._overriding(hook):
             t0 = time.perf_counter()
             getattr(cb, hook)(batch, logs)
             self._record(cb, hook, time.perf_counter() - t0)
         self._batch_start = time.perf_counter()
 
     def _batch_end(self, hook: str, batch: int, logs: dict | None) -> None:
-        """A batch-end hook of every callback, timed; the logs' device tensors become floats just before
-        the first callback that wants floats."""
+        """A batch-end hook of every callback that overrides it, timed; the logs' device tensors become
+        floats just before the first callback that wants floats."""
         if self._batch_start is not None:
             self.batch_times.append(time.perf_counter() - self._batch_start)
         on_host = False
-        for cb in self.callbacks:
+        for cb in self._overriding(hook):
             if not on_host and self._wants_floats(cb):
                 on_host = _logs_to_host((batch, logs))
             t0 = time.perf_counter()

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 
 from natural_bm.kernels import binary_codes
 from natural_bm.rng import randint
-from natural_bm.training.rbm_steps import compiled_cd_step, compiled_pcd_step
+from natural_bm.training.rbm_steps import cd_kernel, compiled_cd_step, compiled_pcd_step, pcd_kernel, source_uniforms
 from natural_bm.validation import check_positive_int
 
 __all__ = [
@@ -159,6 +159,13 @@ class ContrastiveDivergence(Algorithm):
         return {"name": self.name, "k": self.k}
 
     def step(self, model, v, state, generator, clamp=None):
+        if model.supports_compiled_steps:  # a binary RBM: the fused kernel (rbm_steps), same stream
+            nv, nh = model.n_visible, model.n_hidden
+            B = v.shape[0]
+            uniforms = source_uniforms(generator, lambda s: [(B, nh)], lambda s: [(B, nv)], v.dtype, v.device)
+            dW, db, dc, loss, p0 = cd_kernel(v, model.W, model.vbias, model.hbias, self.k, model.up_factor,
+                                             model.down_factor, uniforms)
+            return {"W": dW, "vbias": db, "hbias": dc}, StepInfo(loss, [v, p0]), state
         h_prob, h_sample, logits, loss = positive_phase(model, v, generator)
         v_neg = model.units[0].sample(logits, 1.0, generator)
         for _ in range(self.k - 1):
@@ -205,6 +212,14 @@ class PersistentContrastiveDivergence(Algorithm):
         return None if state is None else state.chains
 
     def step(self, model, v, state, generator, clamp=None):
+        if model.supports_compiled_steps:  # a binary RBM: the fused kernel (rbm_steps), same stream
+            nv, nh = model.n_visible, model.n_hidden
+            B, C = v.shape[0], state.chains.shape[0]
+            uniforms = source_uniforms(generator, lambda s: [(B, nh), (C, nh)] if s == 0 else [(C, nh)],
+                                       lambda s: [(C, nv)], v.dtype, v.device)
+            dW, db, dc, loss, chains, p0 = pcd_kernel(v, state.chains, model.W, model.vbias, model.hbias, self.k,
+                                                      model.up_factor, model.down_factor, uniforms)
+            return {"W": dW, "vbias": db, "hbias": dc}, StepInfo(loss, [v, p0]), ChainState(chains)
         h_prob, _, _, loss = positive_phase(model, v, generator)
         chains = model.gibbs(state.chains, self.k, generator=generator)
         h_neg = model.prob_h_given_v(chains)

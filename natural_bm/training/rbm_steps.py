@@ -1,36 +1,46 @@
-"""Compiled CD-k and PCD-k steps of an RBM: one fused graph per batch.
+"""CD-k and PCD-k steps of a binary RBM as pure kernels: eager and compiled.
 
-The eager algorithms (``algorithms.py``) call the model's methods one
-operation at a time; for an MNIST-sized RBM on the CPU a third of their time
-goes to Python, separate elementwise passes and drawing random numbers.
-These functions compute the same gradient estimate as one pure tensor
-function that ``torch.compile`` fuses: the matrix products go to the BLAS, all
-elementwise work (sigmoids, comparisons, the reconstruction loss, the
-statistics) is fused, and the uniforms are generated in the graph from
-SplitMix64 counters (``natural_bm.rng.gibbs_uniforms``; about 1 ns per number
-on the CPU, against 2 ns for numpy's PCG64 and 8.5 ns for torch's in-graph
-``rand_like``).
+``cd_kernel`` and ``pcd_kernel`` are the whole step of a Bernoulli-Bernoulli
+RBM in a few tensor operations: the data batch and the persistent chains share
+their products (rows stacked), the sigmoid, the comparison with a uniform and
+the statistics follow without the layer-by-layer bookkeeping of the general
+model. Where the uniforms come from is an argument (``Uniforms``):
 
-The stream key of each batch is drawn from the fit loop's ``RandomSource``,
-so runs stay reproducible from their seed; the numbers differ from the eager
-path's (PCG64), so the same seed gives a different, equally valid run with
-``jit_compile`` on and off.
+* the eager algorithms (``algorithms.py``) pass ``source_uniforms``, blocks
+  drawn from the fit loop's ``RandomSource`` (numpy's PCG64 on the CPU) in the
+  order the layer-by-layer path draws them, so a seed gives the same run
+  through either (up to the rounding of stacked products);
+* ``rbm_cd_step`` and ``rbm_pcd_step``, which ``torch.compile`` fuses into one
+  graph per batch (``compiled_cd_step``, ``compiled_pcd_step``), generate them
+  in the graph from SplitMix64 counters (``natural_bm.rng.gibbs_uniforms``;
+  about 1 ns per number on the CPU, against 2 ns for numpy's PCG64 and 8.5 ns
+  for torch's in-graph ``rand_like``). Their stream key per batch is drawn
+  from the fit loop's ``RandomSource``, so runs stay reproducible from their
+  seed; the numbers differ from the eager path's, so the same seed gives a
+  different, equally valid run with ``jit_compile`` on and off.
 
 Shapes: v0 (B, n_visible) data batch; chains (C, n_visible) persistent
 chains; W (n_visible, n_hidden); b (n_visible,); c (n_hidden,); key 0-d
 int64; idx (rows, max(n_visible, n_hidden)) int64 counters 0..rows*M-1.
-Returned gradients are ascent directions for the mean log-likelihood.
+Returned gradients are ascent directions for the mean log-likelihood; losses
+are nats per row.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 
 from natural_bm.compiling import CompiledFunction
 from natural_bm.kernels import reconstruction_cross_entropy, statistics_difference
-from natural_bm.rng import gibbs_uniforms
+from natural_bm.rng import gibbs_uniforms, uniform
 
-__all__ = ["CompiledSteps", "compiled_cd_step", "compiled_pcd_step", "rbm_cd_step", "rbm_pcd_step"]
+#: ``uniforms(step) -> (u_h, u_v)``: the U[0, 1) numbers of one Gibbs step of a kernel
+Uniforms = Callable[[int], tuple[torch.Tensor, torch.Tensor]]
+
+__all__ = ["CompiledSteps", "Uniforms", "cd_kernel", "compiled_cd_step", "compiled_pcd_step", "pcd_kernel", "rbm_cd_step",
+           "rbm_pcd_step", "source_uniforms"]
 
 
 def _uniforms(idx, key, step: int, nv: int, nh: int, dtype):
@@ -38,55 +48,90 @@ def _uniforms(idx, key, step: int, nv: int, nh: int, dtype):
     return gibbs_uniforms(idx + step * idx.numel(), key, nv, nh, dtype)
 
 
-def rbm_cd_step(v0, W, b, c, key, idx, k: int, up: float, down: float):
-    """CD-k from the batch ``v0``: returns ``(dW, dvbias, dhbias, loss)``.
+def cd_kernel(v0, W, b, c, k: int, up: float, down: float, uniforms: Uniforms):
+    """CD-k of a binary RBM from the batch ``v0``: returns ``(dW, dvbias, dhbias, loss, p0)``.
 
-    The chain starts at the positive phase's hidden sample; the negative
-    statistics use the hidden probabilities of the k-th visible sample;
-    ``loss`` (B,) is the cross-entropy of ``v0`` and its reconstruction
-    sigmoid(down h W^T + b), nats per row (the eager path's definitions).
-    ``idx`` has B rows.
+    The chain starts at the positive phase's hidden sample; the negative statistics use the hidden
+    probabilities of the k-th visible sample; ``loss`` (B,) is the cross-entropy of ``v0`` and its
+    reconstruction sigmoid(down h W^T + b), nats per row; ``p0`` (B, n_hidden) the positive phase's
+    hidden probabilities. ``uniforms(s)`` gives Gibbs step s's ``(u_h (B, n_hidden), u_v (B, n_visible))``.
     """
-    nv, nh = W.shape
-    dt = v0.dtype
-    u_h, u_v = _uniforms(idx, key, 0, nv, nh, dt)
+    u_h, u_v = uniforms(0)
     p0 = torch.sigmoid(torch.addmm(c, v0, W, alpha=up))
-    h = (u_h < p0).to(dt)
+    h = u_h.lt_(p0)
     a = torch.addmm(b, h, W.T, alpha=down)
     loss = reconstruction_cross_entropy(a, v0)
-    v = (u_v < torch.sigmoid(a)).to(dt)
+    v = u_v.lt_(torch.sigmoid(a))
     for s in range(1, k):
-        u_h, u_v = _uniforms(idx, key, s, nv, nh, dt)
-        h = (u_h < torch.sigmoid(torch.addmm(c, v, W, alpha=up))).to(dt)
-        v = (u_v < torch.sigmoid(torch.addmm(b, h, W.T, alpha=down))).to(dt)
+        u_h, u_v = uniforms(s)
+        h = u_h.lt_(torch.sigmoid(torch.addmm(c, v, W, alpha=up)))
+        v = u_v.lt_(torch.sigmoid(torch.addmm(b, h, W.T, alpha=down)))
     p1 = torch.sigmoid(torch.addmm(c, v, W, alpha=up))
     dW, db, dc = statistics_difference(v0, p0, v, p1)
-    return dW, db, dc, loss
+    return dW, db, dc, loss, p0
+
+
+def pcd_kernel(v0, chains, W, b, c, k: int, up: float, down: float, uniforms: Uniforms):
+    """PCD-k of a binary RBM: returns ``(dW, dvbias, dhbias, loss, new_chains, p0)``.
+
+    The data batch and the chains share their first two products (rows stacked as [v0; chains]), so
+    PCD-1 costs the same three forward products as CD-1. ``uniforms(0)`` gives
+    ``(u_h (B + C, n_hidden), u_v (C, n_visible))`` (the data's hidden sample, for the loss, and the
+    chains' first step), ``uniforms(s)`` for s >= 1 the chains' ``(u_h (C, n_hidden), u_v (C, n_visible))``.
+    """
+    B = v0.shape[0]
+    u_h, u_v = uniforms(0)
+    p = torch.sigmoid(torch.addmm(c, torch.cat([v0, chains]), W, alpha=up))
+    h = u_h.lt_(p)
+    a = torch.addmm(b, h, W.T, alpha=down)
+    loss = reconstruction_cross_entropy(a[:B], v0)
+    v = u_v.lt_(torch.sigmoid(a[B:]))
+    for s in range(1, k):
+        u_h, u_v = uniforms(s)
+        h = u_h.lt_(torch.sigmoid(torch.addmm(c, v, W, alpha=up)))
+        v = u_v.lt_(torch.sigmoid(torch.addmm(b, h, W.T, alpha=down)))
+    p_neg = torch.sigmoid(torch.addmm(c, v, W, alpha=up))
+    dW, db, dc = statistics_difference(v0, p[:B], v, p_neg)
+    return dW, db, dc, loss, v, p[:B]
+
+
+def rbm_cd_step(v0, W, b, c, key, idx, k: int, up: float, down: float):
+    """CD-k with in-graph counter uniforms (``idx`` has B rows): ``(dW, dvbias, dhbias, loss)``
+    (``cd_kernel``'s, without the probabilities)."""
+    nv, nh = W.shape
+    return cd_kernel(v0, W, b, c, k, up, down, lambda s: _uniforms(idx, key, s, nv, nh, v0.dtype))[:4]
 
 
 def rbm_pcd_step(v0, chains, W, b, c, key, idx, k: int, up: float, down: float):
-    """PCD-k: returns ``(dW, dvbias, dhbias, loss, new_chains)``.
-
-    The data batch and the chains share their first two products (rows
-    stacked as [v0; chains]), so PCD-1 costs the same three forward products
-    as CD-1. ``idx`` has B + C rows.
-    """
+    """PCD-k with in-graph counter uniforms (``idx`` has B + C rows):
+    ``(dW, dvbias, dhbias, loss, new_chains)`` (``pcd_kernel``'s, without the probabilities)."""
     nv, nh = W.shape
-    dt = v0.dtype
     B = v0.shape[0]
-    u_h, u_v = _uniforms(idx, key, 0, nv, nh, dt)
-    p = torch.sigmoid(torch.addmm(c, torch.cat([v0, chains]), W, alpha=up))
-    h = (u_h < p).to(dt)
-    a = torch.addmm(b, h, W.T, alpha=down)
-    loss = reconstruction_cross_entropy(a[:B], v0)
-    v = (u_v[B:] < torch.sigmoid(a[B:])).to(dt)
-    for s in range(1, k):
-        u_h, u_v = _uniforms(idx[B:], key, s, nv, nh, dt)
-        h = (u_h < torch.sigmoid(torch.addmm(c, v, W, alpha=up))).to(dt)
-        v = (u_v < torch.sigmoid(torch.addmm(b, h, W.T, alpha=down))).to(dt)
-    p_neg = torch.sigmoid(torch.addmm(c, v, W, alpha=up))
-    dW, db, dc = statistics_difference(v0, p[:B], v, p_neg)
-    return dW, db, dc, loss, v
+
+    def uniforms(s: int):
+        if s == 0:
+            u_h, u_v = _uniforms(idx, key, 0, nv, nh, v0.dtype)
+            return u_h, u_v[B:]
+        return _uniforms(idx[B:], key, s, nv, nh, v0.dtype)
+
+    return pcd_kernel(v0, chains, W, b, c, k, up, down, uniforms)[:5]
+
+
+def source_uniforms(generator, shapes_h, shapes_v, dtype, device) -> Uniforms:
+    """``uniforms`` for the kernels from a ``RandomSource`` (or ``torch.Generator``): step s draws
+    ``shapes_h(s)`` hidden blocks, then ``shapes_v(s)`` visible ones, in that order (the order in which
+    the model's ``sample_h`` and ``sample_v`` draw them, so the eager kernels consume the stream exactly
+    as the layer-by-layer path does); several blocks of one step are stacked by rows."""
+
+    def draw(shape):
+        return uniform(shape, dtype, generator, device)
+
+    def uniforms(s: int):
+        hs = [draw(shape) for shape in shapes_h(s)]
+        vs = [draw(shape) for shape in shapes_v(s)]
+        return (hs[0] if len(hs) == 1 else torch.cat(hs)), (vs[0] if len(vs) == 1 else torch.cat(vs))
+
+    return uniforms
 
 
 compiled_cd_step = CompiledFunction(rbm_cd_step, "CD step")
