@@ -39,8 +39,8 @@ from natural_bm.rng import gibbs_uniforms, uniform
 #: ``uniforms(step) -> (u_h, u_v)``: the U[0, 1) numbers of one Gibbs step of a kernel
 Uniforms = Callable[[int], tuple[torch.Tensor, torch.Tensor]]
 
-__all__ = ["CompiledSteps", "Uniforms", "cd_kernel", "compiled_cd_step", "compiled_pcd_step", "pcd_kernel", "rbm_cd_step",
-           "rbm_pcd_step", "source_uniforms"]
+__all__ = ["CompiledSteps", "Uniforms", "cd_kernel", "compiled_cd_step", "compiled_pcd_step", "pcd_kernel",
+           "rbm_cd_step", "rbm_pcd_step", "source_uniforms"]
 
 
 def _uniforms(idx, key, step: int, nv: int, nh: int, dtype):
