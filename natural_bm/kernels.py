@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["binary_codes", "centred_weight_gradient", "offset_bias_shift", "reconstruction_cross_entropy",
+__all__ = ["affine", "binary_codes", "centred_weight_gradient", "offset_bias_shift", "reconstruction_cross_entropy",
            "scale_by_beta", "softplus_increment", "statistics_difference"]
 
 
@@ -20,18 +20,35 @@ def reconstruction_cross_entropy(logits: torch.Tensor, v: torch.Tensor) -> torch
     return F.softplus(logits).sub_(logits * v).sum(1)  # softplus(a) - v a per unit
 
 
-def statistics_difference(v_pos: torch.Tensor, h_pos: torch.Tensor, v_neg: torch.Tensor, h_neg: torch.Tensor):
+def affine(bias: torch.Tensor, x: torch.Tensor, W: torch.Tensor, alpha: float = 1.0,
+           product_dtype: torch.dtype | None = None) -> torch.Tensor:
+    """``bias + alpha x W``: (n, m) in ``x``'s dtype from x (n, k), W (k, m), bias (m,). With
+    ``product_dtype`` (bfloat16) the product runs in that dtype (``W`` given in it already, x rounded to
+    it) and is added to the bias in ``x``'s dtype (``training.precision``)."""
+    if product_dtype is None:
+        return torch.addmm(bias, x, W, alpha=alpha)
+    return torch.add(bias, torch.mm(x.to(product_dtype), W).to(x.dtype), alpha=alpha)
+
+
+def statistics_difference(v_pos: torch.Tensor, h_pos: torch.Tensor, v_neg: torch.Tensor, h_neg: torch.Tensor,
+                          product_dtype: torch.dtype | None = None):
     """Positive minus negative sufficient statistics of a bipartite pair: (<v h^T>, <v>, <h>) differences.
 
     Shapes: v_pos (n_pos, n_v), h_pos (n_pos, n_h), v_neg (n_neg, n_v), h_neg (n_neg, n_h); the two phases
     may have different numbers of rows (PCD: batch and chains). The weight term is two matrix products,
     the second accumulating into the first with the 1/n scalings as the BLAS's alpha and beta (no copies,
     no pass over the (n_v, n_h) result); the means are sums scaled once (a column sum is about half the
-    cost of ``mean`` on small blocks).
+    cost of ``mean`` on small blocks). With ``product_dtype`` (bfloat16) the weight term's products run in
+    that dtype and the result comes back in the inputs' dtype; the means stay in the inputs' dtype.
     Returns (dW (n_v, n_h), dv (n_v,), dh (n_h,)).
     """
     n_pos, n_neg = v_pos.shape[0], v_neg.shape[0]
-    dW = torch.addmm(v_pos.T @ h_pos, v_neg.T, h_neg, beta=1.0 / n_pos, alpha=-1.0 / n_neg)
+    if product_dtype is None:
+        dW = torch.addmm(v_pos.T @ h_pos, v_neg.T, h_neg, beta=1.0 / n_pos, alpha=-1.0 / n_neg)
+    else:
+        pd = product_dtype
+        dW = torch.addmm(v_pos.T.to(pd) @ h_pos.to(pd), v_neg.T.to(pd), h_neg.to(pd), beta=1.0 / n_pos,
+                         alpha=-1.0 / n_neg).to(v_pos.dtype)
     dv = torch.sub(v_pos.sum(0), v_neg.sum(0), alpha=n_pos / n_neg).mul_(1.0 / n_pos)
     dh = torch.sub(h_pos.sum(0), h_neg.sum(0), alpha=n_pos / n_neg).mul_(1.0 / n_pos)
     return dW, dv, dh

@@ -22,7 +22,9 @@ from natural_bm.callbacks import (
 from natural_bm.datasets import bars_and_stripes
 
 
-class Recorder(Callback):
+class Silent(Callback):
+    """Records every hook called on it; overrides none (so the batch hooks are not called: see below)."""
+
     def __init__(self):
         super().__init__()
         self.calls = []
@@ -38,6 +40,21 @@ class Recorder(Callback):
 
             return wrapped
         return attr
+
+
+class Recorder(Silent):
+    """Records every hook, and overrides the batch hooks as a callback that acts on batches does."""
+
+    def on_train_batch_begin(self, batch, logs=None):
+        super().on_train_batch_begin(batch, logs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        super().on_train_batch_end(batch, logs)
+
+    def on_test_batch_begin(self, batch, logs=None): ...
+    def on_test_batch_end(self, batch, logs=None): ...
+    def on_predict_batch_begin(self, batch, logs=None): ...
+    def on_predict_batch_end(self, batch, logs=None): ...
 
 
 def _model(seed=0):
@@ -60,6 +77,14 @@ def test_hook_order_in_fit_evaluate_and_transform():
     m.transform(x, batch_size=30, callbacks=[rec])
     predict_batch = ["on_predict_batch_begin", "on_predict_batch_end"]
     assert rec.calls == ["on_predict_begin"] + predict_batch * 2 + ["on_predict_end"]
+
+
+def test_batch_hooks_are_called_only_on_callbacks_that_override_them():
+    """As Keras: a batch hook runs every update, so a callback that does nothing there is not called there
+    (its epoch and train hooks still are, in order)."""
+    silent = Silent()
+    _model().fit(bars_and_stripes(40, 3, seed=0), batch_size=20, epochs=2, callbacks=[silent], verbose=0, seed=0)
+    assert silent.calls == ["on_train_begin"] + ["on_epoch_begin", "on_epoch_end"] * 2 + ["on_train_end"]
 
 
 def test_on_batch_aliases_are_called_and_params_set():

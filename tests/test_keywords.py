@@ -21,7 +21,8 @@ def test_callback_keyword_typo_names_the_nearest_and_every_keyword():
 
 def test_compile_keyword_typo_names_the_algorithm_settings_and_compiles_own():
     with pytest.raises(TypeError, match=r"compile\(\) with the 'pcd' algorithm got unexpected keyword argument "
-                                        r"'n_chain' \(did you mean 'n_chains'\?\); it takes k, n_chains, l1, l2"):
+                                        r"'n_chain' \(did you mean 'n_chains'\?\); it takes k, n_chains, "
+                                        r"precision, l1, l2"):
         RBM(4, 3).compile("sgd", "pcd", n_chain=10)
     with pytest.raises(TypeError, match=r"'l_2' \(did you mean 'l2'\?\)"):
         RBM(4, 3).compile("sgd", "cd", l_2=0.1)

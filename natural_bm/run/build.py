@@ -36,7 +36,8 @@ __all__ = ["PLOT_INTERVAL_S", "RunCallbacks", "algorithm_settings", "build_model
 PLOT_INTERVAL_S = 30.0
 
 #: the settings of each algorithm that come from the training section
-_SETTINGS = {"cd": ("k",), "pcd": ("k", "n_chains"), "exact": (), "mfpcd": ("k", "n_chains", "mf_steps"),
+_SETTINGS = {"cd": ("k", "precision"), "pcd": ("k", "n_chains", "precision"), "exact": (),
+             "mfpcd": ("k", "n_chains", "mf_steps"),
              "pt": ("k", "n_chains", "n_temperatures", "min_beta", "mf_steps", "adaptive_ladder", "swap_target")}
 #: config keys whose algorithm argument has another name
 _ARGUMENT = {"adaptive_ladder": "adaptive", "swap_target": "target"}
@@ -44,7 +45,11 @@ _ARGUMENT = {"adaptive_ladder": "adaptive", "swap_target": "target"}
 
 def algorithm_settings(training: dict) -> dict:
     """The keyword arguments of ``training.algorithm`` from the training section (``exact`` takes none)."""
-    return {_ARGUMENT.get(name, name): training[name] for name in _SETTINGS[training["algorithm"]]}
+    names = _SETTINGS[training["algorithm"]]
+    if training.get("precision", "float32") != "float32" and "precision" not in names:
+        raise ConfigError(f"training.precision {training['precision']!r} is for the cd and pcd algorithms of an "
+                          f"RBM, not {training['algorithm']!r}; remove it (float32).")
+    return {_ARGUMENT.get(name, name): training[name] for name in names}
 
 
 def build_optimizer(o: dict):
@@ -95,10 +100,11 @@ def build_model(cfg: dict, n_visible: int):
                 made.check_model(model)
         except (ValueError, TypeError) as err:
             raise ConfigError(f"training.{name}: {first_line(err)}") from None
+    settings = algorithm_settings(t)
     try:
         model.compile(build_optimizer(cfg["optimizer"]), t["algorithm"], l1=t["l1"], l2=t["l2"],
                       jit_compile=t["jit_compile"], cuda_graph=t["cuda_graph"], centering=t["centering"],
-                      max_norm=t["max_norm"], sparsity=t["sparsity"], **algorithm_settings(t))
+                      max_norm=t["max_norm"], sparsity=t["sparsity"], **settings)
     except (ValueError, TypeError) as err:
         raise ConfigError(f"training.algorithm {t['algorithm']!r}: {first_line(err)}") from None
     return model

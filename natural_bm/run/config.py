@@ -124,6 +124,9 @@ class TrainingConfig:
     jit_compile: bool | str = setting("auto", r.choice(True, False, "auto"),
                                   "torch.compile the update: true, false, or auto (on CUDA)")
     cuda_graph: bool = setting(True, r.boolean, "replay the update from a CUDA graph where the run allows")
+    precision: str = setting("float32", r.choice("float32", "bfloat16"),
+                             "cd, pcd of a binary RBM: the dtype of the training products (bfloat16: float32 "
+                             "accumulation and master weights; estimators stay in float32/float64)")
     centering: dict | None = setting(None, r.optional(r.centering),
                                  "train the centred machine, e.g. {rate: 0.01, target: data}")
     max_norm: float | None = setting(None, r.optional(r.number(0, strict_min=True)),

@@ -38,6 +38,7 @@ import torch.nn.functional as F
 
 from natural_bm.kernels import binary_codes
 from natural_bm.rng import randint
+from natural_bm.training.precision import check_precision, product_dtype
 from natural_bm.training.rbm_steps import cd_kernel, compiled_cd_step, compiled_pcd_step, pcd_kernel, source_uniforms
 from natural_bm.validation import check_positive_int
 
@@ -93,6 +94,10 @@ class Algorithm:
     #: whether ``compiled_step`` exists (the compiled RBM steps: CD and PCD)
     has_compiled_step = False
 
+    def check_model(self, model) -> None:
+        """Refuse, with a ValueError naming the fix, a model these settings cannot train (called by the
+        ``Trainer``); every model passes by default."""
+
     def init(self, model, data: torch.Tensor, generator) -> Any:
         """A fresh state for training ``model`` on ``data`` (None for algorithms without one)."""
         return None
@@ -147,16 +152,24 @@ class ContrastiveDivergence(Algorithm):
     The chain starts from the hidden sample of the positive phase, samples
     binary visible units, and the negative statistics use the hidden
     *probabilities* of the last visible state (Hinton 2010, "A practical guide").
+
+    ``precision``: ``"float32"`` (default: the model's dtype) or ``"bfloat16"``, the matrix products of
+    a binary RBM's step in bfloat16 with float32 accumulation and master weights
+    (``natural_bm.training.precision``).
     """
 
     name = "cd"
     has_compiled_step = True
 
-    def __init__(self, k: int = 1) -> None:
+    def __init__(self, k: int = 1, precision: str = "float32") -> None:
         self.k = check_positive_int(k, "k")
+        self.precision = check_precision(precision)
 
     def get_config(self) -> dict:
-        return {"name": self.name, "k": self.k}
+        return {"name": self.name, "k": self.k, "precision": self.precision}
+
+    def check_model(self, model) -> None:
+        _check_precision_model(self, model)
 
     def step(self, model, v, state, generator, clamp=None):
         if model.supports_compiled_steps:  # a binary RBM: the fused kernel (rbm_steps), same stream
@@ -164,7 +177,7 @@ class ContrastiveDivergence(Algorithm):
             B = v.shape[0]
             uniforms = source_uniforms(generator, lambda s: [(B, nh)], lambda s: [(B, nv)], v.dtype, v.device)
             dW, db, dc, loss, p0 = cd_kernel(v, model.W, model.vbias, model.hbias, self.k, model.up_factor,
-                                             model.down_factor, uniforms)
+                                             model.down_factor, uniforms, product_dtype(self.precision, v.device.type))
             return {"W": dW, "vbias": db, "hbias": dc}, StepInfo(loss, [v, p0]), state
         h_prob, h_sample, logits, loss = positive_phase(model, v, generator)
         v_neg = model.units[0].sample(logits, 1.0, generator)
@@ -176,7 +189,8 @@ class ContrastiveDivergence(Algorithm):
 
     def compiled_step(self, model, v, state, key, counters):
         dW, db, dc, loss = compiled_cd_step(v, model.W, model.vbias, model.hbias, key, counters, self.k,
-                                            model.up_factor, model.down_factor)
+                                            model.up_factor, model.down_factor,
+                                            product_dtype(self.precision, v.device.type))
         return {"W": dW, "vbias": db, "hbias": dc}, StepInfo(loss), state
 
 
@@ -185,21 +199,26 @@ class PersistentContrastiveDivergence(Algorithm):
 
     The number of chains is independent of the batch size. ``init`` starts them
     at randomly chosen training rows (binarised by sampling); a restored state
-    whose chains fit the model continues instead.
+    whose chains fit the model continues instead. ``precision`` as for
+    :class:`ContrastiveDivergence`.
     """
 
     name = "pcd"
     has_compiled_step = True
 
-    def __init__(self, k: int = 1, n_chains: int = 100) -> None:
+    def __init__(self, k: int = 1, n_chains: int = 100, precision: str = "float32") -> None:
         self.k = check_positive_int(k, "k")
         self.n_chains = check_positive_int(n_chains, "n_chains")
+        self.precision = check_precision(precision)
 
     def persistent_rows(self) -> int:
         return self.n_chains
 
     def get_config(self) -> dict:
-        return {"name": self.name, "k": self.k, "n_chains": self.n_chains}
+        return {"name": self.name, "k": self.k, "n_chains": self.n_chains, "precision": self.precision}
+
+    def check_model(self, model) -> None:
+        _check_precision_model(self, model)
 
     def init(self, model, data, generator) -> ChainState:
         return ChainState(initial_states(model, data, self.n_chains, generator))
@@ -218,7 +237,8 @@ class PersistentContrastiveDivergence(Algorithm):
             uniforms = source_uniforms(generator, lambda s: [(B, nh), (C, nh)] if s == 0 else [(C, nh)],
                                        lambda s: [(C, nv)], v.dtype, v.device)
             dW, db, dc, loss, chains, p0 = pcd_kernel(v, state.chains, model.W, model.vbias, model.hbias, self.k,
-                                                      model.up_factor, model.down_factor, uniforms)
+                                                      model.up_factor, model.down_factor, uniforms,
+                                                      product_dtype(self.precision, v.device.type))
             return {"W": dW, "vbias": db, "hbias": dc}, StepInfo(loss, [v, p0]), ChainState(chains)
         h_prob, _, _, loss = positive_phase(model, v, generator)
         chains = model.gibbs(state.chains, self.k, generator=generator)
@@ -231,7 +251,8 @@ class PersistentContrastiveDivergence(Algorithm):
 
     def compiled_step(self, model, v, state, key, counters):
         dW, db, dc, loss, chains = compiled_pcd_step(v, state.chains, model.W, model.vbias, model.hbias, key,
-                                                     counters, self.k, model.up_factor, model.down_factor)
+                                                     counters, self.k, model.up_factor, model.down_factor,
+                                                     product_dtype(self.precision, v.device.type))
         return {"W": dW, "vbias": db, "hbias": dc}, StepInfo(loss), ChainState(chains)
 
     def state_dict(self, state) -> dict:
@@ -241,6 +262,13 @@ class PersistentContrastiveDivergence(Algorithm):
     def load_state(self, model, saved: dict):
         chains = saved.get("chains")
         return None if chains is None else ChainState(chains.clone().to(device=model.device, dtype=model.dtype))
+
+
+def _check_precision_model(algorithm, model) -> None:
+    """bfloat16 products are written into the fused kernels of binary RBMs only."""
+    if algorithm.precision != "float32" and not model.supports_compiled_steps:
+        raise ValueError(f"precision={algorithm.precision!r} runs the fused CD/PCD steps of an RBM with binary "
+                         f"units; this {type(model).__name__} trains in its own dtype: use precision='float32'.")
 
 
 def positive_phase(model, v: torch.Tensor, generator):

@@ -33,7 +33,7 @@ from collections.abc import Callable
 import torch
 
 from natural_bm.compiling import CompiledFunction
-from natural_bm.kernels import reconstruction_cross_entropy, statistics_difference
+from natural_bm.kernels import affine, reconstruction_cross_entropy, statistics_difference
 from natural_bm.rng import gibbs_uniforms, uniform
 
 #: ``uniforms(step) -> (u_h, u_v)``: the U[0, 1) numbers of one Gibbs step of a kernel
@@ -48,61 +48,68 @@ def _uniforms(idx, key, step: int, nv: int, nh: int, dtype):
     return gibbs_uniforms(idx + step * idx.numel(), key, nv, nh, dtype)
 
 
-def cd_kernel(v0, W, b, c, k: int, up: float, down: float, uniforms: Uniforms):
+def cd_kernel(v0, W, b, c, k: int, up: float, down: float, uniforms: Uniforms, product_dtype=None):
     """CD-k of a binary RBM from the batch ``v0``: returns ``(dW, dvbias, dhbias, loss, p0)``.
 
     The chain starts at the positive phase's hidden sample; the negative statistics use the hidden
     probabilities of the k-th visible sample; ``loss`` (B,) is the cross-entropy of ``v0`` and its
     reconstruction sigmoid(down h W^T + b), nats per row; ``p0`` (B, n_hidden) the positive phase's
     hidden probabilities. ``uniforms(s)`` gives Gibbs step s's ``(u_h (B, n_hidden), u_v (B, n_visible))``.
+    ``product_dtype``: the dtype of the matrix products (``training.precision``; None: the inputs').
     """
+    pd = product_dtype
+    Wp = W if pd is None else W.to(pd)
     u_h, u_v = uniforms(0)
-    p0 = torch.sigmoid(torch.addmm(c, v0, W, alpha=up))
+    p0 = torch.sigmoid(affine(c, v0, Wp, up, pd))
     h = u_h.lt_(p0)
-    a = torch.addmm(b, h, W.T, alpha=down)
+    a = affine(b, h, Wp.T, down, pd)
     loss = reconstruction_cross_entropy(a, v0)
     v = u_v.lt_(torch.sigmoid(a))
     for s in range(1, k):
         u_h, u_v = uniforms(s)
-        h = u_h.lt_(torch.sigmoid(torch.addmm(c, v, W, alpha=up)))
-        v = u_v.lt_(torch.sigmoid(torch.addmm(b, h, W.T, alpha=down)))
-    p1 = torch.sigmoid(torch.addmm(c, v, W, alpha=up))
-    dW, db, dc = statistics_difference(v0, p0, v, p1)
+        h = u_h.lt_(torch.sigmoid(affine(c, v, Wp, up, pd)))
+        v = u_v.lt_(torch.sigmoid(affine(b, h, Wp.T, down, pd)))
+    p1 = torch.sigmoid(affine(c, v, Wp, up, pd))
+    dW, db, dc = statistics_difference(v0, p0, v, p1, pd)
     return dW, db, dc, loss, p0
 
 
-def pcd_kernel(v0, chains, W, b, c, k: int, up: float, down: float, uniforms: Uniforms):
+def pcd_kernel(v0, chains, W, b, c, k: int, up: float, down: float, uniforms: Uniforms, product_dtype=None):
     """PCD-k of a binary RBM: returns ``(dW, dvbias, dhbias, loss, new_chains, p0)``.
 
     The data batch and the chains share their first two products (rows stacked as [v0; chains]), so
     PCD-1 costs the same three forward products as CD-1. ``uniforms(0)`` gives
     ``(u_h (B + C, n_hidden), u_v (C, n_visible))`` (the data's hidden sample, for the loss, and the
     chains' first step), ``uniforms(s)`` for s >= 1 the chains' ``(u_h (C, n_hidden), u_v (C, n_visible))``.
+    ``product_dtype`` as for ``cd_kernel``.
     """
+    pd = product_dtype
+    Wp = W if pd is None else W.to(pd)
     B = v0.shape[0]
     u_h, u_v = uniforms(0)
-    p = torch.sigmoid(torch.addmm(c, torch.cat([v0, chains]), W, alpha=up))
+    p = torch.sigmoid(affine(c, torch.cat([v0, chains]), Wp, up, pd))
     h = u_h.lt_(p)
-    a = torch.addmm(b, h, W.T, alpha=down)
+    a = affine(b, h, Wp.T, down, pd)
     loss = reconstruction_cross_entropy(a[:B], v0)
     v = u_v.lt_(torch.sigmoid(a[B:]))
     for s in range(1, k):
         u_h, u_v = uniforms(s)
-        h = u_h.lt_(torch.sigmoid(torch.addmm(c, v, W, alpha=up)))
-        v = u_v.lt_(torch.sigmoid(torch.addmm(b, h, W.T, alpha=down)))
-    p_neg = torch.sigmoid(torch.addmm(c, v, W, alpha=up))
-    dW, db, dc = statistics_difference(v0, p[:B], v, p_neg)
+        h = u_h.lt_(torch.sigmoid(affine(c, v, Wp, up, pd)))
+        v = u_v.lt_(torch.sigmoid(affine(b, h, Wp.T, down, pd)))
+    p_neg = torch.sigmoid(affine(c, v, Wp, up, pd))
+    dW, db, dc = statistics_difference(v0, p[:B], v, p_neg, pd)
     return dW, db, dc, loss, v, p[:B]
 
 
-def rbm_cd_step(v0, W, b, c, key, idx, k: int, up: float, down: float):
+def rbm_cd_step(v0, W, b, c, key, idx, k: int, up: float, down: float, product_dtype=None):
     """CD-k with in-graph counter uniforms (``idx`` has B rows): ``(dW, dvbias, dhbias, loss)``
     (``cd_kernel``'s, without the probabilities)."""
     nv, nh = W.shape
-    return cd_kernel(v0, W, b, c, k, up, down, lambda s: _uniforms(idx, key, s, nv, nh, v0.dtype))[:4]
+    return cd_kernel(v0, W, b, c, k, up, down, lambda s: _uniforms(idx, key, s, nv, nh, v0.dtype),
+                     product_dtype)[:4]
 
 
-def rbm_pcd_step(v0, chains, W, b, c, key, idx, k: int, up: float, down: float):
+def rbm_pcd_step(v0, chains, W, b, c, key, idx, k: int, up: float, down: float, product_dtype=None):
     """PCD-k with in-graph counter uniforms (``idx`` has B + C rows):
     ``(dW, dvbias, dhbias, loss, new_chains)`` (``pcd_kernel``'s, without the probabilities)."""
     nv, nh = W.shape
@@ -114,7 +121,7 @@ def rbm_pcd_step(v0, chains, W, b, c, key, idx, k: int, up: float, down: float):
             return u_h, u_v[B:]
         return _uniforms(idx[B:], key, s, nv, nh, v0.dtype)
 
-    return pcd_kernel(v0, chains, W, b, c, k, up, down, uniforms)[:5]
+    return pcd_kernel(v0, chains, W, b, c, k, up, down, uniforms, product_dtype)[:5]
 
 
 def source_uniforms(generator, shapes_h, shapes_v, dtype, device) -> Uniforms:

@@ -87,6 +87,7 @@ class Trainer:
         self.model = model
         self.optimizer = get_optimizer(optimizer)
         self.algorithm = get_algorithm(algorithm, **algorithm_settings)
+        self.algorithm.check_model(model)
         self.centering: Centering | None = get_centering(centering)
         if self.centering is not None:
             self.centering.check_model(model)
