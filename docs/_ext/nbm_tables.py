@@ -562,7 +562,8 @@ def drift_table(_models=None) -> str:
                       if e in by_epoch and isinstance(by_epoch[e].get("logZ"), int | float)
                       and math.isfinite(by_epoch[e]["logZ"])}
             worst = max(drifts.values(), key=abs) if drifts else None
-            total = (block.get("seconds") or {}).get(spec) if isinstance(block.get("seconds"), dict) else None
+            spent = block.get("variant_seconds", block.get("seconds"))  # (summarise.py: variant_seconds)
+            total = spent.get(spec) if isinstance(spent, dict) else None
             per = [v["seconds"] for v in by_epoch.values() if isinstance(v.get("seconds"), int | float)]
             seconds = total / len(by_epoch) if total and by_epoch else (sum(per) / len(per) if per else None)
             rows.append([variant_label(spec)] + [_signed(drifts.get(e)) if e in drifts else DASH for e in shown]
@@ -570,13 +571,15 @@ def drift_table(_models=None) -> str:
         by = sorted({str(r.get("by", NOT_RECORDED)) + (f", {r['betas']:,} betas" if r.get("betas") else "")
                      for r in refs.values()})
         title = f"**{where}**: " if where else ""
-        traj = block.get("trajectory") or data.get("trajectory") or {}
+        traj = block.get("trajectory") or block.get("recipe") or data.get("trajectory") or {}
         what = ", ".join(f"{k} {v}" for k, v in traj.items()) if isinstance(traj, dict) else str(traj)
         out.append(f"{title}log Z of each estimator minus the reference ({'; '.join(by)}), nats.\n")
         out.append(markdown_table(header, rows))
-        made = [f"`{block[k]}`" if k == "command" else str(block[k]) for k in ("command", "date") if block.get(k)]
+        command, date = block.get("command") or data.get("command"), block.get("date") or data.get("date")
+        made = [f"`{command}`" if command else None, str(date) if date else None]
+        made = [m for m in made if m]
         commit = block.get("git_commit") or data.get("git_commit")
-        out.append(f"Training: {what or NOT_RECORDED}. " + (f"Made with {', '.join(made)}" if made else "")
+        out.append(f"Training: {what or NOT_RECORDED}. " + (f"Made with {', '.join(made)}" if made else "Made")
                    + (f", commit {str(commit)[:7]}" if commit else "") + ".\n")
     return "\n".join(out)
 
