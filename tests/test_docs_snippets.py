@@ -283,3 +283,9 @@ def test_ladder_and_drift_tables_read_their_files(tmp_path, monkeypatch):
     drift = nbm_tables.drift_table()
     row = next(line for line in drift.splitlines() if "own:100" in line)
     assert row.split(" | ")[1:] == ["-0.50", "-1.50", "-1.50", "2.0 |"]  # epochs 1 and 3, the worst, s per epoch
+    (tmp_path / "trajectory_ais" / "drift.json").write_text(json.dumps(  # summarise.py's names
+        {"demo": {"epochs": epochs, "variant_seconds": {"own:100:0.5:1e-4": 12.0}, "recipe": {"hidden": 200}},
+         "command": "bash run_all.sh", "date": "2026-12-03"}))
+    drift = nbm_tables.drift_table()
+    assert next(line for line in drift.splitlines() if "own:100" in line).endswith(" | 3.0 |")
+    assert "Training: hidden 200. Made with `bash run_all.sh`, 2026-12-03." in drift
