@@ -13,8 +13,12 @@ machines are shared and noisy.
   compilation time is printed).
 * bare torch: the same products (v W, h W^T, v' W and the weight gradient as
   one [v; v']^T [h; -h'] product), ``torch.bernoulli`` sampling, plain SGD.
-* the products alone: only the matrix products of the bare loop, the
-  floor for any implementation on this CPU.
+* natural_bm PCD-1: ``algorithm="pcd"`` with 100 chains, its defaults.
+* precision=bfloat16 (where the CPU or GPU has bfloat16 products): the same
+  with the training products in bfloat16 (``natural_bm.training.precision``).
+* the products alone: only the matrix products of one step (CD-1, PCD-1;
+  float32 and bfloat16), the floor for any implementation on this CPU; each
+  row's last-but-one column divides by its own floor.
 * scikit-learn: ``BernoulliRBM(n_components=500, learning_rate=0.01,
   batch_size=100, n_iter=1)`` on float32 data (it runs PCD with one chain per
   batch row: the same five products per batch).
@@ -37,11 +41,12 @@ import time
 
 import numpy as np
 import torch
-from bench_common import interleaved, median_rows
+from bench_common import interleaved
 
 from natural_bm import RBM, SGD
 from natural_bm.datasets import load_mnist
 from natural_bm.io import print_and_save
+from natural_bm.training.precision import bfloat16_supported
 
 DEVICE = "cpu"
 
@@ -51,10 +56,12 @@ def _sync() -> None:
         torch.cuda.synchronize()
 
 
-def bench_natural_bm(x: np.ndarray, seed: int, jit_compile="auto", algorithm="cd", cuda_graph=True) -> float:
+def bench_natural_bm(x: np.ndarray, seed: int, jit_compile="auto", algorithm="cd", cuda_graph=True,
+                     precision="float32") -> float:
     rbm = RBM(784, 500, seed=seed, device=DEVICE).init_from_data(x)
     kw = {"n_chains": 100} if algorithm == "pcd" else {}
-    rbm.compile(SGD(0.01), algorithm, k=1, jit_compile=jit_compile, cuda_graph=cuda_graph, **kw)
+    rbm.compile(SGD(0.01), algorithm, k=1, jit_compile=jit_compile, cuda_graph=cuda_graph, precision=precision,
+                **kw)
     _sync()
     t0 = time.perf_counter()
     rbm.fit(x, batch_size=100, epochs=1, verbose=0, seed=seed)
@@ -68,6 +75,18 @@ def bench_natural_bm_compiled(x: np.ndarray, seed: int) -> float:
 
 def bench_no_graph(x: np.ndarray, seed: int) -> float:
     return bench_natural_bm(x, seed, jit_compile=True, cuda_graph=False)
+
+
+def bench_pcd_default(x: np.ndarray, seed: int) -> float:
+    return bench_natural_bm(x, seed, algorithm="pcd")
+
+
+def bench_bf16(x: np.ndarray, seed: int) -> float:
+    return bench_natural_bm(x, seed, precision="bfloat16")
+
+
+def bench_pcd_bf16(x: np.ndarray, seed: int) -> float:
+    return bench_natural_bm(x, seed, algorithm="pcd", precision="bfloat16")
 
 
 def bench_pcd(x: np.ndarray, seed: int) -> float:
@@ -111,20 +130,24 @@ def bench_bare_torch(x: np.ndarray, seed: int) -> float:
     return time.perf_counter() - t0
 
 
-def bench_products_only(x: np.ndarray, seed: int) -> float:
-    """The floor: the five 100x784x500 products of CD-1 per batch, nothing else."""
+def bench_products_only(x: np.ndarray, seed: int, pcd: bool = False, dtype=torch.float32) -> float:
+    """The floor: the products of one step per batch, nothing else. CD-1: v W, h W^T, v' W and the
+    weight gradient (two 784x100x500 products), five 100x784x500 products; PCD-1 (100 chains): the
+    data and the chains stacked in the first two (200 rows), the chains' v' W and the gradient, seven."""
     g = torch.Generator(device=DEVICE).manual_seed(seed)
-    W = torch.randn(784, 500, generator=g, device=DEVICE) * 0.01
-    v = torch.from_numpy(x[:100]).to(DEVICE)
-    h = torch.rand(100, 500, generator=g, device=DEVICE)
-    vv, hh = torch.cat([v, v]), torch.cat([h, h])
+    W = (torch.randn(784, 500, generator=g, device=DEVICE) * 0.01).to(dtype)
+    v = torch.from_numpy(x[:100]).to(DEVICE).to(dtype)
+    h = torch.rand(100, 500, generator=g, device=DEVICE).to(dtype)
+    first = torch.cat([v, v]) if pcd else v
+    h_first = torch.cat([h, h]) if pcd else h
     _sync()
     t0 = time.perf_counter()
     for _ in range(0, len(x), 100):
+        first @ W
+        h_first @ W.T
         v @ W
-        h @ W.T
-        v @ W
-        vv.T @ hh
+        v.T @ h
+        v.T @ h
     _sync()
     return time.perf_counter() - t0
 
@@ -164,9 +187,20 @@ def main() -> None:
     contestants = {
         "natural_bm": bench_natural_bm,
         "natural_bm, jit_compile=True": bench_natural_bm_compiled,
+        "natural_bm PCD-1 (100 chains)": bench_pcd_default,
         "bare torch loop": bench_bare_torch,
         "the products alone (floor)": bench_products_only,
+        "the PCD-1 products alone (floor)": lambda x, seed: bench_products_only(x, seed, pcd=True),
     }
+    if bfloat16_supported(torch.device(DEVICE).type):
+        contestants.update({
+            "natural_bm, precision=bfloat16": bench_bf16,
+            "natural_bm PCD-1, precision=bfloat16": bench_pcd_bf16,
+            "the products alone in bfloat16 (floor)": lambda x, seed: bench_products_only(x, seed,
+                                                                                          dtype=torch.bfloat16),
+            "the PCD-1 products alone in bfloat16 (floor)": lambda x, seed: bench_products_only(
+                x, seed, pcd=True, dtype=torch.bfloat16),
+        })
     if DEVICE.startswith("cuda"):
         contestants.update({
             "natural_bm, cuda_graph=False (compiled step only)": bench_no_graph,
@@ -184,13 +218,26 @@ def main() -> None:
     times = interleaved({name: (lambda r, fn=fn: fn(x, seed=r)) for name, fn in contestants.items()}, args.repeats)
     ours = statistics.median(times["natural_bm"])
     where = torch.cuda.get_device_name() if DEVICE.startswith("cuda") else f"{args.threads} CPU threads"
+    floors = {name: statistics.median(ts) for name, ts in times.items() if "(floor)" in name}
+
+    def floor_of(name: str) -> float:
+        pcd, bf16 = "PCD" in name, "bfloat16" in name
+        key = f"the {'PCD-1 ' if pcd else ''}products alone{' in bfloat16' if bf16 else ''} (floor)"
+        return floors.get(key, floors["the products alone (floor)"])
+
+    sklearn_med = statistics.median(times["scikit-learn BernoulliRBM"]) if "scikit-learn BernoulliRBM" in times \
+        else None
     lines = [
-        f"RBM 784x500, CD-1 unless named, batch 100, {len(x):,} images per epoch, float32, {where}",
+        f"RBM 784x500, CD-1 unless named, batch 100, {len(x):,} images per epoch, float32 unless named, {where}",
         "",
-        f"| implementation | median s/epoch ({args.repeats} interleaved runs) | min | natural_bm speed-up |",
-        "|---|---|---|---|",
-        *median_rows(times, lambda med: f"{med / ours:.2f}x"),
+        f"| implementation | median s/epoch ({args.repeats} interleaved runs) | min | x natural_bm | x its floor |"
+        + (" scikit-learn's time / this |" if sklearn_med else ""),
+        "|---|---|---|---|---|" + ("---|" if sklearn_med else ""),
     ]
+    for name, ts in times.items():
+        med = statistics.median(ts)
+        row = f"| {name} | {med:.2f} | {min(ts):.2f} | {med / ours:.2f}x | {med / floor_of(name):.2f}x |"
+        lines.append(row + (f" {sklearn_med / med:.2f}x |" if sklearn_med else ""))
     print_and_save("\n".join(lines), args.out)
 
 
