@@ -56,6 +56,7 @@ DEFAULTS = {
     "n_betas": 14501,
     "pt_steps": 300,  # tempering steps before the grid and reverse AIS (after the ladder is tuned)
     "seed": 0,
+    "precision": "float32",  # of the training products (natural_bm.training.precision)
 }
 
 
@@ -72,7 +73,7 @@ def run(out: str | Path | None = None, **overrides) -> Path:
     torch.manual_seed(cfg["seed"])
     rbm = RBM(784, cfg["n_hidden"], seed=cfg["seed"]).init_from_data(data.train)
     rbm.compile(SGD(cfg["lr"], momentum=cfg["momentum"]), cfg["algorithm"], k=cfg["k"],
-                n_chains=cfg["n_chains"], l2=cfg["l2"])
+                n_chains=cfg["n_chains"], l2=cfg["l2"], precision=cfg["precision"])
     last = cfg["epochs"] - 1
     csv = out / "log.csv"
     ais = AISCallback(rbm, n_runs=100, n_betas=cfg["n_betas"], epoch_ls=[last], seed=cfg["seed"])

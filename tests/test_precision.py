@@ -47,8 +47,8 @@ def _fixed_uniforms(B, C, nv, nh, k, seed=3):
 @pytest.mark.parametrize("k", [1, 3])
 def test_bfloat16_products_round_only_the_probabilities_of_the_gradient(k):
     """Exact forward products: the sampled chains and the loss equal float32's; the weight gradient is
-    float32's with each probability and each of the two products rounded to bfloat16 (a numpy
-    reference of that rounding), and the bias gradients stay float32's."""
+    one product of the stacked phases with the scaled probabilities rounded to bfloat16 and the
+    difference rounded once (a numpy reference of that rounding), and the bias gradients stay float32's."""
     v0, chains, W, b, c = _exact_problem()
     uniforms = _fixed_uniforms(6, 5, 12, 8, k)
     f32 = pcd_kernel(v0, chains, W, b, c, k, 1.0, 1.0, uniforms)
@@ -63,8 +63,9 @@ def test_bfloat16_products_round_only_the_probabilities_of_the_gradient(k):
     sig = lambda a: 1 / (1 + np.exp(-a))  # noqa: E731
     v_neg = chains32.double().numpy()
     p_neg = sig(v_neg @ W.double().numpy() + c.double().numpy())
-    first = _bf16(v0.double().numpy().T @ _bf16(p0.double().numpy()))
-    ref = _bf16(first / 6 - v_neg.T @ _bf16(p_neg) / 5)
+    stacked_v = np.concatenate([v0.double().numpy(), v_neg])
+    stacked_h = _bf16(np.concatenate([p0.double().numpy() / 6, -p_neg / 5]).astype(np.float32))
+    ref = _bf16(stacked_v.T @ stacked_h)
     np.testing.assert_allclose(dWbf.double().numpy(), ref, rtol=2**-8, atol=1e-7)
     np.testing.assert_allclose(dWbf.double().numpy(), dW32.double().numpy(), atol=2**-7)
 
