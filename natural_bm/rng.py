@@ -82,8 +82,7 @@ def bernoulli(p: torch.Tensor, generator: RandomSource | torch.Generator | None 
 def uniform(shape, dtype: torch.dtype, generator: RandomSource | torch.Generator | None, device) -> torch.Tensor:
     """U[0, 1) numbers of ``shape`` on ``device`` from any kind of generator."""
     if isinstance(generator, RandomSource):
-        u = generator.uniform(shape, dtype)
-        return u if u.device == torch.device(device) else u.to(device)
+        return generator.uniform(shape, dtype).to(device)  # (no copy when already there)
     return torch.rand(tuple(shape), generator=generator, dtype=dtype, device=device)
 
 
