@@ -18,10 +18,8 @@ import time
 
 import torch
 
-torch.set_num_threads(1)
-
-from natural_bm import distributed as dist  # noqa: E402
-from natural_bm.estimators import AIS, EngineOptions  # noqa: E402
+from natural_bm import distributed as dist
+from natural_bm.estimators import AIS, EngineOptions
 
 
 def ais_model():
@@ -131,6 +129,10 @@ def cli(fault: str, pid_dir: str, argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
+    # one thread per rank, set here and not at import: tests/test_distributed.py imports this module for the
+    # single-process references (it pins those to one thread with its own fixture), and a module-level call
+    # would leave the whole test session on one thread
+    torch.set_num_threads(1)
     if sys.argv[1] == "cli":
         sys.exit(cli(sys.argv[2], sys.argv[3], sys.argv[sys.argv.index("--") + 1:]))
     task, out = sys.argv[1], sys.argv[2]
