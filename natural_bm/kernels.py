@@ -10,7 +10,8 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ["affine", "binary_codes", "centred_weight_gradient", "offset_bias_shift", "reconstruction_cross_entropy",
-           "scale_by_beta", "softplus_increment", "statistics_difference"]
+           "scale_by_beta", "sigmoid_and_softplus_increment", "softplus_increment",
+           "statistics_difference"]
 
 
 def reconstruction_cross_entropy(logits: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -67,22 +68,31 @@ def binary_codes(start: int, stop: int, n: int, device=None, dtype: torch.dtype 
 
 def softplus_increment(a_new: torch.Tensor, da: torch.Tensor) -> torch.Tensor:
     """softplus(a_new) - softplus(a_old) per unit, from a_new and da = a_new - a_old (the AIS log-weight
-    increment of a summed-out binary unit)::
+    increment of a summed-out binary unit); ``sigmoid_and_softplus_increment``'s second value."""
+    return sigmoid_and_softplus_increment(a_new, da)[1]
+
+
+def sigmoid_and_softplus_increment(a_new: torch.Tensor, da: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(sigmoid(a_new), softplus(a_new) - softplus(a_old))`` per unit, from a_new and da = a_new - a_old:
+    the conditional mean and the AIS log-weight increment of a summed-out binary unit, from one exponential::
 
         softplus(a_new) - softplus(a_old) = -log1p(r expm1(-da))           (a_new <= 0, r = sigmoid(a_new))
                                           = da - log1p(r expm1(da))          (a_new > 0,  r = sigmoid(-a_new))
 
-    with r = sigmoid(-abs(a_new)) <= 1/2 in both, so 1 + r expm1(+-da) never cancels and the tiny steps of an
-    AIS schedule keep full relative precision in the input dtype (the naive difference of two softplus
-    values cancels catastrophically there; the one-sided form -log1p(sigmoid(a_new) expm1(-da)) cancels for
-    a large step towards a saturated unit, e.g. a_old = 30, a_new = 60 in a 10-beta schedule). Exact in
-    float32 unless one step moves a unit's input by more than about 70 nats (sigmoid(-abs(a_new)) underflows,
-    or expm1 overflows): no schedule of this library comes near that.
+    with r = sigmoid(-abs(a_new)) = e / (1 + e), e = exp(-abs(a_new)) <= 1, so 1 + r expm1(+-da) never
+    cancels and the tiny steps of an AIS schedule keep full relative precision in the input dtype (the naive
+    difference of two softplus values cancels catastrophically there; the one-sided form
+    -log1p(sigmoid(a_new) expm1(-da)) cancels for a large step towards a saturated unit, e.g. a_old = 30,
+    a_new = 60 in a 10-beta schedule). sigmoid(a_new) is r or 1 / (1 + e) from the same e (no second
+    exponential, and no 1 - r rounding). Exact in float32 unless one step moves a unit's input by more than
+    about 70 nats (r underflows, or expm1 overflows): no schedule of this library comes near that.
     """
     positive = a_new > 0
-    r = torch.sigmoid(-a_new.abs())
+    e = torch.exp(-a_new.abs())
+    q = 1.0 / (1.0 + e)  # sigmoid(abs(a_new))
+    r = e * q  # sigmoid(-abs(a_new))
     inc = -torch.log1p(r * torch.expm1(torch.where(positive, da, -da)))
-    return torch.where(positive, da + inc, inc)
+    return torch.where(positive, q, r), torch.where(positive, da + inc, inc)
 
 
 def scale_by_beta(x: torch.Tensor, beta) -> torch.Tensor:

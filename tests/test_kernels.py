@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from natural_bm.estimators import AIS, log_partition_exact
-from natural_bm.kernels import softplus_increment
+from natural_bm.kernels import sigmoid_and_softplus_increment, softplus_increment
 
 
 def _reference(a_new: np.ndarray, a_old: np.ndarray) -> np.ndarray:
@@ -30,6 +30,12 @@ def test_softplus_increment_matches_the_softplus_difference_everywhere(dtype):
     assert np.all(np.isfinite(got))
     tol = 1e-5 if dtype == torch.float32 else 1e-12
     np.testing.assert_allclose(got, ref, rtol=tol, atol=tol * 1e-3)
+    p, inc = sigmoid_and_softplus_increment(a_new_t, da)  # the mean from the increment's exponential
+    np.testing.assert_array_equal(inc.numpy(), softplus_increment(a_new_t, da).numpy())
+    a = a_new_t.double().numpy()
+    sig = np.where(a > 0, 1 / (1 + np.exp(-a)), np.exp(a) / (1 + np.exp(a)))  # float64 sigmoid
+    np.testing.assert_allclose(p.double().numpy(), sig, rtol=4 * torch.finfo(dtype).eps,
+                               atol=torch.finfo(dtype).tiny)  # (subnormal e at a_new = -95 in float32)
 
 
 def test_ais_with_a_coarse_schedule_on_large_inputs_stays_finite():

@@ -199,3 +199,21 @@ def test_logz_takes_the_data_by_name_and_never_guesses_it(tmp_path, capsys):
     assert main(["logz", str(tmp_path / "m.pt"), "--n-runs", "4", "--n-betas", "10"]) == 2
     err = capsys.readouterr().err
     assert "name the data with --data" in err and "is not a natural-bm train config" in err and err.count("\n") == 1
+
+
+@pytest.mark.filterwarnings("ignore:mean log-likelihood")  # a random model: worse than guessing, as warned
+def test_logz_reads_the_data_from_the_config_shipped_beside_a_model_file(tmp_path, capsys):
+    """An experiment ships ``models/X.pt`` with ``models/X_config.json``: logz reads the data set from it."""
+    from natural_bm.run.config import read_config
+    from natural_bm.run.data import load_data
+
+    model = random_rbm(9, 3, scale=0.5, seed=1, dtype=torch.float32)
+    model.save(tmp_path / "X.pt")
+    cfg = {"model": {"type": "rbm", "n_hidden": 3}, "data": {"name": "bars_and_stripes", "size": 3, "n_samples": 60},
+           "training": {"epochs": 1}}
+    (tmp_path / "X_config.json").write_text(json.dumps(cfg))
+    assert main(["logz", str(tmp_path / "X.pt"), "--n-runs", "8", "--n-betas", "50", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["data"] == "bars_and_stripes (X_config.json beside the model)"
+    _, _, test, _ = load_data(read_config(tmp_path / "X_config.json"))
+    assert out["test_ll"] == pytest.approx(log_likelihood(model, test, out["logZ"])[0])

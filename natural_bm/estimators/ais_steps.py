@@ -26,7 +26,7 @@ Signature: ``step(state, log_w, consts, b_new, b_old, u_S, u_K, static)
 (``mm(bias, x) = bias + x @ W``, e.g. ``natural_bm.onednn.Product``), and
 ``static`` the structure (Python ints and tuples, constant under
 ``torch.compile``). The increment is computed without cancellation
-(``natural_bm.kernels.softplus_increment``) and summed into ``log_w`` in its
+(``natural_bm.kernels.sigmoid_and_softplus_increment``) and summed into ``log_w`` in its
 own dtype (float64).
 """
 
@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import torch
 
-from natural_bm.kernels import softplus_increment
+from natural_bm.kernels import sigmoid_and_softplus_increment
 from natural_bm.models.units import one_hot_from_uniform
 from natural_bm.validation import as_data_tensor, warn_user
 
@@ -109,8 +109,8 @@ def _summed_increment(kind: str, a_new, da, sigma):
     layer at beta = 1 (the tempering interpolates the inputs): softplus differences without cancellation
     for binary units, sigma^2 da (2 a_new - da) / 2 for Gaussian ones."""
     if kind == "bernoulli":
-        p = torch.sigmoid(a_new)
-        return softplus_increment(a_new, da).sum(1), p
+        p, inc = sigmoid_and_softplus_increment(a_new, da)  # one exponential for both
+        return inc.sum(1), p
     if kind.startswith("softmax"):
         # logsumexp(a_new) - logsumexp(a_old) = -log sum_i p_i e^{-da_i} = -log1p(sum_i p_i expm1(-da_i))
         k = int(kind.split(":")[1])

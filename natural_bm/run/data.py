@@ -292,18 +292,26 @@ def evaluation_data(data: str | None, model_path: str | Path, kind: str = "sampl
         data: ``"mnist"`` (train, valid and test of ``kind``), ``"none"`` (no data: a uniform AIS base
             model and no log-likelihoods), a ``.npy``/``.npz``/``.csv`` file (its rows are reported as
             ``test``), a config file (``.json``/``.yaml``: its splits), or None: the ``config.json``
-            beside the model (the run that wrote it), if there is one.
-        model_path: the model file (for the ``config.json`` beside it).
+            beside the model (the run that wrote it), or else the ``<stem>_config.json`` beside a model
+            file ``<stem>.pt`` (how the experiments ship their models: ``models/X.pt`` with
+            ``models/X_config.json``), if there is one.
+        model_path: the model file (for the config beside it).
         kind: the MNIST binarisation.
 
     Raises:
-        ValueError: no data named and no ``config.json`` beside the model; nothing is guessed.
+        ValueError: no data named and no config beside the model; nothing is guessed.
     """
     if data is None:
-        folder = Path(model_path).parent
+        model_path = Path(model_path)
+        folder = model_path.parent
+        shipped = folder / f"{model_path.stem}_config.json"
+        if not (folder / "config.json").is_file() and shipped.is_file():
+            from_file = read_config(shipped)
+            return _config_splits(from_file, kind, f"{from_file['data']['name']} ({shipped.name} beside the model)")
         if not (folder / "config.json").is_file():
             raise ValueError(f"name the data with --data (mnist, none, a .npy/.npz/.csv file or a config file): "
-                             f"no config.json beside {model_path} records what the model was trained on.")
+                             f"no config.json or {shipped.name} beside {model_path} records what the model was "
+                             f"trained on.")
         try:
             cfg = read_run_config(folder)
         except ConfigError as err:
