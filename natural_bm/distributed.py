@@ -310,3 +310,8 @@ class ShardedSource(RandomSource):
             total, lo = self.rows[shape[0]]
             return super().uniform((total, *shape[1:]), dtype)[lo : lo + shape[0]].contiguous()
         return super().uniform(shape, dtype)
+
+    def uniform_(self, out: torch.Tensor) -> torch.Tensor:
+        if out.dim() and out.shape[0] in self.rows:  # this rank's rows of a global draw
+            return out.copy_(self.uniform(out.shape, out.dtype))
+        return super().uniform_(out)

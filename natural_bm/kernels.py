@@ -22,17 +22,18 @@ def reconstruction_cross_entropy(logits: torch.Tensor, v: torch.Tensor) -> torch
 
 
 def affine(bias: torch.Tensor, x: torch.Tensor, W: torch.Tensor, alpha: float = 1.0,
-           product_dtype: torch.dtype | None = None) -> torch.Tensor:
+           product_dtype: torch.dtype | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
     """``bias + alpha x W``: (n, m) in ``x``'s dtype from x (n, k), W (k, m), bias (m,). With
     ``product_dtype`` (bfloat16) the product runs in that dtype (``W`` given in it already, x rounded to
-    it) and is added to the bias in ``x``'s dtype (``training.precision``)."""
+    it) and is added to the bias in ``x``'s dtype (``training.precision``). ``out``: an (n, m) tensor
+    to write the result into (a reused buffer) instead of a new one."""
     if product_dtype is None:
-        return torch.addmm(bias, x, W, alpha=alpha)
-    return torch.add(bias, torch.mm(x.to(product_dtype), W).to(x.dtype), alpha=alpha)
+        return torch.addmm(bias, x, W, alpha=alpha, out=out)
+    return torch.add(bias, torch.mm(x.to(product_dtype), W).to(x.dtype), alpha=alpha, out=out)
 
 
 def statistics_difference(v_pos: torch.Tensor, h_pos: torch.Tensor, v_neg: torch.Tensor, h_neg: torch.Tensor,
-                          product_dtype: torch.dtype | None = None):
+                          product_dtype: torch.dtype | None = None, out: torch.Tensor | None = None):
     """Positive minus negative sufficient statistics of a bipartite pair: (<v h^T>, <v>, <h>) differences.
 
     Shapes: v_pos (n_pos, n_v), h_pos (n_pos, n_h), v_neg (n_neg, n_v), h_neg (n_neg, n_h); the two phases
@@ -44,16 +45,18 @@ def statistics_difference(v_pos: torch.Tensor, h_pos: torch.Tensor, v_neg: torch
     statistics nearly cancel, so they are subtracted inside the float32 accumulation and only the
     difference is rounded (rounding each phase's statistics first would leave an error of 2^-9 of the
     statistics themselves, often a tenth of their difference). The result comes back in the inputs'
-    dtype; the means stay in the inputs' dtype.
+    dtype; the means stay in the inputs' dtype. ``out``: an (n_v, n_h) tensor for dW (a reused buffer).
     Returns (dW (n_v, n_h), dv (n_v,), dh (n_h,)).
     """
     n_pos, n_neg = v_pos.shape[0], v_neg.shape[0]
     if product_dtype is None:
-        dW = torch.addmm(v_pos.T @ h_pos, v_neg.T, h_neg, beta=1.0 / n_pos, alpha=-1.0 / n_neg)
+        dW = torch.mm(v_pos.T, h_pos, out=out).addmm_(v_neg.T, h_neg, beta=1.0 / n_pos, alpha=-1.0 / n_neg)
     else:
         pd = product_dtype
         h_scaled = torch.cat([h_pos * (1.0 / n_pos), h_neg * (-1.0 / n_neg)]).to(pd)
         dW = (torch.cat([v_pos, v_neg]).to(pd).T @ h_scaled).to(v_pos.dtype)
+        if out is not None:
+            dW = out.copy_(dW)
     dv = torch.sub(v_pos.sum(0), v_neg.sum(0), alpha=n_pos / n_neg).mul_(1.0 / n_pos)
     dh = torch.sub(h_pos.sum(0), h_neg.sum(0), alpha=n_pos / n_neg).mul_(1.0 / n_pos)
     return dW, dv, dh

@@ -20,7 +20,7 @@ import torch
 from natural_bm.seeding import new_seed
 
 __all__ = ["RandomSource", "bernoulli", "counter_uniform", "counter_uniform_pair", "gibbs_uniforms", "randint",
-           "splitmix64", "stream_key", "uniform"]
+           "splitmix64", "stream_key", "uniform", "uniform_"]
 
 _NP_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
 
@@ -51,6 +51,17 @@ class RandomSource:
                 return torch.from_numpy(self._np.random(tuple(shape), dtype=np.float32)).to(dtype)
             return torch.from_numpy(self._np.random(tuple(shape), dtype=np_dtype))
         return torch.empty(tuple(shape), device=self.device, dtype=dtype).uniform_(generator=self._torch)
+
+    def uniform_(self, out: torch.Tensor) -> torch.Tensor:
+        """Fill ``out`` (on the source's device) with the numbers ``uniform(out.shape, out.dtype)`` would
+        return, without a new tensor where it can (a contiguous float32 or float64 ``out``); returns ``out``."""
+        if self._np is not None:
+            np_dtype = _NP_DTYPES.get(out.dtype)
+            if np_dtype is None or not out.is_contiguous():
+                return out.copy_(self.uniform(out.shape, out.dtype))
+            self._np.random(out=out.numpy(), dtype=np_dtype)
+            return out
+        return out.uniform_(generator=self._torch)
 
     def bernoulli(self, p: torch.Tensor) -> torch.Tensor:
         """{0, 1} samples (dtype of ``p``) with success probabilities ``p``."""
@@ -84,6 +95,16 @@ def uniform(shape, dtype: torch.dtype, generator: RandomSource | torch.Generator
     if isinstance(generator, RandomSource):
         return generator.uniform(shape, dtype).to(device)  # (no copy when already there)
     return torch.rand(tuple(shape), generator=generator, dtype=dtype, device=device)
+
+
+def uniform_(out: torch.Tensor, generator: RandomSource | torch.Generator | None) -> torch.Tensor:
+    """Fill ``out`` with U[0, 1) numbers from any kind of generator: the numbers ``uniform(out.shape,
+    out.dtype, generator, out.device)`` would give, written in place; returns ``out``."""
+    if isinstance(generator, RandomSource):
+        if generator.device == out.device:
+            return generator.uniform_(out)
+        return out.copy_(generator.uniform(out.shape, out.dtype))
+    return out.uniform_(generator=generator)
 
 
 def randint(high: int, size, generator: RandomSource | torch.Generator | None, device) -> torch.Tensor:

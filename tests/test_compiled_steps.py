@@ -243,3 +243,54 @@ def test_eager_pcd_step_draws_the_layer_by_layer_stream(k, up, down):
     np.testing.assert_allclose(grads["hbias"].numpy(), dc, atol=1e-12)
     np.testing.assert_allclose(info.loss.numpy(), loss, rtol=1e-12)
     np.testing.assert_allclose(info.positive[1].numpy(), p0, atol=1e-14)
+
+
+@pytest.mark.parametrize("algorithm", ["cd", "pcd"])
+def test_workspace_buffers_are_reused_and_change_no_number(algorithm):
+    """Two successive eager steps through the algorithm (its Workspace) equal the kernel without buffers,
+    bit for bit; the second step writes into the first's buffers; PCD's new chains are not a buffer."""
+    from natural_bm.rng import RandomSource
+    from natural_bm.training.algorithms import ChainState, ContrastiveDivergence, PersistentContrastiveDivergence
+
+    v0, W, b, c = _problem(nv=30, nh=20)
+    m = _rbm(W, b, c, 1.0, 1.0)
+    x = torch.from_numpy(v0)
+    B, C, nv, nh, k = x.shape[0], 12, 30, 20, 2
+    chains0 = torch.from_numpy((np.random.default_rng(3).random((C, nv)) < 0.5).astype(float))
+    alg = ContrastiveDivergence(k) if algorithm == "cd" else PersistentContrastiveDivergence(k, C)
+    gen, ref_gen = RandomSource(4), RandomSource(4)
+    state, ref_chains, seen = (None if algorithm == "cd" else ChainState(chains0.clone())), chains0.clone(), []
+    for batch in (x, x.flip(0)):
+        grads, info, new_state = alg.step(m, batch, state, gen)
+        seen.append((grads["W"].data_ptr(), len(alg._workspace._buffers)))
+        if algorithm == "cd":
+            u = rbm_steps.source_uniforms(ref_gen, lambda s: [(B, nh)], lambda s: [(B, nv)], x.dtype, x.device)
+            dW, db, dc, loss, p0 = rbm_steps.cd_kernel(batch, m.W, m.vbias, m.hbias, k, 1.0, 1.0, u)
+        else:
+            u = rbm_steps.source_uniforms(ref_gen, lambda s: [(B, nh), (C, nh)] if s == 0 else [(C, nh)],
+                                          lambda s: [(C, nv)], x.dtype, x.device)
+            dW, db, dc, loss, ref_chains, p0 = rbm_steps.pcd_kernel(batch, ref_chains, m.W, m.vbias, m.hbias, k,
+                                                                    1.0, 1.0, u)
+            kept = new_state.chains.clone()
+        for got, want in ((grads["W"], dW), (grads["vbias"], db), (grads["hbias"], dc), (info.loss, loss),
+                          (info.positive[1], p0)):
+            torch.testing.assert_close(got, want, rtol=0, atol=0)
+        state = new_state
+    assert seen[0] == seen[1]  # the same dW buffer, no new buffers
+    if algorithm == "pcd":
+        torch.testing.assert_close(state.chains, ref_chains, rtol=0, atol=0)
+        alg.step(m, x, state, gen)  # a third step leaves the second's chains as they were
+        torch.testing.assert_close(state.chains, kept, rtol=0, atol=0)
+
+
+def test_uniform_in_place_gives_the_numbers_of_uniform():
+    from natural_bm.rng import RandomSource, uniform, uniform_
+
+    for dtype in (torch.float32, torch.float64, torch.bfloat16):
+        out = torch.empty(7, 5, dtype=dtype)
+        a, b = RandomSource(11), RandomSource(11)
+        uniform_(out[:3], a), uniform_(out[3:], a)
+        torch.testing.assert_close(out, torch.cat([uniform((3, 5), dtype, b, "cpu"), uniform((4, 5), dtype, b, "cpu")]),
+                                   rtol=0, atol=0)
+        g1, g2 = torch.Generator().manual_seed(2), torch.Generator().manual_seed(2)
+        torch.testing.assert_close(uniform_(out, g1), uniform((7, 5), dtype, g2, "cpu"), rtol=0, atol=0)

@@ -584,6 +584,56 @@ def drift_table(_models=None) -> str:
     return "\n".join(out)
 
 
+PRECISION_FILE = "precision.json"
+_RECIPE_TITLES = {"demo": "the demo recipe (RBM 784-200, PCD-1, 30 epochs)",
+                  "rbm500_cd25_20_epochs": "`rbm500_cd25`, 20 epochs (RBM 784-500, CD-1 to CD-5)"}
+
+
+def _mean_spread(values: list[float]) -> tuple[str, str]:
+    if not values:
+        return NOT_RECORDED, NOT_RECORDED
+    mean = sum(values) / len(values)
+    return f"{mean:.2f}", (f"{max(values) - min(values):.2f}" if len(values) > 1 else DASH)
+
+
+def precision_table(_models=None) -> str:
+    """The bfloat16 quality study (``experiments/precision_study/precision.json``): per recipe and
+    precision, each seed's test log-likelihood (forward log Z; the conservative one with the reverse log Z),
+    the mean and spread over the seeds, the training's wall time, and the verdict the study recorded."""
+    data = R.experiment_file("precision_study", PRECISION_FILE)
+    if data is None:
+        return (f"{R.NOT_MEASURED.capitalize()}: `experiments/precision_study/{PRECISION_FILE}` is not written "
+                "yet; the table fills in when it is.\n")
+    runs, verdicts = data.get("runs") or {}, data.get("verdict") or {}
+    out = []
+    for recipe, by_precision in runs.items():
+        seeds = sorted({s for r in by_precision.values() for s in r}, key=str)
+        header = ["precision"] + [f"seed {s}" for s in seeds] + ["mean", "spread (max - min)",
+                                                                "conservative mean", "s per run (mean)"]
+        rows = []
+        for precision, by_seed in by_precision.items():
+            lls = [r["test_ll"] for r in by_seed.values() if isinstance(r.get("test_ll"), int | float)]
+            cons = [r["test_ll_reverse"] for r in by_seed.values()
+                    if isinstance(r.get("test_ll_reverse"), int | float)]
+            secs = [r["seconds"] for r in by_seed.values() if isinstance(r.get("seconds"), int | float)]
+            mean, spread = _mean_spread(lls)
+            cells = [num(by_seed[s]["test_ll"]) if isinstance(by_seed.get(s, {}).get("test_ll"), int | float)
+                     else DASH for s in seeds]
+            rows.append([precision, *cells, mean, spread, _mean_spread(cons)[0],
+                         f"{sum(secs) / len(secs):.0f}" if secs else NOT_RECORDED])
+        keep = (verdicts.get(recipe) or {}).get("bfloat16_within_float32_spread")
+        verdict = {True: "bfloat16's mean lies within float32's run-to-run spread of float32's mean",
+                   False: "bfloat16's mean lies outside float32's run-to-run spread of float32's mean",
+                   None: "no verdict yet (fewer than two float32 seeds, or a precision not run)"}[keep]
+        out.append(f"**{_RECIPE_TITLES.get(recipe, recipe)}**: test log-likelihood, nats per image (the "
+                   f"once-sampled test set; forward AIS log Z). {verdict}.\n")
+        out.append(markdown_table(header, rows))
+    made = [f"`{data['command']}`" if data.get("command") else None, data.get("date"),
+            f"commit {str(data['git_commit'])[:7]}" if data.get("git_commit") else None]
+    out.append("Made with " + ", ".join(m for m in made if m) + ".\n" if any(made) else "")
+    return "\n".join(out)
+
+
 def dbn_figures(r: dict) -> dict:
     """A DBN's results in one set of names, whichever wrote them: ``natural-bm train`` (``logZ``,
     ``test_ll``, ``test_ll_reverse``, ``rbm_epochs``, ``provenance.wall_time_s``) or the older

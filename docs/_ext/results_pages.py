@@ -3,8 +3,8 @@
 Directives (MyST: ```` ```{results-table} dbm_mnist_sh2009 likelihood ```` ):
 
 * ``results-table EXPERIMENT KIND``: a table of ``nbm_tables`` (KIND: likelihood, estimates, recipe,
-  monitors, provenance, checks, dbn, classification, exact, text, raise; ladder and drift read one file
-  of the experiment's folder, ``ladder_swap_rates.json`` and ``drift.json``);
+  monitors, provenance, checks, dbn, classification, exact, text, raise; ladder, drift and precision
+  read one file of the experiment's folder, ``ladder_swap_rates.json``, ``drift.json`` and ``precision.json``);
 * ``headline-table``: the home page's table of the best shipped models (the README's, too);
 * ``results-figure EXPERIMENT KIND``: a figure drawn from the training logs or the estimates
   (KIND: curves, estimates, accuracy, ladder), written under ``docs/results/generated/`` when the page is read.
@@ -41,6 +41,7 @@ TABLES = {
     "raise": T.raise_table,
     "ladder": T.ladder_table,
     "drift": T.drift_table,
+    "precision": T.precision_table,
 }
 
 

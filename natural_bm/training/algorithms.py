@@ -39,7 +39,14 @@ import torch.nn.functional as F
 from natural_bm.kernels import binary_codes
 from natural_bm.rng import randint
 from natural_bm.training.precision import check_precision, product_dtype
-from natural_bm.training.rbm_steps import cd_kernel, compiled_cd_step, compiled_pcd_step, pcd_kernel, source_uniforms
+from natural_bm.training.rbm_steps import (
+    Workspace,
+    cd_kernel,
+    compiled_cd_step,
+    compiled_pcd_step,
+    pcd_kernel,
+    source_uniforms,
+)
 from natural_bm.validation import check_positive_int
 
 __all__ = [
@@ -164,6 +171,7 @@ class ContrastiveDivergence(Algorithm):
     def __init__(self, k: int = 1, precision: str = "float32") -> None:
         self.k = check_positive_int(k, "k")
         self.precision = check_precision(precision)
+        self._workspace = Workspace()  # the fused kernel's buffers, reused across batches (not state)
 
     def get_config(self) -> dict:
         return {"name": self.name, "k": self.k, "precision": self.precision}
@@ -175,9 +183,11 @@ class ContrastiveDivergence(Algorithm):
         if model.supports_compiled_steps:  # a binary RBM: the fused kernel (rbm_steps), same stream
             nv, nh = model.n_visible, model.n_hidden
             B = v.shape[0]
-            uniforms = source_uniforms(generator, lambda s: [(B, nh)], lambda s: [(B, nv)], v.dtype, v.device)
+            ws = self._workspace
+            uniforms = source_uniforms(generator, lambda s: [(B, nh)], lambda s: [(B, nv)], v.dtype, v.device, ws)
             dW, db, dc, loss, p0 = cd_kernel(v, model.W, model.vbias, model.hbias, self.k, model.up_factor,
-                                             model.down_factor, uniforms, product_dtype(self.precision, v.device.type))
+                                             model.down_factor, uniforms, product_dtype(self.precision, v.device.type),
+                                             ws)
             return {"W": dW, "vbias": db, "hbias": dc}, StepInfo(loss, [v, p0]), state
         h_prob, h_sample, logits, loss = positive_phase(model, v, generator)
         v_neg = model.units[0].sample(logits, 1.0, generator)
@@ -210,6 +220,7 @@ class PersistentContrastiveDivergence(Algorithm):
         self.k = check_positive_int(k, "k")
         self.n_chains = check_positive_int(n_chains, "n_chains")
         self.precision = check_precision(precision)
+        self._workspace = Workspace()  # the fused kernel's buffers, reused across batches (not state)
 
     def persistent_rows(self) -> int:
         return self.n_chains
@@ -234,11 +245,12 @@ class PersistentContrastiveDivergence(Algorithm):
         if model.supports_compiled_steps:  # a binary RBM: the fused kernel (rbm_steps), same stream
             nv, nh = model.n_visible, model.n_hidden
             B, C = v.shape[0], state.chains.shape[0]
+            ws = self._workspace
             uniforms = source_uniforms(generator, lambda s: [(B, nh), (C, nh)] if s == 0 else [(C, nh)],
-                                       lambda s: [(C, nv)], v.dtype, v.device)
+                                       lambda s: [(C, nv)], v.dtype, v.device, ws)
             dW, db, dc, loss, chains, p0 = pcd_kernel(v, state.chains, model.W, model.vbias, model.hbias, self.k,
                                                       model.up_factor, model.down_factor, uniforms,
-                                                      product_dtype(self.precision, v.device.type))
+                                                      product_dtype(self.precision, v.device.type), ws)
             return {"W": dW, "vbias": db, "hbias": dc}, StepInfo(loss, [v, p0]), ChainState(chains)
         h_prob, _, _, loss = positive_phase(model, v, generator)
         chains = model.gibbs(state.chains, self.k, generator=generator)

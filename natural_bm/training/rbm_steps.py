@@ -34,12 +34,12 @@ import torch
 
 from natural_bm.compiling import CompiledFunction
 from natural_bm.kernels import affine, reconstruction_cross_entropy, statistics_difference
-from natural_bm.rng import gibbs_uniforms, uniform
+from natural_bm.rng import gibbs_uniforms, uniform, uniform_
 
 #: ``uniforms(step) -> (u_h, u_v)``: the U[0, 1) numbers of one Gibbs step of a kernel
 Uniforms = Callable[[int], tuple[torch.Tensor, torch.Tensor]]
 
-__all__ = ["CompiledSteps", "Uniforms", "cd_kernel", "compiled_cd_step", "compiled_pcd_step", "pcd_kernel",
+__all__ = ["CompiledSteps", "Uniforms", "Workspace", "cd_kernel", "compiled_cd_step", "compiled_pcd_step", "pcd_kernel",
            "rbm_cd_step", "rbm_pcd_step", "source_uniforms"]
 
 
@@ -48,57 +48,95 @@ def _uniforms(idx, key, step: int, nv: int, nh: int, dtype):
     return gibbs_uniforms(idx + step * idx.numel(), key, nv, nh, dtype)
 
 
-def cd_kernel(v0, W, b, c, k: int, up: float, down: float, uniforms: Uniforms, product_dtype=None):
+class Workspace:
+    """Buffers of the eager kernels, reused from batch to batch: one tensor per (name, shape, dtype, device).
+
+    An epoch of full batches and its last, partial one each get their own set, made on first use; after
+    the first epoch a step allocates only its small vectors (bias gradients, loss) and, for PCD, the new
+    chains (a state that outlives the batch). A buffer is overwritten by the next step that asks for it,
+    so the gradients a kernel returns through a workspace are valid until the next call.
+    """
+
+    def __init__(self) -> None:
+        self._buffers: dict[tuple, torch.Tensor] = {}
+
+    def get(self, name: str, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+        """The buffer ``name`` of ``shape`` (uninitialised when new)."""
+        key = (name, shape, dtype, device)
+        buf = self._buffers.get(key)
+        if buf is None:
+            buf = self._buffers[key] = torch.empty(shape, dtype=dtype, device=device)
+        return buf
+
+
+def _buffer(workspace: Workspace | None, name: str, shape: tuple[int, ...], like: torch.Tensor):
+    """``workspace``'s buffer ``name`` of ``shape`` in ``like``'s dtype and device; None without a workspace
+    (the operation then allocates its result)."""
+    return None if workspace is None else workspace.get(name, shape, like.dtype, like.device)
+
+
+def cd_kernel(v0, W, b, c, k: int, up: float, down: float, uniforms: Uniforms, product_dtype=None,
+              workspace: Workspace | None = None):
     """CD-k of a binary RBM from the batch ``v0``: returns ``(dW, dvbias, dhbias, loss, p0)``.
 
     The chain starts at the positive phase's hidden sample; the negative statistics use the hidden
     probabilities of the k-th visible sample; ``loss`` (B,) is the cross-entropy of ``v0`` and its
     reconstruction sigmoid(down h W^T + b), nats per row; ``p0`` (B, n_hidden) the positive phase's
-    hidden probabilities. ``uniforms(s)`` gives Gibbs step s's ``(u_h (B, n_hidden), u_v (B, n_visible))``.
-    ``product_dtype``: the dtype of the matrix products (``training.precision``; None: the inputs').
+    hidden probabilities. ``uniforms(s)`` gives Gibbs step s's ``(u_h (B, n_hidden), u_v (B, n_visible))``,
+    which the kernel overwrites with the samples (so step s + 1's hidden input is computed before its
+    uniforms are drawn: a source may refill the same buffers). ``product_dtype``: the dtype of the matrix
+    products (``training.precision``; None: the inputs'). ``workspace``: buffers for the products and
+    the weight gradient, reused across calls (``dW`` and ``p0`` are then valid until the next call).
     """
-    pd = product_dtype
+    pd, ws = product_dtype, workspace
     Wp = W if pd is None else W.to(pd)
+    (B, nv), nh = v0.shape, W.shape[1]
     u_h, u_v = uniforms(0)
-    p0 = torch.sigmoid(affine(c, v0, Wp, up, pd))
+    p0 = torch.sigmoid_(affine(c, v0, Wp, up, pd, out=_buffer(ws, "p0", (B, nh), v0)))
     h = u_h.lt_(p0)
-    a = affine(b, h, Wp.T, down, pd)
+    a = affine(b, h, Wp.T, down, pd, out=_buffer(ws, "a", (B, nv), v0))
     loss = reconstruction_cross_entropy(a, v0)
-    v = u_v.lt_(torch.sigmoid(a))
+    v = u_v.lt_(torch.sigmoid_(a))
     for s in range(1, k):
+        x = affine(c, v, Wp, up, pd, out=_buffer(ws, "x", (B, nh), v0))
         u_h, u_v = uniforms(s)
-        h = u_h.lt_(torch.sigmoid(affine(c, v, Wp, up, pd)))
-        v = u_v.lt_(torch.sigmoid(affine(b, h, Wp.T, down, pd)))
-    p1 = torch.sigmoid(affine(c, v, Wp, up, pd))
-    dW, db, dc = statistics_difference(v0, p0, v, p1, pd)
+        h = u_h.lt_(torch.sigmoid_(x))
+        v = u_v.lt_(torch.sigmoid_(affine(b, h, Wp.T, down, pd, out=_buffer(ws, "a", (B, nv), v0))))
+    p1 = torch.sigmoid_(affine(c, v, Wp, up, pd, out=_buffer(ws, "p1", (B, nh), v0)))
+    dW, db, dc = statistics_difference(v0, p0, v, p1, pd, out=_buffer(ws, "dW", tuple(W.shape), W))
     return dW, db, dc, loss, p0
 
 
-def pcd_kernel(v0, chains, W, b, c, k: int, up: float, down: float, uniforms: Uniforms, product_dtype=None):
+def pcd_kernel(v0, chains, W, b, c, k: int, up: float, down: float, uniforms: Uniforms, product_dtype=None,
+               workspace: Workspace | None = None):
     """PCD-k of a binary RBM: returns ``(dW, dvbias, dhbias, loss, new_chains, p0)``.
 
     The data batch and the chains share their first two products (rows stacked as [v0; chains]), so
     PCD-1 costs the same three forward products as CD-1. ``uniforms(0)`` gives
     ``(u_h (B + C, n_hidden), u_v (C, n_visible))`` (the data's hidden sample, for the loss, and the
-    chains' first step), ``uniforms(s)`` for s >= 1 the chains' ``(u_h (C, n_hidden), u_v (C, n_visible))``.
-    ``product_dtype`` as for ``cd_kernel``.
+    chains' first step), ``uniforms(s)`` for s >= 1 the chains' ``(u_h (C, n_hidden), u_v (C, n_visible))``;
+    they are drawn after the rows they replace are read (the chains are stacked first), as for
+    ``cd_kernel``. ``product_dtype`` and ``workspace`` as for ``cd_kernel``; ``new_chains`` is a tensor
+    of its own either way (the state outlives the call).
     """
-    pd = product_dtype
+    pd, ws = product_dtype, workspace
     Wp = W if pd is None else W.to(pd)
-    B = v0.shape[0]
+    (B, nv), C, nh = v0.shape, chains.shape[0], W.shape[1]
+    stacked = torch.cat([v0, chains], out=_buffer(ws, "stacked", (B + C, nv), v0))
     u_h, u_v = uniforms(0)
-    p = torch.sigmoid(affine(c, torch.cat([v0, chains]), Wp, up, pd))
+    p = torch.sigmoid_(affine(c, stacked, Wp, up, pd, out=_buffer(ws, "p", (B + C, nh), v0)))
     h = u_h.lt_(p)
-    a = affine(b, h, Wp.T, down, pd)
+    a = affine(b, h, Wp.T, down, pd, out=_buffer(ws, "a", (B + C, nv), v0))
     loss = reconstruction_cross_entropy(a[:B], v0)
-    v = u_v.lt_(torch.sigmoid(a[B:]))
+    v = u_v.lt_(torch.sigmoid_(a[B:]))
     for s in range(1, k):
+        x = affine(c, v, Wp, up, pd, out=_buffer(ws, "x", (C, nh), v0))
         u_h, u_v = uniforms(s)
-        h = u_h.lt_(torch.sigmoid(affine(c, v, Wp, up, pd)))
-        v = u_v.lt_(torch.sigmoid(affine(b, h, Wp.T, down, pd)))
-    p_neg = torch.sigmoid(affine(c, v, Wp, up, pd))
-    dW, db, dc = statistics_difference(v0, p[:B], v, p_neg, pd)
-    return dW, db, dc, loss, v, p[:B]
+        h = u_h.lt_(torch.sigmoid_(x))
+        v = u_v.lt_(torch.sigmoid_(affine(b, h, Wp.T, down, pd, out=_buffer(ws, "a_chains", (C, nv), v0))))
+    p_neg = torch.sigmoid_(affine(c, v, Wp, up, pd, out=_buffer(ws, "p_neg", (C, nh), v0)))
+    dW, db, dc = statistics_difference(v0, p[:B], v, p_neg, pd, out=_buffer(ws, "dW", tuple(W.shape), W))
+    return dW, db, dc, loss, (v if ws is None else v.clone()), p[:B]
 
 
 def rbm_cd_step(v0, W, b, c, key, idx, k: int, up: float, down: float, product_dtype=None):
@@ -124,19 +162,31 @@ def rbm_pcd_step(v0, chains, W, b, c, key, idx, k: int, up: float, down: float, 
     return pcd_kernel(v0, chains, W, b, c, k, up, down, uniforms, product_dtype)[:5]
 
 
-def source_uniforms(generator, shapes_h, shapes_v, dtype, device) -> Uniforms:
+def source_uniforms(generator, shapes_h, shapes_v, dtype, device, workspace: Workspace | None = None) -> Uniforms:
     """``uniforms`` for the kernels from a ``RandomSource`` (or ``torch.Generator``): step s draws
     ``shapes_h(s)`` hidden blocks, then ``shapes_v(s)`` visible ones, in that order (the order in which
     the model's ``sample_h`` and ``sample_v`` draw them, so the eager kernels consume the stream exactly
-    as the layer-by-layer path does); several blocks of one step are stacked by rows."""
+    as the layer-by-layer path does); several blocks of one step are stacked by rows. With a
+    ``workspace`` the blocks are drawn into its buffers ``u_h`` and ``u_v`` (the same numbers, no new
+    tensors; the next step's draw overwrites them)."""
 
     def draw(shape):
         return uniform(shape, dtype, generator, device)
 
+    def stacked(name: str, shapes) -> torch.Tensor:
+        if workspace is None:
+            blocks = [draw(shape) for shape in shapes]
+            return blocks[0] if len(blocks) == 1 else torch.cat(blocks)
+        rows = sum(shape[0] for shape in shapes)
+        out = workspace.get(name, (rows, *shapes[0][1:]), dtype, torch.device(device))
+        start = 0
+        for shape in shapes:
+            uniform_(out[start : start + shape[0]], generator)
+            start += shape[0]
+        return out
+
     def uniforms(s: int):
-        hs = [draw(shape) for shape in shapes_h(s)]
-        vs = [draw(shape) for shape in shapes_v(s)]
-        return (hs[0] if len(hs) == 1 else torch.cat(hs)), (vs[0] if len(vs) == 1 else torch.cat(vs))
+        return stacked("u_h", shapes_h(s)), stacked("u_v", shapes_v(s))
 
     return uniforms
 
