@@ -298,15 +298,17 @@ def test_precision_table_reads_the_study_file(tmp_path, monkeypatch):
     monkeypatch.setattr(nbm_results, "EXPERIMENTS", tmp_path)
     assert nbm_tables.precision_table().startswith(nbm_results.NOT_MEASURED.capitalize())
     (tmp_path / "precision_study").mkdir()
-    runs = {"demo": {"float32": {"0": {"test_ll": -126.0, "test_ll_reverse": -126.5, "seconds": 400.0},
+    runs = {"demo": {"float32": {"0": {"test_ll": -126.0, "test_ll_reverse": -126.5, "seconds": 400.0,
+                                       "seconds_per_epoch": 12.0},
                                  "1": {"test_ll": -126.4, "test_ll_reverse": -126.6, "seconds": 420.0}},
                      "bfloat16": {"0": {"test_ll": -126.2, "test_ll_reverse": -126.3, "seconds": 300.0},
                                   "1": {"test_ll": None, "seconds": 310.0}}}}
     (tmp_path / "precision_study" / "precision.json").write_text(json.dumps(
         {"runs": runs, "verdict": {"demo": {"bfloat16_within_float32_spread": True}}, "command": "run.py",
-         "date": "2026-12-03", "git_commit": "abcdef123"}))
+         "date": "2026-12-03", "git_commit": "abcdef123", "note": "Timed beside a test run."}))
     table = nbm_tables.precision_table()
     rows = [line for line in table.splitlines() if line.startswith("| float32") or line.startswith("| bfloat16")]
-    assert rows[0].split(" | ")[1:] == ["-126.00", "-126.40", "-126.20", "0.40", "-126.55", "410 |"]
-    assert rows[1].split(" | ")[1:] == ["-126.20", "–", "-126.20", "–", "-126.30", "305 |"]
+    assert rows[0].split(" | ")[1:] == ["-126.00", "-126.40", "-126.20", "0.40", "-126.55", "12.0", "410 |"]
+    assert rows[1].split(" | ")[1:] == ["-126.20", "–", "-126.20", "–", "-126.30", "not recorded", "305 |"]
+    assert table.rstrip().endswith("Timed beside a test run.")
     assert "within float32's run-to-run spread" in table and "Made with `run.py`, 2026-12-03, commit abcdef1." in table

@@ -599,7 +599,8 @@ def _mean_spread(values: list[float]) -> tuple[str, str]:
 def precision_table(_models=None) -> str:
     """The bfloat16 quality study (``experiments/precision_study/precision.json``): per recipe and
     precision, each seed's test log-likelihood (forward log Z; the conservative one with the reverse log Z),
-    the mean and spread over the seeds, the training's wall time, and the verdict the study recorded."""
+    the mean and spread over the seeds, the training's seconds per epoch and the run's wall time, the
+    verdict the study recorded and its ``note``."""
     data = R.experiment_file("precision_study", PRECISION_FILE)
     if data is None:
         return (f"{R.NOT_MEASURED.capitalize()}: `experiments/precision_study/{PRECISION_FILE}` is not written "
@@ -608,18 +609,21 @@ def precision_table(_models=None) -> str:
     out = []
     for recipe, by_precision in runs.items():
         seeds = sorted({s for r in by_precision.values() for s in r}, key=str)
-        header = ["precision"] + [f"seed {s}" for s in seeds] + ["mean", "spread (max - min)",
-                                                                "conservative mean", "s per run (mean)"]
+        header = ["precision"] + [f"seed {s}" for s in seeds] + ["mean", "spread (max - min)", "conservative mean",
+                                                                "training s per epoch (mean)", "s per run (mean)"]
         rows = []
         for precision, by_seed in by_precision.items():
             lls = [r["test_ll"] for r in by_seed.values() if isinstance(r.get("test_ll"), int | float)]
             cons = [r["test_ll_reverse"] for r in by_seed.values()
                     if isinstance(r.get("test_ll_reverse"), int | float)]
             secs = [r["seconds"] for r in by_seed.values() if isinstance(r.get("seconds"), int | float)]
+            per_epoch = [r["seconds_per_epoch"] for r in by_seed.values()
+                         if isinstance(r.get("seconds_per_epoch"), int | float)]
             mean, spread = _mean_spread(lls)
             cells = [num(by_seed[s]["test_ll"]) if isinstance(by_seed.get(s, {}).get("test_ll"), int | float)
                      else DASH for s in seeds]
             rows.append([precision, *cells, mean, spread, _mean_spread(cons)[0],
+                         f"{sum(per_epoch) / len(per_epoch):.1f}" if per_epoch else NOT_RECORDED,
                          f"{sum(secs) / len(secs):.0f}" if secs else NOT_RECORDED])
         keep = (verdicts.get(recipe) or {}).get("bfloat16_within_float32_spread")
         verdict = {True: "bfloat16's mean lies within float32's run-to-run spread of float32's mean",
@@ -631,6 +635,8 @@ def precision_table(_models=None) -> str:
     made = [f"`{data['command']}`" if data.get("command") else None, data.get("date"),
             f"commit {str(data['git_commit'])[:7]}" if data.get("git_commit") else None]
     out.append("Made with " + ", ".join(m for m in made if m) + ".\n" if any(made) else "")
+    if isinstance(data.get("note"), str):
+        out.append(data["note"] + "\n")
     return "\n".join(out)
 
 

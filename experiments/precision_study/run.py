@@ -9,14 +9,17 @@ and writes ``precision.json`` beside this file:
   forward and reverse AIS at the end), through ``natural-bm train``.
 
 For each run: the test log-likelihood (nats, once-binarised test set) with the forward log Z, the
-conservative one with the reverse log Z, the bracket, and the training's wall time. For each recipe and
+conservative one with the reverse log Z, the bracket, the run's wall time and the training's (its
+epochs with their monitors, without the final AIS; and per epoch). For each recipe and
 precision: the mean and the spread (max - min) over the seeds; the verdict keeps bfloat16 when its mean is
 within float32's run-to-run spread of float32's mean (the issue's rule).
 
 Needs MNIST in $NATURAL_BM_DATA. About an hour on 2 quiet cores; ``--quick`` (1 epoch, 2,000 training
 rows, 201 betas, one seed) checks the script in a few minutes and writes ``precision_quick.json`` in --out.
 
-Usage: python experiments/precision_study/run.py [--out runs/precision] [--seeds 0 1 2] [--quick]
+``--refresh`` reads the finished run folders in --out again into the JSON (its wall times kept).
+
+Usage: python experiments/precision_study/run.py [--out runs/precision] [--seeds 0 1 2] [--quick] [--refresh]
 """
 
 from __future__ import annotations
@@ -38,11 +41,25 @@ CD25 = HERE.parent / "rbm_mnist_sm2008" / "rbm500_cd25.yaml"
 PRECISIONS = ("float32", "bfloat16")
 
 
-def _figures(results: dict, seconds: float, epochs: int) -> dict:
+def training_seconds(folder: Path, results: dict) -> float | None:
+    """The training's wall time (its epochs and their monitors, without the final AIS): the demo's
+    ``seconds_training``, or the ``wall time`` line of a ``natural-bm train`` run's ``summary.txt``."""
+    if isinstance(results.get("seconds_training"), int | float):
+        return float(results["seconds_training"])
+    summary = folder / "summary.txt"
+    lines = summary.read_text().splitlines() if summary.is_file() else []
+    walls = [line.split(":", 1)[1].strip().split()[0] for line in lines if line.startswith("wall time:")]
+    return float(walls[-1]) if walls else None
+
+
+def _figures(folder: Path, seconds: float, epochs: int) -> dict:
+    results = json.loads((folder / "results.json").read_text())
+    train = training_seconds(folder, results)
     return {"test_ll": results.get("test_ll"), "test_ll_stderr": results.get("test_ll_stderr"),
             "test_ll_reverse": results.get("test_ll_reverse"), "logZ": results.get("logZ"),
             "logZ_reverse": results.get("logZ_reverse"), "bracket": results.get("bracket"),
-            "seconds": seconds, "epochs": epochs}
+            "seconds": seconds, "epochs": epochs, "seconds_training": train,
+            "seconds_per_epoch": None if train is None else train / epochs}
 
 
 def run_demo(out: Path, seed: int, precision: str, quick: bool) -> dict:
@@ -51,8 +68,7 @@ def run_demo(out: Path, seed: int, precision: str, quick: bool) -> dict:
         overrides.update(epochs=1, n_betas=201, pt_steps=20)
     t0 = time.perf_counter()
     folder = demo.run(out, **overrides)
-    results = json.loads((folder / "results.json").read_text())
-    return _figures(results, time.perf_counter() - t0, overrides.get("epochs", demo.DEFAULTS["epochs"]))
+    return _figures(folder, time.perf_counter() - t0, overrides.get("epochs", demo.DEFAULTS["epochs"]))
 
 
 def run_cd25(out: Path, seed: int, precision: str, quick: bool) -> dict:
@@ -65,8 +81,7 @@ def run_cd25(out: Path, seed: int, precision: str, quick: bool) -> dict:
         cmd += ["--set", s]
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True)
-    results = json.loads((out / "results.json").read_text())
-    return _figures(results, time.perf_counter() - t0, epochs) | {"command": " ".join(cmd[1:])}
+    return _figures(out, time.perf_counter() - t0, epochs) | {"command": " ".join(cmd[1:])}
 
 
 def verdict(runs: dict) -> dict:
@@ -92,11 +107,25 @@ def main() -> None:
     parser.add_argument("--out", default="runs/precision")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--refresh", action="store_true",
+                        help="recompute the figures of the finished runs in --out into the JSON, without training")
     args = parser.parse_args()
     seeds = args.seeds[:1] if args.quick else args.seeds
     root = Path(args.out)
     runs: dict = {"demo": {p: {} for p in PRECISIONS}, "rbm500_cd25_20_epochs": {p: {} for p in PRECISIONS}}
     target = root / "precision_quick.json" if args.quick else HERE / "precision.json"
+    if args.refresh:  # the figures again from the run folders (e.g. after adding a column), times kept
+        doc = json.loads(target.read_text())
+        for recipe, by_precision in doc["runs"].items():
+            prefix = "demo" if recipe == "demo" else "cd25"
+            for precision, by_seed in by_precision.items():
+                for seed, old in by_seed.items():
+                    new = _figures(root / f"{prefix}_{precision}_s{seed}", old["seconds"], old["epochs"])
+                    by_seed[seed] = old | new
+        doc["verdict"] = verdict(doc["runs"])
+        atomic_write_text(target, json.dumps(doc, indent=1) + "\n")
+        print(json.dumps(doc["verdict"], indent=1))
+        return
     for seed in seeds:
         for precision in PRECISIONS:  # interleaved: both precisions see the same machine conditions
             runs["demo"][precision][str(seed)] = run_demo(root / f"demo_{precision}_s{seed}", seed, precision,
