@@ -9,9 +9,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["affine", "binary_codes", "centred_weight_gradient", "offset_bias_shift", "reconstruction_cross_entropy",
-           "scale_by_beta", "sigmoid_and_softplus_increment", "softplus_increment",
-           "statistics_difference"]
+__all__ = ["EMULATED_BFLOAT16", "affine", "binary_codes", "centred_weight_gradient", "offset_bias_shift", "product",
+           "reconstruction_cross_entropy", "scale_by_beta", "sigmoid_and_softplus_increment", "softplus_increment",
+           "statistics_difference", "to_product"]
 
 
 def reconstruction_cross_entropy(logits: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -21,19 +21,43 @@ def reconstruction_cross_entropy(logits: torch.Tensor, v: torch.Tensor) -> torch
     return F.softplus(logits).sub_(logits * v).sum(1)  # softplus(a) - v a per unit
 
 
+#: ``product_dtype`` of bfloat16's numerics computed in float32: operands rounded to bfloat16, float32
+#: products and sums, the result rounded to bfloat16 (``training.precision``: "bfloat16-emulated")
+EMULATED_BFLOAT16 = "bfloat16-emulated"
+
+
+def to_product(t: torch.Tensor, product_dtype) -> torch.Tensor:
+    """``t`` as an operand of a product in ``product_dtype``: converted to it (torch.bfloat16), or for
+    ``EMULATED_BFLOAT16`` rounded to bfloat16 and kept in its own dtype."""
+    if product_dtype == EMULATED_BFLOAT16:
+        return t.to(torch.bfloat16).to(t.dtype)
+    return t.to(product_dtype)
+
+
+def product(a: torch.Tensor, b: torch.Tensor, product_dtype, out_dtype: torch.dtype) -> torch.Tensor:
+    """``a @ b`` of operands made by ``to_product``, in ``out_dtype``: the bfloat16 product's result
+    rounded to bfloat16 as the hardware's is (for ``EMULATED_BFLOAT16`` explicitly)."""
+    result = a @ b
+    if product_dtype == EMULATED_BFLOAT16:
+        result = result.to(torch.bfloat16)
+    return result.to(out_dtype)
+
+
 def affine(bias: torch.Tensor, x: torch.Tensor, W: torch.Tensor, alpha: float = 1.0,
-           product_dtype: torch.dtype | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
+           product_dtype=None, out: torch.Tensor | None = None) -> torch.Tensor:
     """``bias + alpha x W``: (n, m) in ``x``'s dtype from x (n, k), W (k, m), bias (m,). With
-    ``product_dtype`` (bfloat16) the product runs in that dtype (``W`` given in it already, x rounded to
-    it) and is added to the bias in ``x``'s dtype (``training.precision``). ``out``: an (n, m) tensor
-    to write the result into (a reused buffer) instead of a new one."""
+    ``product_dtype`` (torch.bfloat16 or ``EMULATED_BFLOAT16``) the product runs in that precision
+    (``W`` given as ``to_product`` made it, x rounded here) and is added to the bias in ``x``'s dtype
+    (``training.precision``). ``out``: an (n, m) tensor to write the result into (a reused buffer)
+    instead of a new one."""
     if product_dtype is None:
         return torch.addmm(bias, x, W, alpha=alpha, out=out)
-    return torch.add(bias, torch.mm(x.to(product_dtype), W).to(x.dtype), alpha=alpha, out=out)
+    return torch.add(bias, product(to_product(x, product_dtype), W, product_dtype, x.dtype), alpha=alpha,
+                     out=out)
 
 
 def statistics_difference(v_pos: torch.Tensor, h_pos: torch.Tensor, v_neg: torch.Tensor, h_neg: torch.Tensor,
-                          product_dtype: torch.dtype | None = None, out: torch.Tensor | None = None):
+                          product_dtype=None, out: torch.Tensor | None = None):
     """Positive minus negative sufficient statistics of a bipartite pair: (<v h^T>, <v>, <h>) differences.
 
     Shapes: v_pos (n_pos, n_v), h_pos (n_pos, n_h), v_neg (n_neg, n_v), h_neg (n_neg, n_h); the two phases
@@ -53,8 +77,8 @@ def statistics_difference(v_pos: torch.Tensor, h_pos: torch.Tensor, v_neg: torch
         dW = torch.mm(v_pos.T, h_pos, out=out).addmm_(v_neg.T, h_neg, beta=1.0 / n_pos, alpha=-1.0 / n_neg)
     else:
         pd = product_dtype
-        h_scaled = torch.cat([h_pos * (1.0 / n_pos), h_neg * (-1.0 / n_neg)]).to(pd)
-        dW = (torch.cat([v_pos, v_neg]).to(pd).T @ h_scaled).to(v_pos.dtype)
+        h_scaled = to_product(torch.cat([h_pos * (1.0 / n_pos), h_neg * (-1.0 / n_neg)]), pd)
+        dW = product(to_product(torch.cat([v_pos, v_neg]), pd).T, h_scaled, pd, v_pos.dtype)
         if out is not None:
             dW = out.copy_(dW)
     dv = torch.sub(v_pos.sum(0), v_neg.sum(0), alpha=n_pos / n_neg).mul_(1.0 / n_pos)

@@ -9,6 +9,7 @@ import torch
 from natural_bm import DBM, RBM, SGD
 from natural_bm.datasets import bars_and_stripes
 from natural_bm.estimators import log_partition_exact
+from natural_bm.kernels import EMULATED_BFLOAT16, affine, statistics_difference, to_product
 from natural_bm.run import ConfigError, resolve_config
 from natural_bm.run.build import build_model
 from natural_bm.training import precision as precision_module
@@ -43,16 +44,17 @@ def _fixed_uniforms(B, C, nv, nh, k, seed=3):
     return lambda s: tuple(u.clone() for u in draws[s])  # (the kernels compare in place)
 
 
-@needs_bf16
+@pytest.mark.parametrize("pd", [torch.bfloat16, EMULATED_BFLOAT16])  # (torch's bfloat16 products run on any CPU)
 @pytest.mark.parametrize("k", [1, 3])
-def test_bfloat16_products_round_only_the_probabilities_of_the_gradient(k):
+def test_bfloat16_products_round_only_the_probabilities_of_the_gradient(k, pd):
     """Exact forward products: the sampled chains and the loss equal float32's; the weight gradient is
     one product of the stacked phases with the scaled probabilities rounded to bfloat16 and the
-    difference rounded once (a numpy reference of that rounding), and the bias gradients stay float32's."""
+    difference rounded once (a numpy reference of that rounding), and the bias gradients stay float32's;
+    the same in bfloat16 and emulated in float32."""
     v0, chains, W, b, c = _exact_problem()
     uniforms = _fixed_uniforms(6, 5, 12, 8, k)
     f32 = pcd_kernel(v0, chains, W, b, c, k, 1.0, 1.0, uniforms)
-    bf = pcd_kernel(v0, chains, W, b, c, k, 1.0, 1.0, uniforms, torch.bfloat16)
+    bf = pcd_kernel(v0, chains, W, b, c, k, 1.0, 1.0, uniforms, pd)
     dW32, db32, dc32, loss32, chains32, p0 = f32
     dWbf, dbbf, dcbf, lossbf, chainsbf, _ = bf
     assert torch.equal(chains32, chainsbf)
@@ -70,20 +72,20 @@ def test_bfloat16_products_round_only_the_probabilities_of_the_gradient(k):
     np.testing.assert_allclose(dWbf.double().numpy(), dW32.double().numpy(), atol=2**-7)
 
 
-@needs_bf16
-def test_bfloat16_training_reaches_float32s_exact_likelihood():
+@pytest.mark.parametrize("bf16", [pytest.param("bfloat16", marks=needs_bf16), "bfloat16-emulated"])
+def test_bfloat16_training_reaches_float32s_exact_likelihood(bf16):
     """A 9x8 RBM on bars and stripes: the exact mean log-likelihood after 30 epochs of PCD-1 in bfloat16
-    is within 0.1 nats of the float32 run's with the same seed (measured: 0.001)."""
+    (or its numerics emulated) is within 0.1 nats of the float32 run's with the same seed (measured: 0.001)."""
     x = bars_and_stripes(1000, 3, seed=0)
     ll = {}
-    for prec in ("float32", "bfloat16"):
+    for prec in ("float32", bf16):
         m = RBM(9, 8, seed=0).init_from_data(x)
         m.compile(SGD(0.05, momentum=0.5), "pcd", k=1, n_chains=50, precision=prec)
         m.fit(x, batch_size=20, epochs=30, verbose=0, seed=0)
         assert m.W.dtype == torch.float32  # master weights
         ll[prec] = float(-m.free_energy(torch.as_tensor(x)).mean()) - log_partition_exact(m)
     assert ll["float32"] > -6.0
-    assert abs(ll["bfloat16"] - ll["float32"]) < 0.1
+    assert abs(ll[bf16] - ll["float32"]) < 0.1 and ll[bf16] != ll["float32"]  # (and it did round)
 
 
 def test_without_bfloat16_hardware_it_warns_once_and_trains_in_float32(monkeypatch):
@@ -146,3 +148,30 @@ def test_the_compiled_step_in_bfloat16_equals_the_eager_kernel():
     assert torch.equal(compiled[4], eager[4])
     for got, want in zip(compiled[:4], eager[:4], strict=True):
         torch.testing.assert_close(got, want, rtol=2**-7, atol=1e-5)
+
+
+def test_emulated_bfloat16_products_equal_bfloat16_products():
+    """affine and statistics_difference with EMULATED_BFLOAT16 (float32 arithmetic) against torch's bfloat16
+    products: the same bfloat16-rounded results, up to one bfloat16 rounding step where the float32 sums
+    are added in another order; and not float32's."""
+    g = torch.Generator().manual_seed(0)
+    x, W, bias = torch.rand(40, 30, generator=g), torch.randn(30, 20, generator=g), torch.randn(20, generator=g)
+    hw = affine(bias, x, W.to(torch.bfloat16), 0.5, torch.bfloat16)
+    em = affine(bias, x, to_product(W, EMULATED_BFLOAT16), 0.5, EMULATED_BFLOAT16)
+    assert em.dtype == torch.float32 and not torch.equal(em, affine(bias, x, W, 0.5))
+    torch.testing.assert_close(em, hw, rtol=2**-7, atol=1e-6)
+    v, h = (torch.rand(40, 30, generator=g) < 0.5).float(), torch.rand(40, 20, generator=g)
+    v2, h2 = (torch.rand(25, 30, generator=g) < 0.5).float(), torch.rand(25, 20, generator=g)
+    for a, b in zip(statistics_difference(v, h, v2, h2, EMULATED_BFLOAT16),
+                    statistics_difference(v, h, v2, h2, torch.bfloat16), strict=True):
+        torch.testing.assert_close(a, b, rtol=2**-7, atol=1e-6)
+
+
+def test_emulated_precision_trains_from_a_config_on_any_cpu():
+    cfg = resolve_config({"model": {"type": "rbm", "n_hidden": 4}, "data": {"name": "bars_and_stripes"},
+                          "training": {"algorithm": "pcd", "precision": "bfloat16-emulated"}})
+    model = build_model(cfg, 9)
+    assert model.trainer.algorithm.precision == "bfloat16-emulated"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no fall-back warning: emulation needs no hardware
+        model.fit(torch.as_tensor(bars_and_stripes(40, 3, seed=0)), batch_size=20, epochs=1, verbose=0, seed=0)

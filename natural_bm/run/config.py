@@ -33,6 +33,7 @@ from natural_bm.io import first_line
 from natural_bm.run import rules as r
 from natural_bm.run.rules import ConfigError
 from natural_bm.run.schedules import schedules_of
+from natural_bm.training.precision import PRECISIONS
 
 __all__ = ["AISConfig", "CONFIG_CALLBACKS", "ConfigError", "DataConfig", "ModelConfig", "OptimizerConfig",
            "PretrainConfig", "RunConfig", "SamplesConfig", "ScheduleConfig", "TrainingConfig", "callback_class",
@@ -124,9 +125,10 @@ class TrainingConfig:
     jit_compile: bool | str = setting("auto", r.choice(True, False, "auto"),
                                   "torch.compile the update: true, false, or auto (on CUDA)")
     cuda_graph: bool = setting(True, r.boolean, "replay the update from a CUDA graph where the run allows")
-    precision: str = setting("float32", r.choice("float32", "bfloat16"),
+    precision: str = setting("float32", r.choice(*PRECISIONS),
                              "cd, pcd of a binary RBM: the dtype of the training products (bfloat16: float32 "
-                             "accumulation and master weights; estimators stay in float32/float64)")
+                             "accumulation and master weights; bfloat16-emulated: its numerics computed in "
+                             "float32; estimators stay in float32/float64)")
     centering: dict | None = setting(None, r.optional(r.centering),
                                  "train the centred machine, e.g. {rate: 0.01, target: data}")
     max_norm: float | None = setting(None, r.optional(r.number(0, strict_min=True)),

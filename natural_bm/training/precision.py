@@ -11,7 +11,12 @@ float64 whatever the training precision.
 
 bfloat16 products need hardware support to be fast: AVX-512 BF16 or AMX on the CPU (oneDNN), and a
 GPU with bfloat16 tensor cores. Where there is none, ``"bfloat16"`` falls back to float32 with a
-warning (the products would be emulated, slower than float32).
+warning (torch's own bfloat16 products are slower than float32 there).
+
+``"bfloat16-emulated"`` gives bfloat16's numerics on any device at about float32's speed: the same
+operands rounded to bfloat16, the products and their sums in float32 (exact for the products of two
+8-bit significands) and the result rounded to bfloat16. It is for asking what bfloat16 does to a
+model (``experiments/precision_study``) on hardware without it; it is never faster than float32.
 """
 
 from __future__ import annotations
@@ -20,12 +25,13 @@ import functools
 
 import torch
 
+from natural_bm.kernels import EMULATED_BFLOAT16
 from natural_bm.validation import warn_user
 
 __all__ = ["PRECISIONS", "bfloat16_supported", "check_precision", "product_dtype"]
 
 #: the training precisions
-PRECISIONS = ("float32", "bfloat16")
+PRECISIONS = ("float32", "bfloat16", "bfloat16-emulated")
 
 
 def check_precision(precision: str, name: str = "precision") -> str:
@@ -49,11 +55,14 @@ def bfloat16_supported(device_type: str) -> bool:
 
 
 @functools.cache
-def product_dtype(precision: str, device_type: str) -> torch.dtype | None:
-    """The dtype of the training products for ``precision`` on ``device_type``: None (the model's
-    dtype) for float32, and for bfloat16 where the device has no bfloat16 products (warned once)."""
+def product_dtype(precision: str, device_type: str) -> torch.dtype | str | None:
+    """The precision of the training products for ``precision`` on ``device_type``, as the kernels take
+    it (``natural_bm.kernels.affine``): None (the model's dtype) for float32, and for bfloat16 where the
+    device has no bfloat16 products (warned once); torch.bfloat16; ``kernels.EMULATED_BFLOAT16``."""
     if check_precision(precision) == "float32":
         return None
+    if precision == EMULATED_BFLOAT16:
+        return EMULATED_BFLOAT16
     if not bfloat16_supported(device_type):
         warn_user(f"precision='bfloat16': this {device_type} device has no bfloat16 matrix products "
                   "(AVX-512 BF16 or AMX on a CPU, bfloat16 tensor cores on a GPU); training in float32.",

@@ -33,7 +33,7 @@ from collections.abc import Callable
 import torch
 
 from natural_bm.compiling import CompiledFunction
-from natural_bm.kernels import affine, reconstruction_cross_entropy, statistics_difference
+from natural_bm.kernels import affine, reconstruction_cross_entropy, statistics_difference, to_product
 from natural_bm.rng import gibbs_uniforms, uniform, uniform_
 
 #: ``uniforms(step) -> (u_h, u_v)``: the U[0, 1) numbers of one Gibbs step of a kernel
@@ -89,7 +89,7 @@ def cd_kernel(v0, W, b, c, k: int, up: float, down: float, uniforms: Uniforms, p
     the weight gradient, reused across calls (``dW`` and ``p0`` are then valid until the next call).
     """
     pd, ws = product_dtype, workspace
-    Wp = W if pd is None else W.to(pd)
+    Wp = W if pd is None else to_product(W, pd)
     (B, nv), nh = v0.shape, W.shape[1]
     u_h, u_v = uniforms(0)
     p0 = torch.sigmoid_(affine(c, v0, Wp, up, pd, out=_buffer(ws, "p0", (B, nh), v0)))
@@ -120,7 +120,7 @@ def pcd_kernel(v0, chains, W, b, c, k: int, up: float, down: float, uniforms: Un
     of its own either way (the state outlives the call).
     """
     pd, ws = product_dtype, workspace
-    Wp = W if pd is None else W.to(pd)
+    Wp = W if pd is None else to_product(W, pd)
     (B, nv), C, nh = v0.shape, chains.shape[0], W.shape[1]
     stacked = torch.cat([v0, chains], out=_buffer(ws, "stacked", (B + C, nv), v0))
     u_h, u_v = uniforms(0)
