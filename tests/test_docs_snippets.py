@@ -311,4 +311,5 @@ def test_precision_table_reads_the_study_file(tmp_path, monkeypatch):
     assert rows[0].split(" | ")[1:] == ["-126.00", "-126.40", "-126.20", "0.40", "-126.55", "12.0", "410 |"]
     assert rows[1].split(" | ")[1:] == ["-126.20", "–", "-126.20", "–", "-126.30", "not recorded", "305 |"]
     assert table.rstrip().endswith("Timed beside a test run.")
-    assert "within float32's run-to-run spread" in table and "Made with `run.py`, 2026-12-03, commit abcdef1." in table
+    assert "bfloat16's mean (1 seed) lies within float32's run-to-run spread" in table
+    assert "Made with `run.py`, 2026-12-03, commit abcdef1." in table

@@ -625,12 +625,19 @@ def precision_table(_models=None) -> str:
             rows.append([precision, *cells, mean, spread, _mean_spread(cons)[0],
                          f"{sum(per_epoch) / len(per_epoch):.1f}" if per_epoch else NOT_RECORDED,
                          f"{sum(secs) / len(secs):.0f}" if secs else NOT_RECORDED])
-        keep = (verdicts.get(recipe) or {}).get("bfloat16_within_float32_spread")
-        verdict = {True: "bfloat16's mean lies within float32's run-to-run spread of float32's mean",
-                   False: "bfloat16's mean lies outside float32's run-to-run spread of float32's mean",
-                   None: "no verdict yet (fewer than two float32 seeds, or a precision not run)"}[keep]
+        said = []
+        for precision in (p for p in by_precision if p != "float32"):
+            keep = (verdicts.get(recipe) or {}).get(f"{precision}_within_float32_spread")
+            n = sum(isinstance(r.get("test_ll"), int | float) for r in by_precision[precision].values())
+            seeds_said = f"{n} seed" + ("" if n == 1 else "s")
+            said.append({True: f"{precision}'s mean ({seeds_said}) lies within float32's run-to-run spread of "
+                               "float32's mean",
+                         False: f"{precision}'s mean ({seeds_said}) lies outside float32's run-to-run spread of "
+                                "float32's mean",
+                         None: f"no verdict for {precision} yet (fewer than two float32 seeds, or no run)"}[keep])
+        verdict = "; ".join(said) + "." if said else ""
         out.append(f"**{_RECIPE_TITLES.get(recipe, recipe)}**: test log-likelihood, nats per image (the "
-                   f"once-sampled test set; forward AIS log Z). {verdict}.\n")
+                   f"once-sampled test set; forward AIS log Z). {verdict}\n")
         out.append(markdown_table(header, rows))
     made = [f"`{data['command']}`" if data.get("command") else None, data.get("date"),
             f"commit {str(data['git_commit'])[:7]}" if data.get("git_commit") else None]
