@@ -589,6 +589,11 @@ _RECIPE_TITLES = {"demo": "the demo recipe (RBM 784-200, PCD-1, 30 epochs)",
                   "rbm500_cd25_20_epochs": "`rbm500_cd25`, 20 epochs (RBM 784-500, CD-1 to CD-5)"}
 
 
+def _numbers(by_seed: dict, key: str) -> list[float]:
+    """The numeric values of ``key`` over the runs of ``by_seed`` (missing and null ones left out)."""
+    return [r[key] for r in by_seed.values() if isinstance(r.get(key), int | float)]
+
+
 def _mean_spread(values: list[float]) -> tuple[str, str]:
     if not values:
         return NOT_RECORDED, NOT_RECORDED
@@ -613,22 +618,17 @@ def precision_table(_models=None) -> str:
                                                                 "training s per epoch (mean)", "s per run (mean)"]
         rows = []
         for precision, by_seed in by_precision.items():
-            lls = [r["test_ll"] for r in by_seed.values() if isinstance(r.get("test_ll"), int | float)]
-            cons = [r["test_ll_reverse"] for r in by_seed.values()
-                    if isinstance(r.get("test_ll_reverse"), int | float)]
-            secs = [r["seconds"] for r in by_seed.values() if isinstance(r.get("seconds"), int | float)]
-            per_epoch = [r["seconds_per_epoch"] for r in by_seed.values()
-                         if isinstance(r.get("seconds_per_epoch"), int | float)]
-            mean, spread = _mean_spread(lls)
+            secs, per_epoch = _numbers(by_seed, "seconds"), _numbers(by_seed, "seconds_per_epoch")
+            mean, spread = _mean_spread(_numbers(by_seed, "test_ll"))
             cells = [num(by_seed[s]["test_ll"]) if isinstance(by_seed.get(s, {}).get("test_ll"), int | float)
                      else DASH for s in seeds]
-            rows.append([precision, *cells, mean, spread, _mean_spread(cons)[0],
+            rows.append([precision, *cells, mean, spread, _mean_spread(_numbers(by_seed, "test_ll_reverse"))[0],
                          f"{sum(per_epoch) / len(per_epoch):.1f}" if per_epoch else NOT_RECORDED,
                          f"{sum(secs) / len(secs):.0f}" if secs else NOT_RECORDED])
         said = []
         for precision in (p for p in by_precision if p != "float32"):
             keep = (verdicts.get(recipe) or {}).get(f"{precision}_within_float32_spread")
-            n = sum(isinstance(r.get("test_ll"), int | float) for r in by_precision[precision].values())
+            n = len(_numbers(by_precision[precision], "test_ll"))
             seeds_said = f"{n} seed" + ("" if n == 1 else "s")
             said.append({True: f"{precision}'s mean ({seeds_said}) lies within float32's run-to-run spread of "
                                "float32's mean",

@@ -304,14 +304,13 @@ def evaluation_data(data: str | None, model_path: str | Path, kind: str = "sampl
     if data is None:
         model_path = Path(model_path)
         folder = model_path.parent
-        shipped = folder / f"{model_path.stem}_config.json"
-        if not (folder / "config.json").is_file() and shipped.is_file():
-            from_file = read_config(shipped)
-            return _config_splits(from_file, kind, f"{from_file['data']['name']} ({shipped.name} beside the model)")
         if not (folder / "config.json").is_file():
-            raise ValueError(f"name the data with --data (mnist, none, a .npy/.npz/.csv file or a config file): "
-                             f"no config.json or {shipped.name} beside {model_path} records what the model was "
-                             f"trained on.")
+            shipped = folder / f"{model_path.stem}_config.json"
+            if not shipped.is_file():
+                raise ValueError(f"name the data with --data (mnist, none, a .npy/.npz/.csv file or a config "
+                                 f"file): no config.json or {shipped.name} beside {model_path} records what the "
+                                 f"model was trained on.")
+            return _config_file_splits(shipped, kind, f"{shipped.name} beside the model")
         try:
             cfg = read_run_config(folder)
         except ConfigError as err:
@@ -325,9 +324,14 @@ def evaluation_data(data: str | None, model_path: str | Path, kind: str = "sampl
         return f"mnist ({kind})", {"train": d.train, "valid": d.valid, "test": d.test}
     path = Path(data)
     if path.suffix.lower() in (".json", ".yaml", ".yml"):
-        from_file = read_config(path)
-        return _config_splits(from_file, kind, f"{from_file['data']['name']} ({path})")
+        return _config_file_splits(path, kind, str(path))
     return str(path), {"test": load_array(path)}
+
+
+def _config_file_splits(path: Path, kind: str, where: str) -> tuple[str, dict]:
+    """The splits of the config file ``path`` for logz, named by its data set and ``where`` it was found."""
+    cfg = read_config(path)
+    return _config_splits(cfg, kind, f"{cfg['data']['name']} ({where})")
 
 
 def _config_splits(cfg: dict, kind: str, name: str) -> tuple[str, dict]:
