@@ -129,10 +129,13 @@ def main() -> None:
     runs: dict = {"demo": {p: {} for p in args.precisions},
                   "rbm500_cd25_20_epochs": {p: {} for p in args.precisions}}
     target = root / "precision_quick.json" if args.quick else HERE / "precision.json"
+    kept: dict = {}  # what a resumed study keeps of the JSON besides its runs (its note)
     if args.resume and target.exists():
-        for recipe, by_precision in json.loads(target.read_text())["runs"].items():
+        previous = json.loads(target.read_text())
+        for recipe, by_precision in previous["runs"].items():
             for precision, by_seed in by_precision.items():
                 runs.setdefault(recipe, {}).setdefault(precision, {}).update(by_seed)
+        kept = {k: previous[k] for k in ("note",) if k in previous}
     if args.refresh:  # the figures again from the run folders (e.g. after adding a column), times kept
         doc = json.loads(target.read_text())
         for recipe, by_precision in doc["runs"].items():
@@ -156,7 +159,7 @@ def main() -> None:
                     root / f"cd25_{precision}_s{seed}", seed, precision, args.quick)
             doc = {"about": __doc__.splitlines()[0], "git_commit": git_commit()[0], "date": time.strftime("%Y-%m-%d"),
                    "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]), "runs": runs,
-                   "verdict": verdict(runs)}
+                   "verdict": verdict(runs)} | kept
             atomic_write_text(target, json.dumps(doc, indent=1) + "\n")  # after every run: nothing lost
     if doc is not None:
         print(json.dumps(doc["verdict"], indent=1))
