@@ -31,6 +31,7 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
+from bench_common import interleaved, save_results_json
 
 from natural_bm import RBM, onednn
 from natural_bm.estimators import AIS, EngineOptions, default_betas, log_partition_exact
@@ -144,7 +145,8 @@ def main() -> None:
     parser.add_argument("--no-exact", action="store_true", help="skip the exact log Z timings")
     parser.add_argument("--exact-only", action="store_true", help="only the exact log Z timings")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--out")
+    parser.add_argument("--out", help="also write the markdown tables to this file")
+    parser.add_argument("--json", help="also write the AIS table as the benchmarks page's results file")
     args = parser.parse_args()
     torch.set_num_threads(2)
     try:
@@ -171,24 +173,23 @@ def main() -> None:
     contestants["the products alone, torch @ (floor)"] = run_products
     if not cuda and onednn.available():
         contestants["the products alone, oneDNN packed (floor)"] = run_products_onednn
-    times: dict[str, list[float]] = {k: [] for k in contestants}
-    for r in range(args.repeats):
-        for name, fn in contestants.items():
-            times[name].append(fn(m, betas, args.runs))
-        print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in times.items()), flush=True)
+    times = interleaved({name: (lambda r, fn=fn: fn(m, betas, args.runs)) for name, fn in contestants.items()},
+                        args.repeats, "s", 1)
     ours = statistics.median(times["natural_bm AIS (compiled)"])
     floor = min(statistics.median(ts) for name, ts in times.items() if name.startswith("the products alone"))
-    lines = [
-        f"AIS, 784x500 RBM, {args.runs} runs x {len(betas) - 1} steps, "
-        + (torch.cuda.get_device_name() if cuda else "2 threads")
-        + f" (medians of {args.repeats} interleaved runs)",
-        "",
-        "| implementation | median s | min s | vs natural_bm | vs floor |",
-        "|---|---|---|---|---|",
-    ]
+    caption = f"AIS, 784x500 RBM, {args.runs} runs x {len(betas) - 1} steps, " \
+        + (torch.cuda.get_device_name() if cuda else "2 threads") + f" (medians of {args.repeats} interleaved runs)"
+    header = ["implementation", "median s", "min s", "vs natural_bm", "vs floor"]
+    rows = []
     for name, ts in times.items():
         med = statistics.median(ts)
-        lines.append(f"| {name} | {med:.1f} | {min(ts):.1f} | {med / ours:.2f}x | {med / floor:.2f}x |")
+        rows.append([name, f"{med:.1f}", f"{min(ts):.1f}", f"{med / ours:.2f}x", f"{med / floor:.2f}x"])
+    lines = [caption, "", "| " + " | ".join(header) + " |", "|---|---|---|---|---|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    if args.json:
+        save_results_json(args.json, title=f"AIS, {'CUDA' if cuda else 'CPU'}", order=23 if cuda else 20,
+                          caption=caption, header=header, rows=rows, source="issue 32",
+                          conditions="quiet (nothing else running)")
     if not args.no_exact:
         lines += [""] + exact_lines(args.device)
     print_and_save("\n".join(lines), args.out)

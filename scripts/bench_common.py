@@ -1,9 +1,20 @@
-"""What the benchmark scripts share: interleaved timing rounds and the median table."""
+"""What the benchmark scripts share: interleaved timing rounds, the median table, and the results file
+the benchmarks page reads (``docs/benchmarks/*.json``)."""
 
 from __future__ import annotations
 
+import datetime
+import json
+import os
+import platform
+import shlex
 import statistics
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
+
+from natural_bm.io import atomic_write_text
 
 
 def interleaved(contestants: dict[str, Callable[[int], float]], repeats: int, unit: str = "s",
@@ -27,3 +38,55 @@ def median_rows(times: dict[str, list[float]], last_column: Callable[[float], st
         med = statistics.median(ts)
         rows.append(f"| {name} | {med:.{digits}f} | {min(ts):.{digits}f} | {last_column(med)} |")
     return rows
+
+
+def machine_description() -> str:
+    """The CPU, its core count and whether it has bfloat16 products, e.g. "AMD EPYC (family 25, model 1),
+    2 cores, no AVX-512 BF16" (from /proc/cpuinfo where there is one)."""
+    info: dict[str, str] = {}
+    flags: set[str] = set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            key, value = key.strip(), value.strip()
+            if key in ("model name", "cpu family", "model") and key not in info:
+                info[key] = value
+            elif key == "flags" and not flags:
+                flags = set(value.split())
+    except OSError:
+        return platform.processor() or platform.machine()
+    cores = os.cpu_count()
+    bf16 = "AVX-512 BF16" if "avx512_bf16" in flags else "no AVX-512 BF16"
+    return f"{info.get('model name', '?')} (family {info.get('cpu family', '?')}, model {info.get('model', '?')}), " \
+           f"{cores} cores, {bf16}"
+
+
+def _commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True, check=True).stdout.strip()
+        return out.stdout.strip() + (" (with uncommitted changes)" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def save_results_json(path: str, *, title: str, caption: str, header: list[str], rows: list[list[str]],
+                      order: int, source: str, conditions: str) -> None:
+    """Write a benchmarks-page table (``docs/benchmarks/*.json``) atomically, with its provenance read
+    here rather than typed: the script and its command line, today's date, the commit and the machine."""
+    record = {
+        "script": Path(sys.argv[0]).as_posix(),
+        "order": order,
+        "title": title,
+        "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
+        "caption": caption,
+        "date": datetime.date.today().isoformat(),
+        "commit": _commit(),
+        "machine": machine_description(),
+        "conditions": conditions,
+        "source": source,
+        "header": header,
+        "rows": rows,
+    }
+    atomic_write_text(path, json.dumps(record, indent=1) + "\n")

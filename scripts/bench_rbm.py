@@ -41,7 +41,7 @@ import time
 
 import numpy as np
 import torch
-from bench_common import interleaved
+from bench_common import interleaved, save_results_json
 
 from natural_bm import RBM, SGD
 from natural_bm.datasets import load_mnist
@@ -168,6 +168,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--rows", type=int, default=60_000, help="training rows per epoch (fewer: a quick check)")
     parser.add_argument("--out", help="also write the markdown table to this file")
+    parser.add_argument("--json", help="also write the benchmarks page's results file (docs/benchmarks/*.json)")
     args = parser.parse_args()
     global DEVICE
     DEVICE = args.device
@@ -227,18 +228,23 @@ def main() -> None:
 
     sklearn_med = statistics.median(times["scikit-learn BernoulliRBM"]) if "scikit-learn BernoulliRBM" in times \
         else None
-    lines = [
-        f"RBM 784x500, CD-1 unless named, batch 100, {len(x):,} images per epoch, float32 unless named, {where}",
-        "",
-        f"| implementation | median s/epoch ({args.repeats} interleaved runs) | min | x natural_bm | x its floor |"
-        + (" scikit-learn's time / this |" if sklearn_med else ""),
-        "|---|---|---|---|---|" + ("---|" if sklearn_med else ""),
-    ]
+    caption = f"RBM 784x500, CD-1 unless named, batch 100, {len(x):,} images per epoch, float32 unless named, {where}"
+    header = ["implementation", f"median s/epoch ({args.repeats} interleaved runs)", "min", "x natural_bm",
+              "x its floor"] + (["scikit-learn's time / this"] if sklearn_med else [])
+    rows = []
     for name, ts in times.items():
         med = statistics.median(ts)
-        row = f"| {name} | {med:.2f} | {min(ts):.2f} | {med / ours:.2f}x | {med / floor_of(name):.2f}x |"
-        lines.append(row + (f" {sklearn_med / med:.2f}x |" if sklearn_med else ""))
+        row = [name, f"{med:.2f}", f"{min(ts):.2f}", f"{med / ours:.2f}x", f"{med / floor_of(name):.2f}x"]
+        rows.append(row + ([f"{sklearn_med / med:.2f}x"] if sklearn_med else []))
+    lines = [caption, "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
     print_and_save("\n".join(lines), args.out)
+    if args.json:
+        save_results_json(args.json, title=f"RBM training, {DEVICE.upper()}: defaults, floors and bfloat16",
+                          order=11, caption=caption + f"; {args.repeats} interleaved runs, medians; each row "
+                          "against its own floor (CD-1 or PCD-1 products, float32 or bfloat16)"
+                          + (" and against scikit-learn" if sklearn_med else ""), header=header, rows=rows,
+                          source="issue 32", conditions="quiet (nothing else running)")
 
 
 if __name__ == "__main__":

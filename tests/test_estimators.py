@@ -113,6 +113,9 @@ def test_ais_matches_exact_log_z_random_weights(nh, scale):
     _check_ais(m, data)
 
 
+# slow (42 s on the project machine, most of it training): test_ais_matches_exact_log_z_random_weights[20-0.1]
+# checks the same forward and reverse AIS against exact log Z on a 784 x 20 RBM with strong weights
+@pytest.mark.slow
 @pytest.mark.mnist
 def test_ais_matches_exact_log_z_after_mnist_training(mnist_dir):
     m, data = _mnist_rbm(mnist_dir)
