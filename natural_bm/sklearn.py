@@ -42,8 +42,9 @@ the per-update work around them: on the digits with 32 units ``fit`` takes
 about three to four times ``BernoulliRBM``'s. A bare torch loop of
 ``BernoulliRBM``'s update comes close to ``BernoulliRBM`` there
 (``scripts/bench_sklearn.py`` measures all three), so the gap is natural_bm's
-general fit loop (hooks, logs, the per-batch loss), not torch. Larger batches
-close it.
+own per-update work, not torch: the fused step's extra operations and Python
+(the per-batch loss, the seeded uniforms' layers) and the general fit loop
+around it (hooks, logs, the optimiser's groups). Larger batches close it.
 
 Needs scikit-learn (``pip install natural_bm[sklearn]``).
 """

@@ -31,7 +31,7 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
-from bench_common import interleaved, save_results_json
+from bench_common import interleaved, markdown_lines, save_results_json
 
 from natural_bm import RBM, onednn
 from natural_bm.estimators import AIS, EngineOptions, default_betas, log_partition_exact
@@ -184,8 +184,7 @@ def main() -> None:
     for name, ts in times.items():
         med = statistics.median(ts)
         rows.append([name, f"{med:.1f}", f"{min(ts):.1f}", f"{med / ours:.2f}x", f"{med / floor:.2f}x"])
-    lines = [caption, "", "| " + " | ".join(header) + " |", "|---|---|---|---|---|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    lines = markdown_lines(caption, header, rows)
     if args.json:
         save_results_json(args.json, title=f"AIS, {'CUDA' if cuda else 'CPU'}", order=23 if cuda else 20,
                           caption=caption, header=header, rows=rows, source="issue 32",

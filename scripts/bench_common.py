@@ -9,12 +9,12 @@ import os
 import platform
 import shlex
 import statistics
-import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from natural_bm.io import atomic_write_text
+from natural_bm.run.provenance import git_commit
 
 
 def interleaved(contestants: dict[str, Callable[[int], float]], repeats: int, unit: str = "s",
@@ -29,6 +29,12 @@ def interleaved(contestants: dict[str, Callable[[int], float]], repeats: int, un
         print(f"round {r + 1}/{repeats}: " + ", ".join(f"{k} {v[-1]:.{digits}f} {unit}" for k, v in times.items()),
               flush=True)
     return times
+
+
+def markdown_lines(caption: str, header: list[str], rows: list[list[str]]) -> list[str]:
+    """A result table as printed: its caption, a blank line, then the markdown header and rows."""
+    return [caption, "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+            *("| " + " | ".join(row) + " |" for row in rows)]
 
 
 def median_rows(times: dict[str, list[float]], last_column: Callable[[float], str], digits: int = 3) -> list[str]:
@@ -62,13 +68,11 @@ def machine_description() -> str:
 
 
 def _commit() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True, check=True).stdout.strip()
-        return out.stdout.strip() + (" (with uncommitted changes)" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
+    """The checkout's short commit, marked where natural_bm's files differ from it (``git_commit``)."""
+    commit, dirty = git_commit()
+    if commit is None:
         return "unknown"
+    return commit[:7] + (" (with uncommitted changes to natural_bm/)" if dirty else "")
 
 
 def save_results_json(path: str, *, title: str, caption: str, header: list[str], rows: list[list[str]],

@@ -41,7 +41,7 @@ import time
 
 import numpy as np
 import torch
-from bench_common import interleaved, save_results_json
+from bench_common import interleaved, markdown_lines, save_results_json
 
 from natural_bm import RBM, SGD
 from natural_bm.datasets import load_mnist
@@ -236,8 +236,7 @@ def main() -> None:
         med = statistics.median(ts)
         row = [name, f"{med:.2f}", f"{min(ts):.2f}", f"{med / ours:.2f}x", f"{med / floor_of(name):.2f}x"]
         rows.append(row + ([f"{sklearn_med / med:.2f}x"] if sklearn_med else []))
-    lines = [caption, "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    lines = markdown_lines(caption, header, rows)
     print_and_save("\n".join(lines), args.out)
     if args.json:
         save_results_json(args.json, title=f"RBM training, {DEVICE.upper()}: defaults, floors and bfloat16",

@@ -2,8 +2,7 @@
 
 The issue's case: the digits (1,797 rows x 64 grey levels in [0, 1], float64), 32 hidden units,
 ``n_iter=10``, ``batch_size=10`` (BernoulliRBM's default): 1,800 updates of a 64 x 32 model, so
-the time is the per-batch work around a few tiny matrix products (torch dispatches an operation
-in about 3 to 8 us on the project machines, numpy in 1 to 3 us). A second row pair uses
+the time is the per-batch work around a few tiny matrix products. A second row pair uses
 ``n_components=256`` (BernoulliRBM's default), where the products start to count.
 
 A third contestant, "bare torch loop", is the least torch can do for the same algorithm:
@@ -26,7 +25,7 @@ import time
 
 import numpy as np
 import torch
-from bench_common import interleaved, save_results_json
+from bench_common import interleaved, markdown_lines, save_results_json
 from sklearn.datasets import load_digits
 from sklearn.neural_network import BernoulliRBM
 
@@ -88,8 +87,7 @@ def main() -> None:
     for name, ts in times.items():
         base = statistics.median(times["BernoulliRBM, " + name.split(", ")[1]])
         rows.append([name, f"{statistics.median(ts):.3f}", f"{min(ts):.3f}", f"{statistics.median(ts) / base:.2f}"])
-    lines = [caption, "", "| " + " | ".join(header) + " |", "|---|---|---|---|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    lines = markdown_lines(caption, header, rows)
     print_and_save("\n".join(lines), args.out)
     if args.json:
         save_results_json(args.json, title="RBMTransformer against BernoulliRBM on small data", order=15,
