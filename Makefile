@@ -19,9 +19,11 @@ $(STAMP): setup.py constraints.txt
 demo: $(STAMP)
 	NATURAL_BM_DATA=$(DATA) $(PY) -m natural_bm.demo
 
+# make test: one pytest-xdist worker per core (one torch thread each, tests/conftest.py); a test that
+# fails alone fails the same way there. `pytest tests` runs them in one process.
 test: $(STAMP)
 	$(PY) -m ruff check natural_bm tests scripts experiments
-	NATURAL_BM_DATA=$(DATA) $(PY) -m pytest -q tests
+	NATURAL_BM_DATA=$(DATA) $(PY) -m pytest -q -n auto --dist worksteal tests
 
 lint: $(STAMP)
 	$(PY) -m ruff check natural_bm tests scripts experiments

@@ -30,7 +30,9 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "slow: long-running; covered by a faster test in the default run")
     config.addinivalue_line("markers", "mnist: needs the MNIST files ($NATURAL_BM_DATA)")
     config.addinivalue_line("filterwarnings", "ignore::DeprecationWarning:torch.*")
-    torch.set_num_threads(min(2, torch.get_num_threads()))
+    # Under pytest-xdist (make test runs one worker per core) each worker gets one thread, so the workers
+    # do not oversubscribe the cores; alone, a process gets at most two.
+    torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else min(2, torch.get_num_threads()))
 
 
 def randomize(model, scale: float = 1.0, seed: int = 0):
