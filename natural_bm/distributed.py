@@ -311,6 +311,9 @@ class ShardedSource(RandomSource):
             return super().uniform((total, *shape[1:]), dtype)[lo : lo + shape[0]].contiguous()
         return super().uniform(shape, dtype)
 
+    def fills_in_sequence(self) -> bool:
+        return False  # (a draw's first dimension names the rows it is made for)
+
     def uniform_(self, out: torch.Tensor) -> torch.Tensor:
         if out.dim() and out.shape[0] in self.rows:  # this rank's rows of a global draw
             return out.copy_(self.uniform(out.shape, out.dtype))

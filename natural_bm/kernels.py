@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ["EMULATED_BFLOAT16", "affine", "binary_codes", "centred_weight_gradient", "offset_bias_shift", "product",
-           "reconstruction_cross_entropy", "scale_by_beta", "sigmoid_and_softplus_increment", "softplus_increment",
-           "statistics_difference", "to_product"]
+           "reconstruction_cross_entropy", "row_weights", "scale_by_beta", "sigmoid_and_softplus_increment",
+           "softplus_increment", "statistics_difference", "to_product"]
 
 
 def reconstruction_cross_entropy(logits: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -57,22 +57,28 @@ def affine(bias: torch.Tensor, x: torch.Tensor, W: torch.Tensor, alpha: float = 
 
 
 def statistics_difference(v_pos: torch.Tensor, h_pos: torch.Tensor, v_neg: torch.Tensor, h_neg: torch.Tensor,
-                          product_dtype=None, out: torch.Tensor | None = None):
+                          product_dtype=None, out: torch.Tensor | None = None,
+                          weights: tuple[torch.Tensor, torch.Tensor] | None = None):
     """Positive minus negative sufficient statistics of a bipartite pair: (<v h^T>, <v>, <h>) differences.
 
     Shapes: v_pos (n_pos, n_v), h_pos (n_pos, n_h), v_neg (n_neg, n_v), h_neg (n_neg, n_h); the two phases
     may have different numbers of rows (PCD: batch and chains). The weight term is two matrix products,
     the second accumulating into the first with the 1/n scalings as the BLAS's alpha and beta (no copies,
-    no pass over the (n_v, n_h) result); the means are sums scaled once (a column sum is about half the
-    cost of ``mean`` on small blocks). With ``product_dtype`` (bfloat16) the weight term is one product of
+    no pass over the (n_v, n_h) result). With ``product_dtype`` (bfloat16) the weight term is one product of
     the stacked phases, [v_pos; v_neg]^T [h_pos / n_pos; -h_neg / n_neg], in that dtype: the two phases'
     statistics nearly cancel, so they are subtracted inside the float32 accumulation and only the
     difference is rounded (rounding each phase's statistics first would leave an error of 2^-9 of the
     statistics themselves, often a tenth of their difference). The result comes back in the inputs'
     dtype; the means stay in the inputs' dtype. ``out``: an (n_v, n_h) tensor for dW (a reused buffer).
+    The mean differences are two matrix-vector products each, x_pos^T w_pos + x_neg^T w_neg (the scaling
+    inside the BLAS: two operations, against four for scaled column sums, 6 against 11 us on the digits'
+    10-row blocks) with the row weights w_pos = 1 / n_pos (n_pos,) and w_neg = -1 / n_neg (n_neg,):
+    ``weights``, made here when None (a caller that steps often passes them made once:
+    ``row_weights(n_pos, n_neg, dtype, device)``).
     Returns (dW (n_v, n_h), dv (n_v,), dh (n_h,)).
     """
     n_pos, n_neg = v_pos.shape[0], v_neg.shape[0]
+    w_pos, w_neg = weights or row_weights(n_pos, n_neg, v_pos.dtype, v_pos.device)
     if product_dtype is None:
         dW = torch.mm(v_pos.T, h_pos, out=out).addmm_(v_neg.T, h_neg, beta=1.0 / n_pos, alpha=-1.0 / n_neg)
     else:
@@ -81,9 +87,15 @@ def statistics_difference(v_pos: torch.Tensor, h_pos: torch.Tensor, v_neg: torch
         dW = product(to_product(torch.cat([v_pos, v_neg]), pd).T, h_scaled, pd, v_pos.dtype)
         if out is not None:
             dW = out.copy_(dW)
-    dv = torch.sub(v_pos.sum(0), v_neg.sum(0), alpha=n_pos / n_neg).mul_(1.0 / n_pos)
-    dh = torch.sub(h_pos.sum(0), h_neg.sum(0), alpha=n_pos / n_neg).mul_(1.0 / n_pos)
+    dv = torch.mv(v_pos.T, w_pos).addmv_(v_neg.T, w_neg)
+    dh = torch.mv(h_pos.T, w_pos).addmv_(h_neg.T, w_neg)
     return dW, dv, dh
+
+
+def row_weights(n_pos: int, n_neg: int, dtype: torch.dtype, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``statistics_difference``'s row weights: (n_pos,) filled with 1 / n_pos and (n_neg,) with -1 / n_neg."""
+    return (torch.full((n_pos,), 1.0 / n_pos, dtype=dtype, device=device),
+            torch.full((n_neg,), -1.0 / n_neg, dtype=dtype, device=device))
 
 
 def binary_codes(start: int, stop: int, n: int, device=None, dtype: torch.dtype = torch.float64) -> torch.Tensor:

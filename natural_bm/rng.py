@@ -43,6 +43,11 @@ class RandomSource:
             self._torch = torch.Generator(device=self.device).manual_seed(self.seed % 2**63)
         return self
 
+    def fills_in_sequence(self) -> bool:
+        """Whether filling one buffer gives the numbers of consecutive draws of its parts, in order (numpy's
+        stream on the CPU: one call can replace several; torch's CUDA generator advances by blocks)."""
+        return self._np is not None
+
     def uniform(self, shape, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """U[0, 1) numbers of ``shape`` on the source's device."""
         if self._np is not None:

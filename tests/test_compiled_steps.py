@@ -294,3 +294,19 @@ def test_uniform_in_place_gives_the_numbers_of_uniform():
                                    rtol=0, atol=0)
         g1, g2 = torch.Generator().manual_seed(2), torch.Generator().manual_seed(2)
         torch.testing.assert_close(uniform_(out, g1), uniform((7, 5), dtype, g2, "cpu"), rtol=0, atol=0)
+
+
+def test_one_fill_gives_the_numbers_of_consecutive_draws_of_its_parts():
+    """What the eager kernels' one draw per Gibbs step relies on (``RandomSource.fills_in_sequence``):
+    one fill of a flat buffer equals the draws of its blocks in order, also for odd float32 counts (numpy
+    makes float32 numbers from halves of 64-bit words); the data-parallel source says it does not."""
+    from natural_bm.distributed import ShardedSource
+    from natural_bm.rng import RandomSource, uniform
+
+    for dtype in (torch.float32, torch.float64):
+        a, b = RandomSource(5), RandomSource(5)
+        assert a.fills_in_sequence()
+        flat = a.uniform_(torch.empty(3 * 7 + 5 * 3, dtype=dtype))
+        parts = [uniform((3, 7), dtype, b, "cpu"), uniform((5, 3), dtype, b, "cpu")]
+        torch.testing.assert_close(flat, torch.cat([p.reshape(-1) for p in parts]), rtol=0, atol=0)
+    assert not ShardedSource(5).fills_in_sequence()

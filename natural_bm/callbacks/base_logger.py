@@ -41,7 +41,7 @@ class BaseLogger(Callback):
                 self.totals[k] = v
             elif isinstance(v, torch.Tensor):
                 values, sizes = self.pending.setdefault(k, ([], []))
-                values.append(v.detach().reshape(()))
+                values.append(v if v.dim() == 0 and not v.requires_grad else v.detach().reshape(()))
                 sizes.append(size)
             else:
                 self.totals[k] = self.totals.get(k, 0.0) + v * size

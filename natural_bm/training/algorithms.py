@@ -184,7 +184,8 @@ class ContrastiveDivergence(Algorithm):
             nv, nh = model.n_visible, model.n_hidden
             B = v.shape[0]
             ws = self._workspace
-            uniforms = source_uniforms(generator, lambda s: [(B, nh)], lambda s: [(B, nv)], v.dtype, v.device, ws)
+            uniforms = ws.latest("uniform source", (generator, B, nv, nh, v.dtype, v.device), lambda: source_uniforms(
+                generator, lambda s: [(B, nh)], lambda s: [(B, nv)], v.dtype, v.device, ws))
             dW, db, dc, loss, p0 = cd_kernel(v, model.W, model.vbias, model.hbias, self.k, model.up_factor,
                                              model.down_factor, uniforms, product_dtype(self.precision, v.device.type),
                                              ws)
@@ -246,8 +247,9 @@ class PersistentContrastiveDivergence(Algorithm):
             nv, nh = model.n_visible, model.n_hidden
             B, C = v.shape[0], state.chains.shape[0]
             ws = self._workspace
-            uniforms = source_uniforms(generator, lambda s: [(B, nh), (C, nh)] if s == 0 else [(C, nh)],
-                                       lambda s: [(C, nv)], v.dtype, v.device, ws)
+            uniforms = ws.latest("uniform source", (generator, B, C, nv, nh, v.dtype, v.device),
+                                 lambda: source_uniforms(generator, lambda s: [(B, nh), (C, nh)] if s == 0 else
+                                                         [(C, nh)], lambda s: [(C, nv)], v.dtype, v.device, ws))
             dW, db, dc, loss, chains, p0 = pcd_kernel(v, state.chains, model.W, model.vbias, model.hbias, self.k,
                                                       model.up_factor, model.down_factor, uniforms,
                                                       product_dtype(self.precision, v.device.type), ws)

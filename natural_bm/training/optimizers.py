@@ -30,6 +30,7 @@ code decays as lr / 1.000015^t, i.e. decay=1.5e-5).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 
 import torch
@@ -121,7 +122,9 @@ class Optimizer:
         if hyper is not None and not self.capturable:
             raise ValueError(f"{type(self).__name__} cannot take its hyper-parameters as tensors.")
         groups = self.param_groups or [{**GROUP_DEFAULTS, "params": list(grads)}]
-        with torch.no_grad():
+        # (the fit loop already runs without autograd: entering no_grad again costs more than the update
+        # of a small model's bias)
+        with contextlib.nullcontext() if not torch.is_grad_enabled() else torch.no_grad():
             for group in groups:
                 if group["frozen"]:
                     continue
