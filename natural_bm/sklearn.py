@@ -43,8 +43,8 @@ about three to four times ``BernoulliRBM``'s. A bare torch loop of
 ``BernoulliRBM``'s update comes close to ``BernoulliRBM`` there
 (``scripts/bench_sklearn.py`` measures all three), so the gap is natural_bm's
 own per-update work, not torch: the fused step's extra operations and Python
-(the per-batch loss, the seeded uniforms' layers) and the general fit loop
-around it (hooks, logs, the optimiser's groups). Larger batches close it.
+(the per-batch loss, the stacked chains) and the general fit loop around it
+(hooks, logs, the optimiser's groups). Larger batches close it.
 
 Needs scikit-learn (``pip install natural_bm[sklearn]``).
 """
