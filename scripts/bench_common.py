@@ -67,7 +67,7 @@ def machine_description() -> str:
            f"{cores} cores, {bf16}"
 
 
-def _commit() -> str:
+def short_commit() -> str:
     """The checkout's short commit, marked where natural_bm's files differ from it (``git_commit``)."""
     commit, dirty = git_commit()
     if commit is None:
@@ -86,7 +86,7 @@ def save_results_json(path: str, *, title: str, caption: str, header: list[str],
         "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
         "caption": caption,
         "date": datetime.date.today().isoformat(),
-        "commit": _commit(),
+        "commit": short_commit(),
         "machine": machine_description(),
         "conditions": conditions,
         "source": source,

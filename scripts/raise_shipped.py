@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -29,15 +27,10 @@ from natural_bm.datasets import load_mnist
 from natural_bm.estimators import log_likelihood, raise_log_likelihood
 from natural_bm.io import atomic_write_text
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # (bench_common, also when a test loads this file)
+from bench_common import machine_description, short_commit  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def measure(name: str, test: torch.Tensor, base_data: torch.Tensor, chains: int, betas: int, seed: int) -> dict:
@@ -75,7 +68,7 @@ def main(argv=None) -> None:
         t0 = time.perf_counter()
         out = measure(name, test, base_data, args.chains, args.betas, args.seed)
         out.update(command=" ".join([Path(sys.argv[0]).name, *sys.argv[1:]]) if argv is None else str(argv),
-                   commit=_commit(), machine=f"{platform.machine()} {platform.processor() or ''}".strip(),
+                   commit=short_commit(), machine=machine_description(),
                    threads=torch.get_num_threads(), wall_time_s=time.perf_counter() - t0,
                    date=time.strftime("%Y-%m-%d"))
         path = pretrained.path(name)

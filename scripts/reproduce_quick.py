@@ -31,9 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,6 +41,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 ROWS_FILE = Path(__file__).with_name("quick_rows.json")
 sys.path.insert(0, str(ROOT / "experiments"))
+sys.path.insert(0, str(ROOT / "scripts"))  # (bench_common, also when a test loads this file)
+from bench_common import machine_description, short_commit  # noqa: E402
 
 
 def _config_row(config: str, epochs: int | None, key: str) -> Callable[[int, Path], dict]:
@@ -110,28 +110,6 @@ def agrees(mean: float, sd: float, ref_mean: float, ref_sd: float) -> bool:
     return abs(mean - ref_mean) <= 2 * max(sd, ref_sd, 0.01)
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import os
-
-    return f"{cpu}, {os.cpu_count()} cores"
-
-
-def commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (default 3)")
@@ -145,7 +123,8 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--only: unknown row(s) {unknown}; choose from {list(ROWS)}")
     reference = json.loads(ROWS_FILE.read_text()) if ROWS_FILE.is_file() else {"rows": {}}
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="reproduce_quick-"))
-    stamp = {"commit": commit(), "machine": machine(), "date": time.strftime("%Y-%m-%d"), "seeds": args.seeds}
+    stamp = {"commit": short_commit(), "machine": machine_description(), "date": time.strftime("%Y-%m-%d"),
+             "seeds": args.seeds}
     measured = {}
     for name in names:
         results = []
