@@ -322,3 +322,20 @@ def test_logz_data_file_of_a_standardised_run_is_standardised_as_the_run(tmp_pat
     model = RBM.load(tmp_path / "r" / "model.pt")
     rows = evaluation_transform(tmp_path / "r").apply(np.load(tmp_path / "y.npy"))
     assert out["test_ll"] == pytest.approx(log_likelihood(model, rows, out["logZ"])[0], abs=1e-6)
+
+
+def test_warnings_of_a_command_print_as_one_line_without_source(tmp_path):
+    """A warning raised while a command runs prints as ``natural-bm: warning: MESSAGE``, with no file, line
+    number or source line of the library or of the console script; ``main`` puts Python's format back."""
+    import subprocess
+    import sys
+
+    script = ("import warnings\n"
+              "from natural_bm import cli\n"
+              "cli.COMMANDS['summary'] = lambda args: warnings.warn('the chains do not mix', RuntimeWarning) or 0\n"
+              "before = warnings.formatwarning\n"
+              "assert cli.main(['summary', 'x']) == 0\n"
+              "assert warnings.formatwarning is before\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "natural-bm: warning: the chains do not mix\n"

@@ -68,3 +68,36 @@ def test_an_adaptive_tempering_ladder_from_a_config(tmp_path):
     (tmp_path / "bad.json").write_text(json.dumps(bad))
     assert main(["train", str(tmp_path / "bad.json"), "--out", str(tmp_path / "b"), "--verbose", "0"]) == 2
     assert not (tmp_path / "b").exists() or not any((tmp_path / "b").iterdir())  # refused before writing
+
+
+def test_a_resume_may_switch_the_trajectory_off_and_a_failed_resume_keeps_the_config(tmp_path, monkeypatch, capsys,
+                                                                                      recwarn):
+    """ais.* may change on --resume: a finished run extended by --set training.epochs continues, and one
+    started with the trajectory AIS continues without it (the checkpoint's trajectory state is dropped,
+    with a note; the log has no trajectory values after the checkpoint); a resume that fails while loading
+    its checkpoint leaves config.json as it was."""
+    import importlib
+
+    train_module = importlib.import_module("natural_bm.run.train")  # (the package's `train` is the function)
+
+    cfg = {**CONFIG, "training": {**CONFIG["training"], "epochs": 2}}
+    out, log, saved = _run(tmp_path, cfg)
+    assert saved["ais"]["trajectory"] is True and log["logZ_trajectory"].notna().all()
+    before = (out / "config.json").read_text()
+
+    def broken(*args, **kwargs):
+        raise ValueError("the checkpoint could not be read")
+
+    with monkeypatch.context() as m:
+        m.setattr(train_module, "restore_checkpoint", broken)
+        assert main(["train", "--resume", str(out), "--set", "training.epochs=4", "--set", "ais.trajectory=false",
+                     "--verbose", "0"]) == 2
+    assert (out / "config.json").read_text() == before  # the failed resume recorded nothing
+    capsys.readouterr()
+    assert main(["train", "--resume", str(out), "--set", "training.epochs=4", "--set", "ais.trajectory=false",
+                 "--verbose", "2"]) == 0
+    assert "TrajectoryAISCallback switched off from epoch 2" in capsys.readouterr().out
+    assert not [w for w in recwarn if "was edited" in str(w.message)]  # a --set is no hand edit
+    log = pd.read_csv(out / "log.csv")
+    assert len(log) == 4 and json.loads((out / "config.json").read_text())["ais"]["trajectory"] is False
+    assert log["logZ_trajectory"].iloc[:2].notna().all() and log["logZ_trajectory"].iloc[2:].isna().all()

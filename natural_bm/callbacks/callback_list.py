@@ -229,10 +229,12 @@ def callback_states(callbacks) -> dict[str, dict]:
     return out
 
 
-def restore_callback_states(callbacks, states: dict[str, dict] | None) -> None:
+def restore_callback_states(callbacks, states: dict[str, dict] | None, droppable=()) -> list[str]:
     """Give each callback its saved state (``callback_states``) after its next ``on_train_begin``.
 
-    Raises ValueError when a saved state has no callback of that class and
+    ``droppable``: class names whose saved states may find no callback (callbacks a resumed run may
+    switch off, e.g. the trajectory AIS); those states are dropped and their keys returned.
+    Raises ValueError when another saved state has no callback of that class and
     position: the run was built differently from the one that saved it.
     """
     callbacks = list(callbacks)
@@ -240,9 +242,13 @@ def restore_callback_states(callbacks, states: dict[str, dict] | None) -> None:
     for key, cb in zip(callback_keys(callbacks), callbacks, strict=True):
         if key in states:
             cb.restore_state(states.pop(key))
+    dropped = sorted(k for k in states if k.split(":")[0] in set(droppable))
+    for key in dropped:
+        del states[key]
     if states:
         raise ValueError(f"the checkpoint holds the state of callbacks {sorted(states)} that this run does not "
                          "have; resume with the callbacks of the run that saved it.")
+    return dropped
 
 
 def apply_restored_states(callbacks, model=None) -> None:

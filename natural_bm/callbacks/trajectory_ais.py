@@ -274,8 +274,9 @@ class TrajectoryAISCallback(Callback):
             self._warned_collapse = True
             warn_user(f"trajectory AIS: the own chains descend from {est.ancestors} of their {est.n_chains} starting "
                       "chains (resampling collapsed their genealogy), so they cover one region of the model and log "
-                      "Z drifts low, whatever the effective sample size says; re-anchor with a full AIS every "
-                      "epoch (reanchor_every=1, the default).", RuntimeWarning)
+                      "Z drifts low, whatever the effective sample size says; re-anchor with a full AIS more often "
+                      "(reanchor_every=1, every epoch, is the callback's default; in a natural-bm train config: "
+                      "ais.trajectory_reanchor_every).", RuntimeWarning)
 
     def _reanchor_due(self, epoch: int) -> bool:
         return bool(self.reanchor_every) and (epoch + 1) % self.reanchor_every == 0

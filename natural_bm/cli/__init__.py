@@ -24,13 +24,16 @@ Exit status:
 * 130: interrupted (Ctrl-C).
 
 Every file is written atomically, so an error, a kill or Ctrl-C never leaves half a file; an
-interrupted ``train`` resumes with ``--resume``.
+interrupted ``train`` resumes with ``--resume``. Warnings print as one line each,
+``natural-bm: warning: ...`` (a command's user has no source line to be shown).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import warnings
 
 from natural_bm import distributed
 from natural_bm.cli.commands import COMMANDS
@@ -51,7 +54,30 @@ def _one_line(err: BaseException) -> str:
     return " ".join(part.strip() for part in text.splitlines() if part.strip())
 
 
+def _warning_line(message, category, filename, lineno, line=None) -> str:
+    """A warning as the command prints it: ``natural-bm: warning: MESSAGE`` (``warnings.formatwarning``'s
+    signature; no file, line number or source line)."""
+    return f"natural-bm: warning: {message}\n"
+
+
+@contextlib.contextmanager
+def _one_line_warnings():
+    """``warnings.formatwarning`` set to ``_warning_line`` for the command's duration (put back after, so a
+    caller of ``main`` in Python keeps its own format; recorders such as pytest's are untouched)."""
+    saved = warnings.formatwarning
+    warnings.formatwarning = _warning_line
+    try:
+        yield
+    finally:
+        warnings.formatwarning = saved
+
+
 def main(argv: list[str] | None = None) -> int:
+    with _one_line_warnings():
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         args = _parser().parse_args(argv)
     except CLIError as err:  # a retired flag: its new name

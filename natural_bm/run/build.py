@@ -165,6 +165,10 @@ class RunCallbacks:
     ``exact`` (the epoch's exact log Z of such runs, else None), ``sampler``, ``plot``, ``summary``,
     ``checkpoint``, and ``all`` (the list ``fit`` gets, in order); ``plan`` is the run's ``LogZPlan``."""
 
+    #: classes of the callbacks a resumed run may switch off through what it may change (ais.trajectory):
+    #: a checkpoint's state of one of them finds no callback then, and is dropped
+    switchable = ("TrajectoryAISCallback",)
+
     def __init__(self, cfg: dict, out: Path, model, image_shape, append_log: bool, run_config: dict,
                  plan: LogZPlan, extra: tuple = ()) -> None:
         t, a, s = cfg["training"], cfg["ais"], cfg["samples"]

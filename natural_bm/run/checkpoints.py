@@ -168,15 +168,17 @@ class RunCheckpoint(PeriodicSave):
 LEGACY_STATE_KEYS = {"PeriodicSave": "RunCheckpoint"}
 
 
-def restore_checkpoint(model, folder: Path, epoch: int, callbacks: list) -> dict:
+def restore_checkpoint(model, folder: Path, epoch: int, callbacks: list, droppable=()) -> dict:
     """Load the checkpoint of ``epoch`` under ``folder`` into ``model`` and ``callbacks`` (the run's list,
     built as before); returns the training-state payload. Checkpoints written before ``natural_bm.run``
-    (their run-checkpoint state under ``PeriodicSave``) load too."""
+    (their run-checkpoint state under ``PeriodicSave``) load too. ``droppable``: class names of callbacks
+    the resumed run may have switched off (their saved states are dropped, ``restore_callback_states``, and
+    their keys listed under the payload's ``dropped_callback_states``)."""
     weights, state = checkpoint_paths(folder, epoch)
     model.load_weights(weights)
     payload = load_training_state(model, state)  # the trainer; the callbacks' states below, under today's keys
     states = {LEGACY_STATE_KEYS.get(k, k): v for k, v in (payload.get("callbacks") or {}).items()}
-    restore_callback_states(callbacks, states)
+    payload["dropped_callback_states"] = restore_callback_states(callbacks, states, droppable)
     return payload
 
 
@@ -210,15 +212,19 @@ def model_name(cfg: dict) -> str:
 
 
 def finished_results(out: Path, cfg: dict) -> dict | None:
-    """The results of a finished run of ``cfg`` (complete or early-stopped, with its model file), else None."""
+    """The results of a finished run of ``cfg`` (complete or early-stopped, with its model file), else None.
+    A complete run whose ``epochs_run`` is short of ``cfg``'s ``training.epochs`` (a resume that raised
+    them) is not finished: it continues from its last checkpoint."""
     try:
         results = json.loads((out / RESULTS_NAME).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if isinstance(results, dict) and results.get("status") in (STATUS_COMPLETE, STATUS_EARLY) \
-            and (out / model_name(cfg)).is_file():
-        return results
-    return None
+    if not isinstance(results, dict) or not (out / model_name(cfg)).is_file():
+        return None
+    if results.get("status") == STATUS_COMPLETE and \
+            int(results.get("epochs_run", cfg["training"]["epochs"])) < int(cfg["training"]["epochs"]):
+        return None
+    return results if results.get("status") in (STATUS_COMPLETE, STATUS_EARLY) else None
 
 
 # ---------------------------------------------------------------------------- tidying at resume

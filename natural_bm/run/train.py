@@ -190,8 +190,9 @@ def _as_saved(cfg: dict) -> dict:
 
 
 def _open_folder(cfg: dict, out: Path, resume: bool, verbose: int, transform: DataTransform | None):
-    """Start or reopen the results folder: (checkpoint epoch, its payload, the results if already finished)."""
-    saved = _as_saved(cfg)
+    """Start or reopen the results folder: (checkpoint epoch, its payload, the results if already finished).
+    A resumed run's changed config (a --set) is recorded in ``config.json`` once its checkpoint has loaded
+    (``_record_config``), so a resume that fails leaves the folder's config as it was."""
     if not resume:
         if not is_unstarted(out):
             raise FileExistsError(f"results folder {out} is not empty; choose another or pass --resume.")
@@ -208,13 +209,14 @@ def _open_folder(cfg: dict, out: Path, resume: bool, verbose: int, transform: Da
             print(f"natural-bm: {out} holds a finished run; nothing to resume.")
         return None, None, done
     remove_orphans(out)
-    if config_changes(read_run_config(out), saved):
-        write_json(out / CONFIG_NAME, cfg)  # what a --set changed (checked above): recorded
     checkpoint, payload = latest_intact_checkpoint(out)
     old = (payload or {}).get("run_config")
+    # hand edits of config.json since the checkpoint (what this resume's --set changes is not one: it is
+    # recorded once the checkpoint has loaded); threads may change; a run from before ais.trajectory
+    # records it as off
+    folder_config = _as_saved(read_run_config(out))
     changed = [line for line in config_changes(None if old is None else _resolved(migrate_legacy_config(old)[0]),
-                                               saved) if not line.startswith(("threads:", "ais.trajectory"))]
-    # (threads may change; a run from before ais.trajectory records it as off)
+                                               folder_config) if not line.startswith(("threads:", "ais.trajectory"))]
     if changed:
         warnings.warn(f"{out / CONFIG_NAME} was edited since the checkpoint of epoch {checkpoint} was written "
                       f"({'; '.join(changed)}); resuming with the edited config. Restore the old values to "
@@ -228,7 +230,14 @@ def _open_folder(cfg: dict, out: Path, resume: bool, verbose: int, transform: Da
                      else "starting the run again from its saved config")
             warnings.warn(f"no intact checkpoint in {out / 'checkpoints'}: {where}.", RuntimeWarning, stacklevel=3)
         clear_for_fresh_start(out)
+        _record_config(cfg, out)
     return checkpoint, payload, None
+
+
+def _record_config(cfg: dict, out: Path) -> None:
+    """Write what a resume's --set changed (checked by ``_check_resume_config``) into ``config.json``."""
+    if config_changes(read_run_config(out), _as_saved(cfg)):
+        write_json(out / CONFIG_NAME, cfg)
 
 
 def _resolved(raw: dict) -> dict:
@@ -300,7 +309,13 @@ def _resume_or_fit(cfg, out: Path, model, prepared: Prepared, callbacks: RunCall
     t = cfg["training"]
     last_epoch, initial_epoch = t["epochs"] - 1, 0
     if checkpoint is not None:
-        restore_checkpoint(model, out, checkpoint, callbacks.all)
+        # (callbacks a resume may switch off: ais.trajectory; their saved states are dropped)
+        dropped = restore_checkpoint(model, out, checkpoint, callbacks.all,
+                                     droppable=callbacks.switchable)["dropped_callback_states"]
+        if dropped and verbose and dist.rank() == 0:
+            print(f"natural-bm: {', '.join(dropped)} switched off from epoch {checkpoint + 1} (its state in the "
+                  f"checkpoint is dropped).")
+        _record_config(cfg, out)
         truncate_log(out / LOG_NAME, checkpoint)
         remove_outputs_after(out, checkpoint)
         initial_epoch = checkpoint + 1
