@@ -8,7 +8,7 @@ import pytest
 
 from natural_bm.callbacks import PlotCallback
 from natural_bm.viz import plot_history
-from natural_bm.viz.history import FINAL_PANEL, figure_layout
+from natural_bm.viz.history import FINAL_PANEL, ONCE_PANEL_TITLE, figure_layout
 
 NAN = np.nan
 
@@ -94,7 +94,7 @@ def test_what_stays_a_panel_and_what_moves():
     axes = {ax.get_title(): ax for ax in fig.axes if ax.get_title()}
     assert axes["lr"].get_yscale() == "log"  # a decaying learning rate spans decades
     assert axes["loss"].get_yscale() == "linear"
-    final = axes[f"{FINAL_PANEL} (epoch 1)"]
+    final = axes[f"{ONCE_PANEL_TITLE} (epoch 1)"]  # (not the last epoch's: not called the final evaluation)
     assert any("up to 10.50, unbounded below" in t for t in _texts(final))
 
 
@@ -102,7 +102,7 @@ def test_values_at_different_epochs_name_them_and_a_one_epoch_run_is_one_table()
     df = pd.DataFrame({"epoch": [0, 1, 2], "loss": [3.0, 2.0, 1.0], "logZ_exact": [NAN, 5.0, NAN],
                        "test_ll": [NAN, NAN, -7.0]}).set_index("epoch")
     fig, layout = plot_history(df)
-    assert _panels(fig) == ["loss", FINAL_PANEL]
+    assert _panels(fig) == ["loss", ONCE_PANEL_TITLE]  # (not all the last epoch's)
     final = fig.axes[1]
     texts = _texts(final)
     assert any("log Z (exact)" in t and "5.00 nats" in t and "(epoch 1)" in t for t in texts), texts
@@ -124,3 +124,13 @@ def test_plot_callback_draws_the_layout(tmp_path, title):
         assert fig._suptitle.get_text() == title
         top_note = max(t.get_position()[1] for t in fig.texts if t is not fig._suptitle)
         assert top_note < fig._suptitle.get_position()[1]  # the notes sit below the title
+
+
+def test_single_values_of_an_earlier_epoch_are_not_called_the_final_evaluation(tmp_path):
+    """A run in progress (or one whose trajectory re-anchored once) has single values before its last epoch:
+    their panel says "measured once (epoch N)", not "final evaluation"."""
+    df = pd.DataFrame({"loss": [3.0, 2.5, 2.2, 2.0, 1.9], "logZ_drift": [np.nan, -1.4, np.nan, np.nan, np.nan]},
+                      index=pd.Index(range(5), name="epoch"))
+    fig, layout = plot_history(df)
+    assert layout[FINAL_PANEL] == ["logZ_drift"]
+    assert f"{ONCE_PANEL_TITLE} (epoch 1)" in _panels(fig) and not any(t.startswith(FINAL_PANEL) for t in _panels(fig))

@@ -15,7 +15,8 @@ class PlotCallback(Callback):
     metric with its validation twin on shared axes, log Z with its +-3 sigma
     band and the exact value when present, and the log-likelihoods; values
     measured once (the final AIS log Z, log-likelihoods, effective sample size)
-    are written out in one "final evaluation" panel, and columns that never
+    are written out in one "final evaluation" panel ("measured once" while they
+    are not all the last epoch's, as in a run still going), and columns that never
     change (a fixed momentum, OptimizerSpy's ``decay``) above the panels. NaN
     cells and missing columns are skipped. ``layout`` holds the last drawing's
     {panel title: columns}.

@@ -2,7 +2,8 @@
 
 ``plot_history`` draws one panel per metric (with its validation twin), log Z with its +-3 sigma band,
 the log-likelihoods together; the values measured once (the final AIS log Z, log-likelihoods and effective
-sample size) share one "final evaluation" panel that writes them out, and columns that never change are
+sample size) share one "final evaluation" panel that writes them out ("measured once" where they are not all
+the last epoch's), and columns that never change are
 written above the panels (``figure_layout`` decides which is which).
 """
 
@@ -20,13 +21,15 @@ from matplotlib.ticker import MaxNLocator
 
 from natural_bm.io import atomic_path
 
-__all__ = ["ESS_KEYS", "FINAL_PANEL", "LOGZ_KEYS", "UNITS", "figure_layout", "history_frame", "panels", "plot_history",
-           "y_label"]
+__all__ = ["ESS_KEYS", "FINAL_PANEL", "LOGZ_KEYS", "ONCE_PANEL_TITLE", "UNITS", "figure_layout", "history_frame",
+           "panels", "plot_history", "y_label"]
 
 LOGZ_KEYS = ("logZ", "logZ_lo", "logZ_hi", "logZ_exact", "logZ_trajectory")
 ESS_KEYS = ("ais_ess", "ess_trajectory")
 #: the title of the panel of the values measured once, typically at the last epoch (log Z, log-likelihoods, ESS)
 FINAL_PANEL = "final evaluation"
+#: that panel's title when its values are not all the last epoch's (e.g. a run still in progress)
+ONCE_PANEL_TITLE = "measured once"
 
 #: y-axis labels (with units) of the panels; other panels are labelled with their key
 UNITS = {
@@ -198,7 +201,11 @@ def _draw_final_panel(ax, df: pd.DataFrame, cols: list[str]) -> None:
     rows = _final_rows(df, cols)
     epochs = {e for _, _, e in rows if e is not None}
     one_epoch = len(epochs) == 1
-    ax.set_title(f"{FINAL_PANEL} (epoch {next(iter(epochs))})" if one_epoch else FINAL_PANEL)
+    # "final evaluation" only where the values are the last epoch's (a run still going, or a re-anchoring
+    # done once, has single values from earlier epochs)
+    last = df.index.max() if len(df.index) else None
+    name = FINAL_PANEL if all(e == last for e in epochs) else ONCE_PANEL_TITLE
+    ax.set_title(f"{name} (epoch {next(iter(epochs))})" if one_epoch else name)
     ax.axis("off")
     width = max((len(label) for label, _, _ in rows), default=0)
     lines = [f"{label:<{width}}  {text}" + ("" if one_epoch or e is None else f"  (epoch {e})")
