@@ -134,3 +134,5 @@ def test_single_values_of_an_earlier_epoch_are_not_called_the_final_evaluation(t
     fig, layout = plot_history(df)
     assert layout[FINAL_PANEL] == ["logZ_drift"]
     assert f"{ONCE_PANEL_TITLE} (epoch 1)" in _panels(fig) and not any(t.startswith(FINAL_PANEL) for t in _panels(fig))
+    once = next(ax for ax in fig.axes if ax.get_title().startswith(ONCE_PANEL_TITLE))
+    assert any("logZ_drift" in t and "-1.40 nats" in t for t in _texts(once))

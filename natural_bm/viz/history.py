@@ -169,8 +169,8 @@ def _fixed_margins(fig, n_rows: int, n_cols: int, title_space: float = 0.0) -> N
 
 def _final_rows(df: pd.DataFrame, cols: list[str]) -> list[tuple[str, str, int | None]]:
     """(label, value text, epoch) for each row of the final-evaluation panel: log Z, then its +-3 sigma
-    band on a row of its own (epoch None: no marker), log-likelihoods in nats per image, the effective
-    sample size, other values as they are."""
+    band on a row of its own (epoch None: no marker), log-likelihoods in nats per image and the
+    trajectory's ``logZ_drift`` in nats, the effective sample size, other values as they are."""
     rows: list[tuple[str, str, int | None]] = []
     for c in cols:
         s = df[c].dropna()
@@ -188,7 +188,7 @@ def _final_rows(df: pd.DataFrame, cols: list[str]) -> list[tuple[str, str, int |
             rows.append(("log Z (exact)", f"{value:.2f} nats", epoch))
         elif c == "ais_ess":
             rows.append(("effective AIS runs", f"{value:.1f}", epoch))
-        elif c.endswith(("_ll", "_ll_exact", "_ll_trajectory")):
+        elif c.endswith(("_ll", "_ll_exact", "_ll_trajectory")) or c == "logZ_drift":
             rows.append((c, f"{value:.2f} nats", epoch))
         else:
             rows.append((c, _format_value(value), epoch))
