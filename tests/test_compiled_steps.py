@@ -310,3 +310,19 @@ def test_one_fill_gives_the_numbers_of_consecutive_draws_of_its_parts():
         parts = [uniform((3, 7), dtype, b, "cpu"), uniform((5, 3), dtype, b, "cpu")]
         torch.testing.assert_close(flat, torch.cat([p.reshape(-1) for p in parts]), rtol=0, atol=0)
     assert not ShardedSource(5).fills_in_sequence()
+
+
+def test_workspace_keeps_cached_values_and_one_latest_value_per_name():
+    """``Workspace.cached`` makes a value once per key; ``latest`` keeps one value per name and remakes it
+    when its key changes (so a fit's random source does not pile up over many fits)."""
+    ws = rbm_steps.Workspace()
+    made = []
+
+    def make(tag):
+        made.append(tag)
+        return tag
+
+    assert ws.cached(("w", 3), lambda: make("a")) == "a" and ws.cached(("w", 3), lambda: make("b")) == "a"
+    assert ws.latest("source", (1,), lambda: make("x")) == "x" and ws.latest("source", (1,), lambda: make("y")) == "x"
+    assert ws.latest("source", (2,), lambda: make("z")) == "z"
+    assert made == ["a", "x", "z"] and sum(1 for k in ws._buffers if k == "source") == 1
