@@ -242,7 +242,8 @@ def restore_callback_states(callbacks, states: dict[str, dict] | None, droppable
     for key, cb in zip(callback_keys(callbacks), callbacks, strict=True):
         if key in states:
             cb.restore_state(states.pop(key))
-    dropped = sorted(k for k in states if k.split(":")[0] in set(droppable))
+    droppable = set(droppable)
+    dropped = sorted(k for k in states if k.split(":")[0] in droppable)
     for key in dropped:
         del states[key]
     if states:

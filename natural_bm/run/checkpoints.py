@@ -168,18 +168,17 @@ class RunCheckpoint(PeriodicSave):
 LEGACY_STATE_KEYS = {"PeriodicSave": "RunCheckpoint"}
 
 
-def restore_checkpoint(model, folder: Path, epoch: int, callbacks: list, droppable=()) -> dict:
+def restore_checkpoint(model, folder: Path, epoch: int, callbacks: list, droppable=()) -> tuple[dict, list[str]]:
     """Load the checkpoint of ``epoch`` under ``folder`` into ``model`` and ``callbacks`` (the run's list,
-    built as before); returns the training-state payload. Checkpoints written before ``natural_bm.run``
-    (their run-checkpoint state under ``PeriodicSave``) load too. ``droppable``: class names of callbacks
-    the resumed run may have switched off (their saved states are dropped, ``restore_callback_states``, and
-    their keys listed under the payload's ``dropped_callback_states``)."""
+    built as before); returns the training-state payload and the keys of the dropped callback states.
+    Checkpoints written before ``natural_bm.run`` (their run-checkpoint state under ``PeriodicSave``) load
+    too. ``droppable``: class names of callbacks the resumed run may have switched off (their saved states
+    are dropped, ``restore_callback_states``)."""
     weights, state = checkpoint_paths(folder, epoch)
     model.load_weights(weights)
     payload = load_training_state(model, state)  # the trainer; the callbacks' states below, under today's keys
     states = {LEGACY_STATE_KEYS.get(k, k): v for k, v in (payload.get("callbacks") or {}).items()}
-    payload["dropped_callback_states"] = restore_callback_states(callbacks, states, droppable)
-    return payload
+    return payload, restore_callback_states(callbacks, states, droppable)
 
 
 def latest_intact_checkpoint(folder: Path) -> tuple[int | None, dict | None]:

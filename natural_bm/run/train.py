@@ -310,8 +310,7 @@ def _resume_or_fit(cfg, out: Path, model, prepared: Prepared, callbacks: RunCall
     last_epoch, initial_epoch = t["epochs"] - 1, 0
     if checkpoint is not None:
         # (callbacks a resume may switch off: ais.trajectory; their saved states are dropped)
-        dropped = restore_checkpoint(model, out, checkpoint, callbacks.all,
-                                     droppable=callbacks.switchable)["dropped_callback_states"]
+        _, dropped = restore_checkpoint(model, out, checkpoint, callbacks.all, droppable=callbacks.switchable)
         if dropped and verbose and dist.rank() == 0:
             print(f"natural-bm: {', '.join(dropped)} switched off from epoch {checkpoint + 1} (its state in the "
                   f"checkpoint is dropped).")
