@@ -51,7 +51,11 @@ _CATALOGUE: dict[str, tuple[str, str, str]] = {
     "dbm500-1000": (
         "dbm500_1000_pretrained_centred_long.pt",
         "784-500-1000 DBM, greedy pre-training, centred, trained in four rounds (the last 120 epochs from a "
-        "high rate): the best DBM", _MNIST_STOCHASTIC_50K),
+        "high rate): the best DBM inside the package", _MNIST_STOCHASTIC_50K),
+    "dbm500-1000-pretrained-centred-long2": (
+        "experiments/dbm_mnist_sh2009/models/dbm500_1000_pretrained_centred_long2.pt",
+        "784-500-1000 DBM, dbm500-1000's last round again from its weights (five rounds): the best DBM",
+        _MNIST_STOCHASTIC_50K),
     "rbm500-cd25": (
         "experiments/rbm_mnist_sm2008/models/rbm500_cd25.pt",
         "784-500 RBM, CD-k with k growing from 1 to 25, 150 epochs (Salakhutdinov & Murray 2008's recipe)",
