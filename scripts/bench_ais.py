@@ -19,7 +19,7 @@ Also times the exact log Z of 784x20 and 784x25 RBMs.
 With ``--device cuda`` everything runs on the GPU (the numpy loop is left out)
 and natural_bm is timed with and without its CUDA-graph replay.
 
-Usage: python scripts/bench_ais.py [--repeats 3] [--betas 14501] [--device cpu] [--out table.md]
+Usage: python scripts/bench_ais.py [--repeats 3] [--betas 14501] [--device cpu] [--out table.md] [--only PREFIX ...]
 """
 
 from __future__ import annotations
@@ -147,6 +147,9 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--out", help="also write the markdown tables to this file")
     parser.add_argument("--json", help="also write the AIS table as the benchmarks page's results file")
+    parser.add_argument("--only", nargs="+", metavar="PREFIX",
+                        help="time only the rows whose names start with one of these (e.g. 'natural_bm AIS (compiled)' "
+                             "'the products alone'): a shorter run beside a long job")
     args = parser.parse_args()
     torch.set_num_threads(2)
     try:
@@ -173,6 +176,12 @@ def main() -> None:
     contestants["the products alone, torch @ (floor)"] = run_products
     if not cuda and onednn.available():
         contestants["the products alone, oneDNN packed (floor)"] = run_products_onednn
+    if args.only:
+        contestants = {name: fn for name, fn in contestants.items() if name.startswith(tuple(args.only))}
+        if "natural_bm AIS (compiled)" not in contestants or not any(n.startswith("the products alone")
+                                                                      for n in contestants):
+            parser.error("--only must keep 'natural_bm AIS (compiled)' and a 'the products alone' row (the "
+                         "table divides by both)")
     times = interleaved({name: (lambda r, fn=fn: fn(m, betas, args.runs)) for name, fn in contestants.items()},
                         args.repeats, "s", 1)
     ours = statistics.median(times["natural_bm AIS (compiled)"])
