@@ -313,3 +313,20 @@ def test_precision_table_reads_the_study_file(tmp_path, monkeypatch):
     assert table.rstrip().endswith("Timed beside a test run.")
     assert "bfloat16's mean (1 seed) lies within float32's run-to-run spread" in table
     assert "Made with `run.py`, 2026-12-03, commit abcdef1." in table
+
+
+def test_a_step_schedule_of_equal_factors_reads_as_its_rule():
+    import nbm_tables
+
+    halvings = [[0, 0.001], [60, 0.0005], [70, 0.00025], [80, 0.000125], [90, 0.0000625], [100, 0.00003125],
+                [110, 0.000015625]]
+    assert nbm_tables._schedule({"schedule": {"lr": halvings}}, "lr") == (
+        "0.001; halved every 10 epochs from epoch 60 to epoch 110, to 1.5625e-05")
+    tenths = [[0, 1.0], [5, 0.1], [10, 0.01], [15, 0.001]]
+    assert nbm_tables._schedule({"schedule": {"lr": tenths}}, "lr") == (
+        "1.0; times 0.1 every 5 epochs from epoch 5 to epoch 15, to 0.001")
+    uneven = [[0, 0.01], [10, 0.005], [30, 0.0025], [40, 0.00125]]  # the gaps differ: each step
+    assert nbm_tables._schedule({"schedule": {"lr": uneven}}, "lr") == (
+        "0.01; 0.005 from epoch 10; 0.0025 from epoch 30; 0.00125 from epoch 40")
+    two = [[0, 0.01], [10, 0.005], [20, 0.0025]]  # too few steps for a rule
+    assert nbm_tables._schedule({"schedule": {"lr": two}}, "lr") == "0.01; 0.005 from epoch 10; 0.0025 from epoch 20"

@@ -7,6 +7,7 @@ those (a test figure with another of the model's log Z estimates, a difference).
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 
@@ -219,12 +220,30 @@ def _schedule(config: dict, key: str) -> str:
     if not value:
         return ""
     if isinstance(value, list):
-        return str(value[0][1]) + "".join(f"; {v} from epoch {e}" for e, v in value[1:])
+        return _step_schedule(value)
     if isinstance(value, dict) and "from" in value:
         if "every" in value:
             return f"{value['from']} to {value['to']}, +1 every {value['every']} epochs"
         return f"{value['from']} to {value['to']} over {value.get('over')} epochs ({value.get('shape', 'linear')})"
     return str(value)
+
+
+def _step_schedule(steps: list) -> str:
+    """A piecewise-constant schedule [[epoch, value], ...]: each step, or, where three or more steps after
+    the first value each multiply it by the same factor at the same spacing in epochs, that rule (the
+    halvings of the long DBM rounds: "0.001; halved every 10 epochs from epoch 60 to epoch 110, to
+    1.5625e-05")."""
+    (_, first), rest = steps[0], steps[1:]
+    values = [first] + [v for _, v in rest]
+    epochs = [e for e, _ in rest]
+    gaps = {b - a for a, b in itertools.pairwise(epochs)}
+    ratios = [b / a for a, b in itertools.pairwise(values) if a]
+    if len(rest) >= 3 and len(gaps) == 1 and len(ratios) == len(rest) and \
+            all(abs(r - ratios[0]) <= 1e-9 * abs(ratios[0]) for r in ratios):
+        factor = "halved" if abs(ratios[0] - 0.5) <= 1e-12 else f"times {ratios[0]:g}"
+        return (f"{first}; {factor} every {gaps.pop()} epochs from epoch {epochs[0]} to epoch {epochs[-1]}, "
+                f"to {values[-1]}")
+    return str(first) + "".join(f"; {v} from epoch {e}" for e, v in rest)
 
 
 def recipe_row(m: Model) -> list[str]:
