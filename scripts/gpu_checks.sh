@@ -30,19 +30,24 @@ step() {  # step NAME LIMIT_S COMMAND...: runs it with its output appended to al
   timeout "$limit" "$@" >> "$LOG" 2>&1
   echo "   $name exit $? after $SECONDS s" | tee -a "$LOG"
 }
+keep_newest_checkpoint() {  # keep_newest_checkpoint RUN_DIR: the newest epoch's weights and state files only, so
+  # that what comes back stays small and --resume still finds a whole checkpoint (both files of one epoch)
+  local newest
+  newest=$(ls "$1"/checkpoints/ 2>/dev/null | sed -n 's/.*_epoch\([0-9]*\)\.pt$/\1/p' | sort | tail -1)
+  [ -n "$newest" ] && find "$1/checkpoints" -name '*.pt' ! -name "*_epoch$newest.pt" -delete
+}
 { nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>&1; python3 -c "import torch; print(torch.__version__, torch.cuda.is_available())"; } >> "$LOG" 2>&1
 if [ "${DBM:-0}" = 1 ]; then
   sed 's/^seed: 0$/seed: 0\ndevice: cuda/' experiments/dbm_mnist_sh2009/dbm500_1000_recipe.yaml > "$OUT/dbm_recipe.yaml"
   timeout 480 python3 -m natural_bm.cli train "$OUT/dbm_recipe.yaml" --out "$OUT/dbm_recipe" --verbose 2 \
     > "$OUT/dbm_recipe.log" 2>&1; echo "dbm_recipe exit $?"; tail -3 "$OUT/dbm_recipe.log"
-  # keep the newest checkpoint only, so that what comes back stays small
-  ls "$OUT"/dbm_recipe/checkpoints/*.pt 2>/dev/null | sort | head -n -2 | xargs -r rm
+  keep_newest_checkpoint "$OUT/dbm_recipe"
   [ "${ONLY_DBM:-0}" = 1 ] && exit 0
 fi
 # DBM3=1: the 3-layer DBM's second round (issue 30: experiments/dbm_mnist_sh2009/
 # dbm500_500_1000_pretrained_centred_long.yaml, from the shipped 3-layer weights) on the GPU, then its final
 # forward and reverse AIS and importance sampling, capped at DBM3_LIMIT seconds (default 720) with a checkpoint
-# every epoch; the run folder comes back under $OUT/dbm3 (the newest checkpoint only). Ask for the whole
+# every epoch; the run folder comes back under $OUT/dbm3 (the newest epoch's checkpoint only). Ask for the whole
 # 15-minute budget and skip the rest with ONLY_DBM3=1. With QUICK=1 a tiny version on the CPU (a few hundred
 # rows, 2 epochs, a short AIS): the check of this step itself.
 if [ "${DBM3:-0}" = 1 ]; then
@@ -56,7 +61,7 @@ if [ "${DBM3:-0}" = 1 ]; then
     "${DBM3_SET[@]}" > "$OUT/dbm3.log" 2>&1
   echo "dbm3 exit $? (0 done, 75 stopped at the limit: resume from the newest checkpoint)" | tee -a "$LOG"
   tail -3 "$OUT/dbm3.log"
-  ls "$OUT"/dbm3/checkpoints/*.pt 2>/dev/null | sort | head -n -1 | xargs -r rm
+  keep_newest_checkpoint "$OUT/dbm3"
   [ "${ONLY_DBM3:-0}" = 1 ] && exit 0
 fi
 # 1. the CUDA tests: CUDA against CPU and numpy, DBM AIS replayed from a CUDA graph, the training update
