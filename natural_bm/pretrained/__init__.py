@@ -51,7 +51,11 @@ _CATALOGUE: dict[str, tuple[str, str, str]] = {
     "dbm500-1000": (
         "dbm500_1000_pretrained_centred_long2.pt",
         "784-500-1000 DBM, greedy pre-training, centred, trained in five rounds (the last two of 120 epochs each "
-        "from a high rate): the best DBM", _MNIST_STOCHASTIC_50K),
+        "from a high rate): the best DBM inside the package", _MNIST_STOCHASTIC_50K),
+    "dbm500-1000-pretrained-centred-long3": (
+        "experiments/dbm_mnist_sh2009/models/dbm500_1000_pretrained_centred_long3.pt",
+        "784-500-1000 DBM, dbm500-1000's last round again from its weights (six rounds): the best DBM, one "
+        "annealing path measured", _MNIST_STOCHASTIC_50K),
     "dbm500-1000-pretrained-centred-long": (
         "experiments/dbm_mnist_sh2009/models/dbm500_1000_pretrained_centred_long.pt",
         "784-500-1000 DBM, the fourth round of dbm500-1000 (120 epochs from a high rate), which the fifth starts "
