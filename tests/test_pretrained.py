@@ -10,7 +10,7 @@ import torch
 import natural_bm.pretrained as pretrained
 from natural_bm import DBM, RBM, load_model
 
-SHIPPED = {"rbm500-cd25-anneal": "rbm500_cd25_anneal", "dbm500-1000": "dbm500_1000_pretrained_centred_long2"}
+SHIPPED = {"rbm500-cd25-anneal": "rbm500_cd25_anneal", "dbm500-1000": "dbm500_1000_pretrained_centred_long3"}
 
 
 def _json(stem: str) -> dict:
@@ -32,7 +32,7 @@ def test_the_best_rbm_and_dbm_ship_inside_the_package_with_their_results():
     # one copy in the repository, and a wheel under 10 MB: the package's files
     assert not (pretrained.SOURCE_ROOT / "experiments/rbm_mnist_sm2008/models/rbm500_cd25_anneal.pt").exists()
     assert not (pretrained.SOURCE_ROOT / "experiments/dbm_mnist_sh2009/models/"
-                "dbm500_1000_pretrained_centred_long2.pt").exists()
+                "dbm500_1000_pretrained_centred_long3.pt").exists()
     assert sum(f.stat().st_size for f in pretrained.HERE.iterdir() if f.is_file()) < 8e6
 
 
@@ -42,10 +42,10 @@ def test_load_by_name_attaches_the_results():
     assert rbm.pretrained.results == _json("rbm500_cd25_anneal") and rbm.pretrained.name == "rbm500-cd25-anneal"
     same = load_model(pretrained.HERE / "rbm500_cd25_anneal.pt")
     assert torch.equal(rbm.W, same.W) and torch.equal(rbm.hbias, same.hbias)
-    dbm = pretrained.load("DBM500_1000_pretrained_centred_long2.pt", dtype=torch.float64)  # alias, any spelling
+    dbm = pretrained.load("DBM500_1000_pretrained_centred_long3.pt", dtype=torch.float64)  # alias, any spelling
     assert isinstance(dbm, DBM) and dbm.layer_sizes == [784, 500, 1000] and dbm.dtype == torch.float64
     assert dbm.pretrained.name == "dbm500-1000"
-    assert pretrained.results("dbm500-1000") == _json("dbm500_1000_pretrained_centred_long2")
+    assert pretrained.results("dbm500-1000") == _json("dbm500_1000_pretrained_centred_long3")
     assert pretrained.path("rbm500_cd25_anneal") == pretrained.HERE / "rbm500_cd25_anneal.pt"
 
 

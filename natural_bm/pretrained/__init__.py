@@ -49,16 +49,12 @@ _CATALOGUE: dict[str, tuple[str, str, str]] = {
         "784-500 RBM, CD-25 (rbm500-cd25-full), then 100 epochs with the learning rate annealed 100-fold: "
         "the best RBM", _MNIST_STOCHASTIC),
     "dbm500-1000": (
-        "dbm500_1000_pretrained_centred_long2.pt",
-        "784-500-1000 DBM, greedy pre-training, centred, trained in five rounds (the last two of 120 epochs each "
-        "from a high rate): the best DBM inside the package", _MNIST_STOCHASTIC_50K),
-    "dbm500-1000-pretrained-centred-long3": (
-        "experiments/dbm_mnist_sh2009/models/dbm500_1000_pretrained_centred_long3.pt",
-        "784-500-1000 DBM, dbm500-1000's last round again from its weights (six rounds): the best DBM, one "
-        "annealing path measured", _MNIST_STOCHASTIC_50K),
-    "dbm500-1000-pretrained-centred-long": (
-        "experiments/dbm_mnist_sh2009/models/dbm500_1000_pretrained_centred_long.pt",
-        "784-500-1000 DBM, the fourth round of dbm500-1000 (120 epochs from a high rate), which the fifth starts "
+        "dbm500_1000_pretrained_centred_long3.pt",
+        "784-500-1000 DBM, greedy pre-training, centred, trained in six rounds (the last three of 120 epochs each "
+        "from a high rate): the best DBM", _MNIST_STOCHASTIC_50K),
+    "dbm500-1000-pretrained-centred-long2": (
+        "experiments/dbm_mnist_sh2009/models/dbm500_1000_pretrained_centred_long2.pt",
+        "784-500-1000 DBM, the fifth round of dbm500-1000 (120 epochs from a high rate), which the sixth starts "
         "from", _MNIST_STOCHASTIC_50K),
     "rbm500-cd25": (
         "experiments/rbm_mnist_sm2008/models/rbm500_cd25.pt",
@@ -85,7 +81,7 @@ _CATALOGUE: dict[str, tuple[str, str, str]] = {
         "2008)", "MNIST binarised once (load_mnist('sampled')), the first 50,000 training images with labels"),
 }
 #: other spellings of a name -> the name
-_ALIASES = {"dbm500-1000-pretrained-centred-long2": "dbm500-1000"}
+_ALIASES = {"dbm500-1000-pretrained-centred-long3": "dbm500-1000"}
 
 
 @dataclass(frozen=True)
