@@ -7,9 +7,10 @@ from each image (``natural_bm.estimators.raise_log_likelihood``; the base model 
 results file (forward AIS; and reverse AIS where there is one): RAISE is conservative in expectation
 however the model's chains mix, forward AIS optimistic, so RAISE <= AIS figures is the expected order.
 Writes ``<model>_raise.json`` beside each model file (the estimates, the command, the commit, the machine,
-the wall time), which the results pages read.
+the wall time), which the results pages read; ``--suffix 1000betas`` writes ``<model>_raise_1000betas.json``
+instead, so a second budget keeps its own file beside the first (the pages read every ``<model>_raise*.json``).
 
-Usage: python scripts/raise_shipped.py [--models NAME ...] [--rows 200] [--chains 10] [--betas 1000]
+Usage: python scripts/raise_shipped.py [--models NAME ...] [--rows 200] [--chains 10] [--betas 1000] [--suffix S]
 """
 
 from __future__ import annotations
@@ -52,6 +53,11 @@ def measure(name: str, test: torch.Tensor, base_data: torch.Tensor, chains: int,
     return out
 
 
+def raise_path(model_path: Path, suffix: str = "") -> Path:
+    """The RAISE file beside ``model_path``: ``<stem>_raise.json``, or ``<stem>_raise_<suffix>.json``."""
+    return model_path.with_name(model_path.stem + "_raise" + (f"_{suffix}" if suffix else "") + ".json")
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="*", default=None, help="names (default: every MNIST model here)")
@@ -59,7 +65,10 @@ def main(argv=None) -> None:
     parser.add_argument("--chains", type=int, default=10)
     parser.add_argument("--betas", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--suffix", default="", help="write <model>_raise_<suffix>.json (default: <model>_raise.json)")
     args = parser.parse_args(argv)
+    if args.suffix and not all(c.isalnum() or c in "-_." for c in args.suffix):
+        parser.error(f"--suffix {args.suffix!r}: use letters, digits, '-', '_' or '.' (it becomes part of a file name)")
     data = load_mnist("sampled")
     test = torch.as_tensor(data.test[: args.rows])
     base_data = torch.as_tensor(data.train[:10000])
@@ -72,7 +81,7 @@ def main(argv=None) -> None:
                    threads=torch.get_num_threads(), wall_time_s=time.perf_counter() - t0,
                    date=time.strftime("%Y-%m-%d"))
         path = pretrained.path(name)
-        dest = path.with_name(path.stem + "_raise.json")
+        dest = raise_path(path, args.suffix)
         atomic_write_text(dest, json.dumps(out, indent=2) + "\n")
         print(json.dumps(out))
 
