@@ -11,6 +11,10 @@ batch, with no validation, callbacks, logs or loss. It is the floor of any torch
 this data: what is left between it and BernoulliRBM is torch's cost per operation, and what is left
 between RBMTransformer and it is natural_bm's own per-batch work.
 
+A fourth, "RBMTransformer (updates under torch.no_grad)", is RBMTransformer with the fit loop's updates in
+the autograd mode they ran in before 2026-12-07 (``torch.no_grad`` instead of ``torch.inference_mode``,
+``natural_bm.training.fit.update_mode``): the cost of autograd's per-operation bookkeeping.
+
 Each round fits every contestant once (interleaved: the machines are shared); medians over
 ``--repeats`` rounds, in seconds per ``fit``, and the ratio to BernoulliRBM's median.
 
@@ -29,6 +33,7 @@ from bench_common import interleaved, markdown_lines, save_results_json
 from sklearn.datasets import load_digits
 from sklearn.neural_network import BernoulliRBM
 
+import natural_bm.training.fit as fit_loop
 from natural_bm.io import print_and_save
 from natural_bm.sklearn import RBMTransformer
 
@@ -37,6 +42,18 @@ def _fit_seconds(cls, X, n_components: int) -> float:
     t0 = time.perf_counter()
     cls(n_components=n_components, n_iter=10, random_state=0).fit(X)
     return time.perf_counter() - t0
+
+
+def _fit_seconds_no_grad(X, n_components: int) -> float:
+    """``RBMTransformer``'s fit with its updates under ``torch.no_grad`` (the fit loop's mode on the CPU before
+    2026-12-07) instead of ``torch.inference_mode`` (``natural_bm.training.fit.update_mode``): the difference
+    is the per-operation bookkeeping of autograd's version counters and views."""
+    saved = fit_loop.update_mode
+    fit_loop.update_mode = lambda device: torch.no_grad
+    try:
+        return _fit_seconds(RBMTransformer, X, n_components)
+    finally:
+        fit_loop.update_mode = saved
 
 
 def _bare_torch_seconds(X: np.ndarray, n_components: int, seed: int = 0, n_iter: int = 10,
@@ -77,6 +94,8 @@ def main() -> None:
     for units in (32, 256):
         for cls in (BernoulliRBM, RBMTransformer):
             contestants[f"{cls.__name__}, {units} units"] = lambda r, cls=cls, units=units: _fit_seconds(cls, X, units)
+        contestants[f"RBMTransformer (updates under torch.no_grad), {units} units"] = (
+            lambda r, units=units: _fit_seconds_no_grad(X, units))
         contestants[f"bare torch loop, {units} units"] = lambda r, units=units: _bare_torch_seconds(X, units)
     for fn in contestants.values():  # first calls (imports, allocator) outside the rounds
         fn(-1)
@@ -85,7 +104,7 @@ def main() -> None:
     header = ["estimator", f"median s per fit ({args.repeats} rounds)", "min", "x BernoulliRBM"]
     rows = []
     for name, ts in times.items():
-        base = statistics.median(times["BernoulliRBM, " + name.split(", ")[1]])
+        base = statistics.median(times["BernoulliRBM, " + name.rsplit(", ", 1)[1]])
         rows.append([name, f"{statistics.median(ts):.3f}", f"{min(ts):.3f}", f"{statistics.median(ts) / base:.2f}"])
     lines = markdown_lines(caption, header, rows)
     print_and_save("\n".join(lines), args.out)

@@ -115,7 +115,8 @@ class Algorithm:
 
     def step(self, model, v: torch.Tensor, state, generator, clamp: dict | None = None):
         """``(grads by parameter name, StepInfo, new state)`` for the batch ``v``; ``clamp`` = {layer:
-        states} held as data in the positive phase (labels; only where ``supports_clamp``)."""
+        states} held as data in the positive phase (labels; only where ``supports_clamp``). ``fit`` calls it
+        without autograd (on the CPU inside ``torch.inference_mode``: ``training.fit.update_mode``)."""
         raise NotImplementedError
 
     def compiled_step(self, model, v: torch.Tensor, state, key: torch.Tensor, counters: torch.Tensor):

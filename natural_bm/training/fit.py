@@ -76,6 +76,17 @@ def resolve_verbose(verbose: int | str) -> int:
     return int(verbose)
 
 
+def update_mode(device: torch.device):
+    """The autograd mode of ``fit``'s updates on ``device``: ``torch.inference_mode`` on the CPU, where it
+    skips the version counters and view tracking that ``torch.no_grad`` keeps (per-batch time that shows
+    on small models: ``scripts/bench_sklearn.py``), and ``torch.no_grad`` elsewhere (the CUDA graph of an
+    update is captured inside it, and a capture in inference mode is untested here). Tensors an update
+    makes on the CPU (new chains, optimiser slots, a kernel's buffers) are then inference tensors: read
+    them anywhere, change them in place only inside an update; an ``Algorithm`` whose step needs autograd
+    wraps it in ``torch.inference_mode(False)`` and ``torch.enable_grad()``."""
+    return torch.inference_mode if device.type == "cpu" else torch.no_grad
+
+
 def _order(callbacks) -> list:
     """Stable order by role: callbacks that add keys to the epoch logs
     (``produces_logs = True``, e.g. ``AISCallback``) first, then the rest
@@ -213,6 +224,7 @@ class _FitRun:
     graphed: GraphedUpdate | None = None
     params: dict = field(default_factory=dict)
     need_means: bool = False
+    update_mode: Any = torch.no_grad
 
 
 def fit(
@@ -287,6 +299,7 @@ def _begin(trainer, x, batch_size, epochs, validation_data, callbacks, shuffle, 
             trainer.centering.on_fit_begin(model, x)
     run.params = model.parameter_dict()
     run.need_means = trainer.centering is not None or trainer.sparsity is not None
+    run.update_mode = update_mode(model.device)
     if parallel is None and y_t is None and GraphedUpdate.supported(trainer):  # the update replayed from a graph
         run.graphed = GraphedUpdate(trainer, batch_size, run.compiled)
     return run
@@ -324,10 +337,9 @@ def _train_epoch(run: _FitRun, epoch: int) -> None:
     cb.on_epoch_end(epoch, epoch_logs)
 
 
-def _train_batch(run: _FitRun, order: torch.Tensor | None, b: int) -> None:
-    """Batch ``b`` of the epoch's ``order``: its rows (binarised afresh where asked), the update, the hooks."""
-    x, gen, cb = run.x, run.gen, run.cb
-    lo, hi = b * run.batch_size, min(x.shape[0], (b + 1) * run.batch_size)
+def _batch_rows(run: _FitRun, order: torch.Tensor | None, lo: int, hi: int):
+    """Rows ``lo:hi`` of the epoch's ``order`` (binarised afresh where asked) and their clamped labels."""
+    x, gen = run.x, run.gen
     if order is None:
         v = x[lo:hi]
     else:
@@ -338,11 +350,19 @@ def _train_batch(run: _FitRun, order: torch.Tensor | None, b: int) -> None:
     if run.y_t is not None:
         rows = order[lo:hi] if order is not None else None
         clamp = {run.label_layer: torch.index_select(run.y_t, 0, rows) if rows is not None else run.y_t[lo:hi]}
+    return v, clamp
+
+
+def _train_batch(run: _FitRun, order: torch.Tensor | None, b: int) -> None:
+    """Batch ``b`` of the epoch's ``order``: the hooks around its rows' update (all in ``run.update_mode``)."""
+    cb = run.cb
+    lo, hi = b * run.batch_size, min(run.x.shape[0], (b + 1) * run.batch_size)
     batch_logs = {"batch": b, "size": hi - lo}
     cb.on_train_batch_begin(b, batch_logs)
-    with torch.no_grad():
-        loss = None if run.graphed is None else run.graphed(v, gen)  # (None for a batch of another size)
+    with run.update_mode():
+        v, clamp = _batch_rows(run, order, lo, hi)
+        loss = None if run.graphed is None else run.graphed(v, run.gen)  # (None for a batch of another size)
         if loss is None:  # the ordinary path (and the graph's fall-back)
-            loss = _update(run.trainer, v, clamp, gen, run.parallel, run.params, run.need_means, run.compiled)
-    batch_logs["loss"] = loss.detach()  # on the device: read by callbacks that want it (CallbackList)
+            loss = _update(run.trainer, v, clamp, run.gen, run.parallel, run.params, run.need_means, run.compiled)
+        batch_logs["loss"] = loss.detach()  # on the device: read by callbacks that want it (CallbackList)
     cb.on_train_batch_end(b, batch_logs)
