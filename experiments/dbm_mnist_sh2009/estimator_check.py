@@ -14,7 +14,7 @@ All are stochastic lower bounds that rise towards log p*(v) as their budget grow
 budgets stop moving the figure, the quoted one is converged. Output: one JSON object (also written to
 ``--out``), log-likelihoods in nats per image with the log Z of ``--log-z`` (default: the largest of the
 model's shipped forward and reverse estimates on both annealing paths, ``MODEL_results.json`` and
-``MODEL_logz_parity0.json``, as the README quotes).
+``MODEL_logz_parity0.json``, beside the weights or in this experiment's ``models/``, as the README quotes).
 
 Usage: python experiments/dbm_mnist_sh2009/estimator_check.py MODEL.pt [--rows 1000] [--chains 10]
        [--betas 1000 3000] [--out FILE.json]
@@ -57,7 +57,9 @@ def main(argv=None) -> dict:
     model = load_model(a.model)
     log_z = a.log_z
     if log_z is None:  # the largest shipped estimate: forward and reverse, on both annealing paths
-        found = [json.loads(f.read_text()) for f in (Path(a.model.replace(".pt", s)) for s in
+        stem = Path(a.model).stem  # beside the weights, and (for a model shipped in the package) in models/
+        folders = dict.fromkeys([Path(a.model).parent, Path(__file__).resolve().parent / "models"])
+        found = [json.loads(f.read_text()) for f in (folder / f"{stem}{s}" for folder in folders for s in
                  ("_results.json", "_logz_parity0.json")) if f.is_file()]
         log_z = max(r[k] for r in found for k in ("logZ", "logZ_reverse") if k in r)
     x = torch.as_tensor(load_mnist("sampled").test[: a.rows], dtype=model.dtype)
