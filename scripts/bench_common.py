@@ -48,7 +48,8 @@ def median_rows(times: dict[str, list[float]], last_column: Callable[[float], st
 
 def machine_description() -> str:
     """The CPU, its core count and whether it has bfloat16 products, e.g. "AMD EPYC (family 25, model 1),
-    2 cores, no AVX-512 BF16" (from /proc/cpuinfo where there is one)."""
+    2 cores, no AVX-512 BF16" (from /proc/cpuinfo where there is one; "AVX-512 BF16 and AMX" where the CPU
+    has Intel's AMX tiles)."""
     info: dict[str, str] = {}
     flags: set[str] = set()
     try:
@@ -63,6 +64,8 @@ def machine_description() -> str:
         return platform.processor() or platform.machine()
     cores = os.cpu_count()
     bf16 = "AVX-512 BF16" if "avx512_bf16" in flags else "no AVX-512 BF16"
+    if "amx_bf16" in flags:  # Intel's matrix tiles, which oneDNN uses for bfloat16 products
+        bf16 += " and AMX"
     return f"{info.get('model name', '?')} (family {info.get('cpu family', '?')}, model {info.get('model', '?')}), " \
            f"{cores} cores, {bf16}"
 

@@ -36,3 +36,12 @@ def test_machine_description_reads_cpuinfo(tmp_path, monkeypatch):
     text = bench_common.machine_description()
     assert text.startswith("Test CPU (family 25, model 17), ") and text.endswith("cores, AVX-512 BF16")
 
+
+
+def test_machine_description_names_amx(tmp_path, monkeypatch):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("model name\t: Test Xeon\ncpu family\t: 6\nmodel\t\t: 143\n"
+                       "flags\t\t: fpu avx512_bf16 amx_bf16 amx_tile\n")
+    real_path = bench_common.Path
+    monkeypatch.setattr(bench_common, "Path", lambda p: real_path(cpuinfo) if p == "/proc/cpuinfo" else real_path(p))
+    assert bench_common.machine_description().endswith("cores, AVX-512 BF16 and AMX")
