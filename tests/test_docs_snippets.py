@@ -159,6 +159,20 @@ def test_a_model_without_files_reads_pending(tmp_path, monkeypatch):
     assert not re.search(r"\| -?\d+\.\d+ ± ", table), "no figure of ours without a file"
 
 
+def test_a_started_run_reads_pending_and_a_finished_one_without_files_not_shipped(tmp_path, monkeypatch):
+    import nbm_results
+
+    folder = tmp_path / "exp"
+    (folder / "models").mkdir(parents=True)
+    (folder / "provenance.json").write_text(json.dumps({
+        "running": {"layer_sizes": [784, 500], "commit": "1088a56", "date": "2026-12-08", "status": "training"},
+        "unshipped": {"layer_sizes": [784, 500], "commit": "1088a56", "date": "2026-12-08"}}))
+    monkeypatch.setattr(nbm_results, "EXPERIMENTS", tmp_path)
+    models = {m.name: m for m in nbm_results.load_experiment("exp")}
+    assert models["running"].missing_text == nbm_results.PENDING
+    assert models["unshipped"].missing_text == f"{nbm_results.NOT_RECORDED} (result files not shipped)"
+
+
 def test_every_public_name_has_an_api_page():
     import apigen
 

@@ -193,7 +193,10 @@ class Model:
     @property
     def missing_text(self) -> str:
         """What to show instead of a number while there is no result file: a run that finished but
-        whose files were not shipped, or one still training."""
+        whose files were not shipped, or one still training (its provenance has no commit or date yet, or
+        says ``"status": "training"``: started, with its commit and start recorded)."""
+        if self.provenance.get("status") == "training":
+            return PENDING
         if self.provenance.get("commit") or self.provenance.get("date"):
             return f"{NOT_RECORDED} (result files not shipped)"
         return PENDING
