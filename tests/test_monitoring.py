@@ -281,3 +281,22 @@ def test_the_error_of_val_pll_is_n_visible_sd_over_root_n():
         terms = model.pseudo_log_likelihood(v, RandomSource(1000)) / 20
     formula = 20 * float(terms.std()) / math.sqrt(300)
     assert 0.85 < formula / means.std() < 1.15 and means.std() > 0.5  # nats: far above float noise
+
+
+def test_fit_without_pseudo_likelihood_trains_the_same_and_logs_no_pll():
+    """``pseudo_likelihood=False`` drops the epoch-end ``pll`` (and its metric name): the weights are
+    bit-identical to a run that logs it, since each epoch's stream is seeded afresh, and the validation
+    keys stay."""
+    x = bars_and_stripes(64, size=4)
+    runs = {}
+    for pll in (True, False):
+        rbm = RBM(16, 8, seed=3)
+        rbm.compile(SGD(0.1), "pcd", n_chains=10)
+        history = rbm.fit(x, batch_size=8, epochs=3, verbose=0, seed=5, pseudo_likelihood=pll,
+                          validation_data=x)
+        runs[pll] = (rbm.W.clone(), history)
+    assert torch.equal(runs[True][0], runs[False][0])
+    assert "pll" in runs[True][1].history and len(runs[True][1].history["pll"]) == 3
+    assert "pll" not in runs[False][1].history
+    assert len(runs[False][1].history["val_pll"]) == 3  # the validation keys stay
+    assert "pll" not in runs[False][1].params["metrics"] and "pll" in runs[True][1].params["metrics"]

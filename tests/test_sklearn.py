@@ -111,8 +111,13 @@ def test_verbose_lines_in_bernoulli_rbms_format(grey):
         for i, line in enumerate(text, 1):
             assert re.fullmatch(pattern.format(name, i), line), line
     with contextlib.redirect_stdout(io.StringIO()) as quiet:
-        RBMTransformer(n_components=5, n_iter=2, random_state=0).fit(grey)
+        silent = RBMTransformer(n_components=5, n_iter=2, random_state=0).fit(grey)
     assert quiet.getvalue() == ""
+    # the fit loop's own pseudo-likelihood is skipped (nothing reads it), and verbose lines change nothing
+    assert "pll" not in silent.model_.trainer.history.history
+    with contextlib.redirect_stdout(io.StringIO()):
+        loud = RBMTransformer(n_components=5, n_iter=2, verbose=1, random_state=0).fit(grey)
+    np.testing.assert_array_equal(silent.components_, loud.components_)
 
 
 @pytest.mark.parametrize("fmt", ["csr", "csc", "lil"])

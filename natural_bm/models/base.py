@@ -240,7 +240,7 @@ class BoltzmannMachine(torch.nn.Module):
 
     def fit(self, x, batch_size: int = 100, epochs: int = 1, validation_data=None, callbacks=None,
             shuffle: bool = True, verbose: int | str = "auto", initial_epoch: int = 0, seed: int | None = None,
-            binarize: bool = False, y=None):
+            binarize: bool = False, y=None, pseudo_likelihood: bool = True):
         """Train for ``epochs - initial_epoch`` epochs and return a ``History`` (compiles with the
         defaults, SGD and CD-1, if ``compile`` was not called).
 
@@ -266,13 +266,17 @@ class BoltzmannMachine(torch.nn.Module):
                 layer (the last layer, softmax units in one group) in the positive phase; needs
                 ``"mfpcd"`` or ``"pt"``. With ``validation_data=(x_val, y_val)`` each epoch logs
                 ``val_accuracy``.
+            pseudo_likelihood: log ``pll``, the pseudo-log-likelihood of the monitoring rows, at every
+                epoch's end (binary visible units). False skips it where nothing reads it: on small data
+                at small batches it is a noticeable part of an epoch (``RBMTransformer`` skips it unless
+                verbose). The training itself, and ``val_pll`` with ``validation_data``, are unchanged.
 
         The log keys are documented in ``natural_bm.training.fit``.
         """
         if self.trainer is None:
             self.compile()
         return self.trainer.fit(x, batch_size, epochs, validation_data, callbacks, shuffle, verbose,
-                                initial_epoch, seed, binarize, y)
+                                initial_epoch, seed, binarize, y, pseudo_likelihood)
 
     def evaluate(self, x, batch_size: int = 100, callbacks=None, seed: int | None = None) -> dict[str, float]:
         """Mean metrics of ``x`` (nats per image), firing the test hooks.

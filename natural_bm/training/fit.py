@@ -17,7 +17,8 @@ Per epoch (``on_epoch_end``):
     ``loss``             size-weighted mean of the batch losses (``BaseLogger``).
     ``pll``              mean stochastic pseudo-log-likelihood (nats per image,
                          see ``RBM.pseudo_log_likelihood``) of a fixed monitoring
-                         subset: the first ``min(10000, n)`` training rows.
+                         subset: the first ``min(10000, n)`` training rows
+                         (not with ``fit(..., pseudo_likelihood=False)``).
     ``val_loss``         reconstruction cross-entropy of the validation data.
     ``val_pll``          pseudo-log-likelihood of the validation data.
     ``free_energy_gap``  mean free energy of the validation data minus that of
@@ -179,13 +180,15 @@ def _check_data(model, x, validation_data, y, binarize, algorithm):
     return x, x_val, label_layer, y_t, y_val
 
 
-def _epoch_metrics(trainer, cb, x_monitor, x_val, y_val, label_layer, batch_size, gen, parallel) -> dict:
-    """The epoch-end keys of the fit loop: the algorithm's (swap rates), ``pll`` and the validation keys."""
+def _epoch_metrics(trainer, cb, x_monitor, x_val, y_val, label_layer, batch_size, gen, parallel,
+                   pseudo_likelihood: bool = True) -> dict:
+    """The epoch-end keys of the fit loop: the algorithm's (swap rates), ``pll`` (unless
+    ``pseudo_likelihood`` is False) and the validation keys."""
     model = trainer.model
     reduce = None if parallel is None else parallel.sum_counts
     logs, trainer.algorithm_state = trainer.algorithm.epoch_logs(trainer.algorithm_state, reduce)
     with torch.no_grad():
-        if model.binary_visible:  # the pseudo-likelihood flips binary units
+        if model.binary_visible and pseudo_likelihood:  # the pseudo-likelihood flips binary units
             logs["pll"] = float(model.pseudo_log_likelihood(x_monitor, gen).mean())
         if x_val is not None:
             val = evaluate_batches(model, x_val, batch_size, cb, gen)
@@ -220,6 +223,7 @@ class _FitRun:
     shuffle: bool
     binarize: bool
     seed: int
+    pseudo_likelihood: bool = True
     compiled: CompiledSteps | None = None
     graphed: GraphedUpdate | None = None
     params: dict = field(default_factory=dict)
@@ -240,12 +244,13 @@ def fit(
     seed: int | None = None,
     binarize: bool = False,
     y=None,
+    pseudo_likelihood: bool = True,
 ) -> History:
     """Train ``trainer.model`` on ``x`` (and labels ``y``); see ``BoltzmannMachine.fit``."""
     epochs = check_positive_int(epochs, "epochs", minimum=0)
     initial_epoch = check_positive_int(initial_epoch, "initial_epoch", minimum=0)
     run = _begin(trainer, x, batch_size, epochs, validation_data, callbacks, shuffle, resolve_verbose(verbose),
-                 initial_epoch, seed, binarize, y)
+                 initial_epoch, seed, binarize, y, bool(pseudo_likelihood))
     run.cb.on_train_begin({})
     for epoch in range(initial_epoch, epochs):
         _train_epoch(run, epoch)
@@ -259,7 +264,7 @@ def fit(
 
 
 def _begin(trainer, x, batch_size, epochs, validation_data, callbacks, shuffle, verbose, initial_epoch, seed,
-           binarize, y) -> _FitRun:
+           binarize, y, pseudo_likelihood: bool = True) -> _FitRun:
     """Check the data, seed the run, build the hooks and make the algorithm's state ready (a fresh one, or
     the trainer's, sharded over the ranks of a process group)."""
     model = trainer.model
@@ -283,10 +288,11 @@ def _begin(trainer, x, batch_size, epochs, validation_data, callbacks, shuffle, 
     cb = _hooks(model, callbacks, history, verbose, {
         "batch_size": batch_size, "epochs": epochs, "steps": steps, "samples": n, "verbose": verbose,
         "do_validation": x_val is not None, "seed": seed, "initial_epoch": initial_epoch,
-        "binarize": bool(binarize), "train_data": x_monitor, "validation_data": x_val})
+        "binarize": bool(binarize), "train_data": x_monitor, "validation_data": x_val,
+        "pseudo_likelihood": pseudo_likelihood})
     trainer.history, trainer.stop_training, trainer.stop_reason, trainer.diverged = history, False, None, False
     run = _FitRun(trainer, x, x_val, x_monitor, label_layer, y_t, y_val, gen, parallel, cb, history, batch_size,
-                  steps, shuffle, bool(binarize), seed)
+                  steps, shuffle, bool(binarize), seed, pseudo_likelihood)
     gen.manual_seed(epoch_seed(seed, -1))
     if not trainer.algorithm.state_is_usable(model, trainer.algorithm_state):
         trainer.algorithm_state = trainer.algorithm.init(model, x, gen)
@@ -313,7 +319,8 @@ def _hooks(model, callbacks, history: History, verbose: int, params: dict) -> Ca
         cbs.append(ProgbarLogger())
     cb = CallbackList(cbs)
     cb.set_model(model)
-    metrics = ["loss", "pll"] + (["val_loss", "val_pll", "free_energy_gap"] if params["do_validation"] else [])
+    metrics = ["loss"] + (["pll"] if params["pseudo_likelihood"] else []) \
+        + (["val_loss", "val_pll", "free_energy_gap"] if params["do_validation"] else [])
     if not model.binary_visible:  # no pseudo-likelihood of real values
         metrics = [k for k in metrics if not k.endswith("pll")]
     cb.set_params({**params, "metrics": metrics})
@@ -333,7 +340,7 @@ def _train_epoch(run: _FitRun, epoch: int) -> None:
         if trainer.stop_training:
             break
     epoch_logs.update(_epoch_metrics(trainer, cb, run.x_monitor, run.x_val, run.y_val, run.label_layer,
-                                     run.batch_size, gen, run.parallel))
+                                     run.batch_size, gen, run.parallel, run.pseudo_likelihood))
     cb.on_epoch_end(epoch, epoch_logs)
 
 

@@ -150,10 +150,10 @@ class Trainer:
     # ------------------------------------------------------------ running
     def fit(self, x, batch_size: int = 100, epochs: int = 1, validation_data=None, callbacks=None,
             shuffle: bool = True, verbose: int | str = "auto", initial_epoch: int = 0, seed: int | None = None,
-            binarize: bool = False, y=None):
+            binarize: bool = False, y=None, pseudo_likelihood: bool = True):
         """Train the model; arguments and logs as ``BoltzmannMachine.fit``. Returns a ``History``."""
         return fit(self, x, batch_size, epochs, validation_data, callbacks, shuffle, verbose, initial_epoch, seed,
-                   binarize, y)
+                   binarize, y, pseudo_likelihood)
 
     @staticmethod
     def evaluate(model, x, batch_size: int = 100, callbacks=None, seed: int | None = None) -> dict[str, float]:
