@@ -15,6 +15,10 @@ A fourth, "RBMTransformer (updates under torch.no_grad)", is RBMTransformer with
 the autograd mode they ran in before 2026-12-07 (``torch.no_grad`` instead of ``torch.inference_mode``,
 ``natural_bm.training.fit.update_mode``): the cost of autograd's per-operation bookkeeping.
 
+A fifth, "RBMTransformer (with fit's epoch-end pll)", is RBMTransformer with the fit loop's end-of-epoch
+pseudo-likelihood of the training rows computed, as before 2026-12-08 (``fit(..., pseudo_likelihood=True)``;
+RBMTransformer reads nothing of it and now skips it).
+
 Each round fits every contestant once (interleaved: the machines are shared); medians over
 ``--repeats`` rounds, in seconds per ``fit``, and the ratio to BernoulliRBM's median.
 
@@ -34,6 +38,7 @@ from sklearn.datasets import load_digits
 from sklearn.neural_network import BernoulliRBM
 
 import natural_bm.training.fit as fit_loop
+from natural_bm import RBM
 from natural_bm.io import print_and_save
 from natural_bm.sklearn import RBMTransformer
 
@@ -54,6 +59,21 @@ def _fit_seconds_no_grad(X, n_components: int) -> float:
         return _fit_seconds(RBMTransformer, X, n_components)
     finally:
         fit_loop.update_mode = saved
+
+
+def _fit_seconds_with_pll(X, n_components: int) -> float:
+    """``RBMTransformer``'s fit with the fit loop's epoch-end pll computed (``pseudo_likelihood=True``), which
+    RBMTransformer skipped from 2026-12-08 on."""
+    inherited = RBM.fit  # (BoltzmannMachine's: RBM defines no fit of its own)
+
+    def fit_with_pll(self, *args, **kwargs):
+        return inherited(self, *args, **{**kwargs, "pseudo_likelihood": True})
+
+    RBM.fit = fit_with_pll
+    try:
+        return _fit_seconds(RBMTransformer, X, n_components)
+    finally:
+        del RBM.fit
 
 
 def _bare_torch_seconds(X: np.ndarray, n_components: int, seed: int = 0, n_iter: int = 10,
@@ -96,6 +116,8 @@ def main() -> None:
             contestants[f"{cls.__name__}, {units} units"] = lambda r, cls=cls, units=units: _fit_seconds(cls, X, units)
         contestants[f"RBMTransformer (updates under torch.no_grad), {units} units"] = (
             lambda r, units=units: _fit_seconds_no_grad(X, units))
+        contestants[f"RBMTransformer (with fit's epoch-end pll), {units} units"] = (
+            lambda r, units=units: _fit_seconds_with_pll(X, units))
         contestants[f"bare torch loop, {units} units"] = lambda r, units=units: _bare_torch_seconds(X, units)
     for fn in contestants.values():  # first calls (imports, allocator) outside the rounds
         fn(-1)
