@@ -38,8 +38,8 @@ start than ``BernoulliRBM``'s, and none changing what a parameter means):
 Speed: on large data the two run the same products and natural_bm is faster
 (the benchmarks page). On small data at ``BernoulliRBM``'s default
 ``batch_size=10`` each update is a few tiny matrix products, and the time is
-the per-update work around them: on the digits with 32 units ``fit`` takes
-about three to four times ``BernoulliRBM``'s. A bare torch loop of
+the per-update work around them: on the digits ``fit`` takes two to three times
+``BernoulliRBM``'s with 32 units, and about its time with 256 (the benchmarks page). A bare torch loop of
 ``BernoulliRBM``'s update comes close to ``BernoulliRBM`` there
 (``scripts/bench_sklearn.py`` measures all three), so the gap is natural_bm's
 own per-update work, not torch: the fused step's extra operations and Python
