@@ -27,21 +27,22 @@ def test_results_file_has_the_recorded_tables_fields(tmp_path, monkeypatch):
     assert not list(tmp_path.glob("*.tmp*"))  # written atomically, nothing left beside it
 
 
-def test_machine_description_reads_cpuinfo(tmp_path, monkeypatch):
+def _describe(tmp_path, monkeypatch, cpuinfo_text: str) -> str:
+    """``machine_description()`` with ``/proc/cpuinfo`` replaced by ``cpuinfo_text``."""
     cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text("processor\t: 0\nmodel name\t: Test CPU\ncpu family\t: 25\nmodel\t\t: 17\n"
-                       "flags\t\t: fpu sse avx512_bf16\n\nprocessor\t: 1\nmodel name\t: Test CPU\n")
+    cpuinfo.write_text(cpuinfo_text)
     real_path = bench_common.Path
     monkeypatch.setattr(bench_common, "Path", lambda p: real_path(cpuinfo) if p == "/proc/cpuinfo" else real_path(p))
-    text = bench_common.machine_description()
+    return bench_common.machine_description()
+
+
+def test_machine_description_reads_cpuinfo(tmp_path, monkeypatch):
+    text = _describe(tmp_path, monkeypatch, "processor\t: 0\nmodel name\t: Test CPU\ncpu family\t: 25\nmodel\t\t: 17\n"
+                     "flags\t\t: fpu sse avx512_bf16\n\nprocessor\t: 1\nmodel name\t: Test CPU\n")
     assert text.startswith("Test CPU (family 25, model 17), ") and text.endswith("cores, AVX-512 BF16")
 
 
-
 def test_machine_description_names_amx(tmp_path, monkeypatch):
-    cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text("model name\t: Test Xeon\ncpu family\t: 6\nmodel\t\t: 143\n"
-                       "flags\t\t: fpu avx512_bf16 amx_bf16 amx_tile\n")
-    real_path = bench_common.Path
-    monkeypatch.setattr(bench_common, "Path", lambda p: real_path(cpuinfo) if p == "/proc/cpuinfo" else real_path(p))
-    assert bench_common.machine_description().endswith("cores, AVX-512 BF16 and AMX")
+    text = _describe(tmp_path, monkeypatch, "model name\t: Test Xeon\ncpu family\t: 6\nmodel\t\t: 143\n"
+                     "flags\t\t: fpu avx512_bf16 amx_bf16 amx_tile\n")
+    assert text.endswith("cores, AVX-512 BF16 and AMX")
