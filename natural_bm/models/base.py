@@ -268,8 +268,10 @@ class BoltzmannMachine(torch.nn.Module):
                 ``val_accuracy``.
             pseudo_likelihood: log ``pll``, the pseudo-log-likelihood of the monitoring rows, at every
                 epoch's end (binary visible units). False skips it where nothing reads it: on small data
-                at small batches it is a noticeable part of an epoch (``RBMTransformer`` skips it unless
-                verbose). The training itself, and ``val_pll`` with ``validation_data``, are unchanged.
+                at small batches it is a noticeable part of an epoch (``RBMTransformer`` always skips it;
+                its verbose lines score the data themselves). The training is bit-identical either way;
+                ``val_pll`` with ``validation_data`` is still logged, with other randomly flipped units
+                (the epoch's stream no longer makes the pll's draws first).
 
         The log keys are documented in ``natural_bm.training.fit``.
         """
